@@ -1,0 +1,84 @@
+"""Pure range planner: coalesce byte ranges that lie close together into fewer GETs.
+
+No I/O and no knowledge of zip or S3: ranges in, batches out. Each batch says
+which input ranges it serves, so the caller can cut the response back per key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: Merge two ranges when the bytes between them are at most this many (like obstore's 1 MiB).
+DEFAULT_MAX_GAP = 1024 * 1024
+#: Never grow a merged request beyond this many bytes (a single larger range stands alone).
+DEFAULT_MAX_SIZE = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    """Half-open ``[start, end)``."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or self.end < self.start:
+            raise ValueError(f"invalid byte range [{self.start}, {self.end})")
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One request covering ``[start, end)`` that serves the inputs at ``members``."""
+
+    start: int
+    end: int
+    members: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+    def cut(self, data: bytes | memoryview, wanted: ByteRange) -> memoryview:
+        """The slice of this batch's response that holds ``wanted``."""
+        view = memoryview(data)
+        return view[wanted.start - self.start : wanted.end - self.start]
+
+
+def plan(
+    ranges: Sequence[ByteRange],
+    *,
+    max_gap: int = DEFAULT_MAX_GAP,
+    max_size: int = DEFAULT_MAX_SIZE,
+) -> list[Batch]:
+    """Group ``ranges`` into batches, in ascending offset order.
+
+    Two neighbours (by start offset) share a batch when the gap between them is
+    at most ``max_gap`` and the merged request stays within ``max_size``.
+    Overlapping and duplicate ranges always share. Every input index appears in
+    exactly one batch.
+    """
+    if max_gap < 0 or max_size < 1:
+        raise ValueError("max_gap must be >= 0 and max_size >= 1")
+    order = sorted(range(len(ranges)), key=lambda i: (ranges[i].start, ranges[i].end))
+    batches: list[Batch] = []
+    start = end = 0
+    members: list[int] = []
+    for index in order:
+        item = ranges[index]
+        if members:
+            merged_end = max(end, item.end)
+            overlaps = item.start < end
+            if overlaps or (item.start - end <= max_gap and merged_end - start <= max_size):
+                end = merged_end
+                members.append(index)
+                continue
+            batches.append(Batch(start, end, tuple(members)))
+        start, end, members = item.start, item.end, [index]
+    if members:
+        batches.append(Batch(start, end, tuple(members)))
+    return batches

@@ -1,0 +1,40 @@
+"""Byte-range sources behind one small Protocol: S3 (boto3) and local files."""
+
+from __future__ import annotations
+
+import os
+
+from .base import RangeReader, Source, Stats, Tail, TailReader
+from .local import LocalSource
+from .s3 import S3Options, S3Source, parse_s3_url, translate_error
+
+__all__ = [
+    "LocalSource",
+    "RangeReader",
+    "S3Options",
+    "S3Source",
+    "Source",
+    "Stats",
+    "Tail",
+    "TailReader",
+    "open_source",
+    "parse_s3_url",
+    "translate_error",
+]
+
+
+def open_source(
+    url: str | os.PathLike[str],
+    *,
+    client: object | None = None,
+    options: S3Options | None = None,
+) -> Source:
+    """The source for ``url``: ``s3://bucket/key``, ``file://path`` or a local path."""
+    if isinstance(url, str) and url.startswith("s3://"):
+        bucket, key = parse_s3_url(url)
+        return S3Source(bucket, key, options=options, client=client)  # type: ignore[arg-type]
+    if isinstance(url, str) and "://" in url and not url.startswith("file://"):
+        scheme = url.split("://", 1)[0]
+        raise ValueError(f"unsupported URL scheme {scheme!r} in {url!r}; use s3:// or a path")
+    path = url[len("file://") :] if isinstance(url, str) and url.startswith("file://") else url
+    return LocalSource(path)

@@ -1,0 +1,320 @@
+"""``RemoteZipStore``: a read-only zarr v2 store over a zip archive in S3 (or on disk).
+
+It follows what zarr 2.18 asks of a store (shared/notes/zarr-2.18-store-calls.md):
+``KeyError`` for a missing key, ``getitems`` that omits missing keys and reads
+all chunks of a selection concurrently, listings answered from the parsed
+directory without any request, and ``zarr.errors.ReadOnlyError`` for writes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import botocore.config
+from zarr.storage import Store
+from zarr.util import normalize_storage_path
+
+from .archive import ReadOptions, ZipArchive
+from .errors import KeyNotFoundError, ReadOnlyStoreError, StoreClosedError, describe
+from .sources import S3Options, Source, open_source
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+else:
+    S3Client = Any
+
+#: Files whose presence marks the root of a zarr v2 hierarchy.
+ZARR_MARKERS = (".zgroup", ".zarray", ".zmetadata")
+
+
+class RemoteZipStore(Store):  # type: ignore[misc]
+    """A read-only zarr v2 store over one zip archive.
+
+    ``url`` is ``s3://bucket/key`` or a local path. For S3, pass a ready boto3
+    ``client=``, or the usual connection arguments (``endpoint_url``,
+    ``region_name``, ``verify`` (CA bundle path or ``False``), ``anon``, the
+    AWS keys, ``profile_name``); without credentials boto3's default chain
+    applies (``AWS_*`` variables, ``AWS_ENDPOINT_URL_S3``, profiles).
+
+    ``root`` selects a folder inside the zip as the hierarchy's root; by
+    default a single top-level folder that holds ``.zgroup``/``.zarray``/
+    ``.zmetadata`` is detected (``zip -r x.zip data.zarr``). ``root=""``
+    turns detection off.
+    """
+
+    _readable = True
+    _writeable = False
+    _erasable = False
+    _listable = True
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str],
+        *,
+        client: S3Client | None = None,
+        root: str | None = None,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        anon: bool = False,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        profile_name: str | None = None,
+        config: botocore.config.Config | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        max_attempts: int = 5,
+        verify_crc: bool = True,
+        max_workers: int = 16,
+        coalesce_gap: int | None = None,
+        coalesce_max: int | None = None,
+        tail_size: int | None = None,
+        max_directory_size: int | None = None,
+    ):
+        defaults = ReadOptions()
+        read_options = ReadOptions(
+            verify_crc=verify_crc,
+            max_workers=max_workers,
+            coalesce_gap=defaults.coalesce_gap if coalesce_gap is None else coalesce_gap,
+            coalesce_max=defaults.coalesce_max if coalesce_max is None else coalesce_max,
+            tail_size=defaults.tail_size if tail_size is None else tail_size,
+            max_directory_size=(
+                defaults.max_directory_size if max_directory_size is None else max_directory_size
+            ),
+        )
+        s3_options = None
+        if client is None:
+            s3_options = S3Options(
+                endpoint_url=endpoint_url,
+                region_name=region_name,
+                verify=verify,
+                anon=anon,
+                aws_access_key_id=aws_access_key_id,
+                aws_secret_access_key=aws_secret_access_key,
+                aws_session_token=aws_session_token,
+                profile_name=profile_name,
+                max_pool_connections=max(10, max_workers),
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                max_attempts=max_attempts,
+                config=config,
+            )
+        source = open_source(url, client=client, options=s3_options)
+        self._setup(ZipArchive(source, read_options).open(), root)
+
+    @classmethod
+    def from_source(
+        cls, source: Source, *, root: str | None = None, options: ReadOptions | None = None
+    ) -> RemoteZipStore:
+        """A store over any :class:`~remote_zip_store.sources.Source`."""
+        store = cls.__new__(cls)
+        store._setup(ZipArchive(source, options).open(), root)
+        return store
+
+    def _setup(self, archive: ZipArchive, root: str | None) -> None:
+        self.archive = archive
+        self.root = _detect_root(archive) if root is None else normalize_storage_path(root)
+        self._prefix = self.root + "/" if self.root else ""
+        self._keys: list[str] | None = None
+        self._children: dict[str, list[str]] | None = None
+        if self.root and not any(
+            name.startswith(self._prefix) for name in archive.index.records.names
+        ):
+            raise KeyNotFoundError(
+                f"archive {archive.url} has no entries under root {self.root!r}",
+                archive=archive.url,
+                key=self.root,
+            )
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.archive.url
+
+    def __repr__(self) -> str:
+        root = f", root={self.root!r}" if self.root else ""
+        endpoint = ""
+        options = getattr(self.archive.source, "options", None)
+        if isinstance(options, S3Options) and options.endpoint_url:
+            endpoint = f", endpoint_url={options.endpoint_url!r}"
+        return f"RemoteZipStore({self.url!r}{endpoint}{root})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RemoteZipStore):
+            return NotImplemented
+        return (
+            self.url == other.url
+            and self.root == other.root
+            and _endpoint(self) == _endpoint(other)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.url, self.root, _endpoint(self)))
+
+    # -- reading -----------------------------------------------------------------------
+    def __getitem__(self, key: str) -> bytes:
+        name = self._name(key)
+        entry = self.archive.index.get(name) if name is not None else None
+        if entry is None:
+            raise KeyNotFoundError(
+                f"{describe(self.url, key)} does not exist", archive=self.url, key=key
+            )
+        self._check_open()
+        return self.archive.read_entry(entry)
+
+    def getitems(
+        self, keys: Sequence[str], *, contexts: Mapping[str, Any] | None = None
+    ) -> dict[str, bytes]:
+        """Present keys' contents, fetched concurrently and coalesced; missing keys omitted."""
+        self._check_open()
+        index = self.archive.index
+        found: dict[str, str] = {}
+        entries = []
+        for key in keys:
+            name = self._name(key)
+            entry = index.get(name) if name is not None else None
+            if entry is not None and entry.name not in found:
+                found[entry.name] = key
+                entries.append(entry)
+        data = self.archive.read_many(entries)
+        return {found[name]: value for name, value in data.items()}
+
+    def __contains__(self, key: object) -> bool:
+        name = self._name(key)
+        return name is not None and name in self.archive.index
+
+    def keylist(self) -> list[str]:
+        """Sorted keys (directory entries excluded), computed once."""
+        if self._keys is None:
+            names = self.archive.index.lookup
+            if self._prefix:
+                cut = len(self._prefix)
+                self._keys = sorted(n[cut:] for n in names if n.startswith(self._prefix))
+            else:
+                self._keys = sorted(names)
+        return self._keys
+
+    def keys(self) -> Iterator[str]:
+        yield from self.keylist()
+
+    def __iter__(self) -> Iterator[str]:
+        return self.keys()
+
+    def __len__(self) -> int:
+        return len(self.keylist())
+
+    def listdir(self, path: str | None = None) -> list[str]:
+        """Children of ``path``, from a tree built once from the keys."""
+        path = normalize_storage_path(path)
+        if self._children is None:
+            self._children = _build_children(self.keylist())
+        return list(self._children.get(path, ()))
+
+    def getsize(self, path: str | None = None) -> int:
+        """Like ``ZipStore.getsize``: compressed sizes of a path's direct children."""
+        path = normalize_storage_path(path)
+        children = self.listdir(path)
+        index = self.archive.index
+        if children:
+            total = 0
+            for child in children:
+                entry = index.get(self._prefix + (f"{path}/{child}" if path else child))
+                if entry is not None:
+                    total += entry.compressed_size
+            return total
+        if path:
+            entry = index.get(self._prefix + path)
+            return entry.compressed_size if entry is not None else 0
+        return 0
+
+    def _name(self, key: object) -> str | None:
+        if not isinstance(key, str):
+            return None
+        return self._prefix + key
+
+    # -- read-only -----------------------------------------------------------------------
+    def _read_only(self, what: str, key: str | None = None) -> ReadOnlyStoreError:
+        return ReadOnlyStoreError(
+            f"{describe(self.url, key)} is read-only: {what} is not supported",
+            archive=self.url,
+            key=key,
+        )
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        raise self._read_only("writing", key)
+
+    def __delitem__(self, key: str) -> None:
+        raise self._read_only("deleting", key)
+
+    def clear(self) -> None:
+        raise self._read_only("clear()")
+
+    def rmdir(self, path: str = "") -> None:
+        raise self._read_only("rmdir()", path or None)
+
+    def rename(self, src_path: str, dst_path: str) -> None:
+        raise self._read_only("rename()", src_path)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self.archive.closed:
+            raise StoreClosedError(
+                f"archive {self.url} is closed; open a new store to read it", archive=self.url
+            )
+
+    def close(self) -> None:
+        self.archive.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.archive.closed
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Configuration and the pinned version only: cheap, deterministic, no client.
+        return {"archive": self.archive, "root": self.root}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.archive = state["archive"]
+        self.root = state["root"]
+        self._prefix = self.root + "/" if self.root else ""
+        self._keys = None
+        self._children = None
+
+
+def _endpoint(store: RemoteZipStore) -> str | None:
+    options = getattr(store.archive.source, "options", None)
+    return options.endpoint_url if isinstance(options, S3Options) else None
+
+
+def _detect_root(archive: ZipArchive) -> str:
+    """The single top-level folder holding zarr metadata, if that is all there is."""
+    names = archive.index.records.names
+    tops = set()
+    for name in names:
+        top, sep, _ = name.partition("/")
+        if not sep:
+            return ""  # a top-level file: the hierarchy starts at the top
+        tops.add(top)
+        if len(tops) > 1:
+            return ""
+    if len(tops) != 1:
+        return ""
+    (top,) = tops
+    if any(f"{top}/{marker}" in archive.index for marker in ZARR_MARKERS):
+        return top
+    return ""
+
+
+def _build_children(keys: list[str]) -> dict[str, list[str]]:
+    """``{"": [...], "a": [...], "a/b": [...]}``: every prefix's direct children, sorted."""
+    children: dict[str, set[str]] = {}
+    for key in keys:
+        parts = key.split("/")
+        parent = ""
+        for part in parts:
+            children.setdefault(parent, set()).add(part)
+            parent = f"{parent}/{part}" if parent else part
+    return {path: sorted(kids) for path, kids in children.items()}

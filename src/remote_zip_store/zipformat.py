@@ -1,0 +1,414 @@
+"""Pure zip-format parsing: bytes in, records out, no I/O.
+
+Everything here works on an in-memory *suffix* of the archive (the "tail":
+the last ``len(tail)`` bytes of an object of ``total_size`` bytes). When the
+parser needs bytes before the tail it raises :class:`NeedMoreBytes` with the
+absolute offset it needs, and the caller (which owns the I/O) fetches more and
+calls again. That keeps this module deterministic and fuzzable.
+
+Layout facts this follows (see shared/notes/zip-producers.md):
+
+* EOCD candidates are validated (comment length must match the bytes left, the
+  directory must fit and start with a header signature), so ``PK\\5\\6`` inside a
+  comment cannot fool it.
+* ZIP64: locator -> ZIP64 EOCD (at the locator's offset, or right before the
+  locator when data was prepended); the ZIP64 extra field holds only the fields
+  that overflowed, in the order usize, csize, offset, disk.
+* Prepended data (self-extracting archives): every offset is shifted by the
+  difference between where the directory is and where the EOCD says it is,
+  exactly like CPython's ``concat``.
+* Central-directory sizes are authoritative; the local header is read only to
+  find where the data starts (its extra field often differs from the central one).
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from dataclasses import dataclass
+
+from .errors import BadArchiveError, CorruptEntryError, UnsupportedArchiveError
+
+EOCD_SIGNATURE = b"PK\x05\x06"
+EOCD_SIZE = 22
+MAX_COMMENT = 0xFFFF
+ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"
+ZIP64_LOCATOR_SIZE = 20
+ZIP64_EOCD_SIGNATURE = b"PK\x06\x06"
+ZIP64_EOCD_SIZE = 56
+CENTRAL_SIGNATURE = b"PK\x01\x02"
+CENTRAL_SIZE = 46
+LOCAL_SIGNATURE = b"PK\x03\x04"
+LOCAL_SIZE = 30
+ZIP64_EXTRA_ID = 0x0001
+
+#: Bytes at the end of an archive that always hold the EOCD (and ZIP64 records).
+MAX_END_RECORDS = EOCD_SIZE + MAX_COMMENT + ZIP64_LOCATOR_SIZE + ZIP64_EOCD_SIZE
+
+FLAG_ENCRYPTED = 0x0001
+FLAG_DATA_DESCRIPTOR = 0x0008
+FLAG_UTF8 = 0x0800
+
+_EOCD = struct.Struct("<4s4H2LH")
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_LOCAL = struct.Struct("<4s5H3L2H")
+_EXTRA_HEADER = struct.Struct("<2H")
+
+U16_MAX = 0xFFFF
+U32_MAX = 0xFFFFFFFF
+
+
+class NeedMoreBytes(Exception):
+    """Not an error: the parser needs the archive's bytes from ``start`` onwards."""
+
+    def __init__(self, start: int):
+        super().__init__(start)
+        self.start = start
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryLocation:
+    """Where the central directory is, in absolute object offsets."""
+
+    cd_start: int
+    cd_size: int
+    entry_count: int
+    prefix: int
+    zip64: bool
+    end_records_start: int
+    comment: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One central-directory record, with offsets already shifted by any prefix."""
+
+    name: str
+    header_offset: int
+    compressed_size: int
+    uncompressed_size: int
+    crc32: int
+    method: int
+    flags: int
+    name_length: int
+    extra_length: int
+    span_end: int
+    """Upper bound of the entry's bytes: the next entry's local header or the directory."""
+
+    @property
+    def is_dir(self) -> bool:
+        return self.name.endswith("/")
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.flags & FLAG_ENCRYPTED)
+
+    def fetch_range(self, slack: int = 64) -> tuple[int, int]:
+        """The byte range to GET: local header + data, exactly when the span is known.
+
+        The local extra field may be longer than the central one (Info-ZIP: +4,
+        ZIP64 local extras: up to +20), hence ``slack``; the next entry's offset
+        caps it so a zipfile-written archive is fetched to the byte.
+        """
+        minimum = self.header_offset + LOCAL_SIZE + self.name_length + self.compressed_size
+        guess = minimum + self.extra_length + slack
+        end = min(guess, self.span_end) if self.span_end >= minimum else guess
+        return self.header_offset, end
+
+
+def locate_directory(tail: bytes, total_size: int, *, archive: str = "") -> DirectoryLocation:
+    """Find and validate the (ZIP64) end-of-central-directory records in ``tail``."""
+    tail_start = total_size - len(tail)
+    if total_size < EOCD_SIZE:
+        raise BadArchiveError(
+            f"{archive}: not a zip archive ({total_size} bytes, smaller than an end record)",
+            archive=archive,
+        )
+    if len(tail) < EOCD_SIZE + MAX_COMMENT and tail_start > 0:
+        raise NeedMoreBytes(max(0, total_size - MAX_END_RECORDS))
+    search_from = max(0, len(tail) - EOCD_SIZE - MAX_COMMENT)
+    position = len(tail)
+    last_problem: BadArchiveError | None = None
+    while True:
+        position = tail.rfind(EOCD_SIGNATURE, search_from, position)
+        if position < 0:
+            break
+        if position + EOCD_SIZE > len(tail):
+            continue
+        try:
+            location = _validate_candidate(tail, tail_start, tail_start + position, archive)
+        except BadArchiveError as problem:
+            last_problem = problem
+            continue
+        if location is not None:
+            return location
+    if last_problem is not None:
+        raise last_problem
+    raise BadArchiveError(
+        f"{archive}: not a zip archive (no end of central directory record)", archive=archive
+    )
+
+
+def _validate_candidate(
+    tail: bytes, tail_start: int, eocd_pos: int, archive: str
+) -> DirectoryLocation | None:
+    """Parse an EOCD candidate; ``None`` when it is clearly not the real one."""
+    total_size = tail_start + len(tail)
+    rel = eocd_pos - tail_start
+    (_, disk, cd_disk, entries_here, entries, cd_size, cd_offset, comment_len) = _EOCD.unpack_from(
+        tail, rel
+    )
+    if eocd_pos + EOCD_SIZE + comment_len != total_size:
+        return None
+    comment = bytes(tail[rel + EOCD_SIZE : rel + EOCD_SIZE + comment_len])
+    zip64 = False
+    end_records_start = eocd_pos
+    locator_pos = eocd_pos - ZIP64_LOCATOR_SIZE
+    has_locator = False
+    if locator_pos >= 0:
+        if locator_pos < tail_start:
+            raise NeedMoreBytes(locator_pos)
+        lrel = locator_pos - tail_start
+        has_locator = tail[lrel : lrel + 4] == ZIP64_LOCATOR_SIGNATURE
+    if has_locator:
+        _, z64_disk, z64_offset, total_disks = _ZIP64_LOCATOR.unpack_from(tail, lrel)
+        if z64_disk != 0 or total_disks > 1:
+            raise UnsupportedArchiveError(
+                f"{archive}: multi-disk (split) zip archives are not supported", archive=archive
+            )
+        z64_pos = _find_zip64_eocd(tail, tail_start, locator_pos, z64_offset, archive)
+        (_, _, _, _, disk, cd_disk, entries_here, entries, cd_size, cd_offset) = (
+            _ZIP64_EOCD.unpack_from(tail, z64_pos - tail_start)
+        )
+        zip64 = True
+        end_records_start = z64_pos
+    if disk != 0 or cd_disk != 0 or entries_here != entries:
+        raise UnsupportedArchiveError(
+            f"{archive}: multi-disk (split) zip archives are not supported", archive=archive
+        )
+    cd_start = end_records_start - cd_size
+    if cd_size > end_records_start or cd_start < 0:
+        raise BadArchiveError(
+            f"{archive}: corrupt zip: central directory size {cd_size} exceeds the archive",
+            archive=archive,
+        )
+    prefix = cd_start - cd_offset
+    if prefix < 0:
+        raise BadArchiveError(
+            f"{archive}: corrupt zip: central directory offset {cd_offset} points past its end",
+            archive=archive,
+        )
+    if cd_size > 0:
+        if cd_start < tail_start:
+            # Only fetch for a candidate whose directory is at least plausible.
+            raise NeedMoreBytes(cd_start)
+        crel = cd_start - tail_start
+        if tail[crel : crel + 4] != CENTRAL_SIGNATURE:
+            raise BadArchiveError(
+                f"{archive}: corrupt zip: no central directory header at offset {cd_start}",
+                archive=archive,
+            )
+    elif entries != 0:
+        raise BadArchiveError(
+            f"{archive}: corrupt zip: {entries} entries declared in an empty directory",
+            archive=archive,
+        )
+    return DirectoryLocation(
+        cd_start=cd_start,
+        cd_size=cd_size,
+        entry_count=entries,
+        prefix=prefix,
+        zip64=zip64,
+        end_records_start=end_records_start,
+        comment=comment,
+    )
+
+
+def _find_zip64_eocd(
+    tail: bytes, tail_start: int, locator_pos: int, declared: int, archive: str
+) -> int:
+    """Position of the ZIP64 EOCD: right before the locator, else where it says."""
+    adjacent = locator_pos - ZIP64_EOCD_SIZE
+    if adjacent >= 0:
+        if adjacent < tail_start:
+            raise NeedMoreBytes(adjacent)
+        arel = adjacent - tail_start
+        if tail[arel : arel + 4] == ZIP64_EOCD_SIGNATURE:
+            return adjacent
+    # A record with an extensible data sector is longer: trust the locator's offset.
+    if declared < 0 or declared + ZIP64_EOCD_SIZE > locator_pos:
+        raise BadArchiveError(
+            f"{archive}: corrupt zip: ZIP64 end record offset {declared} is invalid",
+            archive=archive,
+        )
+    if declared < tail_start:
+        raise NeedMoreBytes(declared)
+    drel = declared - tail_start
+    if tail[drel : drel + 4] != ZIP64_EOCD_SIGNATURE:
+        raise BadArchiveError(
+            f"{archive}: corrupt zip: no ZIP64 end record at offset {declared}", archive=archive
+        )
+    return declared
+
+
+@dataclass(slots=True)
+class Records:
+    """The central directory as columns: compact for archives with millions of entries."""
+
+    names: list[str]
+    header_offset: array[int]
+    compressed_size: array[int]
+    uncompressed_size: array[int]
+    crc32: array[int]
+    method: array[int]
+    flags: array[int]
+    name_length: array[int]
+    extra_length: array[int]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def parse_central_directory(
+    directory: bytes | memoryview, location: DirectoryLocation, *, archive: str = ""
+) -> Records:
+    """Parse ``location.cd_size`` bytes of central directory into :class:`Records`.
+
+    ``directory`` starts at ``location.cd_start``. Offsets in the result are
+    absolute (the prefix is already added).
+    """
+    cd_size = location.cd_size
+    if len(directory) < cd_size:
+        raise NeedMoreBytes(location.cd_start)
+    buf = bytes(directory[:cd_size]) if not isinstance(directory, bytes) else directory
+    prefix = location.prefix
+    names: list[str] = []
+    offsets = array("Q")
+    csizes = array("Q")
+    usizes = array("Q")
+    crcs = array("L")
+    methods = array("H")
+    flag_col = array("H")
+    nlens = array("H")
+    elens = array("H")
+    unpack = _CENTRAL.unpack_from
+    pos = 0
+    limit = cd_size - CENTRAL_SIZE
+    while pos < cd_size:
+        if pos > limit:
+            raise BadArchiveError(
+                f"{archive}: corrupt zip: truncated central directory record at offset "
+                f"{location.cd_start + pos}",
+                archive=archive,
+            )
+        (sig, _, _, flags, method, _, _, crc, csize, usize, nlen, elen, clen, disk, _, _, lho) = (
+            unpack(buf, pos)
+        )
+        if sig != CENTRAL_SIGNATURE:
+            raise BadArchiveError(
+                f"{archive}: corrupt zip: bad central directory signature at offset "
+                f"{location.cd_start + pos}",
+                archive=archive,
+            )
+        name_end = pos + CENTRAL_SIZE + nlen
+        end = name_end + elen + clen
+        if end > cd_size:
+            raise BadArchiveError(
+                f"{archive}: corrupt zip: central directory record at offset "
+                f"{location.cd_start + pos} runs past the directory",
+                archive=archive,
+            )
+        raw_name = buf[pos + CENTRAL_SIZE : name_end]
+        if csize == U32_MAX or usize == U32_MAX or lho == U32_MAX or disk == U16_MAX:
+            usize, csize, lho = _apply_zip64_extra(
+                buf[name_end : name_end + elen], usize, csize, lho, disk, raw_name, archive
+            )
+        names.append(decode_name(raw_name, flags))
+        offsets.append(lho + prefix)
+        csizes.append(csize)
+        usizes.append(usize)
+        crcs.append(crc)
+        methods.append(method)
+        flag_col.append(flags)
+        nlens.append(nlen)
+        elens.append(elen)
+        pos = end
+    count = len(names)
+    declared = location.entry_count
+    if count != declared and not (not location.zip64 and declared == count % 0x10000):
+        raise BadArchiveError(
+            f"{archive}: corrupt zip: directory declares {declared} entries but holds {count}",
+            archive=archive,
+        )
+    return Records(names, offsets, csizes, usizes, crcs, methods, flag_col, nlens, elens)
+
+
+def decode_name(raw: bytes, flags: int) -> str:
+    """UTF-8 when flag bit 11 is set, else cp437; cut at a NUL like CPython."""
+    name = raw.decode("utf-8", "surrogateescape") if flags & FLAG_UTF8 else raw.decode("cp437")
+    nul = name.find("\x00")
+    return name[:nul] if nul >= 0 else name
+
+
+def _apply_zip64_extra(
+    extra: bytes, usize: int, csize: int, lho: int, disk: int, raw_name: bytes, archive: str
+) -> tuple[int, int, int]:
+    """Replace the overflowed fields from the ZIP64 extra (only those, in order)."""
+    pos = 0
+    while pos + 4 <= len(extra):
+        tag, size = _EXTRA_HEADER.unpack_from(extra, pos)
+        body = extra[pos + 4 : pos + 4 + size]
+        if len(body) < size:
+            break
+        if tag == ZIP64_EXTRA_ID:
+            values = []
+            need = [usize == U32_MAX, csize == U32_MAX, lho == U32_MAX]
+            count = sum(need)
+            if len(body) < 8 * count:
+                raise BadArchiveError(
+                    f"{archive}: corrupt zip: ZIP64 extra field of {raw_name!r} is too short",
+                    archive=archive,
+                )
+            values = list(struct.unpack_from(f"<{count}Q", body))
+            if need[0]:
+                usize = values.pop(0)
+            if need[1]:
+                csize = values.pop(0)
+            if need[2]:
+                lho = values.pop(0)
+            return usize, csize, lho
+        pos += 4 + size
+    raise BadArchiveError(
+        f"{archive}: corrupt zip: {raw_name!r} needs a ZIP64 extra field and has none",
+        archive=archive,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LocalHeader:
+    flags: int
+    method: int
+    name: bytes
+    data_offset: int
+    """Offset of the entry's data relative to the start of the local header."""
+
+
+def parse_local_header(raw: bytes | memoryview, *, archive: str = "", key: str = "") -> LocalHeader:
+    """Parse a local file header at the start of ``raw`` (which may hold more)."""
+    if len(raw) < LOCAL_SIZE:
+        raise CorruptEntryError(
+            f"{archive}: corrupt zip: local header of {key!r} is truncated",
+            archive=archive,
+            key=key,
+        )
+    sig, _, flags, method, _, _, _, _, _, nlen, elen = _LOCAL.unpack_from(raw, 0)
+    if sig != LOCAL_SIGNATURE:
+        raise CorruptEntryError(
+            f"{archive}: corrupt zip: bad local header signature for {key!r}",
+            archive=archive,
+            key=key,
+        )
+    name = bytes(raw[LOCAL_SIZE : LOCAL_SIZE + nlen])
+    return LocalHeader(flags, method, name, LOCAL_SIZE + nlen + elen)

@@ -1,0 +1,36 @@
+"""Session fixtures: one moto server and one SeaweedFS server for the whole run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from .servers import S3Server, moto_server, seaweedfs_server
+
+# Tests must never pick up a developer's real AWS configuration.
+for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+    os.environ.pop(_var, None)
+os.environ.setdefault("AWS_CONFIG_FILE", os.devnull)
+os.environ.setdefault("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[S3Server]:
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[S3Server]:
+    with seaweedfs_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["moto", "seaweedfs"])
+def s3(request: pytest.FixtureRequest) -> S3Server:
+    """The core suite runs against both real servers."""
+    server: S3Server = request.getfixturevalue(request.param)
+    return server
