@@ -43,7 +43,9 @@ def _demo(args: argparse.Namespace) -> int:
             s3.upload_file(path, "demo", "recording.zarr.zip")
         url = "s3://demo/recording.zarr.zip"
         print(f"in-process S3 at {endpoint}; uploaded {url} ({size:,} bytes)")
-        with RemoteZipStore(url, endpoint_url=endpoint, region_name="us-east-1", **credentials) as store:
+        with RemoteZipStore(
+            url, endpoint_url=endpoint, region_name="us-east-1", **credentials
+        ) as store:
             stats = store.archive.source.stats
             root = zarr.open_group(store, mode="r")
             opened = stats.snapshot()
