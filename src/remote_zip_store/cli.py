@@ -34,8 +34,14 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        credentials = {"aws_access_key_id": "demo", "aws_secret_access_key": "demo-secret"}
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **credentials)
+        key_id, secret = "demo", "demo-secret"
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+        )
         s3.create_bucket(Bucket="demo")
         with tempfile.TemporaryDirectory() as tmp:
             path = write_sample_archive(Path(tmp) / "recording.zarr.zip", channels=args.channels)
@@ -44,7 +50,11 @@ def _demo(args: argparse.Namespace) -> int:
         url = "s3://demo/recording.zarr.zip"
         print(f"in-process S3 at {endpoint}; uploaded {url} ({size:,} bytes)")
         with RemoteZipStore(
-            url, endpoint_url=endpoint, region_name="us-east-1", **credentials
+            url,
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
         ) as store:
             stats = store.archive.source.stats
             root = zarr.open_group(store, mode="r")
