@@ -129,14 +129,19 @@ def locate_directory(tail: bytes, total_size: int, *, archive: str = "") -> Dire
     if len(tail) < EOCD_SIZE + MAX_COMMENT and tail_start > 0:
         raise NeedMoreBytes(max(0, total_size - MAX_END_RECORDS))
     search_from = max(0, len(tail) - EOCD_SIZE - MAX_COMMENT)
+    # Candidates whose comment length reaches exactly the end. Two of them means the later
+    # one lies inside the earlier one's comment (a fake end record): try the earliest first.
+    candidates: list[int] = []
     position = len(tail)
-    last_problem: BadArchiveError | None = None
     while True:
         position = tail.rfind(EOCD_SIGNATURE, search_from, position)
         if position < 0:
             break
-        if position + EOCD_SIZE > len(tail):
-            continue
+        end = position + EOCD_SIZE
+        if end <= len(tail) and end + int.from_bytes(tail[end - 2 : end], "little") == len(tail):
+            candidates.append(position)
+    last_problem: BadArchiveError | None = None
+    for position in reversed(candidates):
         try:
             location = _validate_candidate(tail, tail_start, tail_start + position, archive)
         except BadArchiveError as problem:

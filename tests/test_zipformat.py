@@ -1,0 +1,579 @@
+"""Unit tests of the pure zip parser (``zipformat``): bytes in, records out.
+
+Archives come from CPython's zipfile where it writes the layout, and from the
+hand-built records in :mod:`tests.craft` where no producer writes it on demand.
+Every result is checked against zipfile's own reading (or against the bytes the
+test put there), never against a value copied from our parser.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+import zipfile
+import zlib
+
+import pytest
+
+from remote_zip_store import BadArchiveError, LocalSource, UnsupportedArchiveError, ZipArchive
+from remote_zip_store.archive import ReadOptions
+from remote_zip_store.errors import RemoteZipError
+from remote_zip_store.index import ZipIndex
+from remote_zip_store.zipformat import (
+    EOCD_SIZE,
+    MAX_COMMENT,
+    DirectoryLocation,
+    NeedMoreBytes,
+    Records,
+    decode_name,
+    locate_directory,
+    parse_central_directory,
+)
+
+from . import craft
+from .archives import make_zip, read_all_with_zipfile
+
+ARCHIVE = "mem://archive-under-test.zip"
+
+
+def parse(
+    data: bytes, tail: int | None = None, *, archive: str = ARCHIVE
+) -> tuple[DirectoryLocation, Records, int]:
+    """Drive the parser like the archive layer does; return the rounds of NeedMoreBytes."""
+    total = len(data)
+    start = total - min(total, len(data) if tail is None else tail)
+    rounds = 0
+    while True:
+        buf = data[start:]
+        try:
+            location = locate_directory(buf, total, archive=archive)
+            rel = location.cd_start - start
+            if rel < 0:
+                raise NeedMoreBytes(location.cd_start)
+            records = parse_central_directory(
+                buf[rel : rel + location.cd_size], location, archive=archive
+            )
+            return location, records, rounds
+        except NeedMoreBytes as more:
+            assert 0 <= more.start < start, "the parser must ask for bytes it does not have"
+            start = more.start
+            rounds += 1
+            assert rounds <= 4, "feeding what the parser asks for must converge"
+
+
+def assert_matches_zipfile(records: Records, data: bytes) -> None:
+    """Every central-directory record equals what CPython's zipfile reads."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        infos = z.infolist()
+    assert records.names == [i.filename for i in infos]
+    assert list(records.header_offset) == [i.header_offset for i in infos]
+    assert list(records.compressed_size) == [i.compress_size for i in infos]
+    assert list(records.uncompressed_size) == [i.file_size for i in infos]
+    assert list(records.crc32) == [i.CRC for i in infos]
+    assert list(records.method) == [i.compress_type for i in infos]
+    assert list(records.flags) == [i.flag_bits for i in infos]
+
+
+def read_local(path: str | os.PathLike[str], **options: int) -> ZipArchive:
+    return ZipArchive(LocalSource(path), ReadOptions(**options)).open()  # type: ignore[arg-type]
+
+
+SMALL = {"a.txt": b"alpha", "sub/b.bin": bytes(range(256)) * 3, "c": b""}
+
+
+# -- end of central directory and comments ------------------------------------------------
+
+
+@pytest.mark.parametrize("length", [0, 1, 21, 22, 1000, MAX_COMMENT - 1, MAX_COMMENT])
+def test_comment_of_any_length_up_to_65535(length: int) -> None:
+    comment = bytes(i % 251 for i in range(length))
+    data = make_zip(SMALL, comment=comment)
+    location, records, _ = parse(data)
+    assert location.comment == comment
+    assert location.prefix == 0
+    assert_matches_zipfile(records, data)
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        b"PK\x05\x06",
+        b"before PK\x05\x06 after",
+        b"PK\x05\x06" * 20,
+        b"x" * 100 + b"PK\x05\x06" + b"\x00" * 18,  # a signature + zeroed fields, at the end
+    ],
+)
+def test_signature_inside_comment_does_not_fool_it(comment: bytes) -> None:
+    data = make_zip(SMALL, comment=comment)
+    location, records, _ = parse(data)
+    assert location.comment == comment
+    # CPython's zipfile itself is fooled by some of these: compare with the comment-less twin.
+    assert_matches_zipfile(records, make_zip(SMALL))
+
+
+def test_full_fake_eocd_in_comment_does_not_fool_it() -> None:
+    """A comment ending in a complete, self-consistent empty EOCD (CPython reads 0 entries)."""
+    fake = craft.eocd(entries=0, cd_size=0, cd_offset=0)
+    data = make_zip(SMALL, comment=b"note:" + fake)
+    location, records, _ = parse(data)
+    assert location.comment == b"note:" + fake
+    assert sorted(records.names) == sorted(SMALL)
+
+
+def test_fake_directory_and_eocd_in_comment_does_not_fool_it() -> None:
+    """The comment holds a whole fake archive (local header, directory, EOCD) naming 'evil'."""
+    inner = craft.Builder()
+    inner.add(b"evil", b"pwned")
+    fake_bytes = inner.finish()
+    comment = b"!" * 7 + fake_bytes
+    data = make_zip(SMALL, comment=comment)
+    location, records, _ = parse(data)
+    assert "evil" not in records.names
+    assert location.comment == comment
+    assert_matches_zipfile(records, make_zip(SMALL))
+
+
+def test_rejects_candidate_whose_comment_length_is_wrong() -> None:
+    body = make_zip(SMALL)
+    # Declared comment length 10, but 4 bytes follow: not an end record.
+    data = body[:-EOCD_SIZE] + body[-EOCD_SIZE:-2] + (10).to_bytes(2, "little") + b"abcd"
+    with pytest.raises(BadArchiveError, match="archive-under-test"):
+        parse(data)
+
+
+# -- NeedMoreBytes: shrinking tails converge -----------------------------------------------
+
+
+@pytest.mark.parametrize("comment_length", [0, 5000, MAX_COMMENT])
+@pytest.mark.parametrize("entries", [1, 300])
+def test_shrinking_tails_converge(comment_length: int, entries: int) -> None:
+    files = {f"dir/k{i:04d}": bytes([i % 256]) * (i % 7) for i in range(entries)}
+    data = make_zip(files, comment=b"c" * comment_length)
+    reference = parse(data)
+    for tail in sorted({len(data), len(data) - 1, EOCD_SIZE + MAX_COMMENT, 4096, 100, 22, 1, 0}):
+        if tail > len(data):
+            continue
+        location, records, rounds = parse(data, tail)
+        assert location == reference[0]
+        assert records == reference[1]
+        assert rounds <= 2
+    assert_matches_zipfile(reference[1], data)
+
+
+def test_need_more_bytes_names_an_offset_inside_the_object() -> None:
+    data = make_zip(SMALL, comment=b"z" * 3000)
+    with pytest.raises(NeedMoreBytes) as more:
+        locate_directory(data[-100:], len(data))
+    assert 0 <= more.value.start < len(data) - 100
+
+
+def test_parse_central_directory_asks_for_missing_directory_bytes() -> None:
+    data = make_zip(SMALL)
+    location, _, _ = parse(data)
+    cd = data[location.cd_start : location.cd_start + location.cd_size]
+    with pytest.raises(NeedMoreBytes) as more:
+        parse_central_directory(cd[:-1], location)
+    assert more.value.start == location.cd_start
+
+
+@pytest.mark.parametrize("tail_size", [1024, 4096, 70_000])
+def test_archive_layer_converges_through_local_source(tmp_path, tail_size: int) -> None:
+    files = {f"g/{i}": os.urandom(i % 50) for i in range(2000)}
+    path = tmp_path / "big-directory.zip"
+    path.write_bytes(make_zip(files, comment=b"#" * MAX_COMMENT))
+    archive = read_local(path, tail_size=tail_size)
+    assert archive.source.stats.requests <= 3
+    for name in ("g/0", "g/1999", "g/1000"):
+        assert archive.read(name) == files[name]
+
+
+# -- ZIP64 --------------------------------------------------------------------------------
+
+
+def test_more_than_65535_entries_uses_zip64_records() -> None:
+    files = {f"{i}": b"" for i in range(0x10000 + 3)}
+    data = make_zip(files)
+    location, records, _ = parse(data)
+    assert location.zip64
+    assert location.entry_count == len(files) == len(records)
+    assert records.names[-1] == str(0x10000 + 2)
+    assert_matches_zipfile(records, data)
+
+
+def test_exactly_65535_entries_needs_no_zip64() -> None:
+    files = {f"{i}": b"" for i in range(0xFFFF)}
+    data = make_zip(files)
+    assert b"PK\x06\x06" not in data[-200:]
+    location, records, _ = parse(data)
+    assert not location.zip64
+    assert location.entry_count == 0xFFFF == len(records)
+    assert_matches_zipfile(records, data)
+
+
+def test_zip64_end_record_with_extensible_data_uses_locator_offset(tmp_path) -> None:
+    builder = craft.Builder()
+    builder.add(b"x", b"payload-x")
+    builder.add(b"y", b"payload-y" * 10)
+    data = builder.finish(zip64=True, extensible=b"\xaa" * 37, comment=b"z64")
+    location, records, _ = parse(data)
+    # CPython's zipfile cannot read this layout (it assumes a 56-byte record): check by hand.
+    assert location.zip64 and location.prefix == 0
+    assert location.cd_start == 2 * 30 + 2 + 9 + 90
+    assert location.end_records_start == location.cd_start + location.cd_size
+    assert records.names == ["x", "y"]
+    assert list(records.header_offset) == [0, 30 + 1 + 9]
+    assert list(records.compressed_size) == [9, 90]
+    path = tmp_path / "extensible.zip"
+    path.write_bytes(data)
+    assert read_local(path).read("y") == b"payload-y" * 10
+
+
+def test_zip64_end_record_with_bad_locator_offset_is_an_error() -> None:
+    builder = craft.Builder()
+    builder.add(b"x", b"payload")
+    data = bytearray(builder.finish(zip64=True, extensible=b"\x00" * 16))
+    locator = len(data) - EOCD_SIZE - 20
+    data[locator + 8 : locator + 16] = (3).to_bytes(8, "little")  # no record there
+    with pytest.raises(BadArchiveError, match="archive-under-test.*ZIP64"):
+        parse(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("overflow", "expected"),
+    [
+        ({"offset"}, {"offset"}),
+        ({"csize"}, {"csize"}),
+        ({"usize"}, {"usize"}),
+        ({"usize", "offset"}, {"usize", "offset"}),
+        ({"csize", "offset"}, {"csize", "offset"}),
+        ({"usize", "csize", "offset"}, {"usize", "csize", "offset"}),
+    ],
+)
+def test_zip64_extra_holds_only_the_overflowed_fields(
+    overflow: set[str], expected: set[str]
+) -> None:
+    """Values in the extra are distinctive; only the overflowed ones may be taken from it."""
+    real = {"usize": 5_000_000_000, "csize": 4_300_000_000, "offset": 6_000_000_000}
+    fixed = {"usize": 123, "csize": 45, "offset": 0}
+    header = {f: (craft.U32 if f in overflow else fixed[f]) for f in fixed}
+    values = [real[f] for f in ("usize", "csize", "offset") if f in overflow]
+    # An unrelated extra before the ZIP64 one must be skipped.
+    extra = b"\x55\x54\x05\x00\x01\x00\x00\x00\x00" + craft.zip64_extra(*values)
+    cd = craft.central_header(
+        b"big", offset=header["offset"], csize=header["csize"], usize=header["usize"], extra=extra
+    )
+    data = b"\x00" * 64 + cd + craft.eocd(entries=1, cd_size=len(cd), cd_offset=64)
+    _, records, _ = parse(data)
+    got = {
+        "usize": records.uncompressed_size[0],
+        "csize": records.compressed_size[0],
+        "offset": records.header_offset[0],
+    }
+    for name in got:
+        assert got[name] == (real[name] if name in expected else fixed[name]), name
+
+
+def test_zip64_extra_with_disk_number_overflow() -> None:
+    # disk = 0xFFFF: the extra holds offset (8 bytes) then disk (4 bytes).
+    extra = (
+        (1).to_bytes(2, "little")
+        + (12).to_bytes(2, "little")
+        + (77).to_bytes(8, "little")
+        + (0).to_bytes(4, "little")
+    )
+    cd = craft.central_header(b"f", offset=craft.U32, extra=extra, disk=craft.U16)
+    data = b"\x00" * 100 + cd + craft.eocd(entries=1, cd_size=len(cd), cd_offset=100)
+    _, records, _ = parse(data)
+    assert records.header_offset[0] == 77
+
+
+def test_missing_or_short_zip64_extra_is_an_error() -> None:
+    for extra in (b"", craft.zip64_extra(1)[:-4]):
+        cd = craft.central_header(b"f", offset=0, csize=craft.U32, usize=craft.U32, extra=extra)
+        data = b"\x00" * 8 + cd + craft.eocd(entries=1, cd_size=len(cd), cd_offset=8)
+        with pytest.raises(BadArchiveError, match="archive-under-test.*ZIP64"):
+            parse(data)
+
+
+def test_offsets_beyond_4_gib_in_a_sparse_file(tmp_path) -> None:
+    """zipfile appends entries after 5 GiB of holes: ZIP64 offsets and end records."""
+    path = tmp_path / "sparse.zip"
+    hole = 5 * 1024**3
+    with open(path, "wb") as f:
+        f.truncate(hole)
+    files = {"after/4gib.txt": b"far away" * 100, "after/two": os.urandom(3000)}
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as z:
+        for name, payload in files.items():
+            z.writestr(name, payload)
+    assert os.path.getsize(path) < hole + 10_000
+    archive = read_local(path)
+    assert archive.index.location.zip64
+    assert archive.index.location.cd_start > 4 * 1024**3
+    assert all(offset >= hole for offset in archive.index.records.header_offset)
+    for name, payload in files.items():
+        assert archive.read(name) == payload
+    assert archive.read_many(archive.index.get(n) for n in files) == files  # type: ignore[misc]
+
+
+def test_crafted_offset_only_zip64_extra_beyond_4_gib(tmp_path) -> None:
+    """The central record's extra holds just the offset; the local header has no extra."""
+    path = tmp_path / "offset-only.zip"
+    start = 4 * 1024**3 + 12345
+    builder = craft.Builder(start=start)
+    builder.add(b"deep", b"content at 4 GiB + 12345")
+    tail = builder.finish(zip64=True)
+    with open(path, "wb") as f:
+        f.seek(start)
+        f.write(tail)
+    archive = read_local(path)
+    assert archive.index.records.header_offset[0] == start
+    assert archive.read("deep") == b"content at 4 GiB + 12345"
+
+
+# -- prepended data ---------------------------------------------------------------------
+
+
+def test_prepended_data_with_absolute_offsets() -> None:
+    """zipfile's append mode writes after the stub and records absolute offsets."""
+    stub = b"#!/bin/sh\nexit 0\n" + os.urandom(5000)
+    data = make_zip(SMALL, prefix=stub, comment=b"sfx")
+    location, records, _ = parse(data)
+    assert location.prefix == 0
+    assert min(records.header_offset) == len(stub)
+    assert_matches_zipfile(records, data)
+
+
+def test_prepended_data_with_shifted_offsets() -> None:
+    """``cat stub x.zip``: offsets are relative to the zip; CPython's ``concat`` shifts them."""
+    stub = os.urandom(777)
+    plain = make_zip(SMALL)
+    data = stub + plain
+    location, records, _ = parse(data)
+    assert location.prefix == len(stub)
+    assert min(records.header_offset) == len(stub)
+    assert_matches_zipfile(records, data)
+
+
+def test_prepended_data_with_zip64_end_records() -> None:
+    stub = b"S" * 4000
+    builder = craft.Builder()
+    builder.add(b"p", b"prefixed zip64")
+    data = stub + builder.finish(zip64=True)
+    location, records, _ = parse(data)
+    assert location.prefix == len(stub) and location.zip64
+    assert_matches_zipfile(records, data)
+
+
+def test_prepended_data_read_through_archive(tmp_path) -> None:
+    path = tmp_path / "sfx.zip"
+    path.write_bytes(os.urandom(3000) + make_zip(SMALL, compression=zipfile.ZIP_DEFLATED))
+    archive = read_local(path)
+    assert {name: archive.read(name) for name in SMALL} == SMALL
+
+
+# -- entries: data descriptors, names, directories, duplicates ---------------------------
+
+
+class Unseekable(io.RawIOBase):
+    """A write-only stream without seek/tell: zipfile then writes data descriptors."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:  # type: ignore[no-untyped-def,override]
+        self.chunks.append(bytes(b))
+        return len(b)
+
+
+def test_data_descriptors_from_an_unseekable_stream(tmp_path) -> None:
+    out = Unseekable()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, payload in SMALL.items():
+            with z.open(name, "w") as f:
+                f.write(payload)
+    data = b"".join(out.chunks)
+    _, records, _ = parse(data)
+    assert all(flags & 0x08 for flags in records.flags)
+    assert_matches_zipfile(records, data)
+    path = tmp_path / "descriptors.zip"
+    path.write_bytes(data)
+    archive = read_local(path)
+    assert {name: archive.read(name) for name in SMALL} == SMALL
+
+
+def test_utf8_flag_and_cp437_names() -> None:
+    builder = craft.Builder()
+    cp437_raw = bytes([0x82, 0x8E, 0xE1, 0x9B]) + b".txt"  # é Ä ß ¢ in cp437
+    builder.add(cp437_raw, b"cp437")
+    builder.add("größe/日本.txt".encode(), b"utf8", flags=0x800)
+    builder.add(b"plain.txt", b"ascii")
+    data = builder.finish()
+    _, records, _ = parse(data)
+    assert records.names[0] == cp437_raw.decode("cp437") == "éÄß¢.txt"
+    assert records.names[1] == "größe/日本.txt"
+    assert_matches_zipfile(records, data)
+    assert decode_name("größe".encode(), 0) != "größe"  # without the flag it is cp437
+
+
+def test_zipfile_sets_utf8_flag_for_non_ascii_names() -> None:
+    files = {"ünï/cødé.bin": b"1", "ascii": b"2", "emoji-🦀": b"3"}
+    data = make_zip(files)
+    _, records, _ = parse(data)
+    assert sorted(records.names) == sorted(files)
+    assert_matches_zipfile(records, data)
+
+
+def test_name_is_cut_at_nul_like_cpython() -> None:
+    builder = craft.Builder()
+    builder.add(b"real\x00junk", b"x")
+    data = builder.finish()
+    _, records, _ = parse(data)
+    assert records.names == ["real"]
+    assert_matches_zipfile(records, data)
+
+
+def test_directory_entries_are_not_keys() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.mkdir("data")
+        z.mkdir("data/arr")
+        z.writestr("data/arr/0", b"zero")
+        z.writestr("top", b"t")
+    data = buf.getvalue()
+    location, records, _ = parse(data)
+    assert "data/" in records.names and "data/arr/" in records.names
+    index = ZipIndex(records, location)
+    assert sorted(index.names()) == ["data/arr/0", "top"]
+    assert "data/" not in index and index.get("data/arr/") is None
+    assert len(index) == 2
+
+
+def test_duplicate_names_last_entry_wins(tmp_path) -> None:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile warns about the duplicate
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("0.0", b"first version")
+            z.writestr("other", b"o")
+            z.writestr("0.0", b"second, rewritten version")
+    data = buf.getvalue()
+    location, records, _ = parse(data)
+    assert records.names.count("0.0") == 2
+    index = ZipIndex(records, location)
+    assert len(index) == 2
+    path = tmp_path / "dup.zip"
+    path.write_bytes(data)
+    archive = read_local(path)
+    assert archive.read("0.0") == b"second, rewritten version"
+    assert read_all_with_zipfile(data)["0.0"] == b"second, rewritten version"
+
+
+def test_empty_archive() -> None:
+    data = make_zip({})
+    location, records, _ = parse(data)
+    assert len(records) == 0 and location.cd_size == 0
+
+
+# -- unsupported and corrupt archives -------------------------------------------------------
+
+
+def _assert_names_archive(exc: RemoteZipError) -> None:
+    assert ARCHIVE in str(exc)
+    assert exc.archive == ARCHIVE
+
+
+@pytest.mark.parametrize(
+    "end",
+    [
+        {"disk": 1, "cd_disk": 1},
+        {"disk": 2, "cd_disk": 0},
+        {"cd_disk": 1},
+        {"entries_here": 1},
+    ],
+)
+def test_multi_disk_archives_are_unsupported(end: dict[str, int]) -> None:
+    builder = craft.Builder()
+    builder.add(b"a", b"1")
+    builder.add(b"b", b"2")
+    data = builder.finish(**end)
+    with pytest.raises(UnsupportedArchiveError, match="multi-disk") as info:
+        parse(data)
+    _assert_names_archive(info.value)
+    assert isinstance(info.value, NotImplementedError)
+
+
+@pytest.mark.parametrize("end", [{"total_disks": 3}, {"cd_disk": 2}, {"disk": 1}])
+def test_multi_disk_zip64_archives_are_unsupported(end: dict[str, int]) -> None:
+    builder = craft.Builder()
+    builder.add(b"a", b"1")
+    data = builder.finish(zip64=True, **end)
+    with pytest.raises(UnsupportedArchiveError, match="multi-disk") as info:
+        parse(data)
+    _assert_names_archive(info.value)
+
+
+def _corrupt(data: bytes, at: int, replacement: bytes) -> bytes:
+    return data[:at] + replacement + data[at + len(replacement) :]
+
+
+def _corruptions() -> dict[str, bytes]:
+    data = make_zip(SMALL)
+    location, _, _ = parse(data)
+    cd, eocd_at = location.cd_start, len(data) - EOCD_SIZE
+    return {
+        "not a zip": os.urandom(5000).replace(b"PK", b"pk"),
+        "tiny": b"PK\x05\x06",
+        "empty": b"",
+        "truncated at the end": data[:-5],
+        "truncated directory": data[: cd + 10] + data[eocd_at:],
+        "bad directory signature": _corrupt(data, cd, b"PK\x09\x09"),
+        "directory size too large": _corrupt(data, eocd_at + 12, (10**6).to_bytes(4, "little")),
+        "directory offset past its start": _corrupt(
+            data, eocd_at + 16, (cd + 7).to_bytes(4, "little")
+        ),
+        "entry count too high": _corrupt(data, eocd_at + 8, b"\x07\x00\x07\x00"),
+        "record runs past the directory": _corrupt(data, cd + 28, b"\xff\x00"),
+        "second record signature": _corrupt(data, cd + 46 + len("a.txt"), b"XX"),
+        "empty directory declares entries": craft.eocd(entries=3, cd_size=0, cd_offset=0),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_corruptions()))
+def test_corrupt_directories_raise_bad_archive_error(case: str) -> None:
+    data = _corruptions()[case]
+    with pytest.raises(BadArchiveError) as info:
+        parse(data)
+    _assert_names_archive(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_truncated_archive_through_local_source_names_the_file(tmp_path) -> None:
+    path = tmp_path / "cut-short.zip"
+    path.write_bytes(make_zip(SMALL)[:-30])
+    with pytest.raises(BadArchiveError, match="cut-short.zip"):
+        read_local(path)
+
+
+def test_entry_count_mod_65536_is_tolerated_without_zip64() -> None:
+    """Old writers store the count modulo 2**16 when they skip ZIP64 records."""
+    builder = craft.Builder()
+    for i in range(3):
+        builder.add(f"{i}".encode(), b"")
+    data = bytearray(builder.finish())
+    # Rewrite the entry count to 3 + 65536 mod 65536 = 3: the honest case, and a lie.
+    eocd_at = len(data) - EOCD_SIZE
+    data[eocd_at + 8 : eocd_at + 12] = (4).to_bytes(2, "little") * 2
+    with pytest.raises(BadArchiveError, match="declares 4 entries but holds 3"):
+        parse(bytes(data))
+
+
+def test_crc_of_directory_records_is_what_was_written() -> None:
+    payload = b"checked"
+    builder = craft.Builder()
+    builder.add(b"c", payload)
+    _, records, _ = parse(builder.finish())
+    assert records.crc32[0] == zlib.crc32(payload)
