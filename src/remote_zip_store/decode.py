@@ -53,9 +53,20 @@ def _zstd_decompressor() -> Callable[[bytes, int], tuple[bytes, bool]] | None:
         return None
 
     def run(data: bytes, limit: int) -> tuple[bytes, bool]:
-        obj = zstandard.ZstdDecompressor().decompressobj()
-        out = obj.decompress(data)
-        return out[:limit], bool(obj.eof)
+        # A stream reader stops at ``limit``: a zstd bomb is never inflated past it.
+        try:
+            reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
+            parts: list[bytes] = []
+            remaining = limit
+            while remaining > 0:
+                part = reader.read(remaining)
+                if not part:
+                    break
+                parts.append(part)
+                remaining -= len(part)
+        except zstandard.ZstdError as exc:
+            raise ValueError(str(exc)) from exc
+        return b"".join(parts), True  # a truncated frame yields fewer bytes than declared
 
     return run
 
