@@ -246,9 +246,7 @@ class Builder:
                 )
             )
             self.raw(zip64_locator(offset=z64_offset, disk=cd_disk, total_disks=total_disks))
-            self.raw(
-                eocd(entries=U16, cd_size=U32, cd_offset=U32, comment=comment, disk=disk)
-            )
+            self.raw(eocd(entries=U16, cd_size=U32, cd_offset=U32, comment=comment, disk=disk))
         else:
             self.raw(
                 eocd(

@@ -165,7 +165,7 @@ def test_size_lie_in_a_whole_archive_is_never_returned(tmp_path: Path) -> None:
         packed = zlib.compress(payload, 6)[2:-4]
         builder.add(b"liar", payload, method=8, stored=packed, usize=declared)
         path = write(tmp_path, builder.finish(), f"liar-{declared}.zip")
-        with pytest.raises(CorruptEntryError, match="'liar'.*decodes to"):
+        with pytest.raises(CorruptEntryError, match=r"'liar'.*decodes to"):
             open_archive(path).read("liar")
 
 
@@ -227,7 +227,7 @@ def test_deflate_stream_without_its_final_block_is_truncated(tmp_path: Path) -> 
     packed = c.compress(payload) + c.flush(zlib.Z_SYNC_FLUSH)  # no final block
     builder = craft.Builder()
     builder.add(b"cut", payload, method=8, stored=packed)
-    with pytest.raises(CorruptEntryError, match="'cut'.*truncated"):
+    with pytest.raises(CorruptEntryError, match=r"'cut'.*truncated"):
         open_archive(write(tmp_path, builder.finish())).read("cut")
 
 
@@ -323,7 +323,7 @@ def test_zstd_checks_and_bomb(tmp_path: Path) -> None:
         open_archive(_zstd_archive(tmp_path, payload, packed, crc=1)).read("z")
     with pytest.raises(CorruptEntryError, match="decodes to"):
         open_archive(_zstd_archive(tmp_path, payload, packed[:-10])).read("z")
-    with pytest.raises(CorruptEntryError, match="'z'.*zstd data failed to decode"):
+    with pytest.raises(CorruptEntryError, match=r"'z'.*zstd data failed to decode"):
         open_archive(_zstd_archive(tmp_path, payload, b"\x00" * 50)).read("z")
     bomb = zstandard.ZstdCompressor().compress(bytes(64 << 20))
     path = _zstd_archive(tmp_path, b"", bomb, usize=1000)
@@ -345,6 +345,6 @@ def test_zstd_without_zstandard_is_a_clear_error(
     monkeypatch.setitem(sys.modules, "zstandard", None)  # import zstandard -> ImportError
     assert 93 not in supported_methods()
     path = _zstd_archive(tmp_path, b"x", b"\x28\xb5\x2f\xfd")
-    with pytest.raises(UnsupportedArchiveError, match="zstd.*pip install zstandard") as info:
+    with pytest.raises(UnsupportedArchiveError, match=r"zstd.*pip install zstandard") as info:
         open_archive(path).read("z")
     assert info.value.key == "z" and str(path) in str(info.value)

@@ -15,7 +15,6 @@ import uuid
 import warnings
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -93,18 +92,13 @@ def write_archive(shape: Shape) -> bytes:
 # -- strategies ---------------------------------------------------------------------------
 
 segment = st.text(
-    alphabet=st.characters(
-        codec="utf-8", exclude_categories=("Cs",), exclude_characters="/\x00\\"
-    ),
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="/\x00\\"),
     min_size=1,
     max_size=6,
 ) | st.sampled_from([".zarray", ".zgroup", ".zattrs", "0.0", "0", "1.2.3", "ch07"])
 names = st.lists(segment, min_size=1, max_size=4).map("/".join)
-contents = (
-    st.binary(max_size=3000)
-    | st.binary(min_size=1, max_size=40).flatmap(
-        lambda b: st.integers(1, 400).map(lambda n: b * n)
-    )
+contents = st.binary(max_size=3000) | st.binary(min_size=1, max_size=40).flatmap(
+    lambda b: st.integers(1, 400).map(lambda n: b * n)
 )
 comments = st.binary(max_size=80).filter(lambda c: b"PK\x05\x06" not in c) | st.sampled_from(
     [b"#" * 0xFFFF, b"archive comment"]

@@ -8,6 +8,8 @@ re-implement the algorithm.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -161,7 +163,7 @@ def test_plan_contract(ranges: list[ByteRange], limits: tuple[int, int]) -> None
             reach = max(reach, item.end)
 
     # Sorted output, batches disjoint; neighbours stay apart only for a reason.
-    for left, right in zip(batches, batches[1:]):
+    for left, right in itertools.pairwise(batches):
         assert left.start <= right.start
         assert right.start >= left.end
         first = min((ranges[i] for i in right.members), key=lambda r: (r.start, r.end))
