@@ -334,6 +334,21 @@ def test_infozip_non_ascii_names_read_like_zipfile(tmp_path: Path) -> None:
         assert {k: store[k] for k in store} == reference
 
 
+def test_sevenzip_utf8_names(tmp_path: Path) -> None:
+    """7-Zip sets flag 0x800 for non-ASCII names: they read back as the real names."""
+    need("7z")
+    folder = tmp_path / "u"
+    folder.mkdir()
+    (folder / "größe.txt").write_bytes(b"umlaut")
+    (folder / "日本.bin").write_bytes(b"kanji")
+    out = tmp_path / "names7z.zip"
+    run(["7z", "a", "-tzip", str(out), "u"], tmp_path)
+    expected = {"u/größe.txt": b"umlaut", "u/日本.bin": b"kanji"}
+    assert read_all_with_zipfile(out.read_bytes()) == expected
+    with RemoteZipStore(out, root="") as store:
+        assert {k: store[k] for k in store} == expected
+
+
 # -- refused archives: a clear error, never bytes ------------------------------------------------
 
 

@@ -16,7 +16,13 @@ import zlib
 
 import pytest
 
-from remote_zip_store import BadArchiveError, LocalSource, UnsupportedArchiveError, ZipArchive
+from remote_zip_store import (
+    BadArchiveError,
+    CorruptEntryError,
+    LocalSource,
+    UnsupportedArchiveError,
+    ZipArchive,
+)
 from remote_zip_store.archive import ReadOptions
 from remote_zip_store.errors import RemoteZipError
 from remote_zip_store.index import ZipIndex
@@ -577,3 +583,66 @@ def test_crc_of_directory_records_is_what_was_written() -> None:
     builder.add(b"c", payload)
     _, records, _ = parse(builder.finish())
     assert records.crc32[0] == zlib.crc32(payload)
+
+
+# -- local headers: the archive layer checks them against the directory ---------------------
+
+
+def _one_entry(
+    local_name: bytes, local_flags: int, central_name: bytes, central_flags: int
+) -> bytes:
+    payload = b"local vs central"
+    crc = zlib.crc32(payload)
+    local = craft.local_header(
+        local_name, flags=local_flags, crc=crc, csize=len(payload), usize=len(payload)
+    )
+    cd = craft.central_header(
+        central_name,
+        offset=0,
+        flags=central_flags,
+        crc=crc,
+        csize=len(payload),
+        usize=len(payload),
+    )
+    body = local + payload
+    return body + cd + craft.eocd(entries=1, cd_size=len(cd), cd_offset=len(body))
+
+
+def test_utf8_flag_only_in_the_central_header_is_read(tmp_path) -> None:
+    """Same name bytes, UTF-8 flag only centrally: the local name is decoded with the central
+    flags, so this compares the raw names (CPython 3.11 decodes it with the local flags and
+    refuses the entry)."""
+    name = "naïve/ключ".encode()
+    data = _one_entry(name, 0, name, 0x800)
+    path = tmp_path / "flag-mismatch.zip"
+    path.write_bytes(data)
+    assert read_local(path).read("naïve/ключ") == b"local vs central"
+
+
+def test_local_header_naming_another_file_is_corrupt(tmp_path) -> None:
+    path = tmp_path / "other-name.zip"
+    path.write_bytes(_one_entry(b"evil", 0, b"good", 0))
+    with pytest.raises(CorruptEntryError, match=r"key 'good' in archive .*other-name\.zip"):
+        read_local(path).read("good")
+
+
+def test_bad_local_header_signature_is_corrupt(tmp_path) -> None:
+    data = bytearray(_one_entry(b"k", 0, b"k", 0))
+    data[0:4] = b"PK\x07\x08"
+    path = tmp_path / "bad-local.zip"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptEntryError, match=r"local header signature for 'k'") as info:
+        read_local(path).read("k")
+    assert str(path) in str(info.value)
+
+
+def test_entry_running_into_the_directory_is_corrupt(tmp_path) -> None:
+    payload = b"0123456789"
+    local = craft.local_header(b"k", csize=len(payload), usize=len(payload))
+    cd = craft.central_header(b"k", offset=0, csize=5000, usize=5000)
+    body = local + payload
+    path = tmp_path / "overrun.zip"
+    path.write_bytes(body + cd + craft.eocd(entries=1, cd_size=len(cd), cd_offset=len(body)))
+    with pytest.raises(CorruptEntryError, match=r"'k'.*central directory") as info:
+        read_local(path).read("k")
+    assert str(path) in str(info.value)

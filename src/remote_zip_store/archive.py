@@ -214,7 +214,9 @@ class ZipArchive:
         url = self.url
         view = memoryview(data)[offset:]
         header = parse_local_header(view, archive=url, key=entry.name)
-        if decode_name(header.name, header.flags) != entry.name:
+        # Decode the local name with the central flags, like CPython (some writers set
+        # the UTF-8 flag in one header only).
+        if decode_name(header.name, entry.flags) != entry.name:
             raise CorruptEntryError(
                 f"{describe(url, entry.name)} is corrupt: the local header names {header.name!r}",
                 archive=url,
