@@ -226,13 +226,17 @@ class Builder:
         cd_disk: int = 0,
         total_disks: int = 1,
         entries_here: int | None = None,
+        entry_count: int | None = None,
     ) -> bytes:
-        """Central directory + (ZIP64) end records; returns every byte produced."""
+        """Central directory + (ZIP64) end records; returns every byte produced.
+
+        ``entry_count`` overrides the count the end record declares (default: the truth).
+        """
         cd_offset = self.position
         for record in self.central:
             self.raw(record)
         cd_size = self.position - cd_offset
-        count = len(self.central)
+        count = len(self.central) if entry_count is None else entry_count
         if zip64:
             z64_offset = self.position
             self.raw(

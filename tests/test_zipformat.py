@@ -565,16 +565,23 @@ def test_truncated_archive_through_local_source_names_the_file(tmp_path) -> None
 
 
 def test_entry_count_mod_65536_is_tolerated_without_zip64() -> None:
-    """Old writers store the count modulo 2**16 when they skip ZIP64 records."""
+    """Old writers store the count modulo 2**16 and skip ZIP64 records."""
+    builder = craft.Builder()
+    count = 0x10000 + 3
+    for i in range(count):
+        builder.add(b"%d" % i, b"")
+    data = builder.finish(entry_count=count % 0x10000)
+    location, records, _ = parse(data)
+    assert not location.zip64 and location.entry_count == 3
+    assert len(records) == count and records.names[-1] == str(count - 1)
+
+
+def test_entry_count_that_lies_is_an_error() -> None:
     builder = craft.Builder()
     for i in range(3):
         builder.add(f"{i}".encode(), b"")
-    data = bytearray(builder.finish())
-    # Rewrite the entry count to 3 + 65536 mod 65536 = 3: the honest case, and a lie.
-    eocd_at = len(data) - EOCD_SIZE
-    data[eocd_at + 8 : eocd_at + 12] = (4).to_bytes(2, "little") * 2
     with pytest.raises(BadArchiveError, match="declares 4 entries but holds 3"):
-        parse(bytes(data))
+        parse(builder.finish(entry_count=4))
 
 
 def test_crc_of_directory_records_is_what_was_written() -> None:

@@ -92,7 +92,8 @@ def check_supported(entry: Entry, archive: str) -> None:
         hint = " (pip install zstandard)" if entry.method == ZSTD else ""
         raise UnsupportedArchiveError(
             f"{describe(archive, entry.name)} uses compression {method_name(entry.method)}, "
-            f"which is not supported{hint}; supported: stored, deflate, bzip2, lzma",
+            f"which is not supported{hint}; supported: "
+            + ", ".join(method_name(m) for m in sorted(supported_methods())),
             archive=archive,
             key=entry.name,
         )
