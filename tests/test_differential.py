@@ -20,8 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from remote_zip_store import LocalSource, ReadOptions, RemoteZipStore, ZipArchive
+from remote_zip_store import LocalSource, ReadOptions, RemoteZipError, RemoteZipStore, ZipArchive
 
+from . import craft
 from .archives import read_all_with_zipfile
 from .servers import S3Server
 
@@ -201,3 +202,74 @@ def test_s3_reads_equal_zipfile(shape: Shape, moto: S3Server) -> None:
     ) as store:
         check_store(store, expected)
         check_archive(store.archive, expected)
+
+
+# -- mutations: damaged archives give the right bytes or a RemoteZipError, never anything else --
+
+
+@st.composite
+def damaged(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """A zipfile-written archive and a copy with a few bytes changed (or cut short)."""
+    shape = draw(shapes())
+    if draw(st.booleans()):
+        data = write_archive(shape)
+    else:
+        # Hand-built ZIP64 layout: ZIP64 end records, offsets in ZIP64 extras.
+        builder = craft.Builder()
+        for m in shape.members:
+            builder.add(m.name.encode(), m.data, flags=0x800, zip64_offset=draw(st.booleans()))
+        data = builder.finish(zip64=True, comment=shape.comment)
+    if not data:
+        return data, data
+    broken = bytearray(data)
+    # Aim most changes at the headers near the end (directory, end records): they matter most.
+    tail_start = max(0, len(data) - draw(st.sampled_from([64, 512, 4096, len(data)])))
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(tail_start, len(data) - 1))
+        broken[at] = draw(st.integers(0, 255))
+    if draw(st.integers(0, 5)) == 0:
+        broken = broken[: draw(st.integers(0, len(broken)))]
+    return data, bytes(broken)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(pair=damaged())
+def test_damaged_archives_never_return_wrong_bytes(
+    pair: tuple[bytes, bytes], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    original, broken = pair
+    # Any version of a name is acceptable: damage to a later duplicate's record legitimately
+    # uncovers the earlier one. Bytes that no version of that name had are not.
+    versions: dict[str, list[bytes]] = {}
+    with zipfile.ZipFile(io.BytesIO(original)) as z:
+        for info in z.infolist():
+            versions.setdefault(info.filename, []).append(z.read(info))
+    path = tmp_path_factory.mktemp("damaged") / "damaged.zip"
+    path.write_bytes(broken)
+    archive = ZipArchive(LocalSource(path), ReadOptions(tail_size=1024))
+    try:
+        try:
+            names = archive.index.names()
+        except RemoteZipError:
+            return
+        for name in names:
+            try:
+                got = archive.read(name)
+            except RemoteZipError:
+                continue
+            if name in versions:
+                assert got in versions[name], name
+        wanted = [e for e in (archive.index.get(n) for n in names) if e is not None]
+        try:
+            many = archive.read_many(wanted)
+        except RemoteZipError:
+            return
+        for name, got in many.items():
+            if name in versions:
+                assert got in versions[name], name
+    finally:
+        archive.close()
