@@ -245,6 +245,15 @@ def test_zip64_end_record_with_bad_locator_offset_is_an_error() -> None:
         parse(bytes(data))
 
 
+def test_concatenated_prefix_with_extensible_zip64_record_is_refused_clearly() -> None:
+    """Documented limit: the locator's offset is unshifted and nothing else locates the record."""
+    builder = craft.Builder()
+    builder.add(b"x", b"payload")
+    data = b"STUB" * 100 + builder.finish(zip64=True, extensible=b"\x01" * 12)
+    with pytest.raises(BadArchiveError, match=r"archive-under-test.*ZIP64 end record"):
+        parse(data)
+
+
 @pytest.mark.parametrize(
     ("overflow", "expected"),
     [
