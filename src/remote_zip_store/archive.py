@@ -214,8 +214,8 @@ class ZipArchive:
         url = self.url
         view = memoryview(data)[offset:]
         header = parse_local_header(view, archive=url, key=entry.name)
-        # Decode the local name with the central flags, like CPython (some writers set
-        # the UTF-8 flag in one header only).
+        # Decoded with the central flags, this compares the raw name bytes: an archive that
+        # sets the UTF-8 flag in one header only still reads (CPython 3.11 refuses it).
         if decode_name(header.name, entry.flags) != entry.name:
             raise CorruptEntryError(
                 f"{describe(url, entry.name)} is corrupt: the local header names {header.name!r}",

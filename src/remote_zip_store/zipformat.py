@@ -9,8 +9,8 @@ calls again. That keeps this module deterministic and fuzzable.
 Layout facts this follows (see shared/notes/zip-producers.md):
 
 * EOCD candidates are validated (comment length must match the bytes left, the
-  directory must fit and start with a header signature), so ``PK\\5\\6`` inside a
-  comment cannot fool it.
+  directory must fit and start with a header signature) and the earliest valid one
+  wins, so ``PK\\5\\6`` or a whole fake end record inside a comment cannot fool it.
 * ZIP64: locator -> ZIP64 EOCD (at the locator's offset, or right before the
   locator when data was prepended); the ZIP64 extra field holds only the fields
   that overflowed, in the order usize, csize, offset, disk.
