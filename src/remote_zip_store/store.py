@@ -18,6 +18,7 @@ from zarr.util import normalize_storage_path
 
 from .archive import ReadOptions, ZipArchive
 from .errors import KeyNotFoundError, ReadOnlyStoreError, StoreClosedError, describe
+from .listing import Listing
 from .sources import S3Options, Source, open_source
 
 if TYPE_CHECKING:
@@ -118,8 +119,7 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         self.archive = archive
         self.root = _detect_root(archive) if root is None else normalize_storage_path(root)
         self._prefix = self.root + "/" if self.root else ""
-        self._keys: list[str] | None = None
-        self._children: dict[str, list[str]] | None = None
+        self._listing: Listing | None = None
         if self.root and not any(
             name.startswith(self._prefix) for name in archive.index.records.names
         ):
@@ -186,32 +186,30 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         name = self._name(key)
         return name is not None and name in self.archive.index
 
+    def listing(self) -> Listing:
+        """The sorted names, built on first use (no request; 8 bytes per entry)."""
+        listing = self._listing
+        if listing is None:
+            listing = self._listing = Listing(self.archive.index.names())
+        return listing
+
     def keylist(self) -> list[str]:
-        """Sorted keys (directory entries excluded), computed once."""
-        if self._keys is None:
-            names = self.archive.index.lookup
-            if self._prefix:
-                cut = len(self._prefix)
-                self._keys = sorted(n[cut:] for n in names if n.startswith(self._prefix))
-            else:
-                self._keys = sorted(names)
-        return self._keys
+        """Sorted keys (directory entries excluded)."""
+        return list(self.keys())
 
     def keys(self) -> Iterator[str]:
-        yield from self.keylist()
+        return self.listing().keys(self._prefix)
 
     def __iter__(self) -> Iterator[str]:
         return self.keys()
 
     def __len__(self) -> int:
-        return len(self.keylist())
+        return self.listing().count(self._prefix)
 
     def listdir(self, path: str | None = None) -> list[str]:
-        """Children of ``path``, from a tree built once from the keys."""
+        """Children of ``path``: two bisections per child, never a scan of every key."""
         path = normalize_storage_path(path)
-        if self._children is None:
-            self._children = _build_children(self.keylist())
-        return list(self._children.get(path, ()))
+        return self.listing().children(self._prefix + (path + "/" if path else ""))
 
     def getsize(self, path: str | None = None) -> int:
         """Like ``ZipStore.getsize``: compressed sizes of a path's direct children."""
@@ -280,8 +278,7 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         self.archive = state["archive"]
         self.root = state["root"]
         self._prefix = self.root + "/" if self.root else ""
-        self._keys = None
-        self._children = None
+        self._listing = None
 
 
 def _endpoint(store: RemoteZipStore) -> str | None:
@@ -292,29 +289,13 @@ def _endpoint(store: RemoteZipStore) -> str | None:
 def _detect_root(archive: ZipArchive) -> str:
     """The single top-level folder holding zarr metadata, if that is all there is."""
     names = archive.index.records.names
-    tops = set()
-    for name in names:
-        top, sep, _ = name.partition("/")
-        if not sep:
-            return ""  # a top-level file: the hierarchy starts at the top
-        tops.add(top)
-        if len(tops) > 1:
-            return ""
-    if len(tops) != 1:
+    if not names:
         return ""
-    (top,) = tops
+    # Every name starts with the common prefix of the smallest and the largest.
+    common = os.path.commonprefix([min(names), max(names)])
+    top, sep, _ = common.partition("/")
+    if not sep:
+        return ""  # a top-level file, or more than one top-level folder
     if any(f"{top}/{marker}" in archive.index for marker in ZARR_MARKERS):
         return top
     return ""
-
-
-def _build_children(keys: list[str]) -> dict[str, list[str]]:
-    """``{"": [...], "a": [...], "a/b": [...]}``: every prefix's direct children, sorted."""
-    children: dict[str, set[str]] = {}
-    for key in keys:
-        parts = key.split("/")
-        parent = ""
-        for part in parts:
-            children.setdefault(parent, set()).add(part)
-            parent = f"{parent}/{part}" if parent else part
-    return {path: sorted(kids) for path, kids in children.items()}
