@@ -1,0 +1,178 @@
+"""The vectorized directory parser, the hash-table index and the sorted listing agree with
+the straightforward implementations on awkward inputs."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import zipfile
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from remote_zip_store.errors import BadArchiveError
+from remote_zip_store.index import ZipIndex
+from remote_zip_store.listing import Listing
+from remote_zip_store.zipformat import (
+    FLAG_UTF8,
+    DirectoryLocation,
+    Records,
+    _parse_loop,
+    locate_directory,
+    parse_central_directory,
+    parse_vectorized,
+)
+
+from .archives import make_zip
+
+U32 = 0xFFFFFFFF
+
+
+def _record(name: bytes, flags: int, offset: int, size: int, zip64: bool, comment: bytes) -> bytes:
+    extra = b""
+    csize = usize = size
+    lho = offset
+    if zip64:  # every field overflowed: the extra holds usize, csize, offset
+        extra = struct.pack("<2H3Q", 1, 24, size, size, offset)
+        csize = usize = lho = U32
+    fixed = struct.pack(
+        "<4s6H3L5H2L",
+        b"PK\x01\x02",
+        20,
+        20,
+        flags,
+        0,
+        0,
+        0,
+        0x12345678,
+        csize,
+        usize,
+        len(name),
+        len(extra),
+        len(comment),
+        0,
+        0,
+        0,
+        lho,
+    )
+    return fixed + name + extra + comment
+
+
+name_part = st.sampled_from([b"a", b"b/", b"PK\x01\x02", b"\xe9", b"\xc3\xa9", b".zarray", b"\x00"])
+entry = st.tuples(
+    st.lists(name_part, min_size=1, max_size=5).map(b"".join),
+    st.sampled_from([0, FLAG_UTF8]),
+    st.booleans(),
+    st.sampled_from([b"", b"PK\x01\x02", b"note"]),
+)
+
+
+def _records_equal(a: Records, b: Records) -> None:
+    assert a.names == b.names
+    for column in (
+        "header_offset",
+        "compressed_size",
+        "uncompressed_size",
+        "crc32",
+        "method",
+        "flags",
+        "name_length",
+        "extra_length",
+    ):
+        assert list(getattr(a, column)) == list(getattr(b, column)), column
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(entry, min_size=0, max_size=12), st.integers(0, 3))
+def test_vectorized_parse_matches_record_loop(entries: list, prefix: int) -> None:
+    directory = b"".join(
+        _record(name, flags, 1000 * i, 7 * i, zip64, comment)
+        for i, (name, flags, zip64, comment) in enumerate(entries)
+    )
+    location = DirectoryLocation(
+        cd_start=10**6,
+        cd_size=len(directory),
+        entry_count=len(entries),
+        prefix=prefix,
+        zip64=True,
+        end_records_start=10**6 + len(directory),
+        comment=b"",
+    )
+    fast = parse_vectorized(directory, location)
+    reference = _parse_loop(directory, location, "x")
+    if fast is not None:  # None: a case the loop handles (NUL in a name, broken chain)
+        _records_equal(fast, reference)
+    if all(b"\x00" not in name for name, *_ in entries):
+        assert fast is not None or not entries
+
+
+def test_vectorized_parse_rejects_what_the_loop_rejects() -> None:
+    good = b"".join(_record(f"k{i}".encode(), 0, i, 1, False, b"") for i in range(100))
+    for broken in (good[:-3], good[:28] + b"\x05\x00" + good[30:], b"junk" + good[4:]):
+        location = DirectoryLocation(0, len(broken), 100, 0, False, len(broken), b"")
+        with pytest.raises(BadArchiveError):
+            parse_central_directory(broken, location, archive="s3://b/k")
+        assert parse_vectorized(broken, location) is None
+
+
+def test_large_archive_uses_vectorized_path_with_same_result() -> None:
+    names = {f"arr/{i // 100}.{i % 100}": bytes([i % 251]) * (i % 5) for i in range(3000)}
+    names["\u00e9t\u00e9/.zattrs"] = b"{}"
+    data = make_zip(names, prefix=b"SFX" * 10)
+    location = locate_directory(data, len(data))
+    directory = data[location.cd_start : location.cd_start + location.cd_size]
+    fast = parse_vectorized(memoryview(directory), location)
+    assert fast is not None
+    _records_equal(fast, _parse_loop(directory, location, "x"))
+    with zipfile.ZipFile(__import__("io").BytesIO(data)) as z:
+        offsets = [info.header_offset for info in z.infolist()]
+    assert list(fast.header_offset) == offsets
+
+
+def test_index_last_duplicate_wins_and_directories_are_not_keys() -> None:
+    entries: dict[str, bytes] = {}
+    data = make_zip({"d/": b"", "d/a": b"1", "b": b"2"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate
+        import io
+
+        buf = io.BytesIO(data)
+        with zipfile.ZipFile(buf, "a") as z:
+            z.writestr("d/a", b"new")
+            for i in range(50):
+                z.writestr(f"x/{i}", b"")
+        data = buf.getvalue()
+    del entries
+    location = locate_directory(data, len(data))
+    records = parse_central_directory(
+        data[location.cd_start : location.cd_start + location.cd_size], location
+    )
+    index = ZipIndex(records, location)
+    assert "d/" not in index and "d" not in index
+    entry = index.get("d/a")
+    assert entry is not None and entry.compressed_size == 3
+    assert index.names()[:2] == ["b", "d/a"]
+    assert len(index) == 52
+    assert index.get("missing") is None and 5 not in index
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["a", "b", "a.b", "c0", "z"]), min_size=1, max_size=4).map(
+            "/".join
+        ),
+        max_size=30,
+    )
+)
+def test_listing_children_match_a_full_scan(keys: list[str]) -> None:
+    listing = Listing(keys)
+    prefixes = {""} | {k.rsplit("/", 1)[0] + "/" for k in keys if "/" in k}
+    for prefix in prefixes:
+        expected = sorted({k[len(prefix) :].split("/")[0] for k in keys if k.startswith(prefix)})
+        assert listing.children(prefix) == expected
+        assert list(listing.keys(prefix)) == sorted(
+            k[len(prefix) :] for k in keys if k.startswith(prefix)
+        )
+        assert listing.count(prefix) == sum(k.startswith(prefix) for k in keys)
