@@ -73,6 +73,8 @@ class ZipArchive:
         self.source = source
         self.options = options or ReadOptions()
         self._lock = threading.Lock()
+        # Single flight for the directory read only; never held by entry reads.
+        self._open_lock = threading.Lock()
         self._index: ZipIndex | None = None
         self._tail = b""
         self._tail_start = 0
@@ -90,7 +92,7 @@ class ZipArchive:
         """The parsed directory; read on first use (so unpickling makes no request)."""
         index = self._index
         if index is None:
-            with self._lock:
+            with self._open_lock:
                 if self._index is None:
                     self._index = self._read_index()
                 index = self._index
@@ -189,6 +191,10 @@ class ZipArchive:
             if not future.cancelled():
                 results.update(future.result())
         return results
+
+    def in_tail(self, entry: Entry) -> bool:
+        """Whether reading ``entry`` is served from the open's tail buffer (no request)."""
+        return bool(self._tail) and self._span(entry)[0] >= self._tail_start
 
     def _span(self, entry: Entry) -> tuple[int, int]:
         start, end = entry.fetch_range()

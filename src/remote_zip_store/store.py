@@ -19,6 +19,7 @@ from zarr.util import normalize_storage_path
 from .archive import ReadOptions, ZipArchive
 from .errors import KeyNotFoundError, ReadOnlyStoreError, StoreClosedError, describe
 from .listing import Listing
+from .prefetch import MetadataCache, Policy
 from .sources import S3Options, Source, open_source
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         coalesce_max: int | None = None,
         tail_size: int | None = None,
         max_directory_size: int | None = None,
+        metadata_prefetch: Policy = "auto",
     ):
         defaults = ReadOptions()
         read_options = ReadOptions(
@@ -104,22 +106,28 @@ class RemoteZipStore(Store):  # type: ignore[misc]
                 config=config,
             )
         source = open_source(url, client=client, options=s3_options)
-        self._setup(ZipArchive(source, read_options).open(), root)
+        self._setup(ZipArchive(source, read_options).open(), root, metadata_prefetch)
 
     @classmethod
     def from_source(
-        cls, source: Source, *, root: str | None = None, options: ReadOptions | None = None
+        cls,
+        source: Source,
+        *,
+        root: str | None = None,
+        options: ReadOptions | None = None,
+        metadata_prefetch: Policy = "auto",
     ) -> RemoteZipStore:
         """A store over any :class:`~remote_zip_store.sources.Source`."""
         store = cls.__new__(cls)
-        store._setup(ZipArchive(source, options).open(), root)
+        store._setup(ZipArchive(source, options).open(), root, metadata_prefetch)
         return store
 
-    def _setup(self, archive: ZipArchive, root: str | None) -> None:
+    def _setup(self, archive: ZipArchive, root: str | None, metadata_prefetch: Policy) -> None:
         self.archive = archive
         self.root = _detect_root(archive) if root is None else normalize_storage_path(root)
         self._prefix = self.root + "/" if self.root else ""
         self._listing: Listing | None = None
+        self._metadata = MetadataCache(archive, self._prefix, metadata_prefetch)
         if self.root and not any(
             name.startswith(self._prefix) for name in archive.index.records.names
         ):
@@ -163,6 +171,9 @@ class RemoteZipStore(Store):  # type: ignore[misc]
                 f"{describe(self.url, key)} does not exist", archive=self.url, key=key
             )
         self._check_open()
+        cached = self._metadata.get(entry.name)
+        if cached is not None:
+            return cached
         return self.archive.read_entry(entry)
 
     def getitems(
@@ -272,13 +283,20 @@ class RemoteZipStore(Store):  # type: ignore[misc]
 
     def __getstate__(self) -> dict[str, Any]:
         # Configuration and the pinned version only: cheap, deterministic, no client.
-        return {"archive": self.archive, "root": self.root}
+        return {
+            "archive": self.archive,
+            "root": self.root,
+            "metadata_prefetch": self._metadata.policy,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.archive = state["archive"]
         self.root = state["root"]
         self._prefix = self.root + "/" if self.root else ""
         self._listing = None
+        self._metadata = MetadataCache(
+            self.archive, self._prefix, state.get("metadata_prefetch", "auto")
+        )
 
 
 def _endpoint(store: RemoteZipStore) -> str | None:
