@@ -30,8 +30,8 @@ import numpy as np
 
 from remote_zip_store.archive import ZipArchive
 from remote_zip_store.index import ZipIndex
-from remote_zip_store.sources import LocalSource
 from remote_zip_store.listing import Listing
+from remote_zip_store.sources import LocalSource
 from remote_zip_store.zipformat import CENTRAL_DTYPE, locate_directory, parse_central_directory
 
 _LOCAL = np.dtype(
@@ -52,7 +52,9 @@ _LOCAL = np.dtype(
 assert _LOCAL.itemsize == 30 and CENTRAL_DTYPE.itemsize == 46
 
 
-def _interleave(headers: np.ndarray, names: bytes, nlen: np.ndarray, tails: bytes, tlen: int) -> np.ndarray:
+def _interleave(
+    headers: np.ndarray, names: bytes, nlen: np.ndarray, tails: bytes, tlen: int
+) -> np.ndarray:
     """``header_i + name_i + tail_i`` for every i, as one uint8 array (tails fixed-size)."""
     hsize = headers.dtype.itemsize
     count = len(nlen)
@@ -81,7 +83,9 @@ def write_archive(path: str, entries: int) -> int:
     payload = np.arange(entries, dtype="<u4")
     data = payload.tobytes()
     crcs = np.fromiter(
-        (zlib.crc32(data[4 * i : 4 * i + 4]) for i in range(entries)), dtype=np.uint32, count=entries
+        (zlib.crc32(data[4 * i : 4 * i + 4]) for i in range(entries)),
+        dtype=np.uint32,
+        count=entries,
     )
     local = np.zeros(entries, dtype=_LOCAL)
     local["sig"] = 0x04034B50

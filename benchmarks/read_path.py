@@ -132,7 +132,10 @@ def main() -> None:
 
     for kib in (64, 128, 256, 512, 1024, 2048):
         options = ReadOptions(tail_size=kib * 1024)
-        row(f"open store, tail_size={kib} KiB", measure(stored, args, lambda s: None, options=options))
+        row(
+            f"open store, tail_size={kib} KiB",
+            measure(stored, args, lambda s: None, options=options),
+        )
     row("open store + open_group", measure(stored, args, open_group))
 
     def attrs(store: RemoteZipStore) -> None:
@@ -185,7 +188,7 @@ def main() -> None:
                 measure(
                     path,
                     args,
-                    lambda s: s.getitems(strided, contexts={}),
+                    lambda s, keys=strided: s.getitems(keys, contexts={}),
                     options=options,
                     setup=open_arrays,
                 ),
@@ -197,7 +200,7 @@ def main() -> None:
         keys = [f"signals/ch{c:02d}/100" for c in range(16)]
         row(
             f"getitems: 16 channels x one epoch ({kind})",
-            measure(path, args, lambda s: s.getitems(keys, contexts={}), setup=open_arrays),
+            measure(path, args, lambda s, k=keys: s.getitems(k, contexts={}), setup=open_arrays),
         )
 
 

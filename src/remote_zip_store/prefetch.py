@@ -24,6 +24,7 @@ pathological archive from turning the round into a download.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Literal
 
@@ -78,10 +79,8 @@ class MetadataCache:
             if self.policy == "auto" and self._misses < TRIGGER_MISSES:
                 return None
             self._started = True
-        try:
+        with contextlib.suppress(RemoteZipError):  # then each key is read (and fails) alone
             self._values.update(self._round())
-        except RemoteZipError:
-            pass  # each key is then read (and its own error raised) on its own
         return self._values.get(name)
 
     def _round(self) -> dict[str, bytes]:

@@ -309,8 +309,9 @@ def _detect_root(archive: ZipArchive) -> str:
     names = archive.index.records.names
     if not names:
         return ""
-    # Every name starts with the common prefix of the smallest and the largest.
-    common = os.path.commonprefix([min(names), max(names)])
+    # Every name starts with the common prefix of the smallest and the largest
+    # (character-wise on purpose: "/" is looked for in it next).
+    common = os.path.commonprefix([min(names), max(names)])  # noqa: RUF071
     top, sep, _ = common.partition("/")
     if not sep:
         return ""  # a top-level file, or more than one top-level folder

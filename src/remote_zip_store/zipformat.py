@@ -322,7 +322,9 @@ def parse_central_directory(
     return _parse_loop(directory, location, archive)
 
 
-def _parse_loop(directory: bytes | memoryview, location: DirectoryLocation, archive: str) -> Records:
+def _parse_loop(
+    directory: bytes | memoryview, location: DirectoryLocation, archive: str
+) -> Records:
     """Record by record: the reference path, and the one that names what is corrupt."""
     cd_size = location.cd_size
     buf = bytes(directory[:cd_size]) if not isinstance(directory, bytes) else directory
@@ -462,10 +464,13 @@ def _record_starts(buf: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64] | None:
         return None
     lengths = np.zeros(len(cand), dtype=np.int64)
     for field in (28, 30, 32):  # name, extra and comment lengths
-        lengths += buf[cand + field].astype(np.int64) | (buf[cand + field + 1].astype(np.int64) << 8)
+        lengths += buf[cand + field].astype(np.int64) | (
+            buf[cand + field + 1].astype(np.int64) << 8
+        )
     following = cand + CENTRAL_SIZE + lengths
     if following[-1] == size and np.array_equal(following[:-1], cand[1:]):
-        return cand
+        exact: npt.NDArray[np.int64] = cand
+        return exact
     # A signature inside a name or extra field: follow the chain from the first record.
     where = np.searchsorted(cand, following).tolist()
     ends = following.tolist()
@@ -517,7 +522,9 @@ def _decode_names(
     else:  # one long name among short ones: slice instead of padding
         view = memoryview(directory)
         blob = (
-            b"\x00".join([view[s : s + n] for s, n in zip(starts.tolist(), nlen.tolist())])
+            b"\x00".join(
+                [view[s : s + n] for s, n in zip(starts.tolist(), nlen.tolist(), strict=True)]
+            )
             + b"\x00"
         )
         if blob.count(b"\x00") != count:
@@ -532,7 +539,7 @@ def _decode_names(
     else:
         raws = blob.split(b"\x00")
         raws.pop()
-        return [decode_name(raw, f) for raw, f in zip(raws, flags.tolist())]
+        return [decode_name(raw, f) for raw, f in zip(raws, flags.tolist(), strict=True)]
     names = text.split("\x00")
     names.pop()
     return names

@@ -1,0 +1,266 @@
+"""Request counts on the read path, counted at the source (botocore events on a real
+moto server): one suffix GET to open, one exact GET per chunk, coalesced getitems,
+no requests for listings, and the metadata prefetch policy."""
+
+from __future__ import annotations
+
+import threading
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+
+from remote_zip_store import ReadOptions, RemoteZipStore
+from remote_zip_store.planner import ByteRange, plan
+from remote_zip_store.sample import write_sample_archive
+from remote_zip_store.sources import LocalSource
+
+from .archives import make_zip
+from .servers import S3Server
+
+CHUNK = 30 * 256  # samples per chunk in the sample archive (30 s epochs at 256 Hz)
+
+
+class Calls:
+    """Every HTTP request a boto3 client sends: (method, Range header)."""
+
+    def __init__(self, client: Any):
+        self.seen: list[tuple[str, str | None]] = []
+        self.threads: list[str] = []
+        self._lock = threading.Lock()
+        client.meta.events.register("before-send.s3", self._record)
+
+    def _record(self, request: Any, **_: Any) -> None:
+        value = request.headers.get("Range")
+        if isinstance(value, bytes):
+            value = value.decode()
+        with self._lock:
+            self.seen.append((request.method, value))
+            self.threads.append(threading.current_thread().name)
+
+    def take(self) -> list[tuple[str, str | None]]:
+        with self._lock:
+            seen, self.seen, self.threads = self.seen, [], []
+        return seen
+
+
+@pytest.fixture(scope="module")
+def sample_url(moto: S3Server, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("req") / "rec.zip"
+    write_sample_archive(path, channels=16, seconds=1200, consolidated=True)
+    return moto.put_file(path)
+
+
+@pytest.fixture
+def store_and_calls(moto: S3Server, sample_url: str) -> Iterator[tuple[RemoteZipStore, Calls]]:
+    client = moto.client(max_pool_connections=16)
+    calls = Calls(client)
+    with RemoteZipStore(sample_url, client=client) as store:
+        yield store, calls
+
+
+def _span(store: RemoteZipStore, key: str) -> tuple[int, int]:
+    entry = store.archive.index.get(key)
+    assert entry is not None
+    return store.archive._span(entry)
+
+
+def test_open_is_one_suffix_get(store_and_calls: tuple[RemoteZipStore, Calls]) -> None:
+    store, calls = store_and_calls
+    tail = ReadOptions().tail_size
+    assert calls.take() == [("GET", f"bytes=-{tail}")]  # no HEAD: size from Content-Range
+    assert store.archive.source.stats.requests == 1
+
+
+def test_open_group_is_at_most_two_requests(moto: S3Server, sample_url: str) -> None:
+    client = moto.client()
+    calls = Calls(client)
+    with RemoteZipStore(sample_url, client=client) as store:
+        zarr.open_group(store, mode="r")
+        seen = calls.take()
+    assert 1 <= len(seen) <= 2 and all(method == "GET" for method, _ in seen)
+
+
+def test_open_makes_a_second_get_only_for_a_larger_directory(moto: S3Server) -> None:
+    names = {f"array/{i // 100:04d}.{i % 100:04d}.padding-padding": b"x" for i in range(12_000)}
+    data = make_zip(names)
+    url = moto.put(data)
+    client = moto.client()
+    calls = Calls(client)
+    with RemoteZipStore(url, client=client) as store:
+        location = store.archive.index.location
+        assert location.cd_size > ReadOptions().tail_size  # the case under test
+        seen = calls.take()
+        assert len(seen) == 2
+        assert seen[0] == ("GET", f"bytes=-{ReadOptions().tail_size}")
+        start = len(data) - ReadOptions().tail_size
+        assert seen[1] == ("GET", f"bytes={location.cd_start}-{start - 1}")
+        assert len(store) == 12_000
+
+
+def test_one_chunk_is_one_exact_get(store_and_calls: tuple[RemoteZipStore, Calls]) -> None:
+    store, calls = store_and_calls
+    array = zarr.open_group(store, mode="r")["signals/ch03"]
+    calls.take()
+    before = store.archive.source.stats.bytes
+    got = array[CHUNK * 5 : CHUNK * 6]
+    seen = calls.take()
+    entry = store.archive.index.get("signals/ch03/5")
+    assert entry is not None
+    start, end = _span(store, "signals/ch03/5")
+    assert seen == [("GET", f"bytes={start}-{end - 1}")]  # exactly header + data
+    moved = store.archive.source.stats.bytes - before
+    assert moved == end - start <= entry.compressed_size + 1024
+    expected = np.frombuffer(store["signals/ch03/5"], dtype="<f4")
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_store_getitem_is_one_get(store_and_calls: tuple[RemoteZipStore, Calls]) -> None:
+    store, calls = store_and_calls
+    calls.take()
+    value = store["signals/ch00/7"]
+    start, end = _span(store, "signals/ch00/7")
+    assert calls.take() == [("GET", f"bytes={start}-{end - 1}")]
+    assert len(value) == CHUNK * 4
+
+
+def test_getitems_coalesces_neighbouring_chunks(
+    store_and_calls: tuple[RemoteZipStore, Calls],
+) -> None:
+    store, calls = store_and_calls
+    keys = [f"signals/ch02/{i}" for i in range(40)]  # the whole channel: 40 x 30 KiB
+    calls.take()
+    got = store.getitems(keys, contexts={})
+    seen = calls.take()
+    options = store.archive.options
+    batches = plan(
+        [ByteRange(*_span(store, k)) for k in keys],
+        max_gap=options.coalesce_gap,
+        max_size=options.coalesce_max,
+    )
+    assert len(seen) == len(batches) <= 2  # 1.2 MB in 1 MiB requests
+    assert sorted(got) == sorted(keys)
+    for key in keys[:3]:
+        assert got[key] == store[key]
+
+
+def test_sixteen_scattered_chunks_take_at_most_sixteen_requests(
+    store_and_calls: tuple[RemoteZipStore, Calls],
+) -> None:
+    store, calls = store_and_calls
+    keys = [f"signals/ch{c:02d}/17" for c in range(16)]
+    calls.take()
+    got = store.getitems(keys, contexts={})
+    assert 1 <= len(calls.take()) <= 16
+    assert sorted(got) == sorted(keys)
+
+
+def test_one_epoch_of_sixteen_channels_through_zarr(
+    store_and_calls: tuple[RemoteZipStore, Calls],
+) -> None:
+    store, calls = store_and_calls
+    root = zarr.open_group(store, mode="r")
+    arrays = [root[f"signals/ch{c:02d}"] for c in range(16)]
+    calls.take()
+    epoch = [a[CHUNK * 9 : CHUNK * 10] for a in arrays]
+    assert len(calls.take()) == 16 and all(len(e) == CHUNK for e in epoch)
+
+
+def test_listing_makes_no_requests(store_and_calls: tuple[RemoteZipStore, Calls]) -> None:
+    store, calls = store_and_calls
+    calls.take()
+    assert store.listdir("signals") == [".zgroup"] + [f"ch{c:02d}" for c in range(16)]
+    assert len(store.listdir("signals/ch00")) == 40 + 2  # chunks, .zarray, .zattrs
+    assert len(list(store.keys())) == len(store)
+    assert "signals/ch00/.zarray" in store and "nope" not in store
+    assert store.getsize("signals/ch00") > 0
+    assert calls.take() == []
+
+
+def test_metadata_round_serves_a_tree_walk(moto: S3Server, sample_url: str) -> None:
+    counts = {}
+    later = {}
+    for policy in ("off", "auto"):
+        client = moto.client(max_pool_connections=16)
+        calls = Calls(client)
+        with RemoteZipStore(sample_url, client=client, metadata_prefetch=policy) as store:
+            calls.take()
+            root = zarr.open_group(store, mode="r")
+            str(root.tree())
+            pool_threads = {t for t in calls.threads if t.startswith("remote-zip-store")}
+            counts[policy] = len(calls.take())
+            for c in range(16):
+                dict(root[f"signals/ch{c:02d}"].attrs)
+            later[policy] = len(calls.take())
+        if policy == "auto":
+            # the round ran on the pool, concurrently, not one key after the other
+            assert len(pool_threads) > 1
+    nodes = 1 + 1 + 16  # root, signals, 16 arrays: "off" reads one key per node, in turn
+    assert counts["off"] == nodes
+    assert later["off"] >= 16  # each array again (.zarray) and its .zattrs
+    # "auto": the root and the first node below it singly, then one round covering the
+    # rest, attributes included (coalesced where entries are adjacent)
+    assert counts["auto"] <= nodes
+    assert later["auto"] == 0
+
+
+def test_metadata_auto_keeps_root_reads_single(moto: S3Server, sample_url: str) -> None:
+    client = moto.client()
+    calls = Calls(client)
+    with RemoteZipStore(sample_url, client=client) as store:
+        calls.take()
+        root = zarr.open_group(store, mode="r")
+        dict(root.attrs)
+        assert len(calls.take()) <= 2  # .zgroup and .zattrs, one GET each at most
+        root["signals/ch00"]  # one array: its .zarray (first miss below the root)
+        assert len(calls.take()) <= 2
+
+
+def test_consolidated_metadata_comes_from_the_tail(moto: S3Server, sample_url: str) -> None:
+    client = moto.client()
+    calls = Calls(client)
+    with RemoteZipStore(sample_url, client=client) as store:
+        calls.take()
+        root = zarr.open_consolidated(store, mode="r")
+        assert root["signals/ch05"].shape == (1200 * 256,)
+        assert calls.take() == []  # .zmetadata is written last: inside the open's GET
+
+
+class BarrierSource(LocalSource):
+    """A local file whose reads wait until ``parties`` reads are in flight at once."""
+
+    def __init__(self, path: str, parties: int):
+        super().__init__(path)
+        self.barrier = threading.Barrier(parties, timeout=10)
+
+    def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
+        self.barrier.wait()  # BrokenBarrierError if reads were serialized by a lock
+        return super().read_range(start, end, key=key)
+
+
+def test_reads_run_concurrently_without_a_shared_lock(tmp_path: Any) -> None:
+    entries = {f"k{i}": bytes([i]) * 200_000 for i in range(4)}
+    path = tmp_path / "a.zip"
+    path.write_bytes(make_zip(entries, compression=zipfile.ZIP_STORED))
+    source = BarrierSource(str(path), parties=4)
+    archive_options = ReadOptions(tail_size=1024, coalesce_gap=0, coalesce_max=1024)
+    source.barrier = threading.Barrier(1)  # the open's reads are not under test
+    store = RemoteZipStore.from_source(source, options=archive_options)
+    source.barrier = threading.Barrier(4, timeout=10)
+    results: dict[str, bytes] = {}
+
+    def read(key: str) -> None:
+        results[key] = store[key]
+
+    threads = [threading.Thread(target=read, args=(k,)) for k in entries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == entries
+    # getitems over the pool: four separate batches in flight together
+    source.barrier = threading.Barrier(4, timeout=10)
+    assert store.getitems(list(entries), contexts={}) == entries
