@@ -14,8 +14,6 @@ import lzma
 import struct
 import zlib
 from collections.abc import Callable
-from types import ModuleType
-from typing import Any
 
 from .errors import CorruptEntryError, UnsupportedArchiveError, describe
 from .zipformat import FLAG_ENCRYPTED, Entry
@@ -43,32 +41,6 @@ METHOD_NAMES = {
     98: "ppmd",
     AES: "aes-encrypted",
 }
-
-
-def _fast_inflate() -> ModuleType:
-    """zlib-ng when installed (``pip install remote-zip-store[fast]``), else zlib.
-
-    Same API (``decompressobj``, ``max_length``, ``eof``) and it releases the GIL
-    too; it inflated the EEG archive's chunks ~1.6x faster than zlib 1.2.13
-    (benchmarks/decode_cost.py, docs/performance.md).
-    """
-    try:
-        from zlib_ng import zlib_ng
-    except ImportError:
-        return zlib
-    return zlib_ng
-
-
-#: The module that inflates deflate entries (a benchmark may swap it for ``zlib``).
-inflate_module: Any = _fast_inflate()
-_DECODE_ERRORS: tuple[type[Exception], ...] = (
-    zlib.error,
-    inflate_module.error,
-    OSError,
-    lzma.LZMAError,
-    EOFError,
-    ValueError,
-)
 
 
 def method_name(method: int) -> str:
@@ -141,7 +113,7 @@ def decompress(data: bytes | memoryview, entry: Entry, *, archive: str, verify_c
         if method == STORED:
             out = bytes(data)
         elif method == DEFLATED:
-            inflater = inflate_module.decompressobj(-15)
+            inflater = zlib.decompressobj(-15)
             out = inflater.decompress(data, limit)
             finished = inflater.eof
         elif method == BZIP2:
@@ -154,7 +126,7 @@ def decompress(data: bytes | memoryview, entry: Entry, *, archive: str, verify_c
             zstd = _zstd_decompressor()
             assert zstd is not None
             out, finished = zstd(bytes(data), limit)
-    except _DECODE_ERRORS as exc:
+    except (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError) as exc:
         if isinstance(exc, CorruptEntryError):
             raise
         raise CorruptEntryError(
