@@ -17,8 +17,8 @@ import zlib
 from collections.abc import Callable
 
 import zarr
-from read_path import SimulatedLink, eeg_archive  # type: ignore[import-not-found]
 
+from read_path import SimulatedLink, eeg_archive  # type: ignore[import-not-found]
 from remote_zip_store import RemoteZipStore, decode
 from remote_zip_store.archive import ZipArchive
 from remote_zip_store.sources import LocalSource, Source
@@ -86,7 +86,9 @@ def main() -> None:
     for label, make in _alternatives().items():
         decoded = make(raw[0], sizes[0])
         assert bytes(decoded) == outputs[0], label
-        rows.append((label, best(lambda m=make: [m(r, n) for r, n in zip(raw, sizes)])))
+        rows.append(
+            (label, best(lambda m=make: [m(r, n) for r, n in zip(raw, sizes, strict=True)]))
+        )
     for label, seconds in rows:
         print(f"{label:24s} {seconds * 1000:7.1f} ms  {out_mb / seconds:8.0f} MB/s output")
     for mbit in (100, 400, 1000, 10000):

@@ -28,6 +28,7 @@ import zlib
 
 import numpy as np
 
+from remote_zip_store import RemoteZipStore
 from remote_zip_store.archive import ZipArchive
 from remote_zip_store.index import ZipIndex
 from remote_zip_store.listing import Listing
@@ -175,6 +176,22 @@ def main() -> None:
             archive.close()
             del archive
         gc.collect()
+        t0 = time.perf_counter()
+        store = RemoteZipStore.from_source(LocalSource(path))
+        store_open = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        first_listdir = len(store.listdir("grid"))
+        first_listdir_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        store.listdir("")
+        root_listdir_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lookups = [f"grid/{i % 1000}.{i % 997}" for i in range(100_000)]
+        hits = sum(1 for key in lookups if key in store)
+        lookup_s = (time.perf_counter() - t0) / len(lookups)
+        store.close()
+        del store
+        gc.collect()
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
         records = parse_central_directory(directory, location)  # type: ignore[arg-type]
@@ -204,6 +221,12 @@ def main() -> None:
             f"index keeps {kept / n:.1f} bytes/entry ({kept / 1e6:.1f} MB), "
             f"peak during parse {peak / n:.1f} bytes/entry; "
             f"with sorted listing built {with_listing / n:.1f} bytes/entry"
+        )
+        print(
+            f"RemoteZipStore.from_source(LocalSource) open: {store_open:.3f} s; first "
+            f"listdir('grid') incl. building the sorted listing: {first_listdir_s:.3f} s "
+            f"({first_listdir:,} children); listdir('') after: {root_listdir_s * 1e6:.0f} us; "
+            f"key lookup: {lookup_s * 1e6:.2f} us ({hits:,} of {len(lookups):,} present)"
         )
         print(f"load average: {os.getloadavg()}")
 
