@@ -12,6 +12,7 @@ import bz2
 import functools
 import lzma
 import struct
+import sys
 import zlib
 from collections.abc import Callable
 
@@ -47,8 +48,14 @@ def method_name(method: int) -> str:
     return METHOD_NAMES.get(method, f"method {method}")
 
 
-@functools.cache
 def _zstd_decompressor() -> Callable[[bytes, int], tuple[bytes, bool]] | None:
+    if "zstandard" in sys.modules and sys.modules["zstandard"] is None:
+        return None  # import blocked on purpose (sys.modules entry set to None)
+    return _zstd_probe()
+
+
+@functools.cache
+def _zstd_probe() -> Callable[[bytes, int], tuple[bytes, bool]] | None:
     # Cached: a failed import searches sys.path every time (~0.2 ms, paid per entry read).
     try:
         import zstandard
