@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 #: Merge two ranges when the bytes between them are at most this many. Requests run
 #: concurrently, so a separate request costs about RTT / workers of wall time; 64 KiB is
-#: that much transfer at 20 ms x 400 Mbit/s over 16 workers (obstore's 1 MiB moved 10x the
-#: bytes and took 3x longer for every 10th chunk of a channel: docs/performance.md).
+#: that much transfer at 20 ms x 400 Mbit/s over 16 workers (obstore's 1 MiB moved 7.7x the
+#: bytes and took 2.9x as long for every 10th chunk of a channel: docs/performance.md).
 DEFAULT_MAX_GAP = 64 * 1024
 #: Never grow a merged request beyond this many bytes (a single larger range stands alone).
 #: Small enough that a channel's read is split over the pool (parallel inflate, overlap
