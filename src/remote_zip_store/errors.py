@@ -91,7 +91,10 @@ class ReadOnlyStoreError(RemoteZipError, zarr.errors.ReadOnlyError):  # type: ig
     """The store is read-only; zarr's own ``ReadOnlyError`` (a ``PermissionError``)."""
 
     def __init__(self, message: str, *, archive: str | None = None, key: str | None = None):
-        RemoteZipError.__init__(self, message, archive=archive, key=key)
+        # zarr's ReadOnlyError.__init__ takes no message: skip it in the MRO.
+        PermissionError.__init__(self, message)
+        self.archive = archive
+        self.key = key
 
 
 class StoreClosedError(RemoteZipError, ValueError):

@@ -164,13 +164,13 @@ class RemoteZipStore(Store):  # type: ignore[misc]
 
     # -- reading -----------------------------------------------------------------------
     def __getitem__(self, key: str) -> bytes:
+        self._check_open()  # like ZipStore: after close(), every read is an error
         name = self._name(key)
         entry = self.archive.index.get(name) if name is not None else None
         if entry is None:
             raise KeyNotFoundError(
                 f"{describe(self.url, key)} does not exist", archive=self.url, key=key
             )
-        self._check_open()
         cached = self._metadata.get(entry.name)
         if cached is not None:
             return cached
