@@ -171,9 +171,16 @@ def assert_same_array(ours: Any, ref: Any) -> None:
         assert got == want or (np.isnan(got) and np.isnan(want))
 
 
-def assert_same_hierarchy(ours: Any, ref: Any) -> None:
-    """Same tree, same attributes, same arrays (metadata and every value)."""
-    assert str(ours.tree()) == str(ref.tree())
+def assert_same_hierarchy(ours: Any, ref: Any, *, same_name: bool = True) -> None:
+    """Same tree, same attributes, same arrays (metadata and every value).
+
+    ``same_name=False`` ignores the tree's first line (the groups' own names),
+    for a group compared with a subgroup of the reference.
+    """
+    ours_tree, ref_tree = str(ours.tree()).splitlines(), str(ref.tree()).splitlines()
+    if not same_name:
+        ours_tree, ref_tree = ours_tree[1:], ref_tree[1:]
+    assert ours_tree == ref_tree
     assert dict(ours.attrs) == dict(ref.attrs)
     ours_groups, ref_groups = walk_groups(ours), walk_groups(ref)
     assert sorted(ours_groups) == sorted(ref_groups)
