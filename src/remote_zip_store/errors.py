@@ -65,6 +65,10 @@ class ArchiveChangedError(SourceError):
     """
 
 
+class InvalidURLError(RemoteZipError, ValueError):
+    """The URL is malformed or its scheme is not supported (use ``s3://`` or a path)."""
+
+
 # -- the zip format -----------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ..errors import InvalidURLError
 from .base import RangeReader, Source, Stats, Tail, TailReader
 from .local import LocalSource
 from .s3 import S3Options, S3Source, parse_s3_url, translate_error
@@ -35,6 +36,9 @@ def open_source(
         return S3Source(bucket, key, options=options, client=client)  # type: ignore[arg-type]
     if isinstance(url, str) and "://" in url and not url.startswith("file://"):
         scheme = url.split("://", 1)[0]
-        raise ValueError(f"unsupported URL scheme {scheme!r} in {url!r}; use s3:// or a path")
+        raise InvalidURLError(
+            f"unsupported URL scheme {scheme!r} in {url!r}; use s3://bucket/key or a path",
+            archive=url,
+        )
     path = url[len("file://") :] if isinstance(url, str) and url.startswith("file://") else url
     return LocalSource(path)

@@ -29,6 +29,7 @@ from ..errors import (
     ArchiveAccessError,
     ArchiveChangedError,
     ArchiveNotFoundError,
+    InvalidURLError,
     RemoteZipError,
     SourceError,
     StoreClosedError,
@@ -67,10 +68,10 @@ _STREAM_ERRORS: tuple[type[BaseException], ...] = (
 def parse_s3_url(url: str) -> tuple[str, str]:
     """``s3://bucket/key`` -> ``("bucket", "key")``."""
     if not url.startswith("s3://"):
-        raise ValueError(f"not an s3:// URL: {url!r}")
+        raise InvalidURLError(f"not an s3:// URL: {url!r}", archive=url)
     bucket, _, key = url[5:].partition("/")
     if not bucket or not key:
-        raise ValueError(f"an S3 URL needs a bucket and a key: {url!r}")
+        raise InvalidURLError(f"an S3 URL needs a bucket and a key: {url!r}", archive=url)
     return bucket, key
 
 
