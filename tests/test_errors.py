@@ -57,7 +57,8 @@ def entry_data_offset(data: bytes, name: str) -> int:
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         info = z.getinfo(name)
     name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
-    return info.header_offset + 30 + name_len + extra_len
+    start: int = info.header_offset + 30 + name_len + extra_len
+    return start
 
 
 def flip_byte(data: bytes, name: str, at: int = 0) -> bytes:
@@ -148,9 +149,7 @@ def test_anonymous_access_denied(s3: S3Server) -> None:
 
 def test_anonymous_read_of_a_public_object(moto: S3Server) -> None:
     key = "public/open.zip"
-    moto.client().put_object(
-        Bucket=moto.bucket, Key=key, Body=make_zip(ENTRIES), ACL="public-read"
-    )
+    moto.client().put_object(Bucket=moto.bucket, Key=key, Body=make_zip(ENTRIES), ACL="public-read")
     url = f"s3://{moto.bucket}/{key}"
     with RemoteZipStore(url, endpoint_url=moto.endpoint_url, anon=True) as store:
         assert store["b/c"] == ENTRIES["b/c"]

@@ -76,7 +76,9 @@ def test_single_folder_is_detected(
         assert "root='data.zarr'" in repr(store)
 
 
-def test_detected_through_s3(moto: S3Server, info_zip: str, reference: zarr.hierarchy.Group) -> None:
+def test_detected_through_s3(
+    moto: S3Server, info_zip: str, reference: zarr.hierarchy.Group
+) -> None:
     with RemoteZipStore(moto.put_file(info_zip), **moto.store_kwargs()) as store:
         assert store.root == "data.zarr"
         assert_same_hierarchy(zarr.open_group(store, mode="r"), reference)
@@ -108,7 +110,7 @@ def test_empty_root_disables_detection(folder_zip: str, reference: zarr.hierarch
             zarr.open_group(store, mode="r", path="data.zarr"), reference, same_name=False
         )
         # Directory entries are never keys.
-        assert all(not key.endswith("/") for key in store.keys())
+        assert all(not key.endswith("/") for key in store)
 
 
 @pytest.mark.parametrize("root", ["missing", "data.zar", "data.zarr/nope"])

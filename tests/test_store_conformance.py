@@ -67,7 +67,7 @@ class S3Suite(StoreSuite):
                 str(store),
                 repr(store.archive),
                 repr(store.archive.source),
-                repr(store.archive.source.options),  # type: ignore[attr-defined]
+                repr(store.archive.source.options),
             ]
             for text in texts:
                 assert server.secret_key not in text
@@ -79,7 +79,7 @@ class S3Suite(StoreSuite):
         url = server.put_file(archive_path)
         client = server.client()
         with RemoteZipStore(url, client=client) as store:
-            assert store.archive.source.client() is client  # type: ignore[attr-defined]
+            assert store.archive.source.client() is client
             assert store[".zgroup"] == RemoteZipStore(archive_path)[".zgroup"]
             # A pickled store carries no client and no credentials of its own.
             blob = pickle.dumps(store)
@@ -90,7 +90,7 @@ class S3Suite(StoreSuite):
     ) -> None:
         url = server.put_file(archive_path)
         with RemoteZipStore(url, **server.store_kwargs()) as store:
-            etag = store.archive.source.etag  # type: ignore[attr-defined]
+            etag = store.archive.source.etag
             assert etag
             clone = pickle.loads(pickle.dumps(store))
             assert clone.archive.source.etag == etag

@@ -87,11 +87,17 @@ def rich_tree(root: Any) -> None:
     vlen = text.create_dataset(
         "vlen", shape=(7,), chunks=(3,), dtype=object, object_codec=numcodecs.VLenUTF8()
     )
-    vlen[:] = np.array(["", "short", "a much longer string", "ünïcödé", "日本語", "x" * 300, "end"], dtype=object)
+    vlen[:] = np.array(
+        ["", "short", "a much longer string", "ünïcödé", "日本語", "x" * 300, "end"], dtype=object
+    )
     # A 0-d array and an empty group.
     scalar = root.create_dataset("scalar", shape=(), dtype="f8")
     scalar[...] = 3.25
     root.create_group("empty_group")
+    # Written last, so it sits at the end of the zip: ~320 KB of incompressible data puts
+    # the other entries outside a small tail read (they then need range GETs).
+    big = root.create_dataset("big", shape=(40_000,), chunks=(4_000,), dtype="f8", compressor=None)
+    big[:] = rng.standard_normal(40_000)
 
 
 def write_array_zip(path: str | os.PathLike[str]) -> str:
@@ -156,9 +162,7 @@ def assert_same_array(ours: Any, ref: Any) -> None:
     assert ours.order == ref.order
     assert dict(ours.attrs) == dict(ref.attrs)
     assert ours.nchunks_initialized == ref.nchunks_initialized
-    if ref.fill_value is None or (
-        isinstance(ref.fill_value, float) and np.isnan(ref.fill_value)
-    ):
+    if ref.fill_value is None or (isinstance(ref.fill_value, float) and np.isnan(ref.fill_value)):
         assert ours.fill_value is None or np.isnan(ours.fill_value)
     else:
         assert ours.fill_value == ref.fill_value
