@@ -104,7 +104,7 @@ def test_local_directory_is_an_os_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://example.invalid/x.zip", "gs://bucket/x.zip", "s3://bucket-only", "s3:///key"]
+    "url", ["ftp://example.invalid/x.zip", "gs://bucket/x.zip", "s3://bucket-only", "s3:///key"]
 )
 def test_bad_urls(url: str) -> None:
     with pytest.raises(ValueError) as info:

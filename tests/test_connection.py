@@ -1,0 +1,116 @@
+"""Building a store: the default credential chain, profiles, TLS options, ``config=``."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import warnings
+from pathlib import Path
+
+import botocore.config
+import pytest
+
+from remote_zip_store import ArchiveChangedError, RemoteZipStore
+
+from .archives import make_zip
+from .servers import S3Server
+
+ENTRIES = {".zgroup": b'{"zarr_format": 2}', "a/0": b"chunk"}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    for var in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return monkeypatch
+
+
+@pytest.mark.parametrize("endpoint_var", ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"])
+def test_default_chain_from_environment(
+    moto: S3Server, clean_env: pytest.MonkeyPatch, endpoint_var: str
+) -> None:
+    url = moto.put(make_zip(ENTRIES))
+    clean_env.setenv("AWS_ACCESS_KEY_ID", moto.access_key)
+    clean_env.setenv("AWS_SECRET_ACCESS_KEY", moto.secret_key)
+    clean_env.setenv("AWS_DEFAULT_REGION", moto.region)
+    clean_env.setenv(endpoint_var, moto.endpoint_url)
+    with RemoteZipStore(url) as store:
+        assert store["a/0"] == b"chunk"
+        # Credentials from the chain are not part of the pickle: each process resolves its own.
+        assert moto.secret_key.encode() not in pickle.dumps(store)
+
+
+@pytest.mark.seaweedfs
+def test_profile_from_shared_files(
+    seaweedfs: S3Server, clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """SeaweedFS checks signatures, so reading proves the profile's keys were used."""
+    url = seaweedfs.put(make_zip(ENTRIES))
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n"
+        f"[rzs]\naws_access_key_id = {seaweedfs.access_key}\n"
+        f"aws_secret_access_key = {seaweedfs.secret_key}\n"
+    )
+    clean_env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    kwargs = {"endpoint_url": seaweedfs.endpoint_url, "region_name": seaweedfs.region}
+    with RemoteZipStore(url, profile_name="rzs", **kwargs) as store:
+        assert store["a/0"] == b"chunk"
+    with pytest.raises(PermissionError):
+        RemoteZipStore(url, max_attempts=1, **kwargs)  # the default profile's wrong keys
+
+
+def test_verify_false_warns(moto: S3Server) -> None:
+    url = moto.put(make_zip(ENTRIES))
+    with pytest.warns(UserWarning, match="verify=False"):
+        store = RemoteZipStore(url, verify=False, **moto.store_kwargs())
+    with store:
+        assert store[".zgroup"] == ENTRIES[".zgroup"]
+
+
+def test_verify_ca_bundle_path_reaches_the_client(moto: S3Server, tmp_path: Path) -> None:
+    import certifi
+
+    url = moto.put(make_zip(ENTRIES))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a CA bundle is the quiet, safe way
+        store = RemoteZipStore(url, verify=certifi.where(), **moto.store_kwargs())
+    with store:
+        assert store.archive.source.options.verify == certifi.where()
+        assert store["a/0"] == b"chunk"  # (the endpoint is plain HTTP: the bundle is unused)
+
+
+def test_config_is_merged(moto: S3Server) -> None:
+    url = moto.put(make_zip(ENTRIES))
+    config = botocore.config.Config(user_agent_extra="rzs-test", max_pool_connections=3)
+    with RemoteZipStore(url, config=config, **moto.store_kwargs()) as store:
+        client = store.archive.source.client()
+        assert client.meta.config.max_pool_connections == 3
+        assert "rzs-test" in client.meta.config.user_agent_extra
+        assert client.meta.config.s3["addressing_style"] == "path"  # ours, kept
+        assert store["a/0"] == b"chunk"
+
+
+def test_unpickled_store_refuses_a_replaced_object(s3: S3Server) -> None:
+    key = "t/pickled-then-replaced.zip"
+    url = s3.put(make_zip(ENTRIES), key)
+    with RemoteZipStore(url, **s3.store_kwargs()) as store:
+        blob = pickle.dumps(store)
+    s3.put(make_zip({".zgroup": b'{"zarr_format": 2}', "a/0": b"other"}), key)
+    clone = pickle.loads(blob)
+    with pytest.raises(ArchiveChangedError) as info:
+        clone["a/0"]
+    assert url in str(info.value)
