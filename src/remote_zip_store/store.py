@@ -105,8 +105,12 @@ class RemoteZipStore(Store):  # type: ignore[misc]
                 max_attempts=max_attempts,
                 config=config,
             )
-        source = open_source(url, client=client, options=s3_options)
-        self._setup(ZipArchive(source, read_options).open(), root, metadata_prefetch)
+        archive = ZipArchive(open_source(url, client=client, options=s3_options), read_options)
+        try:
+            self._setup(archive.open(), root, metadata_prefetch)
+        except BaseException:
+            archive.close()  # a failed open must not leak the descriptor or the client
+            raise
 
     @classmethod
     def from_source(

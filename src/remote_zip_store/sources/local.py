@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from typing import Any
@@ -108,6 +109,15 @@ class LocalSource:
             if self._fd is not None and self._pid == os.getpid():
                 os.close(self._fd)
             self._fd = None
+
+    def __del__(self) -> None:
+        # A raw descriptor has no finalizer of its own: without this, every store dropped
+        # without close() would leak one (ZipStore's file object closes itself on GC).
+        fd = getattr(self, "_fd", None)
+        if fd is not None and self._pid == os.getpid():
+            self._fd = None
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self._path, "pinned": self._pinned}
