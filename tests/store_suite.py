@@ -157,6 +157,22 @@ class StoreSuite:
         else:
             assert made == 0  # all served from the tail read at open
 
+    @pytest.mark.parametrize("max_workers", [1, 4])
+    def test_getitems_one_get_per_entry_without_coalescing(
+        self,
+        open_store: OpenStore,
+        archive_path: str,
+        ref: zarr.storage.ZipStore,
+        max_workers: int,
+    ) -> None:
+        keys = [f"signals/ch0{c}/{i}" for c in (1, 4) for i in range(8)]
+        options = {"tail_size": 1024, "coalesce_max": 1, "max_workers": max_workers}
+        with open_store(archive_path, **options) as store:
+            before = requests(store)
+            got = store.getitems([*keys, "signals/ch01/99"], contexts={})
+            assert requests(store) - before == len(keys)  # all far from the tail
+        assert got == {key: ref[key] for key in keys}
+
     def test_concurrent_reads_from_threads(
         self, store: RemoteZipStore, ref: zarr.storage.ZipStore
     ) -> None:

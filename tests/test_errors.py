@@ -214,6 +214,19 @@ def test_corrupt_entry_fails_its_crc(s3: S3Server, compression: int) -> None:
         assert_clear(many.value, url, "a")
 
 
+def test_one_corrupt_entry_fails_a_concurrent_getitems(s3: S3Server) -> None:
+    """Batches run on the thread pool; one failure fails the call, nothing partial returns."""
+    entries = {f"k/{i:02d}": os.urandom(10_000) for i in range(20)}
+    url = s3.put(flip_byte(make_zip(entries), "k/05"))
+    options = {"tail_size": 1024, "coalesce_max": 1, "max_workers": 4}
+    with RemoteZipStore(url, **s3.store_kwargs(), **options) as store:
+        with pytest.raises(CorruptEntryError) as info:
+            store.getitems(list(entries), contexts={})
+        assert_clear(info.value, url, "k/05")
+        intact = [key for key in entries if key != "k/05"]
+        assert store.getitems(intact, contexts={}) == {key: entries[key] for key in intact}
+
+
 def test_verify_crc_false_skips_the_check(tmp_path: Path) -> None:
     path = tmp_path / "flipped.zip"
     path.write_bytes(flip_byte(make_zip(ENTRIES), "a", at=3))
