@@ -168,3 +168,16 @@ def test_root_survives_pickling(folder_zip: str) -> None:
         assert clone == store
         assert clone[".zgroup"] == store[".zgroup"]
         assert list(clone.keys()) == list(store.keys())
+
+
+@pytest.mark.parametrize("layout", ["folder_zip", "info_zip"])
+def test_root_disabled_lists_like_zipstore(request: pytest.FixtureRequest, layout: str) -> None:
+    """With directory entries present, ZipStore's keys() include them; listdir/getsize agree."""
+    path = request.getfixturevalue(layout)
+    with RemoteZipStore(path, root="") as store, zarr.storage.ZipStore(path, mode="r") as ref:
+        files = [key for key in ref if not key.endswith("/")]
+        assert list(store.keys()) == sorted(files)
+        paths = {""} | {key.rsplit("/", 1)[0] for key in files} | set(files)
+        for p in sorted(paths):
+            assert store.listdir(p) == ref.listdir(p), p
+            assert store.getsize(p) == ref.getsize(p), p
