@@ -131,6 +131,17 @@ class StoreSuite:
         )
         assert requests(store) == before
 
+    def test_mapping_api_and_copy_store(
+        self, store: RemoteZipStore, ref: zarr.storage.ZipStore
+    ) -> None:
+        assert store.get(".zgroup") == ref[".zgroup"]
+        assert store.get("missing") is None
+        assert store.get("missing", b"default") == b"default"
+        assert dict(store.items()) == {key: ref[key] for key in ref}
+        dest: dict[str, bytes] = {}
+        zarr.copy_store(store, dest)
+        assert dest == {key: ref[key] for key in ref}
+
     # -- getitems ----------------------------------------------------------------------
     @pytest.mark.parametrize("contexts", ["empty", "constant_map"])
     def test_getitems_omits_missing_keys(
