@@ -13,6 +13,7 @@ Every answer is compared with ``zarr.storage.ZipStore`` on the same file.
 from __future__ import annotations
 
 import pickle
+import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -141,6 +142,47 @@ class StoreSuite:
         dest: dict[str, bytes] = {}
         zarr.copy_store(store, dest)
         assert dest == {key: ref[key] for key in ref}
+
+    def test_capabilities(self, store: RemoteZipStore) -> None:
+        assert store.is_readable() and store.is_listable()
+        assert not store.is_writeable() and not store.is_erasable()
+        mutations: list[Callable[[], object]] = [
+            lambda: store.pop(".zgroup"),
+            store.popitem,
+            lambda: store.update({"x": b"1"}),
+            lambda: store.setdefault("x", b"1"),
+        ]
+        for mutate in mutations:
+            with pytest.raises(zarr.errors.ReadOnlyError):
+                mutate()
+        assert ".zgroup" in store and "x" not in store
+
+    def test_hierarchy_like_zarr_store_tests(
+        self, open_store: OpenStore, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        """zarr's own StoreTests.test_hierarchy expectations (v2), read-only part."""
+        path = tmp_path_factory.mktemp("hier") / "h.zip"
+        with zipfile.ZipFile(path, "w") as z:
+            for key in ("a", "b", "c/d", "c/e/f", "c/e/g"):
+                z.writestr(key, key[-1].encode() * 3)  # "aaa", "bbb", "ddd", ...
+        with open_store(str(path)) as store:
+            for key in ("a", "b", "c/d", "c/e/f", "c/e/g"):
+                assert key in store
+            for key in ("c", "c/", "c/e", "c/e/", "c/d/x"):
+                assert key not in store
+            for key in ("c", "c/e", "c/d/x"):
+                with pytest.raises(KeyError):
+                    store[key]
+            sizes = {"": 6, "a": 3, "b": 3, "c": 3, "c/d": 3, "c/e": 6, "c/e/f": 3, "c/e/g": 3}
+            for p, size in sizes.items():
+                assert store.getsize(p) == size, p
+            for p in ("x", "a/x", "c/x", "c/x/y", "c/d/y", "c/d/y/z"):
+                assert store.getsize(p) == 0
+                assert store.listdir(p) == []
+            assert store.listdir() == ["a", "b", "c"]
+            assert store.listdir("c") == ["d", "e"]
+            assert store.listdir("c/e") == ["f", "g"]
+            assert store.listdir("c/e/f") == []
 
     # -- getitems ----------------------------------------------------------------------
     @pytest.mark.parametrize("contexts", ["empty", "constant_map"])

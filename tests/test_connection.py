@@ -6,11 +6,12 @@ import os
 import pickle
 import warnings
 from pathlib import Path
+from typing import Any
 
 import botocore.config
 import pytest
 
-from remote_zip_store import ArchiveChangedError, RemoteZipStore
+from remote_zip_store import ArchiveChangedError, RemoteZipStore, S3Source
 
 from .archives import make_zip
 from .servers import S3Server
@@ -66,7 +67,10 @@ def test_profile_from_shared_files(
         f"aws_secret_access_key = {seaweedfs.secret_key}\n"
     )
     clean_env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
-    kwargs = {"endpoint_url": seaweedfs.endpoint_url, "region_name": seaweedfs.region}
+    kwargs: dict[str, Any] = {
+        "endpoint_url": seaweedfs.endpoint_url,
+        "region_name": seaweedfs.region,
+    }
     with RemoteZipStore(url, profile_name="rzs", **kwargs) as store:
         assert store["a/0"] == b"chunk"
     with pytest.raises(PermissionError):
@@ -89,7 +93,9 @@ def test_verify_ca_bundle_path_reaches_the_client(moto: S3Server, tmp_path: Path
         warnings.simplefilter("error")  # a CA bundle is the quiet, safe way
         store = RemoteZipStore(url, verify=certifi.where(), **moto.store_kwargs())
     with store:
-        assert store.archive.source.options.verify == certifi.where()
+        source = store.archive.source
+        assert isinstance(source, S3Source)
+        assert source.options.verify == certifi.where()
         assert store["a/0"] == b"chunk"  # (the endpoint is plain HTTP: the bundle is unused)
 
 

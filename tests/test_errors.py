@@ -13,6 +13,7 @@ import struct
 import traceback
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -218,7 +219,7 @@ def test_one_corrupt_entry_fails_a_concurrent_getitems(s3: S3Server) -> None:
     """Batches run on the thread pool; one failure fails the call, nothing partial returns."""
     entries = {f"k/{i:02d}": os.urandom(10_000) for i in range(20)}
     url = s3.put(flip_byte(make_zip(entries), "k/05"))
-    options = {"tail_size": 1024, "coalesce_max": 1, "max_workers": 4}
+    options: dict[str, Any] = {"tail_size": 1024, "coalesce_max": 1, "max_workers": 4}
     with RemoteZipStore(url, **s3.store_kwargs(), **options) as store:
         with pytest.raises(CorruptEntryError) as info:
             store.getitems(list(entries), contexts={})
