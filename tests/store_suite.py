@@ -97,6 +97,10 @@ class StoreSuite:
             assert isinstance(info.value, RemoteZipError)
             assert store.url in str(info.value)
             assert repr(key) in str(info.value)
+        for odd in (None, 3, b".zgroup"):
+            with pytest.raises(KeyError) as info:
+                store[odd]  # type: ignore[index]
+            assert str(info.value).startswith(f"key '{odd!r}' in archive")  # not "archive ..."
 
     def test_contains(self, store: RemoteZipStore, ref: zarr.storage.ZipStore) -> None:
         before = requests(store)

@@ -172,8 +172,9 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         name = self._name(key)
         entry = self.archive.index.get(name) if name is not None else None
         if entry is None:
+            shown = key if isinstance(key, str) else repr(key)  # None must not read "archive"
             raise KeyNotFoundError(
-                f"{describe(self.url, key)} does not exist", archive=self.url, key=key
+                f"{describe(self.url, shown)} does not exist", archive=self.url, key=shown
             )
         cached = self._metadata.get(entry.name)
         if cached is not None:
