@@ -280,3 +280,24 @@ def test_object_replaced_after_open(s3: S3Server) -> None:
             store["a"]
         assert isinstance(info.value, ArchiveChangedError)
         assert_clear(info.value, url)
+
+
+def test_object_deleted_after_open_fails_the_read(s3: S3Server, tmp_path: Path) -> None:
+    """Chunks of a vanished object are an error, never "missing" (zarr would fill them)."""
+    path = tmp_path / "vanish.zip"
+    with zarr.ZipStore(str(path), mode="w") as zs:
+        array = zarr.open_group(zs).create_dataset(
+            "x", shape=(200_000,), chunks=(50_000,), dtype="f8", compressor=None
+        )
+        array[:] = np.arange(200_000)
+    key = "t/vanishes.zip"
+    url = s3.put(path.read_bytes(), key)
+    with RemoteZipStore(url, tail_size=1024, **s3.store_kwargs()) as store:
+        x = zarr.open(store, mode="r")["x"]
+        s3.client().delete_object(Bucket=s3.bucket, Key=key)
+        with pytest.raises(FileNotFoundError) as info:
+            x[:100_000]  # chunks 0 and 1 lie far before the tail
+        assert isinstance(info.value, ArchiveNotFoundError)
+        assert_clear(info.value, url)
+        with pytest.raises(FileNotFoundError):
+            store.getitems(["x/0", "x/1"], contexts={})
