@@ -317,7 +317,8 @@ class StoreSuite:
             with open_store(other_path) as c:
                 assert a != c
             assert a != "not a store"
-            assert a != zarr.storage.ZipStore(archive_path, mode="r")
+            with zarr.storage.ZipStore(archive_path, mode="r") as zip_store:
+                assert a != zip_store
 
     def test_same_url_is_equal(self, open_store: OpenStore, archive_path: str) -> None:
         with (
