@@ -76,10 +76,8 @@ def test_single_folder_is_detected(
         assert "root='data.zarr'" in repr(store)
 
 
-def test_detected_through_s3(
-    moto: S3Server, info_zip: str, reference: zarr.hierarchy.Group
-) -> None:
-    with RemoteZipStore(moto.put_file(info_zip), **moto.store_kwargs()) as store:
+def test_detected_through_s3(s3: S3Server, info_zip: str, reference: zarr.hierarchy.Group) -> None:
+    with RemoteZipStore(s3.put_file(info_zip), **s3.store_kwargs()) as store:
         assert store.root == "data.zarr"
         assert_same_hierarchy(zarr.open_group(store, mode="r"), reference)
 
