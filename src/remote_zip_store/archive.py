@@ -50,6 +50,8 @@ class ReadOptions:
     """Bytes of the first (suffix) GET: end records plus a typical central directory."""
     max_directory_size: int = 512 * 1024 * 1024
     """Refuse archives whose central directory is larger (a hostile archive's bound)."""
+    max_entry_size: int = 2**31
+    """Refuse entries declaring more bytes (compressed or not) before fetching any of them."""
     max_workers: int = 16
     """Concurrent GETs in ``read_many`` (per store)."""
     coalesce_gap: int = planner.DEFAULT_MAX_GAP
@@ -60,6 +62,8 @@ class ReadOptions:
     def __post_init__(self) -> None:
         if self.tail_size < 1024:
             raise ValueError("tail_size must be at least 1024 bytes")
+        if self.max_entry_size < 0 or self.max_directory_size < 0:
+            raise ValueError("max_entry_size and max_directory_size must be >= 0")
         if self.max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         if self.coalesce_gap < 0 or self.coalesce_max < 1:
@@ -197,6 +201,14 @@ class ZipArchive:
         return bool(self._tail) and self._span(entry)[0] >= self._tail_start
 
     def _span(self, entry: Entry) -> tuple[int, int]:
+        largest = max(entry.compressed_size, entry.uncompressed_size)
+        if largest > self.options.max_entry_size:
+            raise BadArchiveError(
+                f"{describe(self.url, entry.name)} declares {largest} bytes, more than "
+                f"max_entry_size={self.options.max_entry_size}; refused before fetching",
+                archive=self.url,
+                key=entry.name,
+            )
         start, end = entry.fetch_range()
         limit = self.index.location.cd_start
         minimum = entry.header_offset + 30 + entry.name_length + entry.compressed_size

@@ -69,12 +69,15 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         max_attempts: int = 5,
+        body_retries: int = 3,
+        retry_backoff: float = 0.1,
         verify_crc: bool = True,
         max_workers: int = 16,
         coalesce_gap: int | None = None,
         coalesce_max: int | None = None,
         tail_size: int | None = None,
         max_directory_size: int | None = None,
+        max_entry_size: int | None = None,
         metadata_prefetch: Policy = "auto",
     ):
         defaults = ReadOptions()
@@ -87,6 +90,7 @@ class RemoteZipStore(Store):  # type: ignore[misc]
             max_directory_size=(
                 defaults.max_directory_size if max_directory_size is None else max_directory_size
             ),
+            max_entry_size=defaults.max_entry_size if max_entry_size is None else max_entry_size,
         )
         s3_options = None
         if client is None:
@@ -105,7 +109,14 @@ class RemoteZipStore(Store):  # type: ignore[misc]
                 max_attempts=max_attempts,
                 config=config,
             )
-        archive = ZipArchive(open_source(url, client=client, options=s3_options), read_options)
+        source = open_source(
+            url,
+            client=client,
+            options=s3_options,
+            body_retries=body_retries,
+            retry_backoff=retry_backoff,
+        )
+        archive = ZipArchive(source, read_options)
         try:
             self._setup(archive.open(), root, metadata_prefetch)
         except BaseException:

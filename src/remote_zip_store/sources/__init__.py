@@ -29,11 +29,20 @@ def open_source(
     *,
     client: object | None = None,
     options: S3Options | None = None,
+    body_retries: int = 3,
+    retry_backoff: float = 0.1,
 ) -> Source:
     """The source for ``url``: ``s3://bucket/key``, ``file://path`` or a local path."""
     if isinstance(url, str) and url.startswith("s3://"):
         bucket, key = parse_s3_url(url)
-        return S3Source(bucket, key, options=options, client=client)  # type: ignore[arg-type]
+        return S3Source(
+            bucket,
+            key,
+            options=options,
+            client=client,  # type: ignore[arg-type]
+            body_retries=body_retries,
+            retry_backoff=retry_backoff,
+        )
     if isinstance(url, str) and "://" in url and not url.startswith("file://"):
         scheme = url.split("://", 1)[0]
         raise InvalidURLError(

@@ -12,18 +12,21 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import random
 import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 import botocore
 import botocore.config
 import botocore.exceptions
+import urllib3.exceptions
 
 from ..errors import (
     ArchiveAccessError,
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 else:
     S3Client = Any
+
+_T = TypeVar("_T")
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404", "NoSuchVersion"}
 _DENIED = {
@@ -62,6 +67,9 @@ _STREAM_ERRORS: tuple[type[BaseException], ...] = (
     botocore.exceptions.EndpointConnectionError,
     ConnectionError,
     TimeoutError,
+    # Raised mid-body by urllib3/http.client when botocore does not wrap them.
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
 )
 
 
@@ -198,6 +206,8 @@ class S3Source:
         body_retries: int = 3,
         retry_backoff: float = 0.1,
     ):
+        if body_retries < 0 or retry_backoff < 0:
+            raise ValueError("body_retries and retry_backoff must be >= 0")
         self.bucket = bucket
         self.key = key
         self.options = options or (options_from_client(client) if client else S3Options())
@@ -231,6 +241,9 @@ class S3Source:
     # -- reads --------------------------------------------------------------------
     def read_tail(self, length: int) -> Tail:
         """One suffix GET; the size comes from ``Content-Range`` (no HEAD)."""
+        return self._retrying(lambda: self._read_tail_once(length), "the archive's tail", None)
+
+    def _read_tail_once(self, length: int) -> Tail:
         try:
             response = self._get(f"bytes=-{length}", pinned=self.etag is not None)
         except ArchiveChangedError:
@@ -239,6 +252,7 @@ class S3Source:
             if not _rejects_suffix(exc):
                 raise
             return self._read_tail_with_head(length)
+        self._check_version(response, None)
         size = _total_size(response)
         body = response["Body"]
         if size is None:
@@ -267,19 +281,39 @@ class S3Source:
     def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
         if end <= start:
             return b""
+        return self._retrying(
+            lambda: self._read_range_once(start, end, key), f"bytes {start}-{end - 1}", key
+        )
+
+    def _read_range_once(self, start: int, end: int, key: str | None) -> bytes:
         want = end - start
+        response = self._get(f"bytes={start}-{end - 1}", pinned=True, key=key)
+        self._check_version(response, key)
+        content_range = response.get("ContentRange")
+        if content_range is None and int(response.get("ContentLength", -1)) != want:
+            response["Body"].close()
+            raise SourceError(
+                f"{describe(self.url, key)}: the server ignored the Range header",
+                archive=self.url,
+                key=key,
+            )
+        if content_range is not None and not content_range.startswith(
+            f"bytes {start}-{end - 1}/"
+        ):
+            response["Body"].close()
+            raise _ShortBody(f"asked for bytes {start}-{end - 1}, got {content_range!r}")
+        return self._read_body(response["Body"], want, key)
+
+    def _retrying(self, read: Callable[[], _T], what: str, key: str | None) -> _T:
+        """Run ``read``, retrying failures while streaming a body and short bodies.
+
+        Status-level failures (5xx, throttling, connect errors) were already
+        retried by botocore inside ``read`` and arrive here as ``SourceError``.
+        """
         attempt = 0
         while True:
             try:
-                response = self._get(f"bytes={start}-{end - 1}", pinned=True, key=key)
-                if _total_size(response) is None and int(response.get("ContentLength", -1)) != want:
-                    response["Body"].close()
-                    raise SourceError(
-                        f"{describe(self.url, key)}: the server ignored the Range header",
-                        archive=self.url,
-                        key=key,
-                    )
-                return self._read_body(response["Body"], want, key)
+                return read()
             except _ShortBody as exc:
                 problem: BaseException = exc
             except _STREAM_ERRORS as exc:
@@ -287,7 +321,7 @@ class S3Source:
             attempt += 1
             if attempt > self.body_retries:
                 raise SourceError(
-                    f"{describe(self.url, key)}: reading bytes {start}-{end - 1} failed after "
+                    f"{describe(self.url, key)}: reading {what} failed after "
                     f"{attempt} attempts ({type(problem).__name__}: {problem})",
                     archive=self.url,
                     key=key,
@@ -320,6 +354,21 @@ class S3Source:
         if len(data) != want:
             raise _ShortBody(f"expected {want} bytes, received {len(data)}")
         return data
+
+    def _check_version(self, response: dict[str, Any], key: str | None) -> None:
+        """Refuse a response for another version, even from a server that ignores If-Match."""
+        etag, version = self.etag, self.version_id
+        got_etag, got_version = response.get("ETag"), response.get("VersionId")
+        if (etag is not None and got_etag is not None and got_etag != etag) or (
+            version is not None and got_version is not None and got_version != version
+        ):
+            response["Body"].close()
+            raise ArchiveChangedError(
+                f"{describe(self.url, key)}: the object changed since the store opened it "
+                f"(ETag {etag} -> {got_etag}); open a new store to read the new version",
+                archive=self.url,
+                key=key,
+            )
 
     def _pin(self, response: dict[str, Any]) -> None:
         with self._lock:

@@ -1,0 +1,180 @@
+"""Fault injection: moto behind tests/faultproxy.py. Each fault ends in the right bytes
+or a clear SourceError after the configured retries; attempts are counted at the proxy."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from remote_zip_store import RemoteZipStore, SourceError
+
+from .archives import make_zip
+from .faultproxy import Fault, FaultProxy, fault_proxy
+from .servers import S3Server
+
+# ~330 kB: the first GET fetches at least the last 64 kiB (the EOCD comment may be that long),
+# so entries in the first half always need their own GETs.
+ENTRIES = {f"arr/{i}.0": os.urandom(8000 + 7 * i) for i in range(40)}
+ENTRIES["arr/.zarray"] = b"{}"
+
+
+@pytest.fixture(scope="module")
+def archive_url(moto: S3Server) -> str:
+    return moto.put(make_zip(ENTRIES))
+
+
+@pytest.fixture
+def proxy(moto: S3Server) -> Iterator[FaultProxy]:
+    with fault_proxy(moto.endpoint_url, lifetime=120) as p:
+        yield p
+
+
+def open_store(moto: S3Server, proxy: FaultProxy, url: str, **kwargs: Any) -> RemoteZipStore:
+    options: dict[str, Any] = dict(moto.store_kwargs(), endpoint_url=proxy.endpoint_url)
+    options.update(tail_size=1024, retry_backoff=0.01, body_retries=3, max_attempts=3, root="")
+    options.update(kwargs)
+    return RemoteZipStore(url, **options)
+
+
+def entry_gets(proxy: FaultProxy) -> list[str]:
+    """Faults applied to each ranged GET (``""`` = passed through), in order."""
+    return [r.fault for r in proxy.requests("GET") if not (r.range or "").startswith("bytes=-")]
+
+
+@pytest.mark.parametrize("kind", ["reset", "truncate", "short"])
+@pytest.mark.parametrize("nbytes", [0, 100, 7999])
+def test_body_faults_are_retried_to_the_right_bytes(
+    moto: S3Server, proxy: FaultProxy, archive_url: str, kind: str, nbytes: int
+) -> None:
+    store = open_store(moto, proxy, archive_url)
+    proxy.clear()
+    proxy.arm(Fault(kind, count=3, nbytes=nbytes))
+    assert store["arr/5.0"] == ENTRIES["arr/5.0"]
+    assert entry_gets(proxy) == [kind, kind, kind, ""]
+
+
+@pytest.mark.parametrize("kind", ["reset", "truncate", "short"])
+def test_body_faults_beyond_the_retries_raise_source_error(
+    moto: S3Server, proxy: FaultProxy, archive_url: str, kind: str
+) -> None:
+    store = open_store(moto, proxy, archive_url, body_retries=2)
+    proxy.clear()
+    proxy.arm(Fault(kind, count=10, nbytes=50))
+    with pytest.raises(SourceError) as info:
+        store["arr/7.0"]
+    message = str(info.value)
+    assert "'arr/7.0'" in message and archive_url in message and "after 3 attempts" in message
+    assert entry_gets(proxy) == [kind] * 3
+
+
+def test_faults_in_getitems_return_all_or_raise(
+    moto: S3Server, proxy: FaultProxy, archive_url: str
+) -> None:
+    # No coalescing: one GET per key, so faults hit several concurrent requests.
+    store = open_store(moto, proxy, archive_url, coalesce_gap=0, coalesce_max=1)
+    keys = [f"arr/{i}.0" for i in range(0, 20, 2)]
+    proxy.clear()
+    proxy.arm(Fault("reset", count=4, nbytes=10))
+    proxy.arm(Fault("short", count=4, nbytes=10))
+    assert store.getitems(keys) == {k: ENTRIES[k] for k in keys}
+    faults = entry_gets(proxy)
+    assert faults.count("reset") == 4 and faults.count("short") == 4
+    assert len(faults) == len(keys) + 8
+    proxy.arm(Fault("reset", count=100, nbytes=10))
+    with pytest.raises(SourceError):
+        store.getitems(keys)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(503, "SlowDown"), (500, "InternalError"), (429, "TooManyRequests")]
+)
+def test_status_faults_use_botocore_retries(
+    moto: S3Server, proxy: FaultProxy, archive_url: str, status: int, code: str
+) -> None:
+    store = open_store(moto, proxy, archive_url, max_attempts=3)
+    proxy.clear()
+    proxy.arm(Fault("status", count=2, status=status, code=code))
+    assert store["arr/9.0"] == ENTRIES["arr/9.0"]
+    assert entry_gets(proxy) == ["status", "status", ""]
+    proxy.clear()
+    proxy.arm(Fault("status", count=10, status=status, code=code))
+    with pytest.raises(SourceError) as info:
+        store["arr/9.0"]
+    assert code in str(info.value) and "'arr/9.0'" in str(info.value)
+    assert entry_gets(proxy) == ["status"] * 3  # max_attempts, not more
+
+
+def test_read_timeout_is_retried_then_reported(
+    moto: S3Server, proxy: FaultProxy, archive_url: str
+) -> None:
+    store = open_store(moto, proxy, archive_url, read_timeout=0.5, max_attempts=2)
+    proxy.clear()
+    proxy.arm(Fault("delay", count=1, seconds=1.5))
+    assert store["arr/11.0"] == ENTRIES["arr/11.0"]
+    assert entry_gets(proxy) == ["delay", ""]
+    proxy.clear()
+    proxy.arm(Fault("delay", count=2, seconds=1.5))
+    started = time.monotonic()
+    with pytest.raises(SourceError) as info:
+        store["arr/11.0"]
+    assert time.monotonic() - started < 10
+    assert "timeout" in str(info.value).lower()
+    assert entry_gets(proxy) == ["delay", "delay"]
+
+
+def test_connect_failure_is_a_clear_error(moto: S3Server, archive_url: str) -> None:
+    proxy = FaultProxy(moto.endpoint_url, lifetime=30).start()
+    endpoint = proxy.endpoint_url
+    proxy.stop()  # nothing listens there any more
+    options = dict(moto.store_kwargs(), endpoint_url=endpoint)
+    with pytest.raises(SourceError) as info:
+        RemoteZipStore(archive_url, connect_timeout=0.5, max_attempts=2, **options)
+    assert archive_url in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["reset", "short"])
+def test_faults_while_opening_are_retried(
+    moto: S3Server, proxy: FaultProxy, archive_url: str, kind: str
+) -> None:
+    proxy.arm(Fault(kind, count=2, nbytes=20, suffix_only=True))
+    store = open_store(moto, proxy, archive_url)
+    assert [r.fault for r in proxy.requests("GET")][:3] == [kind, kind, ""]
+    assert store["arr/3.0"] == ENTRIES["arr/3.0"]
+
+
+@pytest.mark.parametrize(("status", "code"), [(501, "NotImplemented"), (416, "InvalidRange")])
+def test_suffix_range_rejected_falls_back_to_head(
+    moto: S3Server, proxy: FaultProxy, archive_url: str, status: int, code: str
+) -> None:
+    proxy.arm(Fault("suffix", status=status, code=code))
+    store = open_store(moto, proxy, archive_url)
+    assert [r.fault for r in proxy.requests("GET")][0] == "suffix"
+    assert len(proxy.requests("HEAD")) == 1
+    assert store.getitems(list(ENTRIES)) == ENTRIES
+
+
+def test_suffix_range_ignored_falls_back_to_head(
+    moto: S3Server, proxy: FaultProxy, archive_url: str
+) -> None:
+    """A server that answers ``bytes=-N`` with 200 and the whole (large) object."""
+    proxy.arm(Fault("suffix", status=200))
+    store = open_store(moto, proxy, archive_url)
+    assert [r.fault for r in proxy.requests("GET")][0] == "suffix"
+    assert len(proxy.requests("HEAD")) == 1
+    assert store["arr/1.0"] == ENTRIES["arr/1.0"]
+
+
+def test_suffix_range_ignored_on_a_small_object_uses_the_body(
+    moto: S3Server, proxy: FaultProxy
+) -> None:
+    entries = {"a": b"x" * 100, "b": b"y" * 200}
+    url = moto.put(make_zip(entries))
+    proxy.arm(Fault("suffix", status=200))
+    store = open_store(moto, proxy, url)
+    assert not proxy.requests("HEAD")
+    assert store["a"] == entries["a"] and store["b"] == entries["b"]
+    assert len(proxy.requests("GET")) == 1  # everything came in the one (full) answer
