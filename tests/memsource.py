@@ -1,0 +1,38 @@
+"""An in-memory byte source for fast fuzzing: behaves like S3Source on a fixed object."""
+
+from __future__ import annotations
+
+from remote_zip_store.errors import SourceError, describe
+from remote_zip_store.sources import Stats, Tail
+
+
+class MemorySource:
+    """``bytes`` as a :class:`~remote_zip_store.sources.Source`; counts requests like S3."""
+
+    def __init__(self, data: bytes, url: str = "mem://fuzz.zip"):
+        self.data = data
+        self._url = url
+        self.stats = Stats()
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def read_tail(self, length: int) -> Tail:
+        data = self.data[-length:] if length < len(self.data) else self.data
+        self.stats.add(len(data))
+        return Tail(data, len(self.data))
+
+    def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
+        if start < 0 or end > len(self.data) or end < start:
+            # S3 answers 416 or a short body here; the S3 source reports either as SourceError.
+            raise SourceError(
+                f"{describe(self._url, key)}: bytes {start}-{end - 1} are outside the object",
+                archive=self._url,
+                key=key,
+            )
+        self.stats.add(end - start)
+        return self.data[start:end]
+
+    def close(self) -> None:
+        pass
