@@ -205,7 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             record.finished = time.monotonic()
 
-    def _answer(self, method: str, byte_range: str | None, body: bytes | None, fault: Fault | None) -> None:
+    def _answer(
+        self, method: str, byte_range: str | None, body: bytes | None, fault: Fault | None
+    ) -> None:
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
         if fault is not None and (

@@ -3,6 +3,7 @@ or a clear SourceError after the configured retries; attempts are counted at the
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -152,7 +153,7 @@ def test_suffix_range_rejected_falls_back_to_head(
 ) -> None:
     proxy.arm(Fault("suffix", status=status, code=code))
     store = open_store(moto, proxy, archive_url)
-    assert [r.fault for r in proxy.requests("GET")][0] == "suffix"
+    assert proxy.requests("GET")[0].fault == "suffix"
     assert len(proxy.requests("HEAD")) == 1
     assert store.getitems(list(ENTRIES)) == ENTRIES
 
@@ -163,7 +164,7 @@ def test_suffix_range_ignored_falls_back_to_head(
     """A server that answers ``bytes=-N`` with 200 and the whole (large) object."""
     proxy.arm(Fault("suffix", status=200))
     store = open_store(moto, proxy, archive_url)
-    assert [r.fault for r in proxy.requests("GET")][0] == "suffix"
+    assert proxy.requests("GET")[0].fault == "suffix"
     assert len(proxy.requests("HEAD")) == 1
     assert store["arr/1.0"] == ENTRIES["arr/1.0"]
 
@@ -178,3 +179,15 @@ def test_suffix_range_ignored_on_a_small_object_uses_the_body(
     assert not proxy.requests("HEAD")
     assert store["a"] == entries["a"] and store["b"] == entries["b"]
     assert len(proxy.requests("GET")) == 1  # everything came in the one (full) answer
+
+
+def test_retries_are_logged_without_credentials(
+    moto: S3Server, proxy: FaultProxy, archive_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_store(moto, proxy, archive_url)
+    caplog.set_level(logging.DEBUG, logger="remote_zip_store")
+    proxy.arm(Fault("reset", count=2, nbytes=10))
+    assert store["arr/2.0"] == ENTRIES["arr/2.0"]
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("remote_zip_store")]
+    assert len(ours) == 2 and all("'arr/2.0'" in m and "retry" in m for m in ours)
+    assert not any(moto.secret_key in m or moto.access_key in m for m in ours)

@@ -12,6 +12,7 @@ CI runs ``RZS_FUZZ_EXAMPLES`` examples per property (default 150). A long sessio
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -78,7 +79,11 @@ def _bases() -> list[Base]:
     return [
         Base("stored", make_zip(small), small),
         Base("deflate", make_zip(small, compression=zipfile.ZIP_DEFLATED), small),
-        Base("bzip2+comment", make_zip(small, compression=zipfile.ZIP_BZIP2, comment=b"c" * 40), small),
+        Base(
+            "bzip2+comment",
+            make_zip(small, compression=zipfile.ZIP_BZIP2, comment=b"c" * 40),
+            small,
+        ),
         Base("lzma", make_zip(small, compression=zipfile.ZIP_LZMA), small),
         Base("prefixed", make_zip(small, prefix=b"#!/bin/sh\nexit 0\n"), small),
         Base("large-deflate", make_zip(large, compression=zipfile.ZIP_DEFLATED), large),
@@ -114,7 +119,18 @@ LAYOUTS = [layout(b.data) for b in BASES]
 
 # (offset within the structure, width) of every numeric field worth lying about
 EOCD_FIELDS = [(4, 2), (6, 2), (8, 2), (10, 2), (12, 4), (16, 4), (20, 2)]
-CENTRAL_FIELDS = [(8, 2), (10, 2), (16, 4), (20, 4), (24, 4), (28, 2), (30, 2), (32, 2), (34, 2), (42, 4)]
+CENTRAL_FIELDS = [
+    (8, 2),
+    (10, 2),
+    (16, 4),
+    (20, 4),
+    (24, 4),
+    (28, 2),
+    (30, 2),
+    (32, 2),
+    (34, 2),
+    (42, 4),
+]
 LOCAL_FIELDS = [(6, 2), (8, 2), (14, 4), (18, 4), (22, 4), (26, 2), (28, 2)]
 
 
@@ -170,10 +186,8 @@ def exercise_store(data: bytes) -> None:
     keys = store.keylist()
     store.listdir("")
     store.getsize("")
-    try:
+    with contextlib.suppress(RemoteZipError):
         store.getitems([*keys, "no/such/key"])
-    except RemoteZipError:
-        pass
     with pytest.raises(KeyError):
         store["no/such/key"]
 
@@ -201,7 +215,16 @@ def test_truncated_directory_under_an_intact_end_record(base: Base) -> None:
 
 
 @FUZZ
-@given(base_index, st.lists(st.tuples(st.sampled_from(["eocd", "cd", "local"]), st.integers(0, 10**6), st.integers(1, 255)), min_size=1, max_size=4))
+@given(
+    base_index,
+    st.lists(
+        st.tuples(
+            st.sampled_from(["eocd", "cd", "local"]), st.integers(0, 10**6), st.integers(1, 255)
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
 def test_byte_flips_in_headers(index: int, flips: list[tuple[str, int, int]]) -> None:
     base, lay = BASES[index], LAYOUTS[index]
     data = bytearray(base.data)
@@ -218,13 +241,28 @@ def test_byte_flips_in_headers(index: int, flips: list[tuple[str, int, int]]) ->
 
 
 interesting = st.one_of(
-    st.sampled_from([0, 1, 2, 22, 45, 46, 0x7FFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF]),
+    st.sampled_from(
+        [0, 1, 2, 22, 45, 46, 0x7FFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF]
+    ),
     st.integers(0, 2**32 - 1),
 )
 
 
 @FUZZ
-@given(base_index, st.lists(st.tuples(st.sampled_from(["eocd", "cd", "local"]), st.integers(0, 10**6), st.integers(0, 9), interesting, st.booleans()), min_size=1, max_size=3))
+@given(
+    base_index,
+    st.lists(
+        st.tuples(
+            st.sampled_from(["eocd", "cd", "local"]),
+            st.integers(0, 10**6),
+            st.integers(0, 9),
+            interesting,
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
 def test_lying_counts_sizes_and_offsets(
     index: int, lies: list[tuple[str, int, int, int, bool]]
 ) -> None:
@@ -280,7 +318,7 @@ def test_store_surface_on_mutated_archives(index: int, where: int, xor: int) -> 
 
 
 def with_zip64_sizes(data: bytes, record_index: int, usize: int, csize: int) -> bytes:
-    """Rewrite one central record with 0xFFFFFFFF sizes and a ZIP64 extra holding ``usize``/``csize``."""
+    """One central record rewritten with 0xFFFFFFFF sizes and a ZIP64 extra of the real ones."""
     lay = layout(data)
     at = lay.records[record_index]
     nlen, elen, clen = struct.unpack_from("<3H", data, at + 28)
@@ -311,7 +349,7 @@ def test_exabyte_declared_sizes_are_refused_before_fetching(size: int, which: st
     name = archive.index.names()[0]
     tracemalloc.start()
     try:
-        with pytest.raises(BadArchiveError, match="max_entry_size|central directory"):
+        with pytest.raises(BadArchiveError, match=r"max_entry_size|central directory"):
             archive.read(name)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -345,9 +383,7 @@ def test_crc_mismatch_is_corrupt_entry() -> None:
         data = bytearray(base.data)
         data[record + 16] ^= 0x01
         archive = ZipArchive(MemorySource(bytes(data)), OPTIONS)
-        name = archive.index.names()[i] if i < len(archive.index.names()) else None
-        if name is None or base.entries.get(name) == b"" and False:
-            continue
+        name = archive.index.names()[i]
         with pytest.raises(CorruptEntryError, match="CRC-32") as info:
             archive.read(name)
         assert info.value.key == name

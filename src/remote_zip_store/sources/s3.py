@@ -13,13 +13,14 @@
 from __future__ import annotations
 
 import http.client
+import logging
 import os
 import random
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
@@ -46,6 +47,8 @@ else:
     S3Client = Any
 
 _T = TypeVar("_T")
+#: Retries of streamed bodies are logged here at DEBUG (URL, range, error; never credentials).
+logger = logging.getLogger(__name__)
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404", "NoSuchVersion"}
 _DENIED = {
@@ -107,6 +110,15 @@ class S3Options:
     addressing_style: str | None = None
     config: botocore.config.Config | None = None
 
+    def __post_init__(self) -> None:
+        # Warn where the user asked for it (RemoteZipStore(...) or S3Options(...)), once.
+        if self.verify is False:
+            warnings.warn(
+                "TLS certificate verification is off (verify=False); pass a CA bundle path "
+                "instead for a private CA",
+                stacklevel=4,
+            )
+
     def make_client(self) -> S3Client:
         session = boto3.session.Session(
             aws_access_key_id=self.aws_access_key_id,
@@ -126,12 +138,6 @@ class S3Options:
         )
         if self.config is not None:
             config = config.merge(self.config)
-        if self.verify is False:
-            warnings.warn(
-                "TLS certificate verification is off (verify=False); pass a CA bundle path "
-                "instead for a private CA",
-                stacklevel=4,
-            )
         client: S3Client = session.client(
             "s3", endpoint_url=self.endpoint_url, verify=self.verify, config=config
         )
@@ -297,9 +303,7 @@ class S3Source:
                 archive=self.url,
                 key=key,
             )
-        if content_range is not None and not content_range.startswith(
-            f"bytes {start}-{end - 1}/"
-        ):
+        if content_range is not None and not content_range.startswith(f"bytes {start}-{end - 1}/"):
             response["Body"].close()
             raise _ShortBody(f"asked for bytes {start}-{end - 1}, got {content_range!r}")
         return self._read_body(response["Body"], want, key)
@@ -326,7 +330,18 @@ class S3Source:
                     archive=self.url,
                     key=key,
                 ) from problem
-            time.sleep(self.retry_backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+            delay = self.retry_backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
+            logger.debug(
+                "%s: reading %s failed (%s: %s); retry %d/%d in %.2f s",
+                describe(self.url, key),
+                what,
+                type(problem).__name__,
+                problem,
+                attempt,
+                self.body_retries,
+                delay,
+            )
+            time.sleep(delay)
 
     def _get(self, byte_range: str, *, pinned: bool, key: str | None = None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"Range": byte_range}

@@ -1,0 +1,111 @@
+"""Fork safety and pickling: a store used before fork() works in the child (fresh client,
+fresh pool); explicit keys travel in a pickle, default-chain credentials do not."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+from typing import Any
+
+import pytest
+
+from remote_zip_store import RemoteZipStore
+
+from .archives import make_zip
+from .servers import S3Server
+
+ENTRIES = {f"x/{i}": os.urandom(6000) for i in range(30)}
+
+
+def _open(s3: S3Server, **kwargs: Any) -> tuple[RemoteZipStore, str]:
+    url = s3.put(make_zip(ENTRIES))
+    store = RemoteZipStore(url, root="", tail_size=1024, **dict(s3.store_kwargs(), **kwargs))
+    assert store["x/0"] == ENTRIES["x/0"]  # the client and the pinned ETag exist now
+    assert store.getitems(["x/1", "x/9"]) == {"x/1": ENTRIES["x/1"], "x/9": ENTRIES["x/9"]}
+    return store, url
+
+
+def _child_reads(store: RemoteZipStore, keys: list[str]) -> bool:
+    single = all(store[k] == ENTRIES[k] for k in keys)
+    batch = store.getitems(keys) == {k: ENTRIES[k] for k in keys}
+    return single and batch
+
+
+def test_store_used_before_os_fork_works_in_the_child(s3: S3Server) -> None:
+    store, _ = _open(s3)
+    parent_client = store.archive.source.client()  # type: ignore[attr-defined]
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running pytest's teardown
+        ok = False
+        try:
+            ok = _child_reads(store, ["x/3", "x/4", "x/20"])
+            ok = ok and store.archive.source.client() is not parent_client  # type: ignore[attr-defined]
+        finally:
+            os.write(write_fd, b"1" if ok else b"0")
+            os._exit(0)
+    os.close(write_fd)
+    answer = os.read(read_fd, 1)
+    os.close(read_fd)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0 and answer == b"1"
+    assert store["x/5"] == ENTRIES["x/5"]  # the parent's store is unaffected
+
+
+def _mp_target(store: RemoteZipStore, queue: Any) -> None:
+    queue.put(_child_reads(store, ["x/7", "x/8", "x/25"]))
+
+
+def test_store_used_before_fork_works_in_multiprocessing_fork_children(s3: S3Server) -> None:
+    store, _ = _open(s3)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    children = [ctx.Process(target=_mp_target, args=(store, queue)) for _ in range(2)]
+    for child in children:
+        child.start()
+    results = [queue.get(timeout=60) for _ in children]
+    for child in children:
+        child.join(timeout=30)
+    assert results == [True, True]
+    assert all(child.exitcode == 0 for child in children)
+
+
+def _read_pickled(blob: bytes) -> bool:
+    return _child_reads(pickle.loads(blob), ["x/11", "x/12"])
+
+
+def test_pickled_store_with_explicit_keys_reads_in_a_pool(moto: S3Server) -> None:
+    store, _ = _open(moto)
+    blob = pickle.dumps(store)
+    # Documented: explicit keys travel with the pickle (dask workers need them).
+    assert moto.secret_key.encode() in blob
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        assert pool.map(_read_pickled, [blob, blob]) == [True, True]
+
+
+@pytest.fixture
+def env_credentials(moto: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", moto.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", moto.secret_key)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "rzs-test-session-token")
+    return moto
+
+
+def test_default_chain_credentials_are_not_pickled(env_credentials: S3Server) -> None:
+    s3 = env_credentials
+    url = s3.put(make_zip(ENTRIES))
+    store = RemoteZipStore(url, root="", endpoint_url=s3.endpoint_url, region_name=s3.region)
+    assert store["x/2"] == ENTRIES["x/2"]
+    blob = pickle.dumps(store)
+    for secret in (s3.secret_key, s3.access_key, "rzs-test-session-token"):
+        assert secret.encode() not in blob
+    assert pickle.loads(blob)["x/2"] == ENTRIES["x/2"]  # the unpickler resolves its own
+
+
+def test_store_built_from_a_client_pickles_without_its_credentials(moto: S3Server) -> None:
+    url = moto.put(make_zip(ENTRIES))
+    store = RemoteZipStore(url, root="", client=moto.client())
+    assert store["x/2"] == ENTRIES["x/2"]
+    blob = pickle.dumps(store)
+    assert moto.secret_key.encode() not in blob and moto.access_key.encode() not in blob
