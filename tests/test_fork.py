@@ -6,6 +6,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import signal
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from remote_zip_store import RemoteZipStore
 
 from .archives import make_zip
+from .faultproxy import Fault, fault_proxy
 from .servers import S3Server
 
 ENTRIES = {f"x/{i}": os.urandom(6000) for i in range(30)}
@@ -109,3 +113,42 @@ def test_store_built_from_a_client_pickles_without_its_credentials(moto: S3Serve
     assert store["x/2"] == ENTRIES["x/2"]
     blob = pickle.dumps(store)
     assert moto.secret_key.encode() not in blob and moto.access_key.encode() not in blob
+
+
+def test_fork_while_another_thread_holds_the_stores_lock(moto: S3Server) -> None:
+    """A thread of the parent is opening the archive (holding its lock, waiting on a slow
+    GET) when the process forks: the child must not inherit that lock held."""
+    with fault_proxy(moto.endpoint_url, lifetime=60) as proxy:
+        store, _ = _open(moto, endpoint_url=proxy.endpoint_url)
+        proxy.clear()
+        lazy = pickle.loads(pickle.dumps(store))  # unpickled: the index loads on first use
+        proxy.arm(Fault("delay", seconds=3.0, suffix_only=True))
+        opener = threading.Thread(target=lambda: lazy["x/0"])
+        opener.start()
+        deadline = time.monotonic() + 10
+        while not proxy.requests("GET") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert lazy.archive._open_lock.locked()  # held across the slow open, by the other thread
+        pid = os.fork()
+        if pid == 0:
+            ok = False
+            try:
+                ok = _child_reads(lazy, ["x/13", "x/14"])
+            finally:
+                os._exit(0 if ok else 1)
+        status = _wait(pid, timeout=30)
+        opener.join(timeout=30)
+    assert status == 0
+
+
+def _wait(pid: int, timeout: float) -> int | None:
+    """The child's exit status, or ``None`` (after killing it) if it hangs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None

@@ -15,7 +15,6 @@ with a :class:`~remote_zip_store.sources.Source`. It knows nothing about zarr.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 from . import planner
 from .decode import check_supported, decompress
 from .errors import BadArchiveError, CorruptEntryError, StoreClosedError, describe
+from .forksafe import ForkSafeLock
 from .index import ZipIndex
 from .planner import ByteRange
 from .sources import Source
@@ -76,9 +76,9 @@ class ZipArchive:
     def __init__(self, source: Source, options: ReadOptions | None = None):
         self.source = source
         self.options = options or ReadOptions()
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         # Single flight for the directory read only; never held by entry reads.
-        self._open_lock = threading.Lock()
+        self._open_lock = ForkSafeLock()
         self._index: ZipIndex | None = None
         self._tail = b""
         self._tail_start = 0

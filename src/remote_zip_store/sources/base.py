@@ -8,9 +8,10 @@ transport errors to :mod:`remote_zip_store.errors` at this one boundary.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from ..forksafe import ForkSafeLock
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class Stats:
     """Thread-safe request and byte counters (per process, not pickled)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self.requests = 0
         self.bytes = 0
 

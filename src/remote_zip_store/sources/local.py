@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from typing import Any
 
 from ..errors import (
@@ -15,6 +14,7 @@ from ..errors import (
     StoreClosedError,
     describe,
 )
+from ..forksafe import ForkSafeLock
 from .base import Stats, Tail
 
 
@@ -31,7 +31,7 @@ class LocalSource:
         self._fd: int | None = None
         self._pid = 0
         self._pinned: tuple[int, int] | None = None
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self._closed = False
         self.stats = Stats()
 

@@ -16,7 +16,6 @@ import http.client
 import logging
 import os
 import random
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from ..errors import (
     StoreClosedError,
     describe,
 )
+from ..forksafe import ForkSafeLock
 from .base import Stats, Tail
 
 if TYPE_CHECKING:
@@ -221,7 +221,7 @@ class S3Source:
         self.retry_backoff = retry_backoff
         self._client = client
         self._client_pid = os.getpid() if client is not None else 0
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self.etag: str | None = None
         self.version_id: str | None = None
         self._closed = False
