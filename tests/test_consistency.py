@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from remote_zip_store import ArchiveChangedError, LocalSource, RemoteZipStore
+from remote_zip_store import ArchiveChangedError, LocalSource, ReadOptions, RemoteZipStore
 
 from .archives import make_zip
 from .faultproxy import FaultProxy, fault_proxy
@@ -109,3 +109,17 @@ def test_local_file_replaced_by_rename_keeps_old_bytes(tmp_path: os.PathLike[str
     blob = pickle.dumps(store)
     with pytest.raises(ArchiveChangedError, match="changed since it was opened"):
         pickle.loads(blob)[NAMES[0]]
+
+
+def test_local_file_truncated_in_place_raises_archive_changed(tmp_path: os.PathLike[str]) -> None:
+    path = os.path.join(tmp_path, "b.zip")
+    data = make_zip(version(11))
+    with open(path, "wb") as f:
+        f.write(data)
+    store = RemoteZipStore.from_source(
+        LocalSource(path), root="", options=ReadOptions(tail_size=1024)
+    )
+    with open(path, "r+b") as f:
+        f.truncate(len(data) // 4)
+    with pytest.raises(ArchiveChangedError, match="shorter than when it was opened"):
+        store.getitems(NAMES)

@@ -13,13 +13,14 @@ CI runs ``RZS_FUZZ_EXAMPLES`` examples per property (default 150). A long sessio
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import io
 import os
 import struct
 import tracemalloc
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -52,6 +53,14 @@ OPTIONS = ReadOptions(tail_size=1024, max_directory_size=1 << 20, max_entry_size
 MEMORY_BOUND = 64 << 20
 
 
+@pytest.fixture(autouse=True)
+def hang_guard() -> Iterator[None]:
+    """A hang (which a hypothesis deadline cannot catch) ends the run with tracebacks."""
+    faulthandler.dump_traceback_later(600, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
 # -- base archives ---------------------------------------------------------------------------
 
 
@@ -75,7 +84,7 @@ class Base:
 
 def _bases() -> list[Base]:
     small = _entries(6, 300)
-    large = _entries(12, 7000)  # > 64 kiB: the directory is fetched in a second request
+    large = _entries(16, 12000)  # > 64 kiB: the directory is fetched in a second request
     return [
         Base("stored", make_zip(small), small),
         Base("deflate", make_zip(small, compression=zipfile.ZIP_DEFLATED), small),

@@ -40,6 +40,12 @@ class RemoteZipStore(Store):  # type: ignore[misc]
     AWS keys, ``profile_name``); without credentials boto3's default chain
     applies (``AWS_*`` variables, ``AWS_ENDPOINT_URL_S3``, profiles).
 
+    Failures: ``max_attempts`` (botocore "standard" retries: 5xx, throttling,
+    connection errors), ``connect_timeout``/``read_timeout`` (seconds), and
+    ``body_retries``/``retry_backoff`` for bodies that break or come back short
+    while streaming. ``max_directory_size`` and ``max_entry_size`` bound what a
+    hostile archive can make the store allocate (docs/reliability.md).
+
     ``root`` selects a folder inside the zip as the hierarchy's root; by
     default a single top-level folder that holds ``.zgroup``/``.zarray``/
     ``.zmetadata`` is detected (``zip -r x.zip data.zarr``). ``root=""``
