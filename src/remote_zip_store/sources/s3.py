@@ -322,6 +322,10 @@ class S3Source:
                 problem: BaseException = exc
             except _STREAM_ERRORS as exc:
                 problem = exc
+            except RemoteZipError:
+                raise
+            except Exception as exc:  # anything else from a body read: still a library error
+                raise translate_error(exc, self.url, key) from exc
             attempt += 1
             if attempt > self.body_retries:
                 raise SourceError(
