@@ -23,6 +23,16 @@ ENTRIES = {f"arr/{i}.0": os.urandom(8000 + 7 * i) for i in range(40)}
 ENTRIES["arr/.zarray"] = b"{}"
 
 
+#: The exception each body fault surfaces as (checked, so a botocore change is noticed).
+RAISED = {
+    "reset": "(ResponseStreamingError: An error occurred while reading from response stream: "
+    '("Connection broken: ConnectionResetError',
+    "truncate": "(ResponseStreamingError: An error occurred while reading from response stream: "
+    "('Connection broken: IncompleteRead(",
+    "short": "(_ShortBody: expected 8",
+}
+
+
 @pytest.fixture(scope="module")
 def archive_url(moto: S3Server) -> str:
     return moto.put(make_zip(ENTRIES))
@@ -49,13 +59,23 @@ def entry_gets(proxy: FaultProxy) -> list[str]:
 @pytest.mark.parametrize("kind", ["reset", "truncate", "short"])
 @pytest.mark.parametrize("nbytes", [0, 100, 7999])
 def test_body_faults_are_retried_to_the_right_bytes(
-    moto: S3Server, proxy: FaultProxy, archive_url: str, kind: str, nbytes: int
+    moto: S3Server,
+    proxy: FaultProxy,
+    archive_url: str,
+    kind: str,
+    nbytes: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = open_store(moto, proxy, archive_url)
     proxy.clear()
     proxy.arm(Fault(kind, count=3, nbytes=nbytes))
+    caplog.set_level(logging.DEBUG, logger="remote_zip_store")
     assert store["arr/5.0"] == ENTRIES["arr/5.0"]
     assert entry_gets(proxy) == [kind, kind, kind, ""]
+    # What botocore/urllib3 really raise mid-body, as the retry log names it.
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("remote_zip_store")]
+    assert len(ours) == 3
+    assert all(RAISED[kind] in message for message in ours), ours
 
 
 @pytest.mark.parametrize("kind", ["reset", "truncate", "short"])
