@@ -82,6 +82,16 @@ class Base:
     entries: dict[str, bytes]
 
 
+def _zip64_zip(entries: dict[str, bytes]) -> bytes:
+    """zipfile writes ZIP64 end records above ZIP_FILECOUNT_LIMIT entries: lower the limit."""
+    limit = zipfile.ZIP_FILECOUNT_LIMIT  # type: ignore[attr-defined]
+    zipfile.ZIP_FILECOUNT_LIMIT = 1  # type: ignore[attr-defined]
+    try:
+        return make_zip(entries, compression=zipfile.ZIP_DEFLATED)
+    finally:
+        zipfile.ZIP_FILECOUNT_LIMIT = limit  # type: ignore[attr-defined]
+
+
 def _bases() -> list[Base]:
     small = _entries(6, 300)
     large = _entries(16, 12000)  # > 64 kiB: the directory is fetched in a second request
@@ -95,6 +105,7 @@ def _bases() -> list[Base]:
         ),
         Base("lzma", make_zip(small, compression=zipfile.ZIP_LZMA), small),
         Base("prefixed", make_zip(small, prefix=b"#!/bin/sh\nexit 0\n"), small),
+        Base("zip64-end-records", _zip64_zip(small), small),
         Base("large-deflate", make_zip(large, compression=zipfile.ZIP_DEFLATED), large),
     ]
 
@@ -107,6 +118,9 @@ class Layout:
     """Absolute offsets of an archive's structures (for aiming mutations)."""
 
     eocd: int
+    """The classic end record."""
+    end_records: int
+    """Where the end records start: the ZIP64 end record when there is one, else ``eocd``."""
     cd_start: int
     records: list[int]
     locals: list[int]
@@ -121,7 +135,8 @@ def layout(data: bytes) -> Layout:
         (lho,) = struct.unpack_from("<L", data, pos + 42)
         locals_.append(lho + location.prefix)
         pos += 46 + nlen + elen + clen
-    return Layout(location.end_records_start, location.cd_start, records, locals_)
+    eocd = data.rfind(b"PK\x05\x06", location.end_records_start)
+    return Layout(eocd, location.end_records_start, location.cd_start, records, locals_)
 
 
 LAYOUTS = [layout(b.data) for b in BASES]
@@ -140,6 +155,8 @@ CENTRAL_FIELDS = [
     (34, 2),
     (42, 4),
 ]
+ZIP64_EOCD_FIELDS = [(4, 8), (16, 4), (20, 4), (24, 8), (32, 8), (40, 8), (48, 8)]
+ZIP64_LOCATOR_FIELDS = [(4, 4), (8, 8), (16, 4)]
 LOCAL_FIELDS = [(6, 2), (8, 2), (14, 4), (18, 4), (22, 4), (26, 2), (28, 2)]
 
 
@@ -218,8 +235,8 @@ def test_truncation_at_every_offset_of_the_tail(base: Base) -> None:
 def test_truncated_directory_under_an_intact_end_record(base: Base) -> None:
     """Bytes cut out just before the EOCD: its sizes and offsets now lie."""
     lay = layout(base.data)
-    end_records = base.data[lay.eocd :]
-    for cut in range(max(0, lay.cd_start - 64), lay.eocd):
+    end_records = base.data[lay.end_records :]
+    for cut in range(max(0, lay.cd_start - 64), lay.end_records):
         exercise(base.data[:cut] + end_records, base.entries)
 
 
@@ -239,9 +256,9 @@ def test_byte_flips_in_headers(index: int, flips: list[tuple[str, int, int]]) ->
     data = bytearray(base.data)
     for region, where, xor in flips:
         if region == "eocd":
-            offset = lay.eocd + where % (len(data) - lay.eocd)
+            offset = lay.end_records + where % (len(data) - lay.end_records)
         elif region == "cd":
-            offset = lay.cd_start + where % (lay.eocd - lay.cd_start)
+            offset = lay.cd_start + where % (lay.end_records - lay.cd_start)
         else:
             header = lay.locals[where % len(lay.locals)]
             offset = header + (where // 7) % 40
@@ -249,10 +266,10 @@ def test_byte_flips_in_headers(index: int, flips: list[tuple[str, int, int]]) ->
     exercise(bytes(data), base.entries)
 
 
+BOUNDARIES = [0, 1, 2, 22, 45, 46, 0x7FFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF]
+EXABYTES = [2**40, 2**62, 2**63, 2**64 - 1]  # for the 8-byte ZIP64 fields
 interesting = st.one_of(
-    st.sampled_from(
-        [0, 1, 2, 22, 45, 46, 0x7FFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF]
-    ),
+    st.sampled_from([*BOUNDARIES, *EXABYTES]),
     st.integers(0, 2**32 - 1),
 )
 
@@ -262,7 +279,7 @@ interesting = st.one_of(
     base_index,
     st.lists(
         st.tuples(
-            st.sampled_from(["eocd", "cd", "local"]),
+            st.sampled_from(["eocd", "zip64", "cd", "local"]),
             st.integers(0, 10**6),
             st.integers(0, 9),
             interesting,
@@ -278,7 +295,12 @@ def test_lying_counts_sizes_and_offsets(
     base, lay = BASES[index], LAYOUTS[index]
     data = bytearray(base.data)
     for region, which, field, value, relative in lies:
-        if region == "eocd":
+        if region == "zip64" and lay.end_records != lay.eocd:
+            if which % 2:
+                at, fields = lay.end_records, ZIP64_EOCD_FIELDS
+            else:
+                at, fields = lay.eocd - 20, ZIP64_LOCATOR_FIELDS
+        elif region in ("eocd", "zip64"):
             at, fields = lay.eocd, EOCD_FIELDS
         elif region == "cd":
             at, fields = lay.records[which % len(lay.records)], CENTRAL_FIELDS
@@ -403,7 +425,7 @@ def test_crc_mismatch_is_corrupt_entry() -> None:
 
 def test_directory_larger_than_the_bound_is_refused() -> None:
     base = BASES[-1]
-    cd_size = layout(base.data).eocd - layout(base.data).cd_start
+    cd_size = layout(base.data).end_records - layout(base.data).cd_start
     source = MemorySource(base.data)
     with pytest.raises(BadArchiveError, match="max_directory_size"):
         ZipArchive(source, ReadOptions(tail_size=1024, max_directory_size=cd_size - 1)).open()
