@@ -12,6 +12,7 @@ requests then get that fault instead of (or on top of) the server's answer:
 * ``status``: answer ``status`` with an S3 XML error ``code`` (503 SlowDown, 500, 429)
 * ``suffix``: for ``Range: bytes=-N`` only: answer ``status`` (501/416), or with
   ``status=200`` drop the Range header and send the whole object
+* ``norange``: drop the Range header of any GET (the server answers 200, whole object)
 
 Everything is bounded: faults fire a fixed number of times, every wait has a
 timeout, and the proxy stops itself after ``lifetime`` seconds. It listens on
@@ -217,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         dropped = _HOP_BY_HOP | self.owner.drop_headers
         headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
-        if fault is not None and fault.kind == "suffix":
+        if fault is not None and fault.kind in ("suffix", "norange"):
             headers.pop("Range", None)
         upstream = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
         try:

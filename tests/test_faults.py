@@ -211,3 +211,15 @@ def test_retries_are_logged_without_credentials(
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("remote_zip_store")]
     assert len(ours) == 2 and all("'arr/2.0'" in m and "retry" in m for m in ours)
     assert not any(moto.secret_key in m or moto.access_key in m for m in ours)
+
+
+def test_a_server_ignoring_range_on_entry_reads_is_an_error_not_data(
+    moto: S3Server, proxy: FaultProxy, archive_url: str
+) -> None:
+    store = open_store(moto, proxy, archive_url)
+    proxy.clear()
+    proxy.arm(Fault("norange", count=5))
+    with pytest.raises(SourceError, match="ignored the Range header") as info:
+        store["arr/4.0"]
+    assert "'arr/4.0'" in str(info.value)
+    assert entry_gets(proxy) == ["norange"]  # not a transient fault: no retry
