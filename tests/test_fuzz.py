@@ -469,3 +469,16 @@ def test_hostile_archives_through_moto(
             assert url in str(exc)
             continue
         assert value == base.entries.get(key) or value == zipfile_read(bytes(data), key)
+
+
+def test_max_entry_size_is_a_store_argument(tmp_path: os.PathLike[str]) -> None:
+    base = BASES[-1]
+    path = os.path.join(tmp_path, "a.zip")
+    with open(path, "wb") as f:
+        f.write(base.data)
+    store = RemoteZipStore(path, root="", tail_size=1024, max_entry_size=11_999)
+    before = store.archive.source.stats.snapshot()
+    with pytest.raises(BadArchiveError, match="max_entry_size=11999"):
+        store["g/arr/0.0"]  # 12,000 bytes uncompressed
+    assert store.archive.source.stats.snapshot() == before
+    assert store["g/.zgroup"] == base.entries["g/.zgroup"]
