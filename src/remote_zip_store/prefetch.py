@@ -25,11 +25,11 @@ pathological archive from turning the round into a download.
 from __future__ import annotations
 
 import contextlib
-import threading
 from typing import Literal
 
 from .archive import ZipArchive
 from .errors import RemoteZipError
+from .forksafe import ForkSafeLock
 
 Policy = Literal["auto", "open", "off"]
 POLICIES: tuple[str, ...] = ("auto", "open", "off")
@@ -59,7 +59,7 @@ class MetadataCache:
         self.prefix = prefix
         self.policy = policy
         self._values: dict[str, bytes] = {}
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self._started = policy == "off"
         self._misses = 0
 
