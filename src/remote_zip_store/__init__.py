@@ -23,7 +23,7 @@ from .errors import (
     StoreClosedError,
     UnsupportedArchiveError,
 )
-from .sources import LocalSource, S3Options, S3Source, Source
+from .sources import HTTPSource, LocalSource, S3Options, S3Source, Source
 from .store import RemoteZipStore
 
 __version__ = "0.1.0"
@@ -34,6 +34,7 @@ __all__ = [
     "ArchiveNotFoundError",
     "BadArchiveError",
     "CorruptEntryError",
+    "HTTPSource",
     "InvalidURLError",
     "KeyNotFoundError",
     "LocalSource",

@@ -1,4 +1,4 @@
-"""Byte-range sources behind one small Protocol: S3 (boto3) and local files."""
+"""Byte-range sources behind one small Protocol: S3 (boto3), HTTP(S) (urllib3), local files."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import os
 
 from ..errors import InvalidURLError
 from .base import RangeReader, Source, Stats, Tail, TailReader
+from .http import HTTPSource
 from .local import LocalSource
 from .s3 import S3Options, S3Source, parse_s3_url, translate_error
 
 __all__ = [
+    "HTTPSource",
     "LocalSource",
     "RangeReader",
     "S3Options",
@@ -32,7 +34,24 @@ def open_source(
     body_retries: int = 3,
     retry_backoff: float = 0.1,
 ) -> Source:
-    """The source for ``url``: ``s3://bucket/key``, ``file://path`` or a local path."""
+    """The source for ``url``: ``s3://bucket/key``, ``http(s)://...``, ``file://path`` or a path.
+
+    For ``http(s)://`` only ``verify`` and the timeouts/attempts of ``options``
+    apply (a presigned or public URL needs no AWS credentials).
+    """
+    if isinstance(url, str) and url.lower().startswith(("http://", "https://")):
+        if client is not None:
+            raise ValueError("client= is for s3:// URLs; an http(s):// URL needs none")
+        opts = options or S3Options()
+        return HTTPSource(
+            url,
+            verify=opts.verify,
+            connect_timeout=opts.connect_timeout,
+            read_timeout=opts.read_timeout,
+            max_attempts=opts.max_attempts,
+            max_connections=opts.max_pool_connections,
+            retry_backoff=retry_backoff,
+        )
     if isinstance(url, str) and url.startswith("s3://"):
         bucket, key = parse_s3_url(url)
         return S3Source(
@@ -46,7 +65,8 @@ def open_source(
     if isinstance(url, str) and "://" in url and not url.startswith("file://"):
         scheme = url.split("://", 1)[0]
         raise InvalidURLError(
-            f"unsupported URL scheme {scheme!r} in {url!r}; use s3://bucket/key or a path",
+            f"unsupported URL scheme {scheme!r} in {url!r}; use s3://bucket/key, "
+            "http(s)://... or a path",
             archive=url,
         )
     path = url[len("file://") :] if isinstance(url, str) and url.startswith("file://") else url

@@ -1,0 +1,197 @@
+"""HTTP(S) sources: presigned and public S3 URLs on real servers, faults on a real file server."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from remote_zip_store import (
+    ArchiveAccessError,
+    ArchiveChangedError,
+    ArchiveNotFoundError,
+    HTTPSource,
+    RemoteZipStore,
+    SourceError,
+)
+from remote_zip_store.sample import write_sample_archive
+
+from .archives import make_zip
+from .httpserver import FileServer, file_server, self_signed_cert
+from .servers import S3Server
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, bytes]:
+    path = write_sample_archive(
+        tmp_path_factory.mktemp("http") / "rec.zip", channels=2, seconds=120
+    )
+    return path, Path(path).read_bytes()
+
+
+def presign(s3: S3Server, url: str, expires: int = 600) -> str:
+    bucket, key = url[5:].split("/", 1)
+    return str(
+        s3.client().generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
+        )
+    )
+
+
+def assert_same_as_local(store: RemoteZipStore, path: str) -> None:
+    expected = zarr.open(zarr.ZipStore(path, mode="r"), mode="r")
+    root = zarr.open(store, mode="r")
+    assert dict(root.attrs) == dict(expected.attrs)
+    for name in ("signals/ch00", "signals/ch01"):
+        np.testing.assert_array_equal(root[name][:], expected[name][:])
+
+
+def test_presigned_url_reads_like_a_local_file(s3: S3Server, sample: tuple[str, bytes]) -> None:
+    path, data = sample
+    url = presign(s3, s3.put(data))
+    with RemoteZipStore(url, tail_size=1024) as store:
+        source = store.archive.source
+        assert isinstance(source, HTTPSource)
+        assert source.etag is not None
+        assert_same_as_local(store, path)
+        # The signature is a credential: never in the URL shown, repr or messages.
+        assert "?" not in store.url and "Signature" not in repr(store)
+        with pytest.raises(KeyError) as info:
+            store["nope/.zarray"]
+        assert "Signature" not in str(info.value) and "X-Amz" not in str(info.value)
+
+
+def test_presigned_get_honours_range_and_if_match(s3: S3Server) -> None:
+    """The two headers the source relies on, against the real servers."""
+    data = make_zip({f"k{i}": bytes([i]) * 5000 for i in range(20)})
+    url = s3.put(data)
+    source = HTTPSource(presign(s3, url))
+    tail = source.read_tail(1024)
+    assert tail.size == len(data) and tail.data == data[-1024:]
+    assert source.read_range(100, 200) == data[100:200]
+    assert source.stats.snapshot() == (2, 1124)
+    s3.put(data + b"changed", url.split("/", 3)[3])  # same key, new ETag
+    with pytest.raises(ArchiveChangedError, match="changed since the store opened it"):
+        source.read_range(100, 200)
+
+
+def test_public_object_url_without_signature(moto: S3Server, sample: tuple[str, bytes]) -> None:
+    path, data = sample
+    key = "public/rec.zip"
+    moto.client().put_object(Bucket=moto.bucket, Key=key, Body=data, ACL="public-read")
+    with RemoteZipStore(f"{moto.endpoint_url}/{moto.bucket}/{key}") as store:
+        assert_same_as_local(store, path)
+
+
+def test_missing_object_is_archive_not_found(s3: S3Server) -> None:
+    url = presign(s3, f"s3://{s3.bucket}/no/such.zip")
+    with pytest.raises(ArchiveNotFoundError, match=r"no/such\.zip: object not found") as info:
+        RemoteZipStore(url)
+    assert isinstance(info.value, FileNotFoundError)
+    assert "Signature" not in str(info.value)
+
+
+def test_bad_signature_is_access_denied(seaweedfs: S3Server, sample: tuple[str, bytes]) -> None:
+    url = presign(seaweedfs, seaweedfs.put(sample[1]))
+    forged = url.replace("X-Amz-Signature=", "X-Amz-Signature=0").replace(
+        "Signature=", "Signature=0"
+    )
+    with pytest.raises(ArchiveAccessError, match="access denied") as info:
+        RemoteZipStore(forged)
+    assert isinstance(info.value, PermissionError)
+
+
+def test_pickles_without_connections_and_reads_after(s3: S3Server, sample: tuple[str, bytes]):
+    path, data = sample
+    url = presign(s3, s3.put(data))
+    store = RemoteZipStore(url)
+    copy = pickle.loads(pickle.dumps(store))
+    assert copy.archive.source.stats.snapshot() == (0, 0)  # unpickling made no request
+    assert copy.archive.source.etag == store.archive.source.etag
+    assert pickle.dumps(store) == pickle.dumps(store)
+    assert_same_as_local(copy, path)
+
+
+# -- faults, on a plain file server ------------------------------------------------------
+
+
+@pytest.fixture
+def files() -> FileServer:
+    with file_server() as server:
+        yield server
+
+
+def test_retries_5xx_429_resets_and_short_bodies(files: FileServer) -> None:
+    data = make_zip({f"k{i}": bytes([i]) * 3000 for i in range(10)})
+    url = files.put("/a.zip", data)
+    source = HTTPSource(url, retry_backoff=0.001)
+    files.faults += ["503", "429", "reset"]
+    assert source.read_tail(2048).data == data[-2048:]
+    files.faults += ["short", "500"]
+    assert source.read_range(10, 2010) == data[10:2010]
+    assert len(files.requests) == 7
+
+
+def test_gives_up_after_max_attempts_naming_the_key(files: FileServer) -> None:
+    url = files.put("/a.zip", make_zip({"k": b"x" * 5000}))
+    source = HTTPSource(url, max_attempts=3, retry_backoff=0.001)
+    source.read_tail(1024)
+    files.faults += ["503"] * 3
+    with pytest.raises(SourceError, match=r"key 'k'.*failed after 3 attempts \(HTTP 503\)"):
+        source.read_range(0, 100, key="k")
+
+
+def test_if_match_sent_after_the_first_read(files: FileServer) -> None:
+    url = files.put("/a.zip", make_zip({"k": b"x" * 5000}))
+    source = HTTPSource(url)
+    source.read_tail(1024)
+    source.read_range(0, 10)
+    assert "If-Match" not in files.requests[0]
+    assert files.requests[1]["If-Match"] == source.etag
+    files.put("/a.zip", make_zip({"k": b"y" * 5000}))
+    with pytest.raises(ArchiveChangedError):
+        source.read_range(0, 10)
+
+
+def test_a_server_without_ranges(files: FileServer) -> None:
+    data = make_zip({"k": b"x" * 100})
+    url = files.put("/a.zip", data)
+    source = HTTPSource(url)
+    files.faults.append("ignore-range")
+    assert source.read_tail(1024).data == data  # small object: the whole body is the tail
+    files.faults.append("ignore-range")
+    with pytest.raises(SourceError, match="ignored the Range header"):
+        source.read_range(0, 10)
+
+
+def test_empty_object_is_a_bad_archive(files: FileServer) -> None:
+    url = files.put("/empty.zip", b"")
+    with pytest.raises(ValueError, match="empty.zip"):
+        RemoteZipStore(url)
+
+
+def test_https_verify_with_private_ca(tmp_path: Path) -> None:
+    cert, key = self_signed_cert(str(tmp_path))
+    data = make_zip({".zgroup": b'{"zarr_format": 2}'})
+    with file_server(tls=(cert, key)) as server:
+        url = server.put("/a.zip", data)
+        with pytest.raises(SourceError, match="TLS failure.*verify="):
+            RemoteZipStore(url, max_attempts=1)
+        with RemoteZipStore(url, verify=cert) as store:
+            assert store[".zgroup"] == b'{"zarr_format": 2}'
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with RemoteZipStore(url, verify=False) as store:
+                assert ".zgroup" in store
+        assert any("verification is off" in str(w.message) for w in caught)
+
+
+def test_rejects_client_and_bad_urls() -> None:
+    with pytest.raises(ValueError, match="client="):
+        RemoteZipStore("https://example.invalid/a.zip", client=object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="with a host"):
+        HTTPSource("https:///a.zip")
