@@ -1,0 +1,156 @@
+"""xarray and dask on top of the store: open_zarr, from_zarr, tokenize, worker processes."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from remote_zip_store import RemoteZipStore
+from remote_zip_store.sample import write_sample_archive
+
+from .servers import S3Server
+
+xr = pytest.importorskip("xarray")
+da = pytest.importorskip("dask.array")
+dask_base = pytest.importorskip("dask.base")
+
+
+def write_xarray_archive(path: Path, *, consolidated: bool) -> str:
+    """An xarray Dataset written with ``to_zarr`` into zarr's own ZipStore."""
+    rng = np.random.default_rng(3)
+    ds = xr.Dataset(
+        {
+            "eeg": (("channel", "time"), rng.standard_normal((3, 4000)).astype("f4")),
+            "quality": (("channel",), np.array([0.9, 0.5, 0.7])),
+        },
+        coords={"time": np.arange(4000) / 256.0, "channel": ["Fz", "Cz", "Pz"]},
+        attrs={"subject": "S001"},
+    )
+    ds = ds.chunk({"time": 1000})
+    with zarr.ZipStore(str(path), mode="w") as store:
+        ds.to_zarr(store, consolidated=consolidated)
+    return str(path)
+
+
+def local_dataset(path: str, consolidated: bool = True) -> object:
+    return xr.open_zarr(zarr.ZipStore(path, mode="r"), consolidated=consolidated).load()
+
+
+@pytest.mark.parametrize("consolidated", [True, False])
+def test_open_zarr_matches_local(moto: S3Server, tmp_path: Path, consolidated: bool) -> None:
+    path = write_xarray_archive(tmp_path / "ds.zip", consolidated=consolidated)
+    url = moto.put_file(path)
+    with RemoteZipStore(url, **moto.store_kwargs()) as store:
+        remote = xr.open_zarr(store, consolidated=consolidated)
+        assert remote["eeg"].chunks == ((3,), (1000,) * 4)
+        xr.testing.assert_identical(remote.load(), local_dataset(path, consolidated))
+
+
+def test_dask_from_zarr(moto: S3Server, tmp_path: Path) -> None:
+    path = write_sample_archive(tmp_path / "rec.zip", channels=2, seconds=120)
+    url = moto.put_file(path)
+    expected = zarr.open(zarr.ZipStore(path, mode="r"), mode="r")["signals/ch01"][:]
+    with RemoteZipStore(url, **moto.store_kwargs()) as store:
+        array = da.from_zarr(store, component="signals/ch01")
+        assert array.numblocks == (4,)
+        np.testing.assert_array_equal(array.compute(), expected)
+        np.testing.assert_allclose(float(array.mean().compute()), float(expected.mean()))
+
+
+def test_pickle_is_cheap_deterministic_and_makes_no_request(moto: S3Server, tmp_path: Path):
+    path = write_sample_archive(tmp_path / "rec.zip", channels=2, seconds=60)
+    url = moto.put_file(path)
+    store = RemoteZipStore(url, **moto.store_kwargs())
+    assert store["signals/ch00/0"]  # a read: the pool and client exist now
+    blob = pickle.dumps(store)
+    assert blob == pickle.dumps(store) and len(blob) < 2000  # configuration, no index
+    copy = pickle.loads(blob)
+    source = copy.archive.source
+    assert source.stats.snapshot() == (0, 0)
+    assert source._client is None  # created lazily, in the process that reads
+    assert copy.archive._index is None  # re-read on first use
+    assert copy["signals/ch00/0"] == store["signals/ch00/0"]
+    assert source._client is not None and source.stats.requests >= 1
+    assert pickle.dumps(copy) == blob  # reading does not change what travels
+
+
+def _subprocess_env() -> dict[str, str]:
+    """No AWS_* variables: a worker gets its credentials from the pickle alone."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env["PYTHONHASHSEED"] = "12345"
+    return env
+
+
+def test_tokenize_is_stable_across_calls_and_processes(moto: S3Server, tmp_path: Path) -> None:
+    path = write_sample_archive(tmp_path / "rec.zip", channels=1, seconds=60)
+    url = moto.put_file(path)
+    store = RemoteZipStore(url, **moto.store_kwargs())
+    token = dask_base.tokenize(store)
+    assert token == dask_base.tokenize(store) == dask_base.tokenize(pickle.loads(pickle.dumps(store)))
+    other = RemoteZipStore(moto.put_file(path), **moto.store_kwargs())
+    assert dask_base.tokenize(other) != token
+    script = (
+        "import pickle, sys\n"
+        "from dask.base import tokenize\n"
+        "store = pickle.loads(sys.stdin.buffer.read())\n"
+        "print(tokenize(store)); print(store.archive.source.stats.requests)\n"
+        "print(len(store['signals/ch00/0']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        input=pickle.dumps(store),
+        capture_output=True,
+        env=_subprocess_env(),
+        timeout=120,
+        check=True,
+    )
+    lines = result.stdout.decode().split()
+    assert lines[0] == token  # same token in another process (another hash seed)
+    assert lines[1] == "0"  # unpickling made no request
+    assert int(lines[2]) == len(store["signals/ch00/0"])  # explicit keys travelled
+
+
+def test_distributed_worker_processes_read_through_xarray(
+    seaweedfs: S3Server, tmp_path: Path
+) -> None:
+    distributed = pytest.importorskip("distributed")
+    path = write_xarray_archive(tmp_path / "ds.zip", consolidated=True)
+    url = seaweedfs.put_file(path)
+    expected = local_dataset(path)
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            worker_dashboard_address=None,
+            silence_logs=40,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        store = RemoteZipStore(url, **seaweedfs.store_kwargs())
+        remote = xr.open_zarr(store)
+        computed = remote.compute()
+        xr.testing.assert_identical(computed, expected)
+        means = remote["eeg"].mean("time").compute()
+        np.testing.assert_allclose(means.values, expected["eeg"].mean("time").values, rtol=1e-6)
+        # The blocks that read chunks ran in the two worker processes, not here.
+        blocks = remote["eeg"].data.map_blocks(_pid_of_block, dtype="i8", chunks=(1, 1))
+        block_pids = set(blocks.compute().ravel().tolist())
+        workers = set(client.run(os.getpid).values())
+        assert len(workers) == 2 and os.getpid() not in workers
+        assert block_pids <= workers
+
+
+def _pid_of_block(block: np.ndarray) -> np.ndarray:
+    assert block.size > 0
+    return np.full((1, 1), os.getpid(), dtype="i8")
