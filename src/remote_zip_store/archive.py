@@ -85,6 +85,8 @@ class ZipArchive:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._closed = False
+        self.size: int | None = None
+        """The object's size in bytes, known once the directory has been read."""
 
     @property
     def url(self) -> str:
@@ -146,6 +148,7 @@ class ZipArchive:
                 data = self.source.read_range(start, tail_start) + data
         self._tail = data
         self._tail_start = size - len(data)
+        self.size = size
         return ZipIndex(records, location)
 
     # -- read ---------------------------------------------------------------------------

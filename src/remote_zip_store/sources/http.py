@@ -181,8 +181,7 @@ class HTTPSource:
         status, _, data = self._get(f"bytes={start}-{end - 1}", key, want=end - start)
         if status != 206:
             raise SourceError(
-                f"{describe(self.url, key)}: the server ignored the Range header "
-                f"(HTTP {status})",
+                f"{describe(self.url, key)}: the server ignored the Range header (HTTP {status})",
                 archive=self.url,
                 key=key,
             )
@@ -235,9 +234,7 @@ class HTTPSource:
                 )
             time.sleep(self.retry_backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
 
-    def _request(
-        self, byte_range: str
-    ) -> tuple[int, urllib3.HTTPHeaderDict, bytes, str | None]:
+    def _request(self, byte_range: str) -> tuple[int, urllib3.HTTPHeaderDict, bytes, str | None]:
         headers = {**self.headers, "Range": byte_range, "Accept-Encoding": "identity"}
         etag = self.etag
         if etag is not None and not etag.startswith("W/"):

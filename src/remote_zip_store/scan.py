@@ -1,0 +1,158 @@
+"""Open every archive under an S3 prefix concurrently and read one small key from each.
+
+A bucket of thousands of recordings is catalogued by its root attributes. Each
+archive costs its directory read (one suffix GET of ``tail_size`` bytes, a
+second only for a larger directory) plus one GET for the key, whatever its
+size; archives run ``concurrency`` at a time on one shared boto3 client. A
+failing archive becomes a row with an error, never the end of the scan.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .archive import ReadOptions
+from .errors import KeyNotFoundError, describe
+from .sources.s3 import S3Options, S3Source, translate_error
+from .store import RemoteZipStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+else:
+    S3Client = Any
+
+#: Keys whose bytes are JSON in a zarr v2 hierarchy.
+JSON_KEYS = (".zattrs", ".zgroup", ".zarray", ".zmetadata")
+
+
+@dataclass(frozen=True)
+class ScanRow:
+    """One archive's outcome: ``value`` when it could be read, else ``error``."""
+
+    url: str
+    size: int
+    value: Any = None
+    error: str | None = None
+    requests: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def parse_prefix(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix/`` -> ``("bucket", "some/prefix/")`` (prefix may be empty)."""
+    if not url.startswith("s3://"):
+        raise ValueError(f"a scan needs an s3://bucket/prefix/ URL, not {url!r}")
+    bucket, _, prefix = url[5:].partition("/")
+    if not bucket:
+        raise ValueError(f"an S3 URL needs a bucket: {url!r}")
+    return bucket, prefix
+
+
+def list_archives(
+    client: S3Client, bucket: str, prefix: str, *, suffix: str = ".zip"
+) -> Iterator[tuple[str, int]]:
+    """``(key, size)`` of every object under ``prefix`` ending in ``suffix`` (paginated)."""
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if key.endswith(suffix):
+                yield key, int(item["Size"])
+
+
+def scan(
+    prefix_url: str,
+    *,
+    key: str = ".zattrs",
+    concurrency: int = 32,
+    suffix: str = ".zip",
+    tail_size: int = 64 * 1024,
+    client: S3Client | None = None,
+    options: S3Options | None = None,
+    on_listed: Callable[[int], None] | None = None,
+    on_row: Callable[[ScanRow], None] | None = None,
+    **connection: Any,
+) -> list[ScanRow]:
+    """Rows for every archive under ``prefix_url``, in key order.
+
+    ``key`` is read relative to each archive's zarr root (a single top-level
+    folder is detected as in :class:`RemoteZipStore`); JSON keys are decoded,
+    and a missing ``.zattrs`` reads as ``{}`` as zarr does. Connection
+    arguments are those of :class:`RemoteZipStore` (``endpoint_url``,
+    ``verify``, ``anon``, ``profile_name``, keys ...), or a ready ``client``.
+    ``on_listed(n)`` and ``on_row(row)`` drive a progress display.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    bucket, prefix = parse_prefix(prefix_url)
+    if options is None:
+        connection.setdefault("max_pool_connections", max(10, concurrency))
+        options = S3Options(**connection)
+    elif connection:
+        raise TypeError("pass either options= or connection keyword arguments, not both")
+    shared = client if client is not None else options.make_client()
+    try:
+        listed = sorted(list_archives(shared, bucket, prefix, suffix=suffix))
+    except Exception as exc:  # bucket missing, access denied: the whole scan fails
+        raise translate_error(exc, prefix_url) from exc
+    if on_listed is not None:
+        on_listed(len(listed))
+    read_options = ReadOptions(tail_size=tail_size, max_workers=1)
+
+    def one(name: str, size: int) -> ScanRow:
+        source = S3Source(bucket, name, options=options, client=shared)
+        started = time.perf_counter()
+        value: Any = None
+        error: str | None = None
+        try:
+            with RemoteZipStore.from_source(source, options=read_options) as store:
+                value = _read_key(store, key)
+        except Exception as exc:  # reported in the row, never fatal
+            error = str(exc) or type(exc).__name__
+        requests, nbytes = source.stats.snapshot()
+        return ScanRow(
+            url=f"s3://{bucket}/{name}",
+            size=size,
+            value=value,
+            error=error,
+            requests=requests,
+            bytes_read=nbytes,
+            seconds=time.perf_counter() - started,
+        )
+
+    rows: dict[str, ScanRow] = {}
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="rzs-scan") as pool:
+        futures = [pool.submit(one, name, size) for name, size in listed]
+        for future in as_completed(futures):
+            row = future.result()
+            rows[row.url] = row
+            if on_row is not None:
+                on_row(row)
+    return [rows[f"s3://{bucket}/{name}"] for name, _ in listed]
+
+
+def _read_key(store: RemoteZipStore, key: str) -> Any:
+    """The key's bytes, JSON-decoded for zarr metadata keys; ``{}`` for absent ``.zattrs``."""
+    try:
+        data = store[key]
+    except KeyError:
+        if key == ".zattrs":
+            return {}
+        raise KeyNotFoundError(
+            f"{describe(store.url, key)} does not exist", archive=store.url, key=key
+        ) from None
+    if key.rsplit("/", 1)[-1] in JSON_KEYS or key.endswith(".json"):
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise ValueError(f"{describe(store.url, key)} is not valid JSON: {exc}") from exc
+    return data
