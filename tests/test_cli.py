@@ -1,0 +1,241 @@
+"""The ``remote-zip-store`` command, run as a real process against the real S3 servers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pty
+import shutil
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+import zarr
+
+from remote_zip_store.sample import write_sample_archive
+
+from .archives import make_zip
+from .servers import S3Server
+
+
+def command() -> list[str]:
+    """The installed console script next to this interpreter, else ``python -m``."""
+    script = os.path.join(os.path.dirname(sys.executable), "remote-zip-store")
+    if os.path.exists(script):
+        return [script]
+    found = shutil.which("remote-zip-store")
+    return [found] if found else [sys.executable, "-m", "remote_zip_store.cli"]
+
+
+def env_for(s3: S3Server, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID=s3.access_key,
+        AWS_SECRET_ACCESS_KEY=s3.secret_key,
+        AWS_DEFAULT_REGION=s3.region,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    env.update(extra)
+    return env
+
+
+def run(s3: S3Server, *args: str, env: dict[str, str] | None = None, endpoint: bool = True):
+    argv = [*command(), *args]
+    if endpoint and len(args) > 1 and args[0] not in ("demo",):
+        argv += ["--endpoint-url", s3.endpoint_url]
+    return subprocess.run(argv, capture_output=True, env=env or env_for(s3), timeout=300)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_sample_archive(tmp_path_factory.mktemp("cli") / "rec.zip", channels=2, seconds=60)
+
+
+@pytest.fixture
+def url(s3: S3Server, sample: str) -> str:
+    return s3.put_file(sample)
+
+
+def test_ls_lists_entries_with_methods_and_sizes(s3: S3Server, url: str, sample: str) -> None:
+    result = run(s3, "ls", url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    names = [line.split()[-1] for line in lines]
+    assert set(names) == set(zarr.ZipStore(sample, mode="r").keys())
+    chunk = next(line for line in lines if line.endswith("signals/ch00/0")).split()
+    assert chunk[0] == "stored" and chunk[1] == chunk[2] == str(7680 * 4)
+
+
+def test_tree_shows_shapes_dtypes_and_chunks(s3: S3Server, url: str) -> None:
+    result = run(s3, "tree", url)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert "  signals/\n" in out
+    assert (
+        "    ch01  shape=(15360,) dtype=float32 chunks=(7680,) compressor=none" in out.splitlines()
+    )
+
+
+def test_info_reports_directory_and_open_cost(s3: S3Server, url: str, sample: str) -> None:
+    result = run(s3, "info", url)
+    assert result.returncode == 0, result.stderr
+    fields = dict(
+        line.split(":", 1) for line in result.stdout.decode().splitlines() if ":" in line
+    )
+    assert fields["entries"].strip() == str(len(list(zarr.ZipStore(sample, mode="r").keys())))
+    assert fields["zip64"].strip() == "no"
+    assert fields["consolidated"].strip() == "yes"
+    assert fields["size"].strip() == f"{Path(sample).stat().st_size:,} bytes"
+    assert fields["methods"].strip().startswith("stored ")
+    assert fields["opened with"].strip().startswith("1 request(s), ")
+
+
+def test_cat_writes_raw_bytes(s3: S3Server, url: str, sample: str) -> None:
+    expected = zarr.ZipStore(sample, mode="r")["signals/ch00/1"]
+    result = run(s3, "cat", url, "signals/ch00/1")
+    assert result.returncode == 0 and result.stdout == expected
+
+
+def test_errors_are_one_line_naming_archive_and_key(s3: S3Server, url: str) -> None:
+    result = run(s3, "cat", url, "signals/nope/0")
+    assert result.returncode == 1 and result.stdout == b""
+    message = result.stderr.decode()
+    assert message.count("\n") == 1 and "'signals/nope/0'" in message and url in message
+    missing = f"s3://{s3.bucket}/no/such/{uuid.uuid4().hex}.zip"
+    result = run(s3, "info", missing)
+    assert result.returncode == 1
+    assert result.stderr.decode().count("\n") == 1 and "object not found" in result.stderr.decode()
+    assert missing in result.stderr.decode()
+
+
+def test_usage_errors_exit_2(moto: S3Server) -> None:
+    assert run(moto, "frobnicate", endpoint=False).returncode == 2
+    assert run(moto, "cat", "s3://b/k.zip", endpoint=False).returncode == 2  # KEY missing
+
+
+def test_bad_credentials_exit_1(seaweedfs: S3Server, sample: str) -> None:
+    url = seaweedfs.put_file(sample)
+    env = env_for(seaweedfs, AWS_SECRET_ACCESS_KEY="wrong-secret")
+    result = run(seaweedfs, "ls", url, env=env)
+    assert result.returncode == 1 and "access denied" in result.stderr.decode()
+
+
+def test_endpoint_from_the_environment(moto: S3Server, sample: str) -> None:
+    url = moto.put_file(sample)
+    env = env_for(moto, AWS_ENDPOINT_URL_S3=moto.endpoint_url)
+    result = run(moto, "cat", url, ".zattrs", env=env, endpoint=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["subject"] == "S001"
+
+
+def test_http_url_and_presigned(s3: S3Server, url: str) -> None:
+    bucket, key = url[5:].split("/", 1)
+    presigned = s3.client().generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=600
+    )
+    result = run(s3, "info", presigned, endpoint=False)
+    assert result.returncode == 0, result.stderr
+    assert "Signature" not in result.stdout.decode()  # the credential is never printed
+
+
+def test_bench_compares_with_the_s3fs_chain(s3: S3Server, url: str) -> None:
+    pytest.importorskip("s3fs")
+    result = run(s3, "bench", url)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert set(rows) == {"remote-zip-store", "s3fs+ZipFileSystem+FSMap"}
+    assert int(rows["remote-zip-store"][1]) >= 1 and int(rows["s3fs+ZipFileSystem+FSMap"][1]) >= 1
+    assert result.stderr == b""  # piped: no progress bar
+
+
+def test_bench_without_s3fs_says_how_to_install(moto: S3Server, sample: str) -> None:
+    url = moto.put_file(sample)
+    code = (
+        "import sys; sys.modules['s3fs'] = None\n"
+        "from remote_zip_store.cli import main\n"
+        f"sys.exit(main(['bench', {url!r}, '--endpoint-url', {moto.endpoint_url!r}]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, env=env_for(moto), timeout=300
+    )
+    assert result.returncode == 1
+    assert "pip install 'remote-zip-store[bench]'" in result.stderr.decode()
+    assert "remote-zip-store" in result.stdout.decode()  # the store's own row still printed
+
+
+def test_demo_runs_without_a_server(moto: S3Server) -> None:
+    result = run(moto, "demo", "--channels", "2", endpoint=False)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert "signals/ch00[7680:7690] = [" in out
+    assert "remote-zip-store: " in out and "request(s) to open" in out
+    if importlib.util.find_spec("s3fs") is not None:
+        assert "\ns3fs+ZipFileSystem+FSMap " in out  # the chain's measured row
+    else:
+        assert "pip install 'remote-zip-store[bench]'" in out
+
+
+@pytest.fixture(scope="module")
+def scan_prefix(moto: S3Server) -> str:
+    prefix = f"cli-scan-{uuid.uuid4().hex[:8]}/"
+    client = moto.client()
+    for i in range(60):
+        body = make_zip({".zgroup": b'{"zarr_format": 2}', ".zattrs": b'{"i": %d}' % i})
+        client.put_object(Bucket=moto.bucket, Key=f"{prefix}{i:02d}.zip", Body=body)
+    client.put_object(Bucket=moto.bucket, Key=f"{prefix}zz-broken.zip", Body=b"junk" * 100)
+    return f"s3://{moto.bucket}/{prefix}"
+
+
+def test_scan_table_and_exit_code(moto: S3Server, scan_prefix: str) -> None:
+    result = run(moto, "scan", scan_prefix, "--concurrency", "8")
+    assert result.returncode == 1  # one archive failed; the others are all listed
+    lines = result.stdout.decode().splitlines()
+    assert len(lines) == 61
+    assert lines[0].split("\t")[0] == "ok" and lines[0].endswith('{"i":0}')
+    assert lines[-1].startswith("FAILED\t") and "zz-broken.zip" in lines[-1]
+    summary = result.stderr.decode()
+    assert "scanned 61 archive(s)" in summary and "1 failed" in summary
+    assert "\r" not in summary  # piped: no progress bar
+
+
+def test_scan_json_lines(moto: S3Server, scan_prefix: str) -> None:
+    result = run(moto, "scan", scan_prefix, "--json")
+    rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert [r["value"] for r in rows[:3]] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert rows[-1]["ok"] is False and "zz-broken.zip" in rows[-1]["error"]
+
+
+def test_scan_progress_bar_on_a_terminal(moto: S3Server, scan_prefix: str) -> None:
+    """stderr on a pty: the bar is drawn; stdout stays a clean pipe."""
+    master, slave = pty.openpty()
+    argv = [*command(), "scan", scan_prefix, "--endpoint-url", moto.endpoint_url]
+    env = env_for(moto, TERM="xterm")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the process closed its end
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    stdout, _ = proc.communicate(timeout=300)
+    reader.join(timeout=30)
+    os.close(master)
+    terminal = b"".join(chunks).decode()
+    assert "\rscan [" in terminal and "] 61/61 " in terminal
+    assert "\r" not in stdout.decode() and len(stdout.decode().splitlines()) == 61
