@@ -34,7 +34,9 @@ ZARR_MARKERS = (".zgroup", ".zarray", ".zmetadata")
 class RemoteZipStore(Store):  # type: ignore[misc]
     """A read-only zarr v2 store over one zip archive.
 
-    ``url`` is ``s3://bucket/key`` or a local path. For S3, pass a ready boto3
+    ``url`` is ``s3://bucket/key``, an ``http(s)://`` URL (a public object or a
+    presigned S3 URL; only ``verify`` and the timeouts apply) or a local path.
+    For S3, pass a ready boto3
     ``client=``, or the usual connection arguments (``endpoint_url``,
     ``region_name``, ``verify`` (CA bundle path or ``False``), ``anon``, the
     AWS keys, ``profile_name``); without credentials boto3's default chain
@@ -50,6 +52,11 @@ class RemoteZipStore(Store):  # type: ignore[misc]
     default a single top-level folder that holds ``.zgroup``/``.zarray``/
     ``.zmetadata`` is detected (``zip -r x.zip data.zarr``). ``root=""``
     turns detection off.
+
+    The store pickles as configuration (explicit keys included, a presigned
+    URL included) plus the pinned ETag: no client, no index. An unpickled
+    copy makes no request until it is read; then it re-reads the directory
+    once and builds its own client in its own process (dask workers).
     """
 
     _readable = True
