@@ -16,9 +16,10 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from remote_zip_store.scan import scan
 from tests.archives import make_zip
 from tests.servers import moto_server, seaweedfs_server
+
+from remote_zip_store.scan import scan
 
 
 def main() -> None:

@@ -79,7 +79,9 @@ def _render_class(module: str, name: str, cls: type) -> list[str]:
     if not init and not issubclass(cls, BaseException):
         signature = _signature(cls)
     lines = [f"## `{name}`", ""]
-    lines.append(f"`{module}.{name}{signature}`" + (f" — bases: {', '.join(bases)}" if bases else ""))
+    lines.append(
+        f"`{module}.{name}{signature}`" + (f" — bases: {', '.join(bases)}" if bases else "")
+    )
     lines += ["", _doc(cls), ""]
     if issubclass(cls, BaseException):
         return lines

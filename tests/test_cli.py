@@ -85,9 +85,7 @@ def test_tree_shows_shapes_dtypes_and_chunks(s3: S3Server, url: str) -> None:
 def test_info_reports_directory_and_open_cost(s3: S3Server, url: str, sample: str) -> None:
     result = run(s3, "info", url)
     assert result.returncode == 0, result.stderr
-    fields = dict(
-        line.split(":", 1) for line in result.stdout.decode().splitlines() if ":" in line
-    )
+    fields = dict(line.split(":", 1) for line in result.stdout.decode().splitlines() if ":" in line)
     assert fields["entries"].strip() == str(len(list(zarr.ZipStore(sample, mode="r").keys())))
     assert fields["zip64"].strip() == "no"
     assert fields["consolidated"].strip() == "yes"

@@ -170,7 +170,7 @@ def test_a_server_without_ranges(files: FileServer) -> None:
 
 def test_empty_object_is_a_bad_archive(files: FileServer) -> None:
     url = files.put("/empty.zip", b"")
-    with pytest.raises(ValueError, match="empty.zip"):
+    with pytest.raises(ValueError, match=r"empty\.zip"):
         RemoteZipStore(url)
 
 
@@ -179,7 +179,7 @@ def test_https_verify_with_private_ca(tmp_path: Path) -> None:
     data = make_zip({".zgroup": b'{"zarr_format": 2}'})
     with file_server(tls=(cert, key)) as server:
         url = server.put("/a.zip", data)
-        with pytest.raises(SourceError, match="TLS failure.*verify="):
+        with pytest.raises(SourceError, match=r"TLS failure.*verify="):
             RemoteZipStore(url, max_attempts=1)
         with RemoteZipStore(url, verify=cert) as store:
             assert store[".zgroup"] == b'{"zarr_format": 2}'

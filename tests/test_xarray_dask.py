@@ -95,7 +95,9 @@ def test_tokenize_is_stable_across_calls_and_processes(moto: S3Server, tmp_path:
     url = moto.put_file(path)
     store = RemoteZipStore(url, **moto.store_kwargs())
     token = dask_base.tokenize(store)
-    assert token == dask_base.tokenize(store) == dask_base.tokenize(pickle.loads(pickle.dumps(store)))
+    assert (
+        token == dask_base.tokenize(store) == dask_base.tokenize(pickle.loads(pickle.dumps(store)))
+    )
     other = RemoteZipStore(moto.put_file(path), **moto.store_kwargs())
     assert dask_base.tokenize(other) != token
     script = (
