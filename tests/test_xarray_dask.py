@@ -6,20 +6,24 @@ import os
 import pickle
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import zarr
 
-from remote_zip_store import RemoteZipStore
+from remote_zip_store import ArchiveChangedError, RemoteZipStore
 from remote_zip_store.sample import write_sample_archive
 
+from .httpserver import file_server
 from .servers import S3Server
 
 xr = pytest.importorskip("xarray")
 da = pytest.importorskip("dask.array")
 dask_base = pytest.importorskip("dask.base")
+dask = pytest.importorskip("dask")
 
 
 def write_xarray_archive(path: Path, *, consolidated: bool) -> str:
@@ -34,13 +38,17 @@ def write_xarray_archive(path: Path, *, consolidated: bool) -> str:
         attrs={"subject": "S001"},
     )
     ds = ds.chunk({"time": 1000})
-    with zarr.ZipStore(str(path), mode="w") as store:
+    # In this process, even when a distributed client is active (a ZipStore being written
+    # must not travel to workers).
+    with dask.config.set(scheduler="synchronous"), zarr.ZipStore(str(path), mode="w") as store:
         ds.to_zarr(store, consolidated=consolidated)
     return str(path)
 
 
 def local_dataset(path: str, consolidated: bool = True) -> object:
-    return xr.open_zarr(zarr.ZipStore(path, mode="r"), consolidated=consolidated).load()
+    """The reference: zarr's own ZipStore on the local file, computed in this process."""
+    with dask.config.set(scheduler="synchronous"):
+        return xr.open_zarr(zarr.ZipStore(path, mode="r"), consolidated=consolidated).load()
 
 
 @pytest.mark.parametrize("consolidated", [True, False])
@@ -121,13 +129,10 @@ def test_tokenize_is_stable_across_calls_and_processes(moto: S3Server, tmp_path:
     assert int(lines[2]) == len(store["signals/ch00/0"])  # explicit keys travelled
 
 
-def test_distributed_worker_processes_read_through_xarray(
-    seaweedfs: S3Server, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[Any]:
+    """Two worker *processes*, one thread each: every task unpickles the store it reads."""
     distributed = pytest.importorskip("distributed")
-    path = write_xarray_archive(tmp_path / "ds.zip", consolidated=True)
-    url = seaweedfs.put_file(path)
-    expected = local_dataset(path)
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -139,20 +144,91 @@ def test_distributed_worker_processes_read_through_xarray(
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        store = RemoteZipStore(url, **seaweedfs.store_kwargs())
-        remote = xr.open_zarr(store)
-        computed = remote.compute()
-        xr.testing.assert_identical(computed, expected)
-        means = remote["eeg"].mean("time").compute()
-        np.testing.assert_allclose(means.values, expected["eeg"].mean("time").values, rtol=1e-6)
-        # The blocks that read chunks ran in the two worker processes, not here.
-        blocks = remote["eeg"].data.map_blocks(_pid_of_block, dtype="i8", chunks=(1, 1))
-        block_pids = set(blocks.compute().ravel().tolist())
-        workers = set(client.run(os.getpid).values())
-        assert len(workers) == 2 and os.getpid() not in workers
-        assert block_pids <= workers
+        yield client
+
+
+def test_distributed_worker_processes_read_through_xarray(
+    seaweedfs: S3Server, tmp_path: Path, dask_client: Any
+) -> None:
+    path = write_xarray_archive(tmp_path / "ds.zip", consolidated=True)
+    url = seaweedfs.put_file(path)
+    expected = local_dataset(path)
+    store = RemoteZipStore(url, **seaweedfs.store_kwargs())
+    remote = xr.open_zarr(store)
+    computed = remote.compute()
+    xr.testing.assert_identical(computed, expected)
+    means = remote["eeg"].mean("time").compute()
+    np.testing.assert_allclose(means.values, expected["eeg"].mean("time").values, rtol=1e-6)
+    # The blocks that read chunks ran in the two worker processes, not here.
+    blocks = remote["eeg"].data.map_blocks(_pid_of_block, dtype="i8", chunks=(1, 1))
+    block_pids = set(blocks.compute().ravel().tolist())
+    workers = set(dask_client.run(os.getpid).values())
+    assert len(workers) == 2 and os.getpid() not in workers
+    assert block_pids <= workers
 
 
 def _pid_of_block(block: np.ndarray) -> np.ndarray:
     assert block.size > 0
     return np.full((1, 1), os.getpid(), dtype="i8")
+
+
+def test_workers_read_the_directory_once_per_process(tmp_path: Path, dask_client: Any) -> None:
+    """Every graph unpickles the store again; the directory is read once per worker process."""
+    path = write_xarray_archive(tmp_path / "ds.zip", consolidated=True)
+    with file_server() as server:
+        url = server.put("/ds.zip", Path(path).read_bytes())
+        store = RemoteZipStore(url, tail_size=1024)
+        remote = xr.open_zarr(store)
+        before = len(server.requests)
+        xr.testing.assert_identical(remote.compute(), local_dataset(path))
+        first = server.requests[before:]
+        again = len(server.requests)
+        remote["eeg"].sum().compute()
+        remote["eeg"].mean("time").compute()
+        second = server.requests[again:]
+
+    def directory_reads(requests: list[dict[str, str]]) -> int:
+        return sum(r["Range"].startswith("bytes=-") for r in requests)
+
+    assert 1 <= directory_reads(first) <= 2  # at most one per worker process
+    assert directory_reads(second) == 0  # later graphs reuse it
+    assert all("If-Match" in r for r in first + second)  # pinned to the version opened
+
+
+def test_unpickled_copies_share_one_directory_read(moto: S3Server, tmp_path: Path) -> None:
+    path = write_sample_archive(tmp_path / "rec.zip", channels=2, seconds=1200)  # 2.5 MB
+    key = f"t/shared-{os.getpid()}-{id(tmp_path)}.zip"
+    url = moto.put_file(path, key)
+    store = RemoteZipStore(url, **moto.store_kwargs())  # ch00/1 lies outside the tail
+    blob = pickle.dumps(store)
+    chunk = store["signals/ch00/1"]
+    first = pickle.loads(blob)
+    assert first["signals/ch00/1"] == chunk
+    assert first.archive.source.stats.requests == 2  # the directory, then the chunk
+    second = pickle.loads(blob)
+    assert second["signals/ch00/1"] == chunk
+    assert second.archive.source.stats.requests == 1  # the chunk only
+    # A store opened from scratch does not use the cache: it reads the directory itself.
+    assert RemoteZipStore(url, **moto.store_kwargs()).archive.source.stats.requests == 1
+    # The object is replaced: a copy reusing the old directory still refuses to mix versions.
+    moto.put(b"replaced" * 1000, key)
+    with pytest.raises(ArchiveChangedError):
+        pickle.loads(blob)["signals/ch00/1"]
+
+
+def test_index_cache_is_bounded() -> None:
+    from remote_zip_store import indexcache
+
+    index: Any = object()  # stands in for a parsed index
+    indexcache.clear()
+    try:
+        for i in range(indexcache.MAX_ENTRIES + 1):
+            indexcache.remember(("k", i), indexcache.Opened(index, b"t", 9, 10))
+        assert indexcache.lookup(("k", 0)) is None  # least recently used: dropped
+        assert indexcache.lookup(("k", indexcache.MAX_ENTRIES)) is not None
+        big = b"x" * (indexcache.MAX_TAIL + 1)
+        indexcache.remember(("big",), indexcache.Opened(index, big, 0, len(big)))
+        kept = indexcache.lookup(("big",))
+        assert kept is not None and kept.tail == b"" and kept.tail_start == len(big)
+    finally:
+        indexcache.clear()

@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from . import planner
+from . import indexcache, planner
 from .decode import check_supported, decompress
 from .errors import BadArchiveError, CorruptEntryError, StoreClosedError, describe
 from .forksafe import ForkSafeLock
@@ -111,6 +111,12 @@ class ZipArchive:
 
     def _read_index(self) -> ZipIndex:
         self._check_open()
+        # An unpickled copy arrives pinned: reuse what a sibling in this process parsed.
+        cache_key = indexcache.version_key(self.source, self.options)
+        cached = indexcache.lookup(cache_key) if cache_key is not None else None
+        if cached is not None:
+            self._tail, self._tail_start, self.size = cached.tail, cached.tail_start, cached.size
+            return cached.index
         url = self.url
         limit = self.options.max_directory_size
         first = self.source.read_tail(max(self.options.tail_size, 1024))
@@ -149,7 +155,10 @@ class ZipArchive:
         self._tail = data
         self._tail_start = size - len(data)
         self.size = size
-        return ZipIndex(records, location)
+        index = ZipIndex(records, location)
+        if cache_key is not None:
+            indexcache.remember(cache_key, indexcache.Opened(index, data, self._tail_start, size))
+        return index
 
     # -- read ---------------------------------------------------------------------------
     def entry(self, name: str) -> Entry | None:

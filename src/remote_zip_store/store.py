@@ -55,8 +55,9 @@ class RemoteZipStore(Store):  # type: ignore[misc]
 
     The store pickles as configuration (explicit keys included, a presigned
     URL included) plus the pinned ETag: no client, no index. An unpickled
-    copy makes no request until it is read; then it re-reads the directory
-    once and builds its own client in its own process (dask workers).
+    copy makes no request until it is read; then it reads the directory (once
+    per process and object version: later copies reuse it) and builds its own
+    client in its own process (dask workers).
     """
 
     _readable = True

@@ -1,0 +1,75 @@
+"""A small per-process cache of parsed directories, keyed by the *pinned* object version.
+
+dask deserialises a store for every graph it runs, in every worker; each copy
+would re-read the directory (one suffix GET, more for a large directory). A
+copy that already knows the ETag it is pinned to can reuse the directory that
+another copy in the same process parsed for exactly that version: the bytes
+are the same by construction, and every later GET still sends ``If-Match``, so
+a replaced object raises ``ArchiveChangedError`` as it would without the cache.
+Only copies that arrive pinned (unpickled) use it: the first of them in a
+process reads and fills it, the next ones reuse it. A store opened from
+scratch neither reads nor fills it, so opening behaves exactly as without it.
+Directories of more than ``MAX_TAIL`` bytes are kept without their raw tail.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from .index import ZipIndex
+
+MAX_ENTRIES = 16
+"""Directories kept per process (least recently used dropped): bounded memory."""
+MAX_TAIL = 1024 * 1024
+"""Raw tail bytes kept per directory; beyond it only the parsed index is kept."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What opening an archive produced: the index and the tail buffer it came from."""
+
+    index: ZipIndex
+    tail: bytes
+    tail_start: int
+    size: int
+
+
+_cache: OrderedDict[tuple[Any, ...], Opened] = OrderedDict()
+_lock = threading.Lock()
+
+
+def version_key(source: Any, options: Any) -> tuple[Any, ...] | None:
+    """The pinned version's identity (with the read options), or None before pinning."""
+    etag = getattr(source, "etag", None)
+    if not etag:
+        return None
+    endpoint = getattr(getattr(source, "options", None), "endpoint_url", None)
+    version = getattr(source, "version_id", None)
+    return (type(source).__qualname__, source.url, endpoint, etag, version, options)
+
+
+def lookup(key: tuple[Any, ...]) -> Opened | None:
+    with _lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+        return found
+
+
+def remember(key: tuple[Any, ...], opened: Opened) -> None:
+    if len(opened.tail) > MAX_TAIL:
+        opened = Opened(opened.index, b"", opened.size, opened.size)
+    with _lock:
+        _cache[key] = opened
+        _cache.move_to_end(key)
+        while len(_cache) > MAX_ENTRIES:
+            _cache.popitem(last=False)
+
+
+def clear() -> None:
+    """Forget every cached directory (tests, or to release memory)."""
+    with _lock:
+        _cache.clear()
