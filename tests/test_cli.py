@@ -115,6 +115,10 @@ def test_errors_are_one_line_naming_archive_and_key(s3: S3Server, url: str) -> N
 def test_usage_errors_exit_2(moto: S3Server) -> None:
     assert run(moto, "frobnicate", endpoint=False).returncode == 2
     assert run(moto, "cat", "s3://b/k.zip", endpoint=False).returncode == 2  # KEY missing
+    as_module = subprocess.run(
+        [sys.executable, "-m", "remote_zip_store", "--help"], capture_output=True, timeout=60
+    )
+    assert as_module.returncode == 0 and b"scan" in as_module.stdout
 
 
 def test_bad_credentials_exit_1(seaweedfs: S3Server, sample: str) -> None:

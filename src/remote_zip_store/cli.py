@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import zarr
@@ -29,10 +29,12 @@ from .compare import (
 )
 from .decode import METHOD_NAMES
 from .errors import KeyNotFoundError, RemoteZipError, describe
+from .index import ZipIndex
 from .progress import Progress
 from .scan import ScanRow, scan
 from .sources.s3 import S3Options
 from .store import RemoteZipStore
+from .zipformat import Entry
 
 PROG = "remote-zip-store"
 
@@ -89,12 +91,19 @@ def _ls(args: argparse.Namespace) -> int:
     """Entries of the archive: method, compressed size, size, name."""
     with _open(args) as store:
         index = store.archive.index
-        for i in index.lookup.values():
-            entry = index.entry(i)
+        for entry in _entries(index):
             method = METHOD_NAMES.get(entry.method, f"method-{entry.method}")
             sizes = f"{entry.compressed_size:>12} {entry.uncompressed_size:>12}"
             _out(f"{method:<8} {sizes}  {entry.name}")
     return 0
+
+
+def _entries(index: ZipIndex) -> Iterator[Entry]:
+    """Every distinct file entry, in directory order."""
+    for name in index.names():
+        entry = index.get(name)
+        if entry is not None:
+            yield entry
 
 
 def _open_hierarchy(store: RemoteZipStore) -> Any:
@@ -144,8 +153,7 @@ def _info(args: argparse.Namespace) -> int:
         location = index.location
         methods: Counter[str] = Counter()
         compressed = uncompressed = 0
-        for i in index.lookup.values():
-            entry = index.entry(i)
+        for entry in _entries(index):
             methods[METHOD_NAMES.get(entry.method, f"method-{entry.method}")] += 1
             compressed += entry.compressed_size
             uncompressed += entry.uncompressed_size

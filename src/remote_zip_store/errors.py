@@ -66,7 +66,7 @@ class ArchiveChangedError(SourceError):
 
 
 class InvalidURLError(RemoteZipError, ValueError):
-    """The URL is malformed or its scheme is not supported (use ``s3://`` or a path)."""
+    """The URL is malformed or its scheme is not supported (``s3://``, ``http(s)://``, a path)."""
 
 
 # -- the zip format -----------------------------------------------------------------

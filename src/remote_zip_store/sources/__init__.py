@@ -51,6 +51,7 @@ def open_source(
             max_attempts=opts.max_attempts,
             max_connections=opts.max_pool_connections,
             retry_backoff=retry_backoff,
+            warn_insecure=options is None,  # S3Options warned already
         )
     if isinstance(url, str) and url.startswith("s3://"):
         bucket, key = parse_s3_url(url)

@@ -95,6 +95,7 @@ class HTTPSource:
         max_attempts: int = 5,
         retry_backoff: float = 0.1,
         max_connections: int = 32,
+        warn_insecure: bool = True,
     ):
         scheme = url.split("://", 1)[0].lower()
         if scheme not in ("http", "https") or not urlsplit(url).hostname:
@@ -107,6 +108,12 @@ class HTTPSource:
         self.max_attempts = max(1, max_attempts)
         self.retry_backoff = retry_backoff
         self.max_connections = max_connections
+        if verify is False and warn_insecure:  # once, where the user asked for it
+            warnings.warn(
+                "TLS certificate verification is off (verify=False); pass a CA bundle path "
+                "instead for a private CA",
+                stacklevel=2,
+            )
         self.etag: str | None = None
         self._pool: urllib3.PoolManager | None = None
         self._pool_pid = 0
@@ -139,11 +146,6 @@ class HTTPSource:
             "retries": False,
         }
         if self.verify is False:
-            warnings.warn(
-                "TLS certificate verification is off (verify=False); pass a CA bundle path "
-                "instead for a private CA",
-                stacklevel=5,
-            )
             kwargs["cert_reqs"] = ssl.CERT_NONE
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         elif isinstance(self.verify, str):
@@ -299,7 +301,7 @@ class HTTPSource:
     def __setstate__(self, state: dict[str, Any]) -> None:
         etag = state.pop("etag")
         url = state.pop("url")
-        self.__init__(url, **state)  # type: ignore[misc]
+        self.__init__(url, warn_insecure=False, **state)  # type: ignore[misc]
         self.etag = etag
 
     def __repr__(self) -> str:
