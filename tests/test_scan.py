@@ -121,3 +121,13 @@ def test_empty_prefix_and_bad_urls(moto: S3Server) -> None:
         parse_prefix("https://example.invalid/x/")
     with pytest.raises(ValueError, match="concurrency"):
         scan(f"s3://{moto.bucket}/", concurrency=0)
+
+
+def test_scan_of_a_larger_archive_costs_two_requests(moto: S3Server) -> None:
+    """The default tail covers the end-record window: directory in one GET, then the key."""
+    prefix = f"scan-mid-{uuid.uuid4().hex[:8]}/"
+    body = make_zip({".zattrs": b'{"mid": 1}', "x/0": b"\x01" * 300_000})
+    moto.client().put_object(Bucket=moto.bucket, Key=prefix + "mid.zip", Body=body)
+    (row,) = scan(f"s3://{moto.bucket}/{prefix}", **connection(moto))
+    assert row.ok and row.value == {"mid": 1}
+    assert row.requests == 2 and row.bytes_read < 140_000

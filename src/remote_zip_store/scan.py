@@ -75,7 +75,7 @@ def scan(
     key: str = ".zattrs",
     concurrency: int = 32,
     suffix: str = ".zip",
-    tail_size: int = 64 * 1024,
+    tail_size: int = 128 * 1024,
     client: S3Client | None = None,
     options: S3Options | None = None,
     on_listed: Callable[[int], None] | None = None,
@@ -90,6 +90,9 @@ def scan(
     arguments are those of :class:`RemoteZipStore` (``endpoint_url``,
     ``verify``, ``anon``, ``profile_name``, keys ...), or a ready ``client``.
     ``on_listed(n)`` and ``on_row(row)`` drive a progress display.
+    ``tail_size`` (128 KiB) covers the zip's largest possible end-record window
+    (64 KiB comment plus the records) with room for a typical directory: a
+    smaller tail costs every archive larger than it one more GET.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
