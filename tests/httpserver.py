@@ -2,7 +2,9 @@
 
 S3 servers answer correctly; this one is for what they rarely do on demand: a
 503 storm, a reset connection, a short body, a server that ignores ``Range``.
-It is a real socket server (``http.server``), not a mock.
+It is a real socket server (``http.server``), not a mock. Faults: ``503``/``429``/``500``,
+``reset``, ``short`` (truncated body), ``ignore-range`` (200 with everything), ``shifted``
+(a 206 of the right length for the range one byte later).
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def _handler(server: FileServer) -> type[http.server.BaseHTTPRequestHandler]:
                 start, end = max(0, size - int(last)), size
             else:
                 start, end = int(first), min(size, int(last) + 1)
+            if fault == "shifted" and end < size:  # right length, wrong bytes
+                start, end = start + 1, end + 1
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
             body = data[start:end]
             if fault == "short":

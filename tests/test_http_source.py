@@ -136,6 +136,18 @@ def test_retries_5xx_429_resets_and_short_bodies(files: FileServer) -> None:
     assert len(files.requests) == 7
 
 
+def test_shifted_range_answers_are_never_returned(files: FileServer) -> None:
+    data = make_zip({f"k{i}": bytes([i]) * 3000 for i in range(10)})
+    url = files.put("/a.zip", data)
+    source = HTTPSource(url, max_attempts=2, retry_backoff=0.001)
+    source.read_tail(1024)
+    files.faults.append("shifted")
+    assert source.read_range(100, 200) == data[100:200]  # retried, then right
+    files.faults += ["shifted", "shifted"]
+    with pytest.raises(SourceError, match=r"Content-Range 'bytes 101-200/\d+' does not answer"):
+        source.read_range(100, 200, key="k1")
+
+
 def test_gives_up_after_max_attempts_naming_the_key(files: FileServer) -> None:
     url = files.put("/a.zip", make_zip({"k": b"x" * 5000}))
     source = HTTPSource(url, max_attempts=3, retry_backoff=0.001)

@@ -7,7 +7,8 @@ the credential). urllib3 already comes with boto3, so this adds no dependency.
   ``Content-Range``. No HEAD: a presigned GET URL does not sign HEAD.
 * The first response's ``ETag`` is pinned; later GETs send ``If-Match`` and the
   ETag of every answer is compared too (servers that ignore ``If-Match``, weak
-  ETags), so bytes of two versions are never mixed.
+  ETags), so bytes of two versions are never mixed; a 206 whose ``Content-Range``
+  is not exactly the range asked for is retried, never returned.
 * 5xx, 429, connection resets, timeouts and short bodies are retried here with
   jittered backoff; HTTP statuses become this library's errors in
   :func:`translate_status` (404, 401/403, 412), at this one boundary.
@@ -222,9 +223,13 @@ class HTTPSource:
                     problem = f"HTTP {status}"
                 elif status in (200, 206, 416):
                     self._check_etag(headers.get("ETag"), key)
-                    if want is None or status != 206 or len(data) == want:
+                    served = headers.get("Content-Range")
+                    if want is not None and status == 206 and not _serves(served, byte_range):
+                        problem = f"Content-Range {served!r} does not answer {byte_range}"
+                    elif want is None or status != 206 or len(data) == want:
                         return status, headers, data
-                    problem = f"short body: expected {want} bytes, received {len(data)}"
+                    else:
+                        problem = f"short body: expected {want} bytes, received {len(data)}"
                 else:
                     raise translate_status(status, self.url, key, _reason(data))
             if attempt >= self.max_attempts:
@@ -314,6 +319,14 @@ def _total_size(content_range: str | None) -> int | None:
         return None
     total = content_range.rpartition("/")[2].strip()
     return int(total) if total.isdigit() else None
+
+
+def _serves(content_range: str | None, byte_range: str) -> bool:
+    """Whether ``bytes a-b/n`` is exactly the asked ``bytes=a-b`` (never shifted bytes)."""
+    if not content_range:
+        return False
+    served = content_range.strip().removeprefix("bytes ").partition("/")[0]
+    return served == byte_range.removeprefix("bytes=")
 
 
 def _strip_weak(etag: str) -> str:
