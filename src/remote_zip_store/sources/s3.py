@@ -26,6 +26,7 @@ import boto3
 import botocore
 import botocore.config
 import botocore.exceptions
+import botocore.retries.standard
 import urllib3.exceptions
 
 from ..errors import (
@@ -47,6 +48,11 @@ else:
     S3Client = Any
 
 _T = TypeVar("_T")
+
+#: botocore >= 1.44 retries a bare HTTP 429 in "standard" mode; older releases (the ones
+#: aiobotocore pins, so any environment with s3fs) only retry throttling *codes*. There, a
+#: 429 is retried here instead, up to the same ``max_attempts``.
+_BOTOCORE_RETRIES_429 = hasattr(botocore.retries.standard, "ThrottlingStatusCodeChecker")
 #: Retries of streamed bodies are logged here at DEBUG (URL, range, error; never credentials).
 logger = logging.getLogger(__name__)
 
@@ -316,6 +322,7 @@ class S3Source:
         retried by botocore inside ``read`` and arrive here as ``SourceError``.
         """
         attempt = 0
+        throttled = 0
         while True:
             try:
                 return read()
@@ -323,6 +330,16 @@ class S3Source:
                 problem: BaseException = exc
             except _STREAM_ERRORS as exc:
                 problem = exc
+            except SourceError as exc:
+                if _BOTOCORE_RETRIES_429 or not _is_http_429(exc):
+                    raise
+                throttled += 1
+                if throttled >= self.options.max_attempts:
+                    raise
+                delay = self.retry_backoff * (2 ** (throttled - 1)) * (0.5 + random.random())
+                logger.debug("%s: HTTP 429, retry in %.2f s", describe(self.url, key), delay)
+                time.sleep(delay)
+                continue
             except RemoteZipError:
                 raise
             except Exception as exc:  # anything else from a body read: still a library error
@@ -439,6 +456,14 @@ def _total_size(response: dict[str, Any]) -> int | None:
     # "bytes 100-199/1000"
     total = content_range.rpartition("/")[2]
     return int(total) if total.isdigit() else None
+
+
+def _is_http_429(exc: SourceError) -> bool:
+    cause = exc.__cause__
+    return (
+        isinstance(cause, botocore.exceptions.ClientError)
+        and cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 429
+    )
 
 
 def _rejects_suffix(exc: SourceError) -> bool:
