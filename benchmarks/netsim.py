@@ -154,7 +154,11 @@ class RequestSplitter:
 
 
 class _Pacer:
-    """A shared token bucket as a FIFO schedule: each send reserves its transmission time."""
+    """A shared token bucket as a FIFO schedule: each send reserves its transmission time.
+
+    A send returns once the link would have carried everything reserved so far, less
+    ``burst`` bytes of credit: bytes delivered by time T <= rate x T + burst.
+    """
 
     def __init__(self, rate: float, burst: int = 64 * 1024):
         self.rate = rate
@@ -165,7 +169,7 @@ class _Pacer:
         if not self.rate:
             return
         now = time.monotonic()
-        start = max(now - self.burst_seconds, self._next_free)
+        start = max(now, self._next_free)
         self._next_free = start + nbytes / self.rate
         wait = self._next_free - now - self.burst_seconds
         if wait > 0:

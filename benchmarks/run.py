@@ -42,7 +42,7 @@ from remote_zip_store import LocalSource, ZipArchive
 REPO = Path(__file__).resolve().parent.parent
 DOCS_IMG = REPO / "docs" / "img"
 
-# -- scenarios -------------------------------------------------------------------------------
+# -- scenarios ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -140,9 +140,7 @@ def _chunk_keys(archive: Archive, array: str, chunks: range) -> list[str]:
 def _n_chunks(ctx: Context) -> int:
     index = _index(ctx.archive)
     array = ctx.archive.arrays[0]
-    return sum(
-        1 for n in index.lookup if n.startswith(array + "/") and not n.rsplit("/")[-1][0] == "."
-    )
+    return sum(1 for n in index.lookup if n.startswith(array + "/") and n.rsplit("/")[-1][0] != ".")
 
 
 def _all_metadata(ctx: Context) -> list[str]:
@@ -227,7 +225,7 @@ SCENARIOS = (
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
 
-# -- the physical limit -------------------------------------------------------------------------
+# -- the physical limit ---------------------------------------------------------------------------
 
 _INDEXES: dict[Path, Any] = {}
 
@@ -269,7 +267,7 @@ def physical_limit(
     return seconds, rounds, total_bytes
 
 
-# -- running ---------------------------------------------------------------------------------------
+# -- running --------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -367,9 +365,13 @@ def run_cell(
     while len(cell.times) < config.reps:
         contenders.forget_fsspec_instances()
         opened_at: list[Counts] = []
+
+        def mark(marks: list[Counts] = opened_at) -> None:
+            marks.append(sim.counts())
+
         sim.reset()
         t0 = time.perf_counter()
-        scenario.run(contender, ctx, lambda: opened_at.append(sim.counts()))
+        scenario.run(contender, ctx, mark)
         elapsed = time.perf_counter() - t0
         counts = sim.counts()
         cell.times.append(elapsed)
@@ -503,7 +505,7 @@ def _setup(server: S3Server) -> dict[str, Any]:
     }
 
 
-# -- targets ------------------------------------------------------------------------------------------
+# -- targets --------------------------------------------------------------------------------------
 
 
 def _find(cells: list[Cell], condition: str, scenario: str, contender: str) -> Cell | None:
@@ -594,7 +596,7 @@ def check_targets(
     return out
 
 
-# -- report -------------------------------------------------------------------------------------------
+# -- report ---------------------------------------------------------------------------------------
 
 
 def _ratio(value: float, base: float) -> str:
@@ -612,7 +614,8 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             f"#### {name}",
             "",
-            "| scenario | contender | median s | runs | requests | MB moved | × FSMap chain | × limit | note |",
+            "| scenario | contender | median s | runs | requests | MB moved "
+            "| × FSMap chain | × limit | note |",
             "|---|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for scenario in result["scenarios"]:
@@ -625,7 +628,10 @@ def markdown(result: dict[str, Any]) -> str:
                     moved = statistics.median_low(c["bytes_down"]) / 1e6
                     vs_chain = _ratio(median, chain["median"]) if chain and chain["times"] else "–"
                     vs_limit = _ratio(median, c["limit_s"])
-                    values = f"{median:.3f} | {len(c['times'])} | {req} | {moved:.2f} | {vs_chain} | {vs_limit}"
+                    values = (
+                        f"{median:.3f} | {len(c['times'])} | {req} | {moved:.2f} "
+                        f"| {vs_chain} | {vs_limit}"
+                    )
                 else:
                     values = "– | 0 | – | – | – | –"
                 note = c["error"] or c["note"]
@@ -634,7 +640,8 @@ def markdown(result: dict[str, Any]) -> str:
             limit = row_cells[0] if row_cells else None
             if limit and limit["limit_s"]:
                 lines.append(
-                    f"| {result['scenarios'][scenario]} | *physical limit* | {limit['limit_s']:.3f} | | "
+                    f"| {result['scenarios'][scenario]} | *physical limit* "
+                    f"| {limit['limit_s']:.3f} | | "
                     f"{limit['limit_rounds']} RTT | {limit['limit_bytes'] / 1e6:.2f} | | 1.00 | |"
                 )
         lines.append("")
@@ -706,7 +713,7 @@ def write_outputs(result: dict[str, Any], out: Path, *, docs: bool) -> list[Path
     return written
 
 
-# -- command line ---------------------------------------------------------------------------------------
+# -- command line ---------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -753,6 +760,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = build_config(args)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # aiobotocore clients closed after fsspec's instance cache is dropped log a harmless
+    # "attached to a different loop" on garbage collection.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     started = time.perf_counter()
     with _server(args.server) as server:
         print(f"server: {server.name} at {server.endpoint_url}", flush=True)

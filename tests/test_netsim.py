@@ -114,14 +114,14 @@ def test_each_request_waits_at_least_one_rtt_and_a_new_connection_one_more(
     server: RawServer,
 ) -> None:
     rtt = 0.05
-    with NetSim("127.0.0.1", server.port, Condition("test", rtt=rtt)) as sim:
-        with socket.create_connection(("127.0.0.1", sim.port)) as sock:
-            t0 = time.perf_counter()
-            _exchange(sock, b"GET /1 HTTP/1.1\r\n\r\n", 1)
-            first = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            _exchange(sock, b"GET /1 HTTP/1.1\r\n\r\n", 1)
-            second = time.perf_counter() - t0
+    sim = NetSim("127.0.0.1", server.port, Condition("test", rtt=rtt))
+    with sim, socket.create_connection(("127.0.0.1", sim.port)) as sock:
+        t0 = time.perf_counter()
+        _exchange(sock, b"GET /1 HTTP/1.1\r\n\r\n", 1)
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _exchange(sock, b"GET /1 HTTP/1.1\r\n\r\n", 1)
+        second = time.perf_counter() - t0
     assert first >= 2 * rtt
     assert second >= rtt
 
