@@ -91,7 +91,7 @@ def _tree(root: Any, archive: Archive, mark: Callable[[], None]) -> None:
 def _chunk(root: Any, archive: Archive, mark: Callable[[], None]) -> None:
     array = root[archive.arrays[0]]
     mark()
-    array[: archive.chunk_len]
+    array[tuple(slice(0, n) for n in array.chunks)]
 
 
 def _channel(root: Any, archive: Archive, mark: Callable[[], None]) -> None:
@@ -133,14 +133,22 @@ def _meta(archive: Archive, arrays: Sequence[str]) -> list[str]:
     return [".zgroup", *(f"{a}/.zarray" for a in arrays)]
 
 
-def _chunk_keys(archive: Archive, array: str, chunks: range) -> list[str]:
-    return [f"{array}/{i}" for i in chunks]
+def _array_chunks(ctx: Context, array: str) -> list[str]:
+    """The chunk entries of ``array`` in the archive."""
+    prefix = array + "/"
+    return [
+        n
+        for n in _index(ctx.archive).lookup
+        if n.startswith(prefix)
+        and "/" not in n[len(prefix) :]
+        and not n[len(prefix) :].startswith(".")
+    ]
 
 
-def _n_chunks(ctx: Context) -> int:
+def _first_chunk(ctx: Context) -> str:
     index = _index(ctx.archive)
     array = ctx.archive.arrays[0]
-    return sum(1 for n in index.lookup if n.startswith(array + "/") and n.rsplit("/")[-1][0] != ".")
+    return next(n for n in (f"{array}/0", f"{array}/0.0") if n in index.lookup)
 
 
 def _all_metadata(ctx: Context) -> list[str]:
@@ -167,9 +175,7 @@ SCENARIOS = (
         "chunk",
         "one chunk",
         _single(_chunk),
-        lambda c: [
-            (c.archive, [*_meta(c.archive, c.archive.arrays[:1]), f"{c.archive.arrays[0]}/0"])
-        ],
+        lambda c: [(c.archive, [*_meta(c.archive, c.archive.arrays[:1]), _first_chunk(c)])],
         lambda c: 1,
     ),
     Scenario(
@@ -179,8 +185,7 @@ SCENARIOS = (
         lambda c: [
             (
                 c.archive,
-                _meta(c.archive, c.archive.arrays[:1])
-                + _chunk_keys(c.archive, c.archive.arrays[0], range(_n_chunks(c))),
+                _meta(c.archive, c.archive.arrays[:1]) + _array_chunks(c, c.archive.arrays[0]),
             )
         ],
         lambda c: 1,
@@ -206,11 +211,7 @@ SCENARIOS = (
             (
                 c.archive,
                 _meta(c.archive, c.archive.arrays)
-                + [
-                    k
-                    for a in c.archive.arrays
-                    for k in _chunk_keys(c.archive, a, range(_n_chunks(c)))
-                ],
+                + [k for a in c.archive.arrays for k in _array_chunks(c, a)],
             )
         ],
         lambda c: len(c.archive.arrays),
@@ -317,6 +318,9 @@ class Config:
     skip: dict[tuple[str, str, str], str] = field(default_factory=dict)
     """(condition, scenario, contender) -> why it is not run (time-boxing)."""
     parse_entries: int = 1_000_000
+    """Entries of the parse benchmark's archive (0: skip it)."""
+    archive: str = "eeg"
+    """The main archive: eeg, eeg-deflate, grid or many."""
 
 
 def full_skips() -> dict[tuple[str, str, str], str]:
@@ -351,7 +355,13 @@ def quick_config(out: Path) -> Config:
 def _generate(config: Config) -> tuple[Archive, Archive]:
     if config.quick:
         return archives.eeg(channels=2, seconds=300), archives.small(channels=1, seconds=60)
-    return archives.eeg(), archives.small()
+    main = {
+        "eeg": archives.eeg,
+        "eeg-deflate": lambda: archives.eeg(deflate=True),
+        "grid": archives.grid,
+        "many": archives.many,
+    }[config.archive]()
+    return main, archives.small()
 
 
 def _upload(server: S3Server, archive: Archive, key: str) -> None:
@@ -400,6 +410,8 @@ def run_suite(
     eeg, small = _generate(config)
     log(f"archives: {eeg.path.name} ({eeg.size:,} B), {small.path.name} ({small.size:,} B)")
     _upload(server, eeg, "bench/eeg.zip")
+    if "archives" not in config.scenarios:
+        config.n_archives = 1
     for i in range(config.n_archives):
         _upload(server, small, f"bench/small/{i:03d}.zip")
     host, port = server.endpoint_url.removeprefix("http://").split(":")
@@ -439,7 +451,9 @@ def run_suite(
                             cell.error = f"{type(exc).__name__}: {exc}"[:300]
                     cells.append(cell)
                     log(_cell_line(cell))
-        parse_result = parse.run(config.parse_entries, server, sim, log=log)
+        parse_result = (
+            parse.run(config.parse_entries, server, sim, log=log) if config.parse_entries else {}
+        )
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "setup": _setup(server),
@@ -452,7 +466,12 @@ def run_suite(
             "skipped": {"/".join(k): v for k, v in config.skip.items()},
         },
         "archives": {
-            "main": {"name": eeg.path.name, "bytes": eeg.size, "entries": len(_index(eeg))},
+            "main": {
+                "kind": config.archive,
+                "name": eeg.path.name,
+                "bytes": eeg.size,
+                "entries": len(_index(eeg)),
+            },
             "small": {"name": small.path.name, "bytes": small.size, "entries": len(_index(small))},
         },
         "contenders": {c.name: c.label for c in chosen},
@@ -494,7 +513,9 @@ def _setup(server: S3Server) -> dict[str, Any]:
         import subprocess
 
         out = subprocess.run([weed, "version"], capture_output=True, text=True, timeout=30)
-        versions["seaweedfs"] = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "?"
+        versions["seaweedfs"] = next(
+            (line for line in out.stdout.splitlines() if line.startswith("version")), "?"
+        )
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     return {
         "server": server.name,
@@ -543,7 +564,7 @@ def check_targets(
             )
     chunk = get("chunk", "remote-zip-store")
     if chunk and chunk.phase_requests:
-        entry = _index(ctx.archive).get(f"{ctx.archive.arrays[0]}/0")
+        entry = _index(ctx.archive).get(_first_chunk(ctx))
         size = entry.compressed_size if entry else 0
         req, moved = chunk.median_of(chunk.phase_requests), chunk.median_of(chunk.phase_bytes)
         add(
@@ -738,6 +759,10 @@ def build_config(args: argparse.Namespace) -> Config:
         config.contenders = tuple(args.contenders.split(","))
     if args.archives:
         config.n_archives = args.archives
+    if args.archive:
+        config.archive = args.archive
+    if args.no_parse:
+        config.parse_entries = 0
     return config
 
 
@@ -756,6 +781,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenarios", help=f"comma-separated, of {list(SCENARIO_NAMES)}")
     parser.add_argument("--contenders", help=f"comma-separated, of {list(contenders.BY_NAME)}")
     parser.add_argument("--archives", type=int, help="archives for the 'archives' scenario")
+    parser.add_argument(
+        "--archive", choices=("eeg", "eeg-deflate", "grid", "many"), help="the main archive"
+    )
+    parser.add_argument("--no-parse", action="store_true", help="skip the 1M-entry parse test")
     parser.add_argument("--no-docs", action="store_true", help="do not copy the chart to docs/img/")
     args = parser.parse_args(argv)
     config = build_config(args)
