@@ -136,7 +136,7 @@ def _array_chunks(ctx: Context, array: str) -> list[str]:
     prefix = array + "/"
     return [
         n
-        for n in _index(ctx.archive).lookup
+        for n in _index(ctx.archive).names()
         if n.startswith(prefix)
         and "/" not in n[len(prefix) :]
         and not n[len(prefix) :].startswith(".")
@@ -146,11 +146,11 @@ def _array_chunks(ctx: Context, array: str) -> list[str]:
 def _first_chunk(ctx: Context) -> str:
     index = _index(ctx.archive)
     array = ctx.archive.arrays[0]
-    return next(n for n in (f"{array}/0", f"{array}/0.0") if n in index.lookup)
+    return next(n for n in (f"{array}/0", f"{array}/0.0") if n in index)
 
 
 def _all_metadata(ctx: Context) -> list[str]:
-    names = _index(ctx.archive).lookup
+    names = _index(ctx.archive).names()
     return [n for n in names if n.rsplit("/", 1)[-1] in (".zgroup", ".zarray")]
 
 
