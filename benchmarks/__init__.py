@@ -1,1 +1,4 @@
-"""Benchmarks: speed and memory targets live here, not in timed unit tests."""
+"""Benchmarks: speed and memory targets live here, not in timed unit tests.
+
+The suite: ``python -m benchmarks.run`` (see docs/benchmarks.md).
+"""

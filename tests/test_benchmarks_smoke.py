@@ -1,0 +1,47 @@
+"""The benchmark suite runs end to end (``--quick`` path) against the real moto server.
+
+No timing is asserted: this proves that every contender, scenario and report step works.
+Skips cleanly without the ``bench`` extra (s3fs, fsspec, matplotlib).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("s3fs")
+pytest.importorskip("fsspec")
+pytest.importorskip("matplotlib")
+
+from benchmarks import archives, run
+
+from .servers import S3Server
+
+
+def test_quick_suite_runs_every_cell_and_writes_the_report(moto: S3Server, tmp_path, monkeypatch):
+    monkeypatch.setattr(archives, "ARCHIVES", tmp_path / "archives")
+    config = run.quick_config(tmp_path / "out")
+    config.n_archives = 2
+    config.parse_entries = 2_000
+    result = run.run_suite(config, moto, log=lambda line: None)
+    written = run.write_outputs(result, config.out, docs=False)
+
+    cells = result["cells"]
+    assert len(cells) == len(config.conditions) * len(run.SCENARIOS) * len(config.contenders)
+    errors = [
+        (c["condition"], c["scenario"], c["contender"], c["error"]) for c in cells if c["error"]
+    ]
+    assert errors == []
+    assert all(len(c["times"]) == 1 and c["requests"][0] > 0 for c in cells)
+    # The proxy saw the store open the archive (it reads at least the directory).
+    store_open = next(
+        c for c in cells if (c["scenario"], c["contender"]) == ("open", "remote-zip-store")
+    )
+    assert store_open["bytes_down"][0] >= result["archives"]["main"]["bytes"] // 100
+    assert result["parse"]["entries"] == 2_000
+    assert result["parse"]["s3_keys"] == 2_000
+    assert {t["target"] for t in result["targets"]}
+    assert all(path.exists() and path.stat().st_size > 0 for path in written)
+    assert json.loads((config.out / "results.json").read_text())["cells"]
+    assert "| one chunk | remote-zip-store |" in (config.out / "results.md").read_text()
