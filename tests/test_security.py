@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import logging
 import os
 import pickle
 import traceback
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from remote_zip_store import ArchiveAccessError, RemoteZipStore, S3Options, SourceError
 
 from .archives import make_zip
 from .faultproxy import FaultProxy, fault_proxy
+from .httpserver import self_signed_cert
 from .servers import S3Server
 
 ENTRIES = {f"s/{i}": os.urandom(5000) for i in range(20)}
@@ -75,35 +69,7 @@ def test_wrong_credentials_error_and_logs_never_show_the_secret(
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1 (a private CA of one)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rzs test CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = Path(folder, "ca.crt"), Path(folder, "ca.key")
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(cert_path), str(key_path)
+    return self_signed_cert(str(tmp_path_factory.mktemp("tls")))
 
 
 @pytest.fixture
