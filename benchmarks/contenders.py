@@ -106,26 +106,20 @@ def _chain(t: Target) -> Opened:
     return open_fsmap_chain(t.endpoint_url, t.path, key=t.access_key, secret=t.secret_key)
 
 
-def _chain_tuned_bytes(t: Target) -> Opened:
-    return open_fsmap_chain(
-        t.endpoint_url,
-        t.path,
-        key=t.access_key,
-        secret=t.secret_key,
-        block_size=TUNED_BLOCK_SIZE,
-        cache_type="bytes",
-    )
+def _chain_tuned(cache_type: str) -> Callable[[Target], Opened]:
+    """The chain with small blocks and the given fsspec ``cache_type``."""
 
+    def open_tuned(t: Target) -> Opened:
+        return open_fsmap_chain(
+            t.endpoint_url,
+            t.path,
+            key=t.access_key,
+            secret=t.secret_key,
+            block_size=TUNED_BLOCK_SIZE,
+            cache_type=cache_type,
+        )
 
-def _chain_tuned_none(t: Target) -> Opened:
-    return open_fsmap_chain(
-        t.endpoint_url,
-        t.path,
-        key=t.access_key,
-        secret=t.secret_key,
-        block_size=TUNED_BLOCK_SIZE,
-        cache_type="none",
-    )
+    return open_tuned
 
 
 def _fsstore(t: Target) -> Opened:
@@ -183,10 +177,10 @@ class Contender:
 
 CHAIN = Contender("fsmap-chain", "s3fs+ZipFileSystem+FSMap (defaults)", _chain)
 CHAIN_TUNED = Contender(
-    "fsmap-tuned", "same chain, block_size=256 KiB, cache_type='bytes'", _chain_tuned_bytes
+    "fsmap-tuned", "same chain, block_size=256 KiB, cache_type='bytes'", _chain_tuned("bytes")
 )
 CHAIN_TUNED_NONE = Contender(
-    "fsmap-tuned-none", "same chain, block_size=256 KiB, cache_type='none'", _chain_tuned_none
+    "fsmap-tuned-none", "same chain, block_size=256 KiB, cache_type='none'", _chain_tuned("none")
 )
 FSSTORE = Contender("fsstore-zip", "zarr FSStore('zip::s3://...')", _fsstore)
 DOWNLOAD = Contender("download", "boto3 download_file + zarr.ZipStore", _download)
