@@ -51,9 +51,9 @@ class SimulatedLink:
         time.sleep(max(0.0, done - time.perf_counter()))
         self.stats.add(nbytes)
 
-    def read_tail(self, length: int) -> Tail:
-        tail = self.inner.read_tail(length)
-        self._wait(len(tail.data))
+    def read_tail(self, length: int, *, head: int = 0) -> Tail:
+        tail = self.inner.read_tail(length, head=head)
+        self._wait(len(tail.data) + len(tail.head))
         return tail
 
     def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:

@@ -18,10 +18,13 @@ class MemorySource:
     def url(self) -> str:
         return self._url
 
-    def read_tail(self, length: int) -> Tail:
+    def read_tail(self, length: int, *, head: int = 0) -> Tail:
         data = self.data[-length:] if length < len(self.data) else self.data
         self.stats.add(len(data))
-        return Tail(data, len(self.data))
+        first = self.data[:head] if head > 0 and length < len(self.data) else b""
+        if first:
+            self.stats.add(len(first))
+        return Tail(data, len(self.data), first)
 
     def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
         if start < 0 or end > len(self.data) or end < start:

@@ -1,7 +1,8 @@
 """The benchmark suite runs end to end (``--quick`` path) against the real moto server.
 
 No timing is asserted: this proves that every contender, scenario and report step works.
-Skips cleanly without the ``bench`` extra (s3fs, fsspec, matplotlib).
+Skips cleanly without the ``bench`` extra (s3fs, fsspec, matplotlib); .ci/run runs it in
+its second environment, which has the extra.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ pytest.importorskip("matplotlib")
 from benchmarks import archives, run
 
 from .servers import S3Server
+
+pytestmark = pytest.mark.s3fs
 
 
 def test_quick_suite_runs_every_cell_and_writes_the_report(moto: S3Server, tmp_path, monkeypatch):

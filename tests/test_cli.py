@@ -91,7 +91,7 @@ def test_info_reports_directory_and_open_cost(s3: S3Server, url: str, sample: st
     assert fields["consolidated"].strip() == "yes"
     assert fields["size"].strip() == f"{Path(sample).stat().st_size:,} bytes"
     assert fields["methods"].strip().startswith("stored ")
-    assert fields["opened with"].strip().startswith("1 request(s), ")
+    assert fields["opened with"].strip().startswith("2 request(s), ")  # tail and head GETs
 
 
 def test_cat_writes_raw_bytes(s3: S3Server, url: str, sample: str) -> None:
@@ -146,6 +146,7 @@ def test_http_url_and_presigned(s3: S3Server, url: str) -> None:
     assert "Signature" not in result.stdout.decode()  # the credential is never printed
 
 
+@pytest.mark.s3fs
 def test_bench_compares_with_the_s3fs_chain(s3: S3Server, url: str) -> None:
     pytest.importorskip("s3fs")
     result = run(s3, "bench", url)
@@ -172,6 +173,7 @@ def test_bench_without_s3fs_says_how_to_install(moto: S3Server, sample: str) -> 
     assert "remote-zip-store" in result.stdout.decode()  # the store's own row still printed
 
 
+@pytest.mark.s3fs  # runs either way; with the bench extra it also checks the chain's row
 def test_demo_runs_without_a_server(moto: S3Server) -> None:
     result = run(moto, "demo", "--channels", "2", endpoint=False)
     assert result.returncode == 0, result.stderr

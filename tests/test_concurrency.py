@@ -63,6 +63,7 @@ def test_one_slow_request_does_not_block_the_others(moto: S3Server) -> None:
             url,
             root="",
             tail_size=1024,
+            head_size=0,
             endpoint_url=proxy.endpoint_url,
             **{k: v for k, v in moto.store_kwargs().items() if k != "endpoint_url"},
         )

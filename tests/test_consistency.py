@@ -24,8 +24,9 @@ def version(seed: int) -> dict[str, bytes]:
 
 
 def open_store(s3: S3Server, url: str, **kwargs: object) -> RemoteZipStore:
-    """A small first GET (~66 kB at least), so most entries are fetched after the change."""
-    options = dict(s3.store_kwargs(), tail_size=1024, root="")
+    """A small first GET (~66 kB at least) and no head GET, so most entries are fetched
+    after the change."""
+    options = dict(s3.store_kwargs(), tail_size=1024, head_size=0, root="")
     options.update(kwargs)
     return RemoteZipStore(url, **options)
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from remote_zip_store import RemoteZipStore, SourceError
+from remote_zip_store import ArchiveChangedError, ReadOptions, RemoteZipStore, SourceError
 
 from .archives import make_zip
 from .faultproxy import Fault, FaultProxy, fault_proxy
@@ -47,6 +49,9 @@ def proxy(moto: S3Server) -> Iterator[FaultProxy]:
 def open_store(moto: S3Server, proxy: FaultProxy, url: str, **kwargs: Any) -> RemoteZipStore:
     options: dict[str, Any] = dict(moto.store_kwargs(), endpoint_url=proxy.endpoint_url)
     options.update(tail_size=1024, retry_backoff=0.01, body_retries=3, max_attempts=3, root="")
+    # The speculative head GET would take faults meant for the reads under test; its own
+    # faults are tested below (test_faults_on_the_head_get_...).
+    options.update(head_size=0)
     options.update(kwargs)
     return RemoteZipStore(url, **options)
 
@@ -223,3 +228,59 @@ def test_a_server_ignoring_range_on_entry_reads_is_an_error_not_data(
         store["arr/4.0"]
     assert "'arr/4.0'" in str(info.value)
     assert entry_gets(proxy) == ["norange"]  # not a transient fault: no retry
+
+
+HEAD_RANGE = f"bytes=0-{ReadOptions().head_size - 1}"
+HEAD_FAULTS = [
+    Fault("reset", nbytes=100),
+    Fault("truncate", nbytes=100),
+    Fault("short", nbytes=100),
+    Fault("status", count=5, status=503),  # past botocore's 3 attempts
+    Fault("status", count=5, status=403, code="AccessDenied"),
+    Fault("norange"),  # a 200 with the whole object: not taken as the head
+]
+
+
+@pytest.mark.parametrize("fault", [None, *HEAD_FAULTS], ids=lambda f: f.kind if f else "none")
+def test_faults_on_the_head_get_drop_it_and_reads_stay_right(
+    moto: S3Server, proxy: FaultProxy, archive_url: str, fault: Fault | None
+) -> None:
+    if fault is not None:
+        fault.range = HEAD_RANGE
+        proxy.arm(fault)
+    store = open_store(moto, proxy, archive_url, head_size=ReadOptions().head_size)
+    first = store.archive.index.get("arr/0.0")
+    assert first is not None
+    # the open never fails for the head; without a fault its bytes serve the first entries
+    assert store.archive.in_memory(first) is (fault is None)
+    proxy.clear()
+    assert store.getitems(list(ENTRIES), contexts={}) == ENTRIES
+    assert entry_gets(proxy)  # the rest of the archive still needs GETs
+
+
+def test_a_head_of_another_version_is_dropped(moto: S3Server, proxy: FaultProxy) -> None:
+    def archive(version: int) -> bytes:
+        group = f'{{"zarr_format": {version}}}'.encode()  # same length, other bytes
+        return make_zip({".zgroup": group, "blob": os.urandom(600_000)})  # beyond the tail
+
+    key = f"t/race-{uuid.uuid4().hex}.zip"
+    url = moto.put(archive(2), key)
+    proxy.arm(Fault("delay", seconds=1.0, range=HEAD_RANGE))  # held; the tail goes through
+    opened: list[RemoteZipStore] = []
+    thread = threading.Thread(
+        target=lambda: opened.append(
+            open_store(moto, proxy, url, head_size=ReadOptions().head_size, tail_size=512 * 1024)
+        )
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not any(r.range == "bytes=-524288" and r.finished for r in proxy.requests("GET")):
+        assert time.monotonic() < deadline, "the tail GET never finished"
+        time.sleep(0.01)
+    moto.put(archive(3), key)  # replaced while the head GET waits: it reads the new version
+    thread.join(30)
+    (store,) = opened
+    entry = store.archive.index.get(".zgroup")
+    assert entry is not None and not store.archive.in_memory(entry)  # the head was dropped
+    with pytest.raises(ArchiveChangedError):
+        store[".zgroup"]  # If-Match on the pinned (first) version: never the new bytes

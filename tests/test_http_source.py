@@ -180,6 +180,28 @@ def test_a_server_without_ranges(files: FileServer) -> None:
         source.read_range(0, 10)
 
 
+def test_head_is_read_beside_the_tail(files: FileServer) -> None:
+    data = make_zip({f"k{i}": bytes([i]) * 3000 for i in range(10)})
+    url = files.put("/a.zip", data)
+    tail = HTTPSource(url).read_tail(1024, head=4096)
+    assert (tail.data, tail.head, tail.size) == (data[-1024:], data[:4096], len(data))
+    assert sorted(r["Range"] for r in files.requests) == ["bytes=-1024", "bytes=0-4095"]
+    whole = HTTPSource(url).read_tail(1024, head=10 * len(data))  # larger than the object
+    assert whole.head == data
+
+
+def test_a_failed_head_is_dropped_and_the_tail_retried(files: FileServer) -> None:
+    data = make_zip({f"k{i}": bytes([i]) * 3000 for i in range(10)})
+    url = files.put("/a.zip", data)
+    files.faults += ["503", "503"]  # both first GETs (tail and head, side by side)
+    tail = HTTPSource(url, retry_backoff=0.001).read_tail(1024, head=4096)
+    assert (tail.data, tail.head) == (data[-1024:], b"")  # the head is never retried
+    assert len(files.requests) == 3
+    files.faults += ["ignore-range", "ignore-range"]  # a 200 with everything: not a head
+    tail = HTTPSource(url).read_tail(1024, head=4096)
+    assert (tail.data, tail.head) == (data[-1024:], b"")
+
+
 def test_empty_object_is_a_bad_archive(files: FileServer) -> None:
     url = files.put("/empty.zip", b"")
     with pytest.raises(ValueError, match=r"empty\.zip"):

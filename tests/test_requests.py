@@ -1,6 +1,7 @@
 """Request counts on the read path, counted at the source (botocore events on a real
-moto server): one suffix GET to open, one exact GET per chunk, coalesced getitems,
-no requests for listings, and the metadata prefetch policy."""
+moto server): one round trip of two GETs to open (the tail and the head), one exact
+GET per chunk, coalesced getitems, no requests for listings, and the metadata
+prefetch policy."""
 
 from __future__ import annotations
 
@@ -68,20 +69,38 @@ def _span(store: RemoteZipStore, key: str) -> tuple[int, int]:
     return store.archive._span(entry)
 
 
-def test_open_is_one_suffix_get(store_and_calls: tuple[RemoteZipStore, Calls]) -> None:
+TAIL = ("GET", f"bytes=-{ReadOptions().tail_size}")
+HEAD = ("GET", f"bytes=0-{ReadOptions().head_size - 1}")
+
+
+def test_open_is_a_suffix_get_and_a_head_get_side_by_side(
+    store_and_calls: tuple[RemoteZipStore, Calls],
+) -> None:
     store, calls = store_and_calls
-    tail = ReadOptions().tail_size
-    assert calls.take() == [("GET", f"bytes=-{tail}")]  # no HEAD: size from Content-Range
-    assert store.archive.source.stats.requests == 1
+    threads = list(calls.threads)
+    assert sorted(calls.take()) == sorted([TAIL, HEAD])  # no HEAD: size from Content-Range
+    assert len(set(threads)) == 2  # the head GET ran on its own thread, in the same round
+    assert store.archive.source.stats.requests == 2
 
 
-def test_open_group_is_at_most_two_requests(moto: S3Server, sample_url: str) -> None:
+def test_head_size_zero_opens_with_one_suffix_get(moto: S3Server, sample_url: str) -> None:
+    client = moto.client()
+    calls = Calls(client)
+    with RemoteZipStore(sample_url, client=client, head_size=0) as store:
+        assert calls.take() == [TAIL]
+        store[".zgroup"]
+        assert len(calls.take()) == 1  # not in any buffer now: one GET
+
+
+def test_open_group_is_two_requests_in_one_round_trip(moto: S3Server, sample_url: str) -> None:
     client = moto.client()
     calls = Calls(client)
     with RemoteZipStore(sample_url, client=client) as store:
-        zarr.open_group(store, mode="r")
-        seen = calls.take()
-    assert 1 <= len(seen) <= 2 and all(method == "GET" for method, _ in seen)
+        root = zarr.open_group(store, mode="r")
+        dict(root.attrs)
+        root["signals/ch00"]
+        # .zgroup, .zattrs, signals/.zgroup and ch00/.zarray come from the head GET
+        assert sorted(calls.take()) == sorted([TAIL, HEAD])
 
 
 def test_open_makes_a_second_get_only_for_a_larger_directory(moto: S3Server) -> None:
@@ -94,10 +113,10 @@ def test_open_makes_a_second_get_only_for_a_larger_directory(moto: S3Server) -> 
         location = store.archive.index.location
         assert location.cd_size > ReadOptions().tail_size  # the case under test
         seen = calls.take()
-        assert len(seen) == 2
-        assert seen[0] == ("GET", f"bytes=-{ReadOptions().tail_size}")
+        assert len(seen) == 3
+        assert sorted(seen[:2]) == sorted([TAIL, HEAD])  # the first round
         start = len(data) - ReadOptions().tail_size
-        assert seen[1] == ("GET", f"bytes={location.cd_start}-{start - 1}")
+        assert seen[2] == ("GET", f"bytes={location.cd_start}-{start - 1}")
         assert len(store) == 12_000
 
 
@@ -199,7 +218,13 @@ def test_metadata_round_serves_a_tree_walk(moto: S3Server, sample_url: str) -> N
             # the round ran on the pool, concurrently, not one key after the other
             assert len(pool_threads) > 1
     nodes = 1 + 1 + 16  # root, signals, 16 arrays: "off" reads one key per node, in turn
-    assert counts["off"] == nodes
+    probe = RemoteZipStore(sample_url, client=moto.client())
+    metadata = [".zgroup", "signals/.zgroup"] + [f"signals/ch{c:02d}/.zarray" for c in range(16)]
+    entries = [probe.archive.index.get(name) for name in metadata]
+    in_memory = sum(probe.archive.in_memory(e) for e in entries if e is not None)
+    probe.close()
+    assert 0 < in_memory < 4  # the head GET holds the first few nodes' metadata
+    assert counts["off"] == nodes - in_memory
     assert later["off"] >= 16  # each array again (.zarray) and its .zattrs
     # "auto": the root and the first node below it singly, then one round covering the
     # rest, attributes included (coalesced where entries are adjacent)

@@ -97,7 +97,7 @@ def test_scan_a_named_key_missing_in_some(moto: S3Server, dataset: tuple[str, in
     assert len(raw) == 10 and all(r.value == bytes(range(256)) * 8 for r in raw)
 
 
-def test_scan_large_directory_costs_two_requests(moto: S3Server) -> None:
+def test_scan_large_directory_costs_two_round_trips(moto: S3Server) -> None:
     """Past ``tail_size``, the directory's rest is one more GET, whatever the archive size."""
     prefix = f"scan-big-{uuid.uuid4().hex[:8]}/"
     entries = {".zattrs": b'{"big": true}'}
@@ -105,7 +105,8 @@ def test_scan_large_directory_costs_two_requests(moto: S3Server) -> None:
     moto.client().put_object(Bucket=moto.bucket, Key=prefix + "big.zip", Body=make_zip(entries))
     (row,) = scan(f"s3://{moto.bucket}/{prefix}", tail_size=4096, **connection(moto))
     assert row.ok and row.value == {"big": True}
-    assert row.requests == 3  # tail, rest of the directory, the .zattrs entry
+    # tail and head side by side, then the rest of the directory; .zattrs is in the head
+    assert row.requests == 3
     assert row.bytes_read < row.size // 10
 
 
@@ -123,11 +124,14 @@ def test_empty_prefix_and_bad_urls(moto: S3Server) -> None:
         scan(f"s3://{moto.bucket}/", concurrency=0)
 
 
-def test_scan_of_a_larger_archive_costs_two_requests(moto: S3Server) -> None:
-    """The default tail covers the end-record window: directory in one GET, then the key."""
+def test_scan_of_a_larger_archive_costs_one_round_trip(moto: S3Server) -> None:
+    """The default tail covers the end-record window and the directory; the head GET beside
+    it holds the root .zattrs."""
     prefix = f"scan-mid-{uuid.uuid4().hex[:8]}/"
     body = make_zip({".zattrs": b'{"mid": 1}', "x/0": b"\x01" * 300_000})
     moto.client().put_object(Bucket=moto.bucket, Key=prefix + "mid.zip", Body=body)
     (row,) = scan(f"s3://{moto.bucket}/{prefix}", **connection(moto))
     assert row.ok and row.value == {"mid": 1}
-    assert row.requests == 2 and row.bytes_read < 140_000
+    assert row.requests == 2 and row.bytes_read == 128 * 1024 + 16 * 1024
+    (row,) = scan(f"s3://{moto.bucket}/{prefix}", head_size=0, **connection(moto))
+    assert row.requests == 2 and row.bytes_read < 140_000  # without it: the tail, then the key

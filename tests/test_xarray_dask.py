@@ -199,21 +199,22 @@ def test_unpickled_copies_share_one_directory_read(moto: S3Server, tmp_path: Pat
     path = write_sample_archive(tmp_path / "rec.zip", channels=2, seconds=1200)  # 2.5 MB
     key = f"t/shared-{os.getpid()}-{id(tmp_path)}.zip"
     url = moto.put_file(path, key)
-    store = RemoteZipStore(url, **moto.store_kwargs())  # ch00/1 lies outside the tail
+    store = RemoteZipStore(url, **moto.store_kwargs())  # ch00/5 lies outside head and tail
     blob = pickle.dumps(store)
-    chunk = store["signals/ch00/1"]
+    chunk = store["signals/ch00/5"]
     first = pickle.loads(blob)
-    assert first["signals/ch00/1"] == chunk
-    assert first.archive.source.stats.requests == 2  # the directory, then the chunk
+    assert first["signals/ch00/5"] == chunk
+    assert first.archive.source.stats.requests == 3  # tail and head side by side, the chunk
     second = pickle.loads(blob)
-    assert second["signals/ch00/1"] == chunk
+    assert second["signals/ch00/5"] == chunk
+    assert second[".zgroup"] == store[".zgroup"]  # the cached head serves it
     assert second.archive.source.stats.requests == 1  # the chunk only
     # A store opened from scratch does not use the cache: it reads the directory itself.
-    assert RemoteZipStore(url, **moto.store_kwargs()).archive.source.stats.requests == 1
+    assert RemoteZipStore(url, **moto.store_kwargs()).archive.source.stats.requests == 2
     # The object is replaced: a copy reusing the old directory still refuses to mix versions.
     moto.put(b"replaced" * 1000, key)
     with pytest.raises(ArchiveChangedError):
-        pickle.loads(blob)["signals/ch00/1"]
+        pickle.loads(blob)["signals/ch00/5"]
 
 
 def test_index_cache_is_bounded() -> None:

@@ -188,7 +188,7 @@ def test_archive_layer_converges_through_local_source(tmp_path, tail_size: int) 
     files = {f"g/{i}": os.urandom(i % 50) for i in range(2000)}
     path = tmp_path / "big-directory.zip"
     path.write_bytes(make_zip(files, comment=b"#" * MAX_COMMENT))
-    archive = read_local(path, tail_size=tail_size)
+    archive = read_local(path, tail_size=tail_size, head_size=0)  # directory reads only
     assert archive.source.stats.requests <= 3
     for name in ("g/0", "g/1999", "g/1000"):
         assert archive.read(name) == files[name]

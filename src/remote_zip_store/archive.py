@@ -5,11 +5,13 @@ with a :class:`~remote_zip_store.sources.Source`. It knows nothing about zarr.
 
 * Open: one suffix GET of ``tail_size`` bytes usually holds the end records and
   the whole central directory; a second GET fetches the rest when it does not.
+  Alongside it, in the same round trip, a GET of the first ``head_size`` bytes:
+  zarr writers put the root metadata there, so opening a group needs no third.
 * Read: one GET per entry covering its local header and data (exactly, when the
   next entry's offset is known); ``read_many`` coalesces neighbours with the
   planner and runs batches on a bounded thread pool. No lock is held across I/O.
-* Bytes already in the tail buffer (small archives, entries near the end) are
-  served from memory with no request.
+* Bytes already in the head or tail buffer (small archives, entries near either
+  end) are served from memory with no request.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class ReadOptions:
     """Check every entry's CRC-32 (cheap next to a network read)."""
     tail_size: int = 512 * 1024
     """Bytes of the first (suffix) GET: end records plus a typical central directory."""
+    head_size: int = 64 * 1024
+    """Bytes from the archive's start fetched alongside the tail (0: none)."""
     max_directory_size: int = 512 * 1024 * 1024
     """Refuse archives whose central directory is larger (a hostile archive's bound)."""
     max_entry_size: int = 2**31
@@ -62,6 +66,8 @@ class ReadOptions:
     def __post_init__(self) -> None:
         if self.tail_size < 1024:
             raise ValueError("tail_size must be at least 1024 bytes")
+        if self.head_size < 0:
+            raise ValueError("head_size must be >= 0")
         if self.max_entry_size < 0 or self.max_directory_size < 0:
             raise ValueError("max_entry_size and max_directory_size must be >= 0")
         if self.max_workers < 1:
@@ -82,6 +88,7 @@ class ZipArchive:
         self._index: ZipIndex | None = None
         self._tail = b""
         self._tail_start = 0
+        self._head = b""
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._closed = False
@@ -116,10 +123,13 @@ class ZipArchive:
         cached = indexcache.lookup(cache_key) if cache_key is not None else None
         if cached is not None:
             self._tail, self._tail_start, self.size = cached.tail, cached.tail_start, cached.size
+            self._head = cached.head
             return cached.index
         url = self.url
         limit = self.options.max_directory_size
-        first = self.source.read_tail(max(self.options.tail_size, 1024))
+        first = self.source.read_tail(
+            max(self.options.tail_size, 1024), head=self.options.head_size
+        )
         data, size = first.data, first.size
         while True:
             tail_start = size - len(data)
@@ -154,10 +164,13 @@ class ZipArchive:
                 data = self.source.read_range(start, tail_start) + data
         self._tail = data
         self._tail_start = size - len(data)
+        # Only the part before the tail and the directory is worth keeping.
+        self._head = first.head[: min(self._tail_start, location.cd_start)]
         self.size = size
         index = ZipIndex(records, location)
         if cache_key is not None:
-            indexcache.remember(cache_key, indexcache.Opened(index, data, self._tail_start, size))
+            opened = indexcache.Opened(index, data, self._tail_start, size, self._head)
+            indexcache.remember(cache_key, opened)
         return index
 
     # -- read ---------------------------------------------------------------------------
@@ -178,11 +191,16 @@ class ZipArchive:
 
     def read_many(self, entries: Iterable[Entry]) -> dict[str, bytes]:
         """Contents of several entries, coalesced and fetched concurrently, by entry name."""
-        wanted = list(entries)
-        if not wanted:
-            return {}
-        for entry in wanted:
+        results: dict[str, bytes] = {}
+        wanted = []
+        for entry in entries:
             check_supported(entry, self.url)
+            if self.in_memory(entry):  # no request: keep it out of the plan
+                results[entry.name] = self.read_entry(entry)
+            else:
+                wanted.append(entry)
+        if not wanted:
+            return results
         ranges = [ByteRange(*self._span(entry)) for entry in wanted]
         batches = planner.plan(
             ranges, max_gap=self.options.coalesce_gap, max_size=self.options.coalesce_max
@@ -197,8 +215,8 @@ class ZipArchive:
             }
 
         if len(batches) == 1:
-            return run(batches[0])
-        results: dict[str, bytes] = {}
+            results.update(run(batches[0]))
+            return results
         futures = [self._executor().submit(run, batch) for batch in batches]
         _, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in pending:
@@ -208,9 +226,10 @@ class ZipArchive:
                 results.update(future.result())
         return results
 
-    def in_tail(self, entry: Entry) -> bool:
-        """Whether reading ``entry`` is served from the open's tail buffer (no request)."""
-        return bool(self._tail) and self._span(entry)[0] >= self._tail_start
+    def in_memory(self, entry: Entry) -> bool:
+        """Whether reading ``entry`` is served from the open's head or tail buffer (no request)."""
+        start, end = self._span(entry)
+        return (bool(self._tail) and start >= self._tail_start) or end <= len(self._head)
 
     def _span(self, entry: Entry) -> tuple[int, int]:
         largest = max(entry.compressed_size, entry.uncompressed_size)
@@ -237,6 +256,8 @@ class ZipArchive:
         self._check_open()
         if start >= self._tail_start and self._tail:
             return self._tail[start - self._tail_start : end - self._tail_start]
+        if end <= len(self._head):
+            return self._head[start:end]
         return self.source.read_range(start, end, key=key)
 
     def _extract(self, entry: Entry, data: bytes, offset: int) -> bytes:

@@ -35,6 +35,7 @@ class Opened:
     tail: bytes
     tail_start: int
     size: int
+    head: bytes = b""
 
 
 _cache: OrderedDict[tuple[Any, ...], Opened] = OrderedDict()
@@ -60,7 +61,7 @@ def lookup(key: tuple[Any, ...]) -> Opened | None:
 
 
 def remember(key: tuple[Any, ...], opened: Opened) -> None:
-    if len(opened.tail) > MAX_TAIL:
+    if len(opened.tail) + len(opened.head) > MAX_TAIL:
         opened = Opened(opened.index, b"", opened.size, opened.size)
     with _lock:
         _cache[key] = opened

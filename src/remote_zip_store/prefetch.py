@@ -17,8 +17,8 @@ Policies (``metadata_prefetch=``):
 * ``"open"``: the round runs at the first metadata read, whatever the key.
 * ``"off"``: never; every key is one request.
 
-Entries served from the open's tail buffer cost no request and never count as
-a miss. Bounds (``MAX_ENTRIES``, ``MAX_ENTRY_SIZE``, ``MAX_TOTAL``) keep a
+Entries served from the open's head or tail buffer cost no request and never
+count as a miss. Bounds (``MAX_ENTRIES``, ``MAX_ENTRY_SIZE``, ``MAX_TOTAL``) keep a
 pathological archive from turning the round into a download.
 """
 
@@ -69,7 +69,7 @@ class MetadataCache:
         if value is not None or self._started or not is_metadata(name):
             return value
         entry = self.archive.index.get(name)
-        if entry is None or self.archive.in_tail(entry):
+        if entry is None or self.archive.in_memory(entry):
             return None  # absent, or free to read: not a miss
         with self._lock:  # claim the round; the I/O runs outside the lock
             if self._started:

@@ -76,6 +76,7 @@ def scan(
     concurrency: int = 32,
     suffix: str = ".zip",
     tail_size: int = 128 * 1024,
+    head_size: int = 16 * 1024,
     client: S3Client | None = None,
     options: S3Options | None = None,
     on_listed: Callable[[int], None] | None = None,
@@ -92,7 +93,10 @@ def scan(
     ``on_listed(n)`` and ``on_row(row)`` drive a progress display.
     ``tail_size`` (128 KiB) covers the zip's largest possible end-record window
     (64 KiB comment plus the records) with room for a typical directory: a
-    smaller tail costs every archive larger than it one more GET.
+    smaller tail costs every archive larger than it one more GET. ``head_size``
+    (16 KiB) is fetched alongside it from archives larger than the tail: zarr
+    writers put the root ``.zgroup``/``.zattrs`` first, so the key usually needs
+    no second round trip (0 turns it off).
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -109,7 +113,9 @@ def scan(
         raise translate_error(exc, prefix_url) from exc
     if on_listed is not None:
         on_listed(len(listed))
-    read_options = ReadOptions(tail_size=tail_size, max_workers=1)
+    read_options = ReadOptions(tail_size=tail_size, head_size=head_size, max_workers=1)
+    # The listing gives each size: an archive the tail holds whole needs no head GET.
+    whole = ReadOptions(tail_size=tail_size, head_size=0, max_workers=1)
 
     def one(name: str, size: int) -> ScanRow:
         source = S3Source(bucket, name, options=options, client=shared)
@@ -117,7 +123,8 @@ def scan(
         value: Any = None
         error: str | None = None
         try:
-            with RemoteZipStore.from_source(source, options=read_options) as store:
+            chosen = whole if size <= tail_size else read_options
+            with RemoteZipStore.from_source(source, options=chosen) as store:
                 value = _read_key(store, key)
         except Exception as exc:  # reported in the row, never fatal
             error = str(exc) or type(exc).__name__

@@ -90,6 +90,7 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         coalesce_gap: int | None = None,
         coalesce_max: int | None = None,
         tail_size: int | None = None,
+        head_size: int | None = None,
         max_directory_size: int | None = None,
         max_entry_size: int | None = None,
         metadata_prefetch: Policy = "auto",
@@ -101,6 +102,7 @@ class RemoteZipStore(Store):  # type: ignore[misc]
             coalesce_gap=defaults.coalesce_gap if coalesce_gap is None else coalesce_gap,
             coalesce_max=defaults.coalesce_max if coalesce_max is None else coalesce_max,
             tail_size=defaults.tail_size if tail_size is None else tail_size,
+            head_size=defaults.head_size if head_size is None else head_size,
             max_directory_size=(
                 defaults.max_directory_size if max_directory_size is None else max_directory_size
             ),

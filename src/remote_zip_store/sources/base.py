@@ -8,18 +8,28 @@ transport errors to :mod:`remote_zip_store.errors` at this one boundary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 from ..forksafe import ForkSafeLock
 
+logger = logging.getLogger("remote_zip_store")
+
 
 @dataclass(frozen=True, slots=True)
 class Tail:
-    """The last ``len(data)`` bytes of an object of ``size`` bytes."""
+    """The last ``len(data)`` bytes of an object of ``size`` bytes, maybe its first bytes too.
+
+    ``head`` holds the object's first ``len(head)`` bytes of the same version as
+    ``data``, or is empty when they were not asked for or could not be had.
+    """
 
     data: bytes
     size: int
+    head: bytes = b""
 
 
 class RangeReader(Protocol):
@@ -32,8 +42,13 @@ class RangeReader(Protocol):
 
 
 class TailReader(Protocol):
-    def read_tail(self, length: int) -> Tail:
-        """The last ``length`` bytes (all of them if the object is smaller) and the size."""
+    def read_tail(self, length: int, *, head: int = 0) -> Tail:
+        """The last ``length`` bytes (all of them if the object is smaller) and the size.
+
+        With ``head`` > 0, also the first ``head`` bytes, fetched concurrently (a zarr
+        writer puts the root metadata there). They are an optimisation: a source may
+        return none, and must return none rather than bytes of another version.
+        """
         ...
 
 
@@ -78,3 +93,39 @@ class Stats:
 
     def __repr__(self) -> str:
         return f"Stats(requests={self.requests}, bytes={self.bytes})"
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """An object's first bytes and the version (ETag, version id) they were read from."""
+
+    data: bytes
+    version: Hashable
+
+
+def with_head(
+    read_tail: Callable[[], Tail],
+    read_head: Callable[[], Head],
+    version: Callable[[], Hashable],
+    url: str,
+) -> Tail:
+    """``read_tail()`` here while ``read_head()`` runs on a thread: one round trip for both.
+
+    The head is speculative: any failure, or a version other than the one the
+    tail pinned (``version()`` after the tail), drops it, and the tail stands alone.
+    """
+    box: list[Head] = []
+
+    def run() -> None:
+        try:
+            box.append(read_head())
+        except Exception as exc:  # an optimisation must not fail the open
+            logger.debug("archive %s: first bytes not read (%s: %s)", url, type(exc).__name__, exc)
+
+    thread = threading.Thread(target=run, name="remote-zip-store-head", daemon=True)
+    thread.start()
+    tail = read_tail()
+    thread.join()
+    if not box or box[0].version is None or box[0].version != version():
+        return tail
+    return replace(tail, head=box[0].data)

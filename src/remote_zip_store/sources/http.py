@@ -39,7 +39,7 @@ from ..errors import (
     StoreClosedError,
     describe,
 )
-from .base import Stats, Tail
+from .base import Head, Stats, Tail, with_head
 
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT: tuple[type[BaseException], ...] = (
@@ -154,8 +154,35 @@ class HTTPSource:
         return urllib3.PoolManager(**kwargs)
 
     # -- reads ---------------------------------------------------------------------------
-    def read_tail(self, length: int) -> Tail:
-        """One suffix GET; the size comes from ``Content-Range`` (no HEAD)."""
+    def read_tail(self, length: int, *, head: int = 0) -> Tail:
+        """One suffix GET; the size comes from ``Content-Range`` (no HEAD).
+
+        With ``head``, a ``bytes=0-`` GET runs alongside it (see :func:`with_head`).
+        """
+        if head <= 0:
+            return self._read_tail(length)
+        return with_head(
+            lambda: self._read_tail(length),
+            lambda: self._read_head(head),
+            lambda: _strip_weak(self.etag) if self.etag else None,
+            self.url,
+        )
+
+    def _read_head(self, length: int) -> Head:
+        """The first ``length`` bytes, one attempt, not pinned: the caller compares the
+        ETag with the tail's."""
+        status, headers, data, error = self._request(f"bytes=0-{length - 1}")
+        served = headers.get("Content-Range")
+        size = _total_size(served)
+        want = min(length, size) if size is not None else -1
+        etag = headers.get("ETag")
+        if error or status != 206 or want <= 0 or not _serves(served, f"bytes=0-{want - 1}"):
+            raise SourceError(f"head GET: HTTP {status} {served!r} {error or ''}", archive=self.url)
+        if len(data) != want:
+            raise SourceError(f"head GET: {len(data)} bytes, not {want}", archive=self.url)
+        return Head(data, _strip_weak(etag) if etag else None)
+
+    def _read_tail(self, length: int) -> Tail:
         status, headers, data = self._get(f"bytes=-{length}", None, want=None)
         if status == 416:  # an empty object has no suffix to give
             total = _total_size(headers.get("Content-Range"))

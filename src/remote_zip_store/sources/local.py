@@ -77,11 +77,14 @@ class LocalSource:
             )
         return fd
 
-    def read_tail(self, length: int) -> Tail:
+    def read_tail(self, length: int, *, head: int = 0) -> Tail:
         fd = self._descriptor()
         size = os.fstat(fd).st_size
         start = max(0, size - length)
-        return Tail(self._pread(fd, start, size), size)
+        tail = self._pread(fd, start, size)
+        # The first bytes only when the tail does not hold them (one descriptor: one version).
+        first = self._pread(fd, 0, min(head, size)) if head > 0 and start > 0 else b""
+        return Tail(tail, size, first)
 
     def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
         return self._pread(self._descriptor(), start, end, key)

@@ -42,7 +42,7 @@ from ..errors import (
     describe,
 )
 from ..forksafe import ForkSafeLock
-from .base import Stats, Tail
+from .base import Head, Stats, Tail, with_head
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -280,9 +280,35 @@ class S3Source:
             return self._client
 
     # -- reads --------------------------------------------------------------------
-    def read_tail(self, length: int) -> Tail:
-        """One suffix GET; the size comes from ``Content-Range`` (no HEAD)."""
-        return self._retrying(lambda: self._read_tail_once(length), "the archive's tail", None)
+    def read_tail(self, length: int, *, head: int = 0) -> Tail:
+        """One suffix GET; the size comes from ``Content-Range`` (no HEAD).
+
+        With ``head``, a ``bytes=0-`` GET runs alongside it (see :func:`with_head`).
+        """
+
+        def tail() -> Tail:
+            return self._retrying(lambda: self._read_tail_once(length), "the archive's tail", None)
+
+        if head <= 0:
+            return tail()
+        return with_head(
+            tail, lambda: self._read_head(head), lambda: (self.etag, self.version_id), self.url
+        )
+
+    def _read_head(self, length: int) -> Head:
+        """The first ``length`` bytes (fewer if the object is smaller), not pinned: the
+        caller compares the version with the tail's."""
+        response = self._get(f"bytes=0-{length - 1}", pinned=self.etag is not None)
+        body = response["Body"]
+        size = _total_size(response)
+        content_range = response.get("ContentRange") or ""
+        want = min(length, size) if size is not None else -1
+        if want <= 0 or not content_range.startswith(f"bytes 0-{want - 1}/"):
+            body.close()  # ignored Range (maybe the whole object): not worth reading
+            raise _ShortBody(f"a head GET answered with Content-Range {content_range!r}")
+        data = self._read_body(body, want, None)
+        etag = response.get("ETag")
+        return Head(data, (etag, response.get("VersionId")) if etag else None)
 
     def _read_tail_once(self, length: int) -> Tail:
         try:
