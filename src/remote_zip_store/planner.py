@@ -15,9 +15,11 @@ from dataclasses import dataclass
 #: bytes and took 2.9x as long for every 10th chunk of a channel: docs/performance.md).
 DEFAULT_MAX_GAP = 64 * 1024
 #: Never grow a merged request beyond this many bytes (a single larger range stands alone).
-#: Small enough that a channel's read is split over the pool (parallel inflate, overlap
-#: with transfer); measured best of 1-16 MiB for one channel (docs/performance.md).
-DEFAULT_MAX_SIZE = 1024 * 1024
+#: Each GET costs ~1 ms of botocore CPU, which shows when the network is fast: reading a
+#: whole 118 MB archive on loopback took 0.61 s in 1 MiB GETs and 0.34 s in 4 MiB ones,
+#: while one channel at 20 ms / 400 Mbit/s took the same with 1-4 MiB (8 MiB: slower
+#: for both; benchmarks/coalesce_sweep.py, docs/performance.md).
+DEFAULT_MAX_SIZE = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
