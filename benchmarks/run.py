@@ -238,13 +238,13 @@ def physical_limit(
 ) -> tuple[float, int, int]:
     """``(seconds, round trips, bytes)``: a lower bound no client can beat on this link.
 
-    The cheaper of two strategies, all archives at once (concurrently):
-
-    * *targeted*: 3 round trips (connection setup; the directory by a suffix GET; then
-      every needed entry concurrently) plus, per archive, the central directory and end
-      records and exactly the local headers and data of the entries the scenario needs,
-      over the bandwidth;
-    * *whole object*: 2 round trips (setup; one GET) plus every archive's full size.
+    2 round trips (connection setup; one round of GETs) plus the fewest bytes that hold
+    what the scenario needs, all archives at once (concurrently), over the bandwidth: the
+    fewer of *targeted* (each archive's central directory and end records plus exactly the
+    local headers and data of the needed entries) and *whole object* (the archives' sizes).
+    A client cannot know where entries lie before it has the directory, so it usually
+    needs a third round trip; a lucky guess (the store's head GET) can save it, so the
+    bound does not charge it.
 
     It ignores the order the scenario's code reads in (zarr reads arrays one after the
     other), HTTP headers and CPU time. Loopback has no RTT or bandwidth: the limit is 0.
@@ -261,12 +261,9 @@ def physical_limit(
                 targeted += min(end, cd_start) - begin
         whole += archive.size
 
-    def cost(rounds: int, nbytes: int) -> float:
-        return rounds * condition.rtt + (nbytes / condition.bandwidth if condition.bandwidth else 0)
-
-    if cost(2, whole) < cost(3, targeted):
-        return cost(2, whole), 2, whole
-    return cost(3, targeted), 3, targeted
+    nbytes = min(targeted, whole)
+    seconds = 2 * condition.rtt + (nbytes / condition.bandwidth if condition.bandwidth else 0)
+    return seconds, 2, nbytes
 
 
 # -- running --------------------------------------------------------------------------------------
