@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from remote_zip_store import ArchiveChangedError, ReadOptions, RemoteZipStore, SourceError
+from remote_zip_store.sources import base
 
 from .archives import make_zip
 from .faultproxy import Fault, FaultProxy, fault_proxy
@@ -265,7 +266,8 @@ def test_a_head_of_another_version_is_dropped(moto: S3Server, proxy: FaultProxy)
 
     key = f"t/race-{uuid.uuid4().hex}.zip"
     url = moto.put(archive(2), key)
-    proxy.arm(Fault("delay", seconds=1.0, range=HEAD_RANGE))  # held; the tail goes through
+    # held for less than the open waits for it (HEAD_WAIT); the tail goes through meanwhile
+    proxy.arm(Fault("delay", seconds=0.5, range=HEAD_RANGE))
     opened: list[RemoteZipStore] = []
     thread = threading.Thread(
         target=lambda: opened.append(
@@ -284,3 +286,15 @@ def test_a_head_of_another_version_is_dropped(moto: S3Server, proxy: FaultProxy)
     assert entry is not None and not store.archive.in_memory(entry)  # the head was dropped
     with pytest.raises(ArchiveChangedError):
         store[".zgroup"]  # If-Match on the pinned (first) version: never the new bytes
+
+
+def test_a_stuck_head_get_does_not_hold_up_the_open(
+    moto: S3Server, proxy: FaultProxy, archive_url: str
+) -> None:
+    proxy.arm(Fault("delay", seconds=base.HEAD_WAIT + 4, range=HEAD_RANGE))
+    started = time.monotonic()
+    store = open_store(moto, proxy, archive_url, head_size=ReadOptions().head_size)
+    assert time.monotonic() - started < base.HEAD_WAIT + 2  # did not wait for the head
+    first = store.archive.index.get("arr/0.0")
+    assert first is not None and not store.archive.in_memory(first)
+    assert store["arr/0.0"] == ENTRIES["arr/0.0"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
@@ -95,6 +96,10 @@ class Stats:
         return f"Stats(requests={self.requests}, bytes={self.bytes})"
 
 
+#: Seconds ``with_head`` waits for the head GET after the tail, at least.
+HEAD_WAIT = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class Head:
     """An object's first bytes and the version (ETag, version id) they were read from."""
@@ -113,6 +118,8 @@ def with_head(
 
     The head is speculative: any failure, or a version other than the one the
     tail pinned (``version()`` after the tail), drops it, and the tail stands alone.
+    Once the tail is in, the head gets at most twice the tail's time (at least
+    ``HEAD_WAIT`` seconds) to finish: a stuck head GET never holds up the open.
     """
     box: list[Head] = []
 
@@ -124,8 +131,12 @@ def with_head(
 
     thread = threading.Thread(target=run, name="remote-zip-store-head", daemon=True)
     thread.start()
+    started = time.monotonic()
     tail = read_tail()
-    thread.join()
+    thread.join(max(HEAD_WAIT, 2 * (time.monotonic() - started)))
+    if thread.is_alive():
+        logger.debug("archive %s: first bytes still on their way; opened without them", url)
+        return tail
     if not box or box[0].version is None or box[0].version != version():
         return tail
     return replace(tail, head=box[0].data)
