@@ -259,15 +259,18 @@ def test_faults_on_the_head_get_drop_it_and_reads_stay_right(
     assert entry_gets(proxy)  # the rest of the archive still needs GETs
 
 
-def test_a_head_of_another_version_is_dropped(moto: S3Server, proxy: FaultProxy) -> None:
+def test_a_head_of_another_version_is_dropped(
+    moto: S3Server, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def archive(version: int) -> bytes:
         group = f'{{"zarr_format": {version}}}'.encode()  # same length, other bytes
         return make_zip({".zgroup": group, "blob": os.urandom(600_000)})  # beyond the tail
 
     key = f"t/race-{uuid.uuid4().hex}.zip"
     url = moto.put(archive(2), key)
-    # held for less than the open waits for it (HEAD_WAIT); the tail goes through meanwhile
-    proxy.arm(Fault("delay", seconds=0.5, range=HEAD_RANGE))
+    # held (the tail goes through meanwhile) for less than the open waits for it
+    monkeypatch.setattr(base, "HEAD_WAIT", 10.0)
+    proxy.arm(Fault("delay", seconds=2.0, range=HEAD_RANGE))
     opened: list[RemoteZipStore] = []
     thread = threading.Thread(
         target=lambda: opened.append(
