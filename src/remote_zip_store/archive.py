@@ -228,8 +228,15 @@ class ZipArchive:
 
     def in_memory(self, entry: Entry) -> bool:
         """Whether reading ``entry`` is served from the open's head or tail buffer (no request)."""
-        start, end = self._span(entry)
-        return (bool(self._tail) and start >= self._tail_start) or end <= len(self._head)
+        return self._buffered(*self._span(entry)) is not None
+
+    def _buffered(self, start: int, end: int) -> memoryview | None:
+        """Bytes ``[start, end)`` from the open's tail or head buffer, if one holds them."""
+        if self._tail and start >= self._tail_start:
+            return memoryview(self._tail)[start - self._tail_start : end - self._tail_start]
+        if end <= len(self._head):
+            return memoryview(self._head)[start:end]
+        return None
 
     def _span(self, entry: Entry) -> tuple[int, int]:
         largest = max(entry.compressed_size, entry.uncompressed_size)
@@ -254,10 +261,9 @@ class ZipArchive:
 
     def _fetch(self, start: int, end: int, key: str) -> bytes:
         self._check_open()
-        if start >= self._tail_start and self._tail:
-            return self._tail[start - self._tail_start : end - self._tail_start]
-        if end <= len(self._head):
-            return self._head[start:end]
+        buffered = self._buffered(start, end)
+        if buffered is not None:
+            return bytes(buffered)
         return self.source.read_range(start, end, key=key)
 
     def _extract(self, entry: Entry, data: bytes, offset: int) -> bytes:
