@@ -15,6 +15,7 @@ A cached file is reused when its name (which encodes the parameters) exists.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,34 +44,37 @@ class Archive:
         return self.path.stat().st_size
 
 
-def _cached(path: Path) -> bool:
-    return path.exists() and path.stat().st_size > 0
+def _generated(path: Path, write: Callable[[Path], object]) -> Path:
+    """``path``, written once by ``write(tmp)`` and renamed into place (reused when it exists
+    and is not empty, so an interrupted run never leaves a half-written archive behind)."""
+    if not (path.exists() and path.stat().st_size > 0):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        write(tmp)
+        tmp.rename(path)
+    return path
 
 
 def eeg(*, channels: int = 16, seconds: int = 7200, deflate: bool = False) -> Archive:
     """The EEG-like recording (stored, or deflate-compressed zip entries)."""
     kind = "deflate" if deflate else "stored"
-    path = ARCHIVES / f"eeg-{channels}ch-{seconds}s-{kind}.zip"
-    if not _cached(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        write_sample_archive(
+    path = _generated(
+        ARCHIVES / f"eeg-{channels}ch-{seconds}s-{kind}.zip",
+        lambda tmp: write_sample_archive(
             tmp,
             channels=channels,
             seconds=seconds,
             compression=zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED,
-        )
-        tmp.rename(path)
+        ),
+    )
     arrays = tuple(f"signals/ch{c:02d}" for c in range(channels))
     return Archive(f"eeg-{kind}", path, arrays, chunk_len=30 * 256)
 
 
 def grid(*, side: int = 4096, chunk: int = 1024) -> Archive:
     """A ``side`` x ``side`` float32 array in ``chunk`` x ``chunk`` chunks (4 MiB each)."""
-    path = ARCHIVES / f"grid-{side}-{chunk}.zip"
-    if not _cached(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+
+    def write(tmp: Path) -> None:
         rng = np.random.default_rng(3)
         with zarr.ZipStore(str(tmp), mode="w") as store:
             root = zarr.group(store=store)
@@ -79,34 +83,32 @@ def grid(*, side: int = 4096, chunk: int = 1024) -> Archive:
             )
             for i in range(0, side, chunk):
                 array[i : i + chunk] = rng.standard_normal((chunk, side), dtype=np.float32)
-        tmp.rename(path)
+
+    path = _generated(ARCHIVES / f"grid-{side}-{chunk}.zip", write)
     return Archive("grid", path, ("image",), chunk_len=chunk)
 
 
 def many(*, chunks: int = 72_000, chunk: int = 64) -> Archive:
     """A 1-D array with ``chunks`` small chunks: a large central directory."""
-    path = ARCHIVES / f"many-{chunks}.zip"
-    if not _cached(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+
+    def write(tmp: Path) -> None:
         with zarr.ZipStore(str(tmp), mode="w") as store:
             root = zarr.group(store=store)
             array = root.create_dataset(
                 "values", shape=(chunks * chunk,), chunks=(chunk,), dtype="f4", compressor=None
             )
             array[:] = np.arange(chunks * chunk, dtype=np.float32)
-        tmp.rename(path)
+
+    path = _generated(ARCHIVES / f"many-{chunks}.zip", write)
     return Archive("many", path, ("values",), chunk_len=chunk)
 
 
 def small(*, channels: int = 4, seconds: int = 600) -> Archive:
     """A short recording (about 2.5 MB): the archive behind "open 100 archives"."""
-    path = ARCHIVES / f"small-{channels}ch-{seconds}s.zip"
-    if not _cached(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        write_sample_archive(tmp, channels=channels, seconds=seconds)
-        tmp.rename(path)
+    path = _generated(
+        ARCHIVES / f"small-{channels}ch-{seconds}s.zip",
+        lambda tmp: write_sample_archive(tmp, channels=channels, seconds=seconds),
+    )
     arrays = tuple(f"signals/ch{c:02d}" for c in range(channels))
     return Archive("small", path, arrays, chunk_len=30 * 256)
 
@@ -116,10 +118,8 @@ def million(entries: int = 1_000_000) -> Archive:
 
     Written by :func:`benchmarks.parse_scale.write_archive` (numpy, about a second).
     """
-    path = ARCHIVES / f"million-{entries}.zip"
-    if not _cached(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        parse_scale.write_archive(str(tmp), entries)
-        tmp.rename(path)
+    path = _generated(
+        ARCHIVES / f"million-{entries}.zip",
+        lambda tmp: parse_scale.write_archive(str(tmp), entries),
+    )
     return Archive("million", path, ("grid",), chunk_len=1)

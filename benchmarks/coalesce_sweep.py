@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,7 +22,8 @@ from urllib.parse import urlparse
 import zarr
 from tests.servers import seaweedfs_server
 
-from benchmarks import archives
+from benchmarks import archives, contenders
+from benchmarks.contenders import Target
 from benchmarks.netsim import LOOPBACK, Condition, NetSim
 from remote_zip_store import RemoteZipStore
 
@@ -84,31 +84,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                             flush=True,
                         )
             net.set_condition(LOOPBACK)
-            median, times = _median_run(args.reps, lambda: _download(server, options, urls))
+            stored = Target(
+                net.endpoint,
+                server.bucket,
+                urls["stored"].split("/", 3)[3],
+                server.access_key,
+                server.secret_key,
+                server.region,
+            )
+
+            def download() -> None:
+                opened = contenders.DOWNLOAD.open(stored)
+                try:
+                    _whole(opened.root)
+                finally:
+                    opened.close()
+
+            median, times = _median_run(args.reps, download)
             runs = ", ".join(f"{t:.3f}" for t in times)
             label = "| loopback | whole archive | stored | download+ZipStore"
             print(f"{label} | {median:.3f} | {runs} | |")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
-
-
-def _download(server: Any, options: dict[str, Any], urls: dict[str, str]) -> None:
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=options["endpoint_url"],
-        aws_access_key_id=options["aws_access_key_id"],
-        aws_secret_access_key=options["aws_secret_access_key"],
-        region_name=options["region_name"],
-    )
-    key = urls["stored"].split("/", 3)[3]
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "archive.zip")
-        client.download_file(server.bucket, key, path)
-        with zarr.ZipStore(path, mode="r") as store:
-            _whole(zarr.open(store, mode="r"))
-    client.close()
 
 
 if __name__ == "__main__":
