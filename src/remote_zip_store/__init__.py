@@ -17,14 +17,13 @@ from .errors import (
     CorruptEntryError,
     InvalidURLError,
     KeyNotFoundError,
-    ReadOnlyStoreError,
     RemoteZipError,
     SourceError,
     StoreClosedError,
     UnsupportedArchiveError,
 )
 from .sources import HTTPSource, LocalSource, S3Options, S3Source, Source
-from .store import RemoteZipStore
+from .store import ReadOnlyStoreError, RemoteZipStore
 
 __version__ = "0.1.0"
 

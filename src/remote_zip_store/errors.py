@@ -10,30 +10,58 @@ contain credentials.
 
 from __future__ import annotations
 
-import zarr.errors
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class RemoteZipError(Exception):
-    """Base class of every error raised by remote_zip_store."""
+    """Base class of every error raised by remote_zip_store.
 
-    def __init__(self, message: str, *, archive: str | None = None, key: str | None = None):
-        super().__init__(message)
+    ``detail`` says what went wrong and nothing about where: pure code (the
+    parser, decode) cannot know the archive, and a source does not know which
+    key a read is for. The boundary that knows adds ``archive`` and ``key``
+    (:func:`context`), and the message is composed from all three, so no layer
+    formats another layer's context into its text.
+    """
+
+    def __init__(self, detail: str, *, archive: str | None = None, key: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
         self.archive = archive
         self.key = key
 
     def __str__(self) -> str:
         # KeyError.__str__ would repr() the message; keep it readable everywhere.
-        return str(self.args[0]) if self.args else ""
+        if self.archive is None and self.key is None:
+            return self.detail
+        return f"{describe(self.archive, self.key)}: {self.detail}"
+
+    def add_context(self, archive: str | None, key: str | None = None) -> None:
+        """Fill in ``archive``/``key`` where still unknown (never overwrite them)."""
+        if self.archive is None:
+            self.archive = archive
+        if self.key is None:
+            self.key = key
 
     def __reduce__(self) -> tuple[object, ...]:
         # Exceptions cross process boundaries (dask, multiprocessing): keep attributes.
-        return (_rebuild, (type(self), str(self), self.archive, self.key))
+        return (_rebuild, (type(self), self.detail, self.archive, self.key))
 
 
 def _rebuild(
-    cls: type[RemoteZipError], message: str, archive: str | None, key: str | None
+    cls: type[RemoteZipError], detail: str, archive: str | None, key: str | None
 ) -> RemoteZipError:
-    return cls(message, archive=archive, key=key)
+    return cls(detail, archive=archive, key=key)
+
+
+@contextmanager
+def context(archive: str | None, key: str | None = None) -> Iterator[None]:
+    """The one boundary where errors learn where they happened (archive, key)."""
+    try:
+        yield
+    except RemoteZipError as exc:
+        exc.add_context(archive, key)
+        raise
 
 
 def describe(archive: str | None, key: str | None = None) -> str:
@@ -89,16 +117,6 @@ class UnsupportedArchiveError(RemoteZipError, NotImplementedError):
 
 class KeyNotFoundError(RemoteZipError, KeyError):
     """The key is not in the archive (zarr treats this as 'absent')."""
-
-
-class ReadOnlyStoreError(RemoteZipError, zarr.errors.ReadOnlyError):  # type: ignore[misc]
-    """The store is read-only; zarr's own ``ReadOnlyError`` (a ``PermissionError``)."""
-
-    def __init__(self, message: str, *, archive: str | None = None, key: str | None = None):
-        # zarr's ReadOnlyError.__init__ takes no message: skip it in the MRO.
-        PermissionError.__init__(self, message)
-        self.archive = archive
-        self.key = key
 
 
 class StoreClosedError(RemoteZipError, ValueError):

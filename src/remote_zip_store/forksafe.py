@@ -1,4 +1,4 @@
-"""A lock that a forked child gets back unlocked.
+"""Fork safety: locks a forked child gets back unlocked, resources it builds anew.
 
 ``fork()`` copies a lock in whatever state it is in: if another thread of the
 parent held it (a stats update, a client being built, the index being read),
@@ -12,7 +12,11 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from types import TracebackType
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 _ALL: weakref.WeakSet[ForkSafeLock] = weakref.WeakSet()
 
@@ -39,6 +43,55 @@ class ForkSafeLock:
 
     def locked(self) -> bool:
         return self._lock.locked()
+
+
+class PerProcess(Generic[T]):
+    """A resource built on first use, once per process: a client, a pool, a descriptor.
+
+    boto3 clients, connection pools, thread pools and file descriptors neither
+    pickle nor survive ``fork()``. ``get()`` builds the resource in the process
+    that asks (one builder at a time) and a forked child builds its own; the
+    parent's copy is never used, nor closed, by the child. ``close()`` closes
+    the resource only in the process that built it.
+    """
+
+    __slots__ = ("_close", "_factory", "_lock", "_pid", "_value")
+
+    def __init__(self, factory: Callable[[], T], close: Callable[[T], None] | None = None):
+        self._factory = factory
+        self._close = close
+        self._lock = ForkSafeLock()
+        self._value: T | None = None
+        self._pid = 0
+
+    def get(self) -> T:
+        value = self._value
+        if value is not None and self._pid == os.getpid():
+            return value
+        with self._lock:
+            if self._value is None or self._pid != os.getpid():
+                self._value = self._factory()
+                self._pid = os.getpid()
+            return self._value
+
+    def set(self, value: T) -> None:
+        """Use ``value`` in this process (a client the caller built); a child builds anew."""
+        with self._lock:
+            self._value = value
+            self._pid = os.getpid()
+
+    def peek(self) -> T | None:
+        """The resource if this process built (or set) it, else None; never builds."""
+        value = self._value
+        return value if self._pid == os.getpid() else None
+
+    def close(self) -> None:
+        """Drop the resource; close it if this process built it. ``get()`` builds anew."""
+        with self._lock:
+            value, self._value = self._value, None
+            mine = self._pid == os.getpid()
+        if value is not None and mine and self._close is not None:
+            self._close(value)
 
 
 def _reset_in_child() -> None:

@@ -13,11 +13,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import botocore.config
+import zarr.errors
 from zarr.storage import Store
 from zarr.util import normalize_storage_path
 
 from .archive import ReadOptions, ZipArchive
-from .errors import KeyNotFoundError, ReadOnlyStoreError, StoreClosedError, describe
+from .errors import KeyNotFoundError, RemoteZipError, StoreClosedError, describe
 from .listing import Listing
 from .prefetch import MetadataCache, Policy
 from .sources import S3Options, Source, open_source
@@ -26,6 +27,21 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 else:
     S3Client = Any
+
+
+class ReadOnlyStoreError(RemoteZipError, zarr.errors.ReadOnlyError):  # type: ignore[misc]
+    """The store is read-only; zarr's own ``ReadOnlyError`` (a ``PermissionError``).
+
+    It lives with the zarr front end so that the core imports no zarr.
+    """
+
+    def __init__(self, detail: str, *, archive: str | None = None, key: str | None = None):
+        # zarr's ReadOnlyError.__init__ takes no message: skip it in the MRO.
+        PermissionError.__init__(self, detail)
+        self.detail = detail
+        self.archive = archive
+        self.key = key
+
 
 #: Files whose presence marks the root of a zarr v2 hierarchy.
 ZARR_MARKERS = (".zgroup", ".zarray", ".zmetadata")
