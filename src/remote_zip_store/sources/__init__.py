@@ -5,20 +5,21 @@ from __future__ import annotations
 import os
 
 from ..errors import InvalidURLError
-from .base import RangeReader, Source, Stats, Tail, TailReader
+from .base import Ends, RangeReader, Source, SourceIdentity, Stats, TailReader
 from .http import HTTPSource
 from .local import LocalSource
 from .s3 import S3Options, S3Source, parse_s3_url, translate_error
 
 __all__ = [
+    "Ends",
     "HTTPSource",
     "LocalSource",
     "RangeReader",
     "S3Options",
     "S3Source",
     "Source",
+    "SourceIdentity",
     "Stats",
-    "Tail",
     "TailReader",
     "open_source",
     "parse_s3_url",
