@@ -28,6 +28,7 @@ from remote_zip_store import (
     ZipArchive,
 )
 from remote_zip_store.decode import decompress, supported_methods
+from remote_zip_store.errors import context
 from remote_zip_store.zipformat import Entry, parse_local_header
 
 from . import craft
@@ -96,7 +97,7 @@ def test_decompress_entry_bytes_directly(method_archive: tuple[str, Path]) -> No
     for member, payload in PAYLOADS.items():
         entry = archive.entry(member)
         assert entry is not None
-        out = decompress(raw_data(path, entry), entry, archive=str(path), verify_crc=True)
+        out = decompress(raw_data(path, entry), entry, verify_crc=True)
         assert out == payload
 
 
@@ -117,11 +118,11 @@ def test_crc_mismatch_raises_and_verify_crc_false_skips(method_archive: tuple[st
     _, path = method_archive
     entry, data = _member(path)
     wrong = dataclasses.replace(entry, crc32=entry.crc32 ^ 0x1)
-    with pytest.raises(CorruptEntryError, match="CRC-32") as info:
-        decompress(data, wrong, archive=str(path), verify_crc=True)
+    with pytest.raises(CorruptEntryError, match="CRC-32") as info, context(str(path), "text"):
+        decompress(data, wrong, verify_crc=True)
     assert info.value.key == "text" and info.value.archive == str(path)
     assert str(path) in str(info.value) and "'text'" in str(info.value)
-    assert decompress(data, wrong, archive=str(path), verify_crc=False) == PAYLOADS["text"]
+    assert decompress(data, wrong, verify_crc=False) == PAYLOADS["text"]
 
 
 def test_flipped_data_byte_is_caught_by_crc(tmp_path: Path) -> None:
@@ -147,7 +148,7 @@ def test_declared_size_smaller_than_the_data(method_archive: tuple[str, Path]) -
     entry, data = _member(path)
     lie = dataclasses.replace(entry, uncompressed_size=entry.uncompressed_size - 1)
     with pytest.raises(CorruptEntryError, match=f"more than {lie.uncompressed_size} bytes"):
-        decompress(data, lie, archive=str(path), verify_crc=False)
+        decompress(data, lie, verify_crc=False)
 
 
 def test_declared_size_larger_than_the_data(method_archive: tuple[str, Path]) -> None:
@@ -155,7 +156,7 @@ def test_declared_size_larger_than_the_data(method_archive: tuple[str, Path]) ->
     entry, data = _member(path)
     lie = dataclasses.replace(entry, uncompressed_size=entry.uncompressed_size + 1)
     with pytest.raises(CorruptEntryError, match=f"decodes to {entry.uncompressed_size} bytes"):
-        decompress(data, lie, archive=str(path), verify_crc=False)
+        decompress(data, lie, verify_crc=False)
 
 
 def test_size_lie_in_a_whole_archive_is_never_returned(tmp_path: Path) -> None:
@@ -210,7 +211,7 @@ def test_bomb_fails_without_allocating_past_the_declared_size(
     tracemalloc.start()
     try:
         with pytest.raises(CorruptEntryError, match=f"more than {declared} bytes"):
-            decompress(packed, entry, archive="bomb.zip", verify_crc=False)
+            decompress(packed, entry, verify_crc=False)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -334,7 +335,7 @@ def test_zstd_checks_and_bomb(tmp_path: Path) -> None:
     tracemalloc.start()
     try:
         with pytest.raises(CorruptEntryError, match="more than 1000 bytes"):
-            decompress(bomb, entry, archive="zstd.zip", verify_crc=False)
+            decompress(bomb, entry, verify_crc=False)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
