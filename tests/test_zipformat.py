@@ -783,3 +783,19 @@ def test_end_record_beyond_the_search_window_is_not_found() -> None:
         zipfile.ZipFile(io.BytesIO(data))
     with pytest.raises(BadArchiveError, match=r"archive-under-test.*no end of central directory"):
         parse(data)
+
+
+def test_the_parser_raises_details_and_the_archive_adds_where(tmp_path: Path) -> None:
+    """Pure code knows no archive or key (errors contract); ``ZipArchive`` adds both."""
+    with pytest.raises(BadArchiveError) as info:
+        locate_directory(b"\x00" * 100, 100)
+    assert (info.value.archive, info.value.key) == (None, None)
+    assert str(info.value) == "not a zip archive (no end of central directory record)"
+    path = tmp_path / "not-a.zip"
+    path.write_bytes(b"\x00" * 100)
+    with pytest.raises(BadArchiveError) as info:
+        read_local(path)
+    assert info.value.archive == str(path) and info.value.key is None
+    assert (
+        str(info.value) == f"archive {path}: not a zip archive (no end of central directory record)"
+    )
