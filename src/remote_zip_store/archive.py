@@ -185,8 +185,11 @@ class ZipArchive:
     def entry(self, name: str) -> Entry | None:
         return self.index.get(name)
 
-    def read(self, name: str) -> bytes:
-        """The contents of entry ``name``; ``KeyError`` when it does not exist."""
+    def read(self, name: str, *, key: str | None = None) -> bytes:
+        """The contents of entry ``name``; ``KeyError`` when it does not exist.
+
+        ``key`` is accepted for compatibility and ignored: errors name the entry.
+        """
         entry = self.index.get(name)
         if entry is None:
             raise KeyError(name)

@@ -3,7 +3,8 @@
 Output is bounded by the central directory's uncompressed size (a deflate bomb
 cannot inflate past it), the size must match exactly, and the CRC-32 is checked
 unless the caller turns it off. Anything wrong raises; corrupt bytes are never
-returned as data.
+returned as data. Errors say what is wrong with the entry; the archive layer adds
+which archive and key (:func:`remote_zip_store.errors.context`).
 """
 
 from __future__ import annotations
