@@ -449,3 +449,22 @@ def test_range_of_an_entry_whose_local_header_is_wrong_is_corrupt(tmp_path: Path
     archive = open_archive(write(tmp_path, bytes(data), "bad.zip"), tail_size=1024, head_size=0)
     with pytest.raises(CorruptEntryError, match=r"key 'big' in archive .*bad\.zip.*signature"):
         archive.read_entry_range(entry, 10, 20)
+
+
+def test_range_of_a_second_name_for_one_local_header_is_corrupt(tmp_path: Path) -> None:
+    """Two directory records point at one local header (named 'a'): what a partial read of
+    'a' learned about that header must not serve 'b' (the header does not name it)."""
+    payload = random.Random(5).randbytes(100_000)
+    crc, size = zlib.crc32(payload), len(payload)
+    body = craft.local_header(b"a", crc=crc, csize=size, usize=size) + payload
+    cd = b"".join(
+        craft.central_header(name, offset=0, crc=crc, csize=size, usize=size)
+        for name in (b"a", b"b")
+    )
+    data = body + cd + craft.eocd(entries=2, cd_size=len(cd), cd_offset=len(body))
+    archive = open_archive(write(tmp_path, data, "aliased.zip"), tail_size=1024, head_size=0)
+    a, b = archive.index.get("a"), archive.index.get("b")
+    assert a is not None and b is not None
+    assert archive.read_entry_range(a, 10, 20) == payload[10:20]
+    with pytest.raises(CorruptEntryError, match=r"key 'b' in archive .*aliased\.zip.*names b'a'"):
+        archive.read_entry_range(b, 10, 20)

@@ -47,7 +47,7 @@ from .zipformat import (
     Entry as Entry,
 )
 
-#: Local-header data offsets remembered for partial reads (then cleared: bounded memory).
+#: Entries whose data start partial reads remember (then all forgotten: bounded memory).
 MAX_DATA_OFFSETS = 65536
 
 
@@ -102,8 +102,9 @@ class ZipArchive:
         self._tail_start = 0
         self._head = b""
         self._pool: PerProcess[ThreadPoolExecutor] = PerProcess(self._new_pool, _shutdown)
-        # Absolute data start by local-header offset, learned by partial reads.
-        self._data_starts: dict[int, int] = {}
+        # Absolute data start of entries whose local header a partial read has checked
+        # (by entry, not offset: two records may point at one header under two names).
+        self._data_starts: dict[Entry, int] = {}
         self._closed = closed
         self.size: int | None = None
         """The object's size in bytes, known once the directory has been read."""
@@ -228,7 +229,7 @@ class ZipArchive:
                 return self.read_entry(entry)[start:end]
             if start == end:
                 return b""
-            data_start = self._data_starts.get(entry.header_offset)
+            data_start = self._data_starts.get(entry)
             if data_start is not None:
                 return self._fetch(data_start + start, data_start + end)
             # One GET: the local header (with room for a longer extra field), then data to ``end``.
@@ -239,7 +240,7 @@ class ZipArchive:
                 raw += self._fetch(first + len(raw), first + offset + end)
             if len(self._data_starts) >= MAX_DATA_OFFSETS:
                 self._data_starts.clear()
-            self._data_starts[entry.header_offset] = first + offset
+            self._data_starts[entry] = first + offset
             return raw[offset + start : offset + end]
 
     def read_many(self, entries: Iterable[Entry]) -> dict[str, bytes]:
