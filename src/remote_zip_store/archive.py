@@ -224,7 +224,7 @@ class ZipArchive:
                 whole
                 or entry.method != STORED
                 or entry.compressed_size != size  # corrupt: the whole read says how
-                or self._buffered(first, last) is not None
+                or self._from_buffers(first, last) is not None
             ):
                 return self.read_entry(entry)[start:end]
             if start == end:
@@ -290,9 +290,9 @@ class ZipArchive:
     def is_buffered(self, entry: Entry) -> bool:
         """Whether reading ``entry`` is served from the open's head or tail buffer (no request)."""
         with context(self.url, entry.name):
-            return self._buffered(*self._checked_span(entry)) is not None
+            return self._from_buffers(*self._checked_span(entry)) is not None
 
-    def _buffered(self, start: int, end: int) -> memoryview | None:
+    def _from_buffers(self, start: int, end: int) -> memoryview | None:
         """Bytes ``[start, end)`` from the open's tail or head buffer, if one holds them."""
         if self._tail and start >= self._tail_start:
             return memoryview(self._tail)[start - self._tail_start : end - self._tail_start]
@@ -319,7 +319,7 @@ class ZipArchive:
 
     def _fetch(self, start: int, end: int) -> bytes:
         self._check_open()
-        buffered = self._buffered(start, end)
+        buffered = self._from_buffers(start, end)
         if buffered is not None:
             return bytes(buffered)
         return self.source.read_range(start, end)
