@@ -94,7 +94,7 @@ def check_supported(entry: Entry) -> None:
     """Raise a clear error for entries this library cannot decode."""
     if entry.flags & FLAG_ENCRYPTED or entry.method == AES:
         raise UnsupportedArchiveError(
-            f"encrypted ({method_name(entry.method)}); encrypted zip entries are not supported",
+            f"encrypted ({method_name(entry.method)}); encrypted zip entries are not supported"
         )
     if entry.method not in supported_methods():
         hint = " (pip install zstandard)" if entry.method == ZSTD else ""
@@ -133,21 +133,17 @@ def decompress(data: bytes | memoryview, entry: Entry, *, verify_crc: bool) -> b
         if isinstance(exc, CorruptEntryError):
             raise
         raise CorruptEntryError(
-            f"corrupt: {method_name(method)} data failed to decode ({exc})",
+            f"corrupt: {method_name(method)} data failed to decode ({exc})"
         ) from exc
     if len(out) != size:
         got = f"more than {size} bytes" if len(out) > size else f"{len(out)} bytes"
-        raise CorruptEntryError(
-            f"corrupt: it decodes to {got}, the directory says {size}",
-        )
+        raise CorruptEntryError(f"corrupt: it decodes to {got}, the directory says {size}")
     if not finished and method in (DEFLATED, BZIP2):
-        raise CorruptEntryError(
-            f"corrupt: {method_name(method)} stream is truncated",
-        )
+        raise CorruptEntryError(f"corrupt: {method_name(method)} stream is truncated")
     if verify_crc and zlib.crc32(out) != entry.crc32:
         raise CorruptEntryError(
             f"corrupt: CRC-32 {zlib.crc32(out):08x} does not "
-            f"match the directory's {entry.crc32:08x}",
+            f"match the directory's {entry.crc32:08x}"
         )
     return out
 
@@ -158,20 +154,14 @@ _LZMA_HEADER = struct.Struct("<BBH")
 def _lzma(data: bytes, limit: int) -> tuple[bytes, bool]:
     """Zip's LZMA: 2-byte version, 2-byte properties size, properties, raw LZMA1."""
     if len(data) < 4:
-        raise CorruptEntryError(
-            "corrupt: lzma header is truncated",
-        )
+        raise CorruptEntryError("corrupt: lzma header is truncated")
     _, _, props_size = _LZMA_HEADER.unpack_from(data, 0)
     props = data[4 : 4 + props_size]
     if props_size != 5 or len(props) != 5:
-        raise CorruptEntryError(
-            "corrupt: lzma properties are invalid",
-        )
+        raise CorruptEntryError("corrupt: lzma properties are invalid")
     lclppb = props[0]
     if lclppb >= 9 * 5 * 5:
-        raise CorruptEntryError(
-            "corrupt: lzma properties are invalid",
-        )
+        raise CorruptEntryError("corrupt: lzma properties are invalid")
     pb, rest = divmod(lclppb, 45)
     lp, lc = divmod(rest, 9)
     dict_size = struct.unpack_from("<L", props, 1)[0]

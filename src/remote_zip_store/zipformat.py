@@ -259,13 +259,11 @@ def _validate_candidate(
         raise UnsupportedArchiveError("multi-disk (split) zip archives are not supported")
     cd_start = end_records_start - cd_size
     if cd_size > end_records_start or cd_start < 0:
-        raise BadArchiveError(
-            f"corrupt zip: central directory size {cd_size} exceeds the archive",
-        )
+        raise BadArchiveError(f"corrupt zip: central directory size {cd_size} exceeds the archive")
     prefix = cd_start - cd_offset
     if prefix < 0:
         raise BadArchiveError(
-            f"corrupt zip: central directory offset {cd_offset} points past its end",
+            f"corrupt zip: central directory offset {cd_offset} points past its end"
         )
     if cd_size > 0:
         if cd_start < tail_start:
@@ -273,13 +271,9 @@ def _validate_candidate(
             raise NeedMoreBytes(cd_start)
         crel = cd_start - tail_start
         if tail[crel : crel + 4] != CENTRAL_SIGNATURE:
-            raise BadArchiveError(
-                f"corrupt zip: no central directory header at offset {cd_start}",
-            )
+            raise BadArchiveError(f"corrupt zip: no central directory header at offset {cd_start}")
     elif entries != 0:
-        raise BadArchiveError(
-            f"corrupt zip: {entries} entries declared in an empty directory",
-        )
+        raise BadArchiveError(f"corrupt zip: {entries} entries declared in an empty directory")
     return DirectoryLocation(
         cd_start=cd_start,
         cd_size=cd_size,
@@ -302,9 +296,7 @@ def _find_zip64_eocd(tail: bytes, tail_start: int, locator_pos: int, declared: i
             return adjacent
     # A record with an extensible data sector is longer: trust the locator's offset.
     if declared < 0 or declared + ZIP64_EOCD_SIZE > locator_pos:
-        raise BadArchiveError(
-            f"corrupt zip: ZIP64 end record offset {declared} is invalid",
-        )
+        raise BadArchiveError(f"corrupt zip: ZIP64 end record offset {declared} is invalid")
     if declared < tail_start:
         raise NeedMoreBytes(declared)
     drel = declared - tail_start
@@ -368,29 +360,45 @@ def _parse_loop(directory: bytes | memoryview, location: DirectoryLocation) -> R
         if pos > limit:
             raise BadArchiveError(
                 f"corrupt zip: truncated central directory record at offset "
-                f"{location.cd_start + pos}",
+                f"{location.cd_start + pos}"
             )
-        (sig, _, _, flags, method, _, _, crc, csize, usize, nlen, elen, clen, disk, _, _, lho) = (
-            unpack(buf, pos)
-        )
+        (
+            sig,
+            _,
+            _,
+            flags,
+            method,
+            _,
+            _,
+            crc,
+            csize,
+            usize,
+            nlen,
+            elen,
+            clen,
+            disk,
+            _,
+            _,
+            offset,
+        ) = unpack(buf, pos)
         if sig != CENTRAL_SIGNATURE:
             raise BadArchiveError(
-                f"corrupt zip: bad central directory signature at offset {location.cd_start + pos}",
+                f"corrupt zip: bad central directory signature at offset {location.cd_start + pos}"
             )
         name_end = pos + CENTRAL_SIZE + nlen
         end = name_end + elen + clen
         if end > cd_size:
             raise BadArchiveError(
                 f"corrupt zip: central directory record at offset "
-                f"{location.cd_start + pos} runs past the directory",
+                f"{location.cd_start + pos} runs past the directory"
             )
         raw_name = buf[pos + CENTRAL_SIZE : name_end]
-        if csize == U32_MAX or usize == U32_MAX or lho == U32_MAX or disk == U16_MAX:
-            usize, csize, lho = _apply_zip64_extra(
-                buf[name_end : name_end + elen], usize, csize, lho, disk, raw_name
+        if csize == U32_MAX or usize == U32_MAX or offset == U32_MAX or disk == U16_MAX:
+            usize, csize, offset = _apply_zip64_extra(
+                buf[name_end : name_end + elen], usize, csize, offset, disk, raw_name
             )
         names.append(decode_name(raw_name, flags))
-        offsets.append(lho + prefix)
+        offsets.append(offset + prefix)
         csizes.append(csize)
         usizes.append(usize)
         crcs.append(crc)
@@ -565,7 +573,7 @@ def _check_count(count: int, location: DirectoryLocation) -> None:
     declared = location.entry_count
     if count != declared and not (not location.zip64 and declared == count % 0x10000):
         raise BadArchiveError(
-            f"corrupt zip: directory declares {declared} entries but holds {count}",
+            f"corrupt zip: directory declares {declared} entries but holds {count}"
         )
 
 
@@ -577,7 +585,7 @@ def decode_name(raw: bytes, flags: int) -> str:
 
 
 def _apply_zip64_extra(
-    extra: bytes, usize: int, csize: int, lho: int, disk: int, raw_name: bytes
+    extra: bytes, usize: int, csize: int, offset: int, disk: int, raw_name: bytes
 ) -> tuple[int, int, int]:
     """Replace the overflowed fields from the ZIP64 extra (only those, in order)."""
     pos = 0
@@ -588,11 +596,11 @@ def _apply_zip64_extra(
             break
         if tag == ZIP64_EXTRA_ID:
             values = []
-            need = [usize == U32_MAX, csize == U32_MAX, lho == U32_MAX]
+            need = [usize == U32_MAX, csize == U32_MAX, offset == U32_MAX]
             count = sum(need)
             if len(body) < 8 * count:
                 raise BadArchiveError(
-                    f"corrupt zip: ZIP64 extra field of {raw_name!r} is too short",
+                    f"corrupt zip: ZIP64 extra field of {raw_name!r} is too short"
                 )
             values = list(struct.unpack_from(f"<{count}Q", body))
             if need[0]:
@@ -600,12 +608,10 @@ def _apply_zip64_extra(
             if need[1]:
                 csize = values.pop(0)
             if need[2]:
-                lho = values.pop(0)
-            return usize, csize, lho
+                offset = values.pop(0)
+            return usize, csize, offset
         pos += 4 + size
-    raise BadArchiveError(
-        f"corrupt zip: {raw_name!r} needs a ZIP64 extra field and has none",
-    )
+    raise BadArchiveError(f"corrupt zip: {raw_name!r} needs a ZIP64 extra field and has none")
 
 
 @dataclass(frozen=True, slots=True)
