@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -86,8 +87,10 @@ def test_a_built_wheel_installs_and_runs(tmp_path: Path) -> None:
         check=True,
         timeout=300,
     )
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no checkout on the path
     out = subprocess.run(
         [str(python), "-c", "import remote_zip_store, sys; print(remote_zip_store.__file__)"],
+        env=clean,
         check=True,
         capture_output=True,
         text=True,
@@ -96,6 +99,7 @@ def test_a_built_wheel_installs_and_runs(tmp_path: Path) -> None:
     assert str(env_dir) in out  # the wheel's copy, not the checkout's
     help_text = subprocess.run(
         [str(env_dir / "bin" / "remote-zip-store"), "--help"],
+        env=clean,
         check=True,
         capture_output=True,
         text=True,
