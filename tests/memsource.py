@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from remote_zip_store.errors import SourceError, describe
-from remote_zip_store.sources import Stats, Tail
+from remote_zip_store.errors import SourceError
+from remote_zip_store.sources import Ends, Stats
 
 
 class MemorySource:
@@ -18,22 +18,18 @@ class MemorySource:
     def url(self) -> str:
         return self._url
 
-    def read_tail(self, length: int, *, head: int = 0) -> Tail:
+    def read_ends(self, length: int, *, head: int = 0) -> Ends:
         data = self.data[-length:] if length < len(self.data) else self.data
         self.stats.add(len(data))
         first = self.data[:head] if head > 0 and length < len(self.data) else b""
         if first:
             self.stats.add(len(first))
-        return Tail(data, len(self.data), first)
+        return Ends(data, len(self.data), first)
 
-    def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
+    def read_range(self, start: int, end: int) -> bytes:
         if start < 0 or end > len(self.data) or end < start:
             # S3 answers 416 or a short body here; the S3 source reports either as SourceError.
-            raise SourceError(
-                f"{describe(self._url, key)}: bytes {start}-{end - 1} are outside the object",
-                archive=self._url,
-                key=key,
-            )
+            raise SourceError(f"bytes {start}-{end - 1} are outside the object", archive=self._url)
         self.stats.add(end - start)
         return self.data[start:end]
 

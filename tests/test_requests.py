@@ -261,9 +261,9 @@ class BarrierSource(LocalSource):
         super().__init__(path)
         self.barrier = threading.Barrier(parties, timeout=10)
 
-    def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
+    def read_range(self, start: int, end: int) -> bytes:
         self.barrier.wait()  # BrokenBarrierError if reads were serialized by a lock
-        return super().read_range(start, end, key=key)
+        return super().read_range(start, end)
 
 
 def test_reads_run_concurrently_without_a_shared_lock(tmp_path: Any) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import indexcache, planner
 from .decode import check_supported, decompress
-from .errors import BadArchiveError, CorruptEntryError, StoreClosedError, describe
+from .errors import BadArchiveError, CorruptEntryError, StoreClosedError, context, describe
 from .forksafe import ForkSafeLock
 from .index import ZipIndex
 from .planner import ByteRange
@@ -127,10 +127,10 @@ class ZipArchive:
             return cached.index
         url = self.url
         limit = self.options.max_directory_size
-        first = self.source.read_tail(
+        first = self.source.read_ends(
             max(self.options.tail_size, 1024), head=self.options.head_size
         )
-        data, size = first.data, first.size
+        data, size = first.tail, first.size
         while True:
             tail_start = size - len(data)
             try:
@@ -264,7 +264,8 @@ class ZipArchive:
         buffered = self._buffered(start, end)
         if buffered is not None:
             return bytes(buffered)
-        return self.source.read_range(start, end, key=key)
+        with context(self.url, key):
+            return self.source.read_range(start, end)
 
     def _extract(self, entry: Entry, data: bytes, offset: int) -> bytes:
         """Check the local header at ``data[offset:]`` and decode the entry's data."""
