@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from remote_zip_store.errors import SourceError
-from remote_zip_store.sources import Ends, Stats
+from remote_zip_store.sources import Ends, SourceIdentity, Stats
 
 
 class MemorySource:
@@ -12,16 +12,30 @@ class MemorySource:
     def __init__(self, data: bytes, url: str = "mem://fuzz.zip"):
         self.data = data
         self._url = url
+        self._closed = False
         self.stats = Stats()
 
     @property
     def url(self) -> str:
         return self._url
 
-    def read_ends(self, length: int, *, head: int = 0) -> Ends:
-        data = self.data[-length:] if length < len(self.data) else self.data
+    @property
+    def identity(self) -> SourceIdentity:
+        return SourceIdentity("memory", self._url, None)
+
+    @property
+    def version(self) -> None:
+        """Never pinned: the index cache is not used (every fuzz case is another object)."""
+        return None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def read_ends(self, tail: int, *, head: int = 0) -> Ends:
+        data = self.data[-tail:] if tail < len(self.data) else self.data
         self.stats.add(len(data))
-        first = self.data[:head] if head > 0 and length < len(self.data) else b""
+        first = self.data[:head] if head > 0 and tail < len(self.data) else b""
         if first:
             self.stats.add(len(first))
         return Ends(data, len(self.data), first)
@@ -34,4 +48,4 @@ class MemorySource:
         return self.data[start:end]
 
     def close(self) -> None:
-        pass
+        self._closed = True

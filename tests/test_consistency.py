@@ -122,5 +122,7 @@ def test_local_file_truncated_in_place_raises_archive_changed(tmp_path: os.PathL
     )
     with open(path, "r+b") as f:
         f.truncate(len(data) // 4)
-    with pytest.raises(ArchiveChangedError, match="changed since the store opened it .its size went from"):
+    with pytest.raises(
+        ArchiveChangedError, match=r"changed since the store opened it .its size went from"
+    ):
         store.getitems(NAMES)

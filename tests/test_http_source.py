@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import pickle
+import threading
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +23,7 @@ from remote_zip_store import (
     SourceError,
 )
 from remote_zip_store.sample import write_sample_archive
+from remote_zip_store.sources import HTTPOptions
 
 from .archives import make_zip
 from .httpserver import FileServer, file_server, self_signed_cert
@@ -70,8 +75,8 @@ def test_presigned_get_honours_range_and_if_match(s3: S3Server) -> None:
     data = make_zip({f"k{i}": bytes([i]) * 5000 for i in range(20)})
     url = s3.put(data)
     source = HTTPSource(presign(s3, url))
-    tail = source.read_tail(1024)
-    assert tail.size == len(data) and tail.data == data[-1024:]
+    tail = source.read_ends(1024)
+    assert tail.size == len(data) and tail.tail == data[-1024:]
     assert source.read_range(100, 200) == data[100:200]
     assert source.stats.snapshot() == (2, 1124)
     s3.put(data + b"changed", url.split("/", 3)[3])  # same key, new ETag
@@ -130,7 +135,7 @@ def test_retries_5xx_429_resets_and_short_bodies(files: FileServer) -> None:
     url = files.put("/a.zip", data)
     source = HTTPSource(url, retry_backoff=0.001)
     files.faults += ["503", "429", "reset"]
-    assert source.read_tail(2048).data == data[-2048:]
+    assert source.read_ends(2048).tail == data[-2048:]
     files.faults += ["short", "500"]
     assert source.read_range(10, 2010) == data[10:2010]
     assert len(files.requests) == 7
@@ -140,27 +145,27 @@ def test_shifted_range_answers_are_never_returned(files: FileServer) -> None:
     data = make_zip({f"k{i}": bytes([i]) * 3000 for i in range(10)})
     url = files.put("/a.zip", data)
     source = HTTPSource(url, max_attempts=2, retry_backoff=0.001)
-    source.read_tail(1024)
+    source.read_ends(1024)
     files.faults.append("shifted")
     assert source.read_range(100, 200) == data[100:200]  # retried, then right
     files.faults += ["shifted", "shifted"]
     with pytest.raises(SourceError, match=r"Content-Range 'bytes 101-200/\d+' does not answer"):
-        source.read_range(100, 200, key="k1")
+        source.read_range(100, 200)
 
 
 def test_gives_up_after_max_attempts_naming_the_key(files: FileServer) -> None:
     url = files.put("/a.zip", make_zip({"k": b"x" * 5000}))
     source = HTTPSource(url, max_attempts=3, retry_backoff=0.001)
-    source.read_tail(1024)
+    source.read_ends(1024)
     files.faults += ["503"] * 3
-    with pytest.raises(SourceError, match=r"key 'k'.*failed after 3 attempts \(HTTP 503\)"):
-        source.read_range(0, 100, key="k")
+    with pytest.raises(SourceError, match=r"failed after 3 attempts \(HTTP 503\)"):
+        source.read_range(0, 100)
 
 
 def test_if_match_sent_after_the_first_read(files: FileServer) -> None:
     url = files.put("/a.zip", make_zip({"k": b"x" * 5000}))
     source = HTTPSource(url)
-    source.read_tail(1024)
+    source.read_ends(1024)
     source.read_range(0, 10)
     assert "If-Match" not in files.requests[0]
     assert files.requests[1]["If-Match"] == source.etag
@@ -174,19 +179,76 @@ def test_a_server_without_ranges(files: FileServer) -> None:
     url = files.put("/a.zip", data)
     source = HTTPSource(url)
     files.faults.append("ignore-range")
-    assert source.read_tail(1024).data == data  # small object: the whole body is the tail
-    files.faults.append("ignore-range")
-    with pytest.raises(SourceError, match="ignored the Range header"):
-        source.read_range(0, 10)
+    assert source.read_ends(1024).tail == data  # small object: the whole body is the tail
+    assert source.read_range(0, 10) == data[:10]  # served from the kept body
+    assert len(files.requests) == 1
+
+
+class _Counting(http.server.SimpleHTTPRequestHandler):
+    """The stdlib file server (it ignores ``Range``), counting the requests it answers."""
+
+    count = 0
+
+    def do_GET(self) -> None:
+        type(self).count += 1
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _stdlib_server(root: Path) -> http.server.ThreadingHTTPServer:
+    handler = functools.partial(_Counting, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_stdlib_http_server_is_read_with_one_request(tmp_path: Path) -> None:
+    """Issue 11 item 2: a whole body within max_full_body is kept; every read comes from it."""
+    path = tmp_path / "s.zip"
+    write_sample_archive(path)
+    server = _stdlib_server(tmp_path)
+    _Counting.count = 0
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/s.zip"
+        store = RemoteZipStore(url, root="")
+        # The open sends the tail GET and, beside it, a head GET whose 200 is dropped unread
+        # (connection closed): the whole object is downloaded once.
+        assert _Counting.count <= 2
+        opened = _Counting.count
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                if not name.endswith("/"):
+                    assert store[name] == z.read(name)
+        assert _Counting.count == opened  # every read served from the kept body
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_stdlib_http_server_over_the_bound_fails_at_open(tmp_path: Path) -> None:
+    (tmp_path / "s.zip").write_bytes(make_zip({"k": b"x" * 5000}))
+    server = _stdlib_server(tmp_path)
+    _Counting.count = 0
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/s.zip"
+        source = HTTPSource(url, HTTPOptions(max_full_body=1000))
+        with pytest.raises(SourceError, match="ignores range requests"):
+            source.read_ends(1024)
+        assert _Counting.count == 1
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_head_is_read_beside_the_tail(files: FileServer) -> None:
     data = make_zip({f"k{i}": bytes([i]) * 3000 for i in range(10)})
     url = files.put("/a.zip", data)
-    tail = HTTPSource(url).read_tail(1024, head=4096)
-    assert (tail.data, tail.head, tail.size) == (data[-1024:], data[:4096], len(data))
+    tail = HTTPSource(url).read_ends(1024, head=4096)
+    assert (tail.tail, tail.head, tail.size) == (data[-1024:], data[:4096], len(data))
     assert sorted(r["Range"] for r in files.requests) == ["bytes=-1024", "bytes=0-4095"]
-    whole = HTTPSource(url).read_tail(1024, head=10 * len(data))  # larger than the object
+    whole = HTTPSource(url).read_ends(1024, head=10 * len(data))  # larger than the object
     assert whole.head == data
 
 
@@ -194,12 +256,12 @@ def test_a_failed_head_is_dropped_and_the_tail_retried(files: FileServer) -> Non
     data = make_zip({f"k{i}": bytes([i]) * 3000 for i in range(10)})
     url = files.put("/a.zip", data)
     files.faults += ["503", "503"]  # both first GETs (tail and head, side by side)
-    tail = HTTPSource(url, retry_backoff=0.001).read_tail(1024, head=4096)
-    assert (tail.data, tail.head) == (data[-1024:], b"")  # the head is never retried
+    tail = HTTPSource(url, retry_backoff=0.001).read_ends(1024, head=4096)
+    assert (tail.tail, tail.head) == (data[-1024:], b"")  # the head is never retried
     assert len(files.requests) == 3
     files.faults += ["ignore-range", "ignore-range"]  # a 200 with everything: not a head
-    tail = HTTPSource(url).read_tail(1024, head=4096)
-    assert (tail.data, tail.head) == (data[-1024:], b"")
+    tail = HTTPSource(url).read_ends(1024, head=4096)
+    assert (tail.tail, tail.head) == (data[-1024:], b"")
 
 
 def test_empty_object_is_a_bad_archive(files: FileServer) -> None:
