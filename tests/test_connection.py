@@ -120,4 +120,3 @@ def test_unpickled_store_refuses_a_replaced_object(s3: S3Server) -> None:
     with pytest.raises(ArchiveChangedError) as info:
         clone["a/0"]
     assert url in str(info.value)
-
