@@ -124,27 +124,22 @@ class RemoteZipStore(Store):  # type: ignore[misc]
             ),
             max_entry_size=defaults.max_entry_size if max_entry_size is None else max_entry_size,
         )
-        s3_options = None
-        if client is None:
-            s3_options = S3Options(
-                endpoint_url=endpoint_url,
-                region_name=region_name,
-                verify=verify,
-                anon=anon,
-                aws_access_key_id=aws_access_key_id,
-                aws_secret_access_key=aws_secret_access_key,
-                aws_session_token=aws_session_token,
-                profile_name=profile_name,
-                max_pool_connections=max(10, max_workers),
-                connect_timeout=connect_timeout,
-                read_timeout=read_timeout,
-                max_attempts=max_attempts,
-                config=config,
-            )
         source = open_source(
             url,
             client=client,
-            options=s3_options,
+            endpoint_url=endpoint_url,
+            region_name=region_name,
+            verify=verify,
+            anon=anon,
+            aws_access_key_id=aws_access_key_id,
+            aws_secret_access_key=aws_secret_access_key,
+            aws_session_token=aws_session_token,
+            profile_name=profile_name,
+            max_pool_connections=max(10, max_workers),
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_attempts=max_attempts,
+            config=config,
             body_retries=body_retries,
             retry_backoff=retry_backoff,
         )
