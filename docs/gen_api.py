@@ -38,7 +38,6 @@ SECTIONS: list[tuple[str, list[str]]] = [
             "CorruptEntryError",
             "UnsupportedArchiveError",
             "KeyNotFoundError",
-            "ReadOnlyStoreError",
             "StoreClosedError",
         ],
     ),
