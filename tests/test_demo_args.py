@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -26,3 +27,36 @@ def test_demo_rejects_bad_channel_count(value: str) -> None:
     assert "Traceback" not in proc.stderr
     assert "--channels" in proc.stderr
     assert proc.stdout == ""
+
+
+def _row(out: str, name: str) -> list[str]:
+    """The table row for ``name``: open requests, open bytes, ... as printed."""
+    for line in out.splitlines():
+        if line.startswith(name + " "):
+            return line[len(name) :].split()
+    raise AssertionError(f"no row for {name} in:\n{out}")
+
+
+@pytest.mark.s3fs  # runs either way; with s3fs it also compares against the chain's row
+def test_demo_reads_through_the_simulated_link() -> None:
+    """moto has no latency: the demo states the link it simulates and leads with counts."""
+    env = {**os.environ, "PYTHONPATH": SRC}
+    proc = subprocess.run(
+        [sys.executable, "-m", "remote_zip_store", "demo", "--channels", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "reading through a simulated link: 20 ms RTT / 400 Mbit/s" in out
+    assert "compare requests and bytes" in out
+    assert "Traceback" not in proc.stderr
+    store = _row(out, "remote-zip-store")
+    store_requests, store_bytes = int(store[0]), int(store[1].replace(",", ""))
+    assert 1 <= store_requests <= 3
+    if importlib.util.find_spec("s3fs") is not None:
+        chain = _row(out, "s3fs+ZipFileSystem+FSMap")
+        assert store_requests < int(chain[0])
+        assert store_bytes <= int(chain[1].replace(",", ""))
