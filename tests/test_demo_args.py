@@ -10,6 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from remote_zip_store.compare import LOOPBACK_NOTE
+from remote_zip_store.sample import write_sample_archive
+
+from .servers import S3Server
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -60,3 +65,32 @@ def test_demo_reads_through_the_simulated_link() -> None:
         chain = _row(out, "s3fs+ZipFileSystem+FSMap")
         assert store_requests < int(chain[0])
         assert store_bytes <= int(chain[1].replace(",", ""))
+
+
+def test_bench_on_loopback_says_timings_mean_nothing(moto: S3Server, tmp_path: Path) -> None:
+    """``bench`` against 127.0.0.1 (moto here) tells the reader to compare counts, not seconds."""
+    url = moto.put_file(write_sample_archive(tmp_path / "rec.zip", channels=2, seconds=60))
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "remote_zip_store",
+            "bench",
+            url,
+            "--endpoint-url",
+            moto.endpoint_url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert "remote-zip-store " in proc.stdout, proc.stderr
+    assert LOOPBACK_NOTE in proc.stdout

@@ -109,7 +109,7 @@ def run_demo(channels: int = 4) -> int:
             results.append(measure_chain(url, connection, store_root))
         except MissingChainError:
             print(f"(s3fs+ZipFileSystem+FSMap not measured: to compare, {INSTALL_HINT})")
-        for line in format_table(results):
+        for line in format_table(results, note_loopback=False):
             print(line)
     finally:
         if link is not None:
