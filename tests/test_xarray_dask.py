@@ -233,3 +233,17 @@ def test_index_cache_is_bounded() -> None:
         assert kept is not None and kept.tail == b"" and kept.tail_start == len(big)
     finally:
         indexcache.clear()
+
+
+def test_open_zarr_on_sample_archive(moto: S3Server, tmp_path: Path) -> None:
+    """The demo's sample archive names its dimensions, so xarray opens it as written."""
+    path = write_sample_archive(tmp_path / "sample.zip", channels=2, seconds=60)
+    url = moto.put_file(path)
+    local = zarr.open_group(zarr.ZipStore(path, mode="r"), mode="r")
+    with RemoteZipStore(url, **moto.store_kwargs()) as store:
+        ds = xr.open_zarr(store, group="signals")
+        assert set(ds.data_vars) == {"ch00", "ch01"}
+        assert ds["ch00"].dims == ("time",)
+        assert ds["ch00"].attrs["unit"] == "uV"
+        with dask.config.set(scheduler="synchronous"):
+            np.testing.assert_array_equal(ds["ch01"].values, local["signals/ch01"][:])

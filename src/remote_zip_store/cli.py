@@ -28,6 +28,7 @@ from .compare import (
     measure_store,
 )
 from .decode import METHOD_NAMES
+from .demo import channels_arg
 from .errors import KeyNotFoundError, RemoteZipError, describe
 from .index import ZipIndex
 from .progress import Progress
@@ -333,7 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     archive_command("bench", _bench, "this archive: the store vs the s3fs+ZipFileSystem chain")
 
     demo = commands.add_parser("demo", help="read a sample archive from an in-process S3 server")
-    demo.add_argument("--channels", type=int, default=4, help="channels in the sample archive")
+    demo.add_argument(
+        "--channels", type=channels_arg, default=4, help="channels in the sample archive"
+    )
     demo.set_defaults(run=_demo)
 
     scan_parser = commands.add_parser(
