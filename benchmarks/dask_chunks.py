@@ -31,7 +31,7 @@ import numpy as np
 from tests.servers import seaweedfs_server
 
 from benchmarks import archives
-from benchmarks.netsim import Condition, NetSim
+from remote_zip_store.testing.netsim import Condition, NetSim
 from remote_zip_store import RemoteZipStore
 
 #: (label, chunks= for from_zarr given the zarr chunk length, dask threads or None)
