@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from remote_zip_store.errors import SourceError, describe
-from remote_zip_store.sources import Stats, Tail
+from remote_zip_store.sources import SourceIdentity, Stats, Tail
 
 
 class MemorySource:
@@ -17,6 +17,10 @@ class MemorySource:
     @property
     def url(self) -> str:
         return self._url
+
+    @property
+    def identity(self) -> SourceIdentity:  # TEMP front stand-in (sources branch wins)
+        return SourceIdentity("memory", self._url, None)
 
     def read_tail(self, length: int, *, head: int = 0) -> Tail:
         data = self.data[-length:] if length < len(self.data) else self.data

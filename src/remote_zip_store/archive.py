@@ -230,6 +230,11 @@ class ZipArchive:
         """Whether reading ``entry`` is served from the open's head or tail buffer (no request)."""
         return self._buffered(*self._span(entry)) is not None
 
+    # TEMP front: the core branch renames in_memory to is_buffered (its branch wins).
+    def is_buffered(self, entry: Entry) -> bool:
+        """Whether reading ``entry`` costs no request (head or tail buffer)."""
+        return self.in_memory(entry)
+
     def _buffered(self, start: int, end: int) -> memoryview | None:
         """Bytes ``[start, end)`` from the open's tail or head buffer, if one holds them."""
         if self._tail and start >= self._tail_start:

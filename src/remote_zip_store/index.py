@@ -75,6 +75,16 @@ class ZipIndex:
         offsets = self.records.header_offset
         return offsets[i + 1] if i + 1 < len(offsets) else self.location.cd_start
 
+    # TEMP front: stand-ins for the core branch's name_bounds/any_under (its branch wins).
+    def name_bounds(self) -> tuple[str, str] | None:
+        """Smallest and largest name over all records (directories included)."""
+        names = self.records.names
+        return (min(names), max(names)) if names else None
+
+    def any_under(self, prefix: str) -> bool:
+        """Whether any record's name starts with ``prefix``."""
+        return any(name.startswith(prefix) for name in self.records.names)
+
     def names(self) -> list[str]:
         """Distinct file names, in directory order (directories and shadowed duplicates out).
 

@@ -39,7 +39,7 @@ from ..errors import (
     StoreClosedError,
     describe,
 )
-from .base import Head, Stats, Tail, with_head
+from .base import Head, SourceIdentity, Stats, Tail, with_head
 
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT: tuple[type[BaseException], ...] = (
@@ -125,6 +125,10 @@ class HTTPSource:
     @property
     def url(self) -> str:
         return redact(self._target)
+
+    @property
+    def identity(self) -> SourceIdentity:  # TEMP front stand-in (sources branch wins)
+        return SourceIdentity("http", self.url, None)
 
     # -- connection pool, per process -------------------------------------------------
     def pool(self) -> urllib3.PoolManager:

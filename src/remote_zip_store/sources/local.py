@@ -15,7 +15,7 @@ from ..errors import (
     describe,
 )
 from ..forksafe import ForkSafeLock
-from .base import Stats, Tail
+from .base import SourceIdentity, Stats, Tail
 
 
 class LocalSource:
@@ -38,6 +38,10 @@ class LocalSource:
     @property
     def url(self) -> str:
         return self._path
+
+    @property
+    def identity(self) -> SourceIdentity:  # TEMP front stand-in (sources branch wins)
+        return SourceIdentity("file", self._path, None)
 
     def _descriptor(self) -> int:
         if self._closed:

@@ -42,7 +42,7 @@ from ..errors import (
     describe,
 )
 from ..forksafe import ForkSafeLock
-from .base import Head, Stats, Tail, with_head
+from .base import Head, SourceIdentity, Stats, Tail, with_head
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -265,6 +265,10 @@ class S3Source:
     @property
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def identity(self) -> SourceIdentity:  # TEMP front stand-in (sources branch wins)
+        return SourceIdentity("s3", self.url, self.options.endpoint_url)
 
     # -- client, per process ----------------------------------------------------
     def client(self) -> S3Client:
