@@ -22,6 +22,7 @@ from read_path import SimulatedLink, eeg_archive  # type: ignore[import-not-foun
 from remote_zip_store import RemoteZipStore, decode
 from remote_zip_store.archive import ZipArchive
 from remote_zip_store.sources import LocalSource, Source
+from remote_zip_store.zipformat import entry_data_offset, span
 
 
 def best(fn: object, repeat: int = 5) -> float:
@@ -66,9 +67,9 @@ def main() -> None:
         assert entry is not None
         if entry.method != zipfile.ZIP_DEFLATED or "/.z" in name:
             continue
-        start, end = archive._span(entry)
+        start, end = span(entry)
         data = archive.source.read_range(start, end)
-        skip = 30 + entry.name_length + entry.extra_length
+        skip = entry_data_offset(data, entry)
         raw.append(data[skip : skip + entry.compressed_size])
     outputs = [zlib.decompressobj(-15).decompress(r) for r in raw]
     out_mb = sum(map(len, outputs)) / 1e6

@@ -200,7 +200,7 @@ def main() -> None:
         gc.collect()
         kept = tracemalloc.get_traced_memory()[0] - base
         peak = tracemalloc.get_traced_memory()[1] - base
-        first = index.records.names[0]
+        first = index.names()[0]
         listing = Listing(index.names())
         listing.children("grid/")
         listing.children("")

@@ -18,14 +18,14 @@ import statistics
 import threading
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import zarr
 
 from remote_zip_store import ReadOptions, RemoteZipStore
 from remote_zip_store.sample import write_sample_archive
-from remote_zip_store.sources import LocalSource, Stats, Tail
+from remote_zip_store.sources import Ends, LocalSource, SourceIdentity, Stats
 
 
 class SimulatedLink:
@@ -51,13 +51,21 @@ class SimulatedLink:
         time.sleep(max(0.0, done - time.perf_counter()))
         self.stats.add(nbytes)
 
-    def read_tail(self, length: int, *, head: int = 0) -> Tail:
-        tail = self.inner.read_tail(length, head=head)
-        self._wait(len(tail.data) + len(tail.head))
-        return tail
+    @property
+    def identity(self) -> SourceIdentity:
+        return self.inner.identity
 
-    def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
-        data = self.inner.read_range(start, end, key=key)
+    @property
+    def version(self) -> Hashable | None:
+        return self.inner.version
+
+    def read_ends(self, tail: int, *, head: int = 0) -> Ends:
+        ends = self.inner.read_ends(tail, head=head)
+        self._wait(len(ends.tail) + len(ends.head))
+        return ends
+
+    def read_range(self, start: int, end: int) -> bytes:
+        data = self.inner.read_range(start, end)
         self._wait(len(data))
         return data
 

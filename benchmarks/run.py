@@ -39,6 +39,7 @@ from benchmarks.archives import Archive
 from benchmarks.contenders import Contender, Target
 from benchmarks.netsim import CONDITIONS, LOOPBACK, Condition, Counts, NetSim
 from remote_zip_store import LocalSource, ZipArchive
+from remote_zip_store.zipformat import span
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS_IMG = REPO / "docs" / "img"
@@ -270,7 +271,7 @@ def physical_limit(
         for name in names:
             entry = index.get(name)
             if entry is not None:
-                begin, end = entry.fetch_range()
+                begin, end = span(entry)
                 targeted += min(end, cd_start) - begin
         whole += archive.size
 

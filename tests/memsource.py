@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from remote_zip_store.errors import SourceError, describe
-from remote_zip_store.sources import SourceIdentity, Stats, Tail
+from remote_zip_store.errors import SourceError
+from remote_zip_store.sources import Ends, SourceIdentity, Stats
 
 
 class MemorySource:
@@ -12,6 +12,7 @@ class MemorySource:
     def __init__(self, data: bytes, url: str = "mem://fuzz.zip"):
         self.data = data
         self._url = url
+        self._closed = False
         self.stats = Stats()
 
     @property
@@ -19,27 +20,32 @@ class MemorySource:
         return self._url
 
     @property
-    def identity(self) -> SourceIdentity:  # TEMP front stand-in (sources branch wins)
+    def identity(self) -> SourceIdentity:
         return SourceIdentity("memory", self._url, None)
 
-    def read_tail(self, length: int, *, head: int = 0) -> Tail:
-        data = self.data[-length:] if length < len(self.data) else self.data
+    @property
+    def version(self) -> None:
+        """Never pinned: the index cache is not used (every fuzz case is another object)."""
+        return None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def read_ends(self, tail: int, *, head: int = 0) -> Ends:
+        data = self.data[-tail:] if tail < len(self.data) else self.data
         self.stats.add(len(data))
-        first = self.data[:head] if head > 0 and length < len(self.data) else b""
+        first = self.data[:head] if head > 0 and tail < len(self.data) else b""
         if first:
             self.stats.add(len(first))
-        return Tail(data, len(self.data), first)
+        return Ends(data, len(self.data), first)
 
-    def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
+    def read_range(self, start: int, end: int) -> bytes:
         if start < 0 or end > len(self.data) or end < start:
             # S3 answers 416 or a short body here; the S3 source reports either as SourceError.
-            raise SourceError(
-                f"{describe(self._url, key)}: bytes {start}-{end - 1} are outside the object",
-                archive=self._url,
-                key=key,
-            )
+            raise SourceError(f"bytes {start}-{end - 1} are outside the object", archive=self._url)
         self.stats.add(end - start)
         return self.data[start:end]
 
     def close(self) -> None:
-        pass
+        self._closed = True

@@ -219,7 +219,7 @@ class StoreSuite:
             # The eight chunks are adjacent in the zip: one coalesced GET, for those past
             # the head (served from memory).
             entries = [store.archive.index.get(k) for k in keys]
-            in_head = [e is not None and store.archive.in_memory(e) for e in entries]
+            in_head = [e is not None and store.archive.is_buffered(e) for e in entries]
             assert made == (0 if all(in_head) else 1)
             assert options.head_size > 0 or not any(in_head)
         else:

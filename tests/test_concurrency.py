@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from remote_zip_store import RemoteZipStore
+from remote_zip_store.zipformat import span
 
 from .archives import make_zip
 from .faultproxy import Fault, fault_proxy
@@ -68,7 +69,7 @@ def test_one_slow_request_does_not_block_the_others(moto: S3Server) -> None:
             **{k: v for k, v in moto.store_kwargs().items() if k != "endpoint_url"},
         )
         slow_key = "k/0"
-        start, end = store.archive._span(store.archive.entry(slow_key))  # type: ignore[arg-type]
+        start, end = span(store.archive.entry(slow_key))  # type: ignore[arg-type]
         proxy.arm(Fault("delay", seconds=3.0, range=f"bytes={start}-{end - 1}"))
         finished: dict[str, float] = {}
         t0 = time.monotonic()

@@ -10,6 +10,7 @@ import bz2
 import dataclasses
 import lzma
 import os
+import random
 import sys
 import tracemalloc
 import zipfile
@@ -28,10 +29,12 @@ from remote_zip_store import (
     ZipArchive,
 )
 from remote_zip_store.decode import decompress, supported_methods
-from remote_zip_store.zipformat import Entry, parse_local_header
+from remote_zip_store.errors import context
+from remote_zip_store.zipformat import Entry, parse_local_header, span
 
 from . import craft
 from .archives import make_zip, read_all_with_zipfile
+from .servers import S3Server
 
 METHODS = {
     "stored": zipfile.ZIP_STORED,
@@ -96,7 +99,7 @@ def test_decompress_entry_bytes_directly(method_archive: tuple[str, Path]) -> No
     for member, payload in PAYLOADS.items():
         entry = archive.entry(member)
         assert entry is not None
-        out = decompress(raw_data(path, entry), entry, archive=str(path), verify_crc=True)
+        out = decompress(raw_data(path, entry), entry, verify_crc=True)
         assert out == payload
 
 
@@ -117,11 +120,11 @@ def test_crc_mismatch_raises_and_verify_crc_false_skips(method_archive: tuple[st
     _, path = method_archive
     entry, data = _member(path)
     wrong = dataclasses.replace(entry, crc32=entry.crc32 ^ 0x1)
-    with pytest.raises(CorruptEntryError, match="CRC-32") as info:
-        decompress(data, wrong, archive=str(path), verify_crc=True)
+    with pytest.raises(CorruptEntryError, match="CRC-32") as info, context(str(path), "text"):
+        decompress(data, wrong, verify_crc=True)
     assert info.value.key == "text" and info.value.archive == str(path)
     assert str(path) in str(info.value) and "'text'" in str(info.value)
-    assert decompress(data, wrong, archive=str(path), verify_crc=False) == PAYLOADS["text"]
+    assert decompress(data, wrong, verify_crc=False) == PAYLOADS["text"]
 
 
 def test_flipped_data_byte_is_caught_by_crc(tmp_path: Path) -> None:
@@ -147,7 +150,7 @@ def test_declared_size_smaller_than_the_data(method_archive: tuple[str, Path]) -
     entry, data = _member(path)
     lie = dataclasses.replace(entry, uncompressed_size=entry.uncompressed_size - 1)
     with pytest.raises(CorruptEntryError, match=f"more than {lie.uncompressed_size} bytes"):
-        decompress(data, lie, archive=str(path), verify_crc=False)
+        decompress(data, lie, verify_crc=False)
 
 
 def test_declared_size_larger_than_the_data(method_archive: tuple[str, Path]) -> None:
@@ -155,7 +158,7 @@ def test_declared_size_larger_than_the_data(method_archive: tuple[str, Path]) ->
     entry, data = _member(path)
     lie = dataclasses.replace(entry, uncompressed_size=entry.uncompressed_size + 1)
     with pytest.raises(CorruptEntryError, match=f"decodes to {entry.uncompressed_size} bytes"):
-        decompress(data, lie, archive=str(path), verify_crc=False)
+        decompress(data, lie, verify_crc=False)
 
 
 def test_size_lie_in_a_whole_archive_is_never_returned(tmp_path: Path) -> None:
@@ -210,7 +213,7 @@ def test_bomb_fails_without_allocating_past_the_declared_size(
     tracemalloc.start()
     try:
         with pytest.raises(CorruptEntryError, match=f"more than {declared} bytes"):
-            decompress(packed, entry, archive="bomb.zip", verify_crc=False)
+            decompress(packed, entry, verify_crc=False)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -334,7 +337,7 @@ def test_zstd_checks_and_bomb(tmp_path: Path) -> None:
     tracemalloc.start()
     try:
         with pytest.raises(CorruptEntryError, match="more than 1000 bytes"):
-            decompress(bomb, entry, archive="zstd.zip", verify_crc=False)
+            decompress(bomb, entry, verify_crc=False)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -350,3 +353,118 @@ def test_zstd_without_zstandard_is_a_clear_error(
     with pytest.raises(UnsupportedArchiveError, match=r"zstd.*pip install zstandard") as info:
         open_archive(path).read("z")
     assert info.value.key == "z" and str(path) in str(info.value)
+
+
+# -- read_entry_range: part of an entry's contents ----------------------------------------
+
+BIG = random.Random(3).randbytes(300_000)
+RANGE_ENTRIES = {"before": b"b" * 5000, "big": BIG, "after": b"a" * 600_000}
+
+
+def _range_archive(tmp_path: Path, moto: S3Server | None, compression: int) -> ZipArchive:
+    """``big`` far from both ends, so no read is served from the open's buffers."""
+    data = make_zip(RANGE_ENTRIES, compression=compression)
+    if moto is None:
+        return open_archive(write(tmp_path, data), tail_size=1024, head_size=0)
+    store = RemoteZipStore(
+        moto.put(data), root="", tail_size=1024, head_size=0, **moto.store_kwargs()
+    )
+    return store.archive
+
+
+@pytest.mark.parametrize("server", ["local", "moto"])
+def test_stored_range_is_one_get_of_exactly_those_bytes(
+    server: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    moto = request.getfixturevalue("moto") if server == "moto" else None
+    archive = _range_archive(tmp_path, moto, zipfile.ZIP_STORED)
+    entry = archive.index.get("big")
+    assert entry is not None and not archive.is_buffered(entry)
+    stats = archive.source.stats
+    stats.reset()
+    # The first partial read learns where the data starts: local header + data, one GET.
+    assert archive.read_entry_range(entry, 1000, 5000) == BIG[1000:5000]
+    requests, received = stats.snapshot()
+    assert requests == 1 and received <= 5000 + 30 + len("big") + 64
+    for start, end in [(200_000, 300_000), (0, 1), (299_999, 300_000), (12_345, 54_321)]:
+        stats.reset()
+        assert archive.read_entry_range(entry, start, end) == BIG[start:end]
+        assert stats.snapshot() == (1, end - start)  # exactly the sub-range
+    stats.reset()
+    assert archive.read_entry_range(entry, 7, 7) == b""
+    assert stats.snapshot() == (0, 0)
+    archive.close()
+
+
+def test_compressed_range_is_decoded_then_sliced(tmp_path: Path) -> None:
+    archive = _range_archive(tmp_path, None, zipfile.ZIP_DEFLATED)
+    entry = archive.index.get("big")
+    assert entry is not None
+    archive.source.stats.reset()
+    assert archive.read_entry_range(entry, 100_000, 100_100) == BIG[100_000:100_100]
+    start, end = span(entry)
+    assert archive.source.stats.snapshot() == (1, end - start)  # the whole entry, once
+    assert archive.read_entry_range(entry, 0, len(BIG)) == BIG
+
+
+@pytest.mark.parametrize(("start", "end"), [(-1, 5), (5, 4), (0, len(BIG) + 1), (-3, -1)])
+def test_range_outside_the_entry_is_a_value_error(tmp_path: Path, start: int, end: int) -> None:
+    archive = _range_archive(tmp_path, None, zipfile.ZIP_STORED)
+    entry = archive.index.get("big")
+    assert entry is not None
+    archive.source.stats.reset()
+    with pytest.raises(ValueError, match=r"outside entry 'big' \(300000 bytes\)"):
+        archive.read_entry_range(entry, start, end)
+    assert archive.source.stats.snapshot() == (0, 0)
+
+
+def test_crc_is_checked_when_the_range_is_the_whole_entry(tmp_path: Path) -> None:
+    """A partial stored read cannot check the CRC-32 (it covers the whole entry); a whole
+    one does, as ``read_entry`` does."""
+    payload = b"0123456789" * 10_000  # more than the 64 KiB + 22 bytes the open reads
+    builder = craft.Builder()
+    builder.add(b"k", payload, crc=zlib.crc32(payload) ^ 1)
+    archive = open_archive(write(tmp_path, builder.finish()), tail_size=1024, head_size=0)
+    entry = archive.index.get("k")
+    assert entry is not None
+    with pytest.raises(CorruptEntryError, match=r"key 'k' in archive .*a\.zip.*CRC-32"):
+        archive.read_entry_range(entry, 0, len(payload))
+    assert archive.read_entry_range(entry, 10, 20) == payload[10:20]  # documented: unchecked
+
+
+def test_range_of_a_buffered_entry_needs_no_request(tmp_path: Path) -> None:
+    archive = open_archive(write(tmp_path, make_zip({"small": b"s" * 1000})))
+    entry = archive.index.get("small")
+    assert entry is not None and archive.is_buffered(entry)
+    archive.source.stats.reset()
+    assert archive.read_entry_range(entry, 10, 20) == b"s" * 10
+    assert archive.source.stats.snapshot() == (0, 0)
+
+
+def test_range_of_an_entry_whose_local_header_is_wrong_is_corrupt(tmp_path: Path) -> None:
+    data = bytearray(make_zip(RANGE_ENTRIES))
+    entry = open_archive(write(tmp_path, bytes(data))).index.get("big")
+    assert entry is not None
+    data[entry.header_offset : entry.header_offset + 4] = b"PK\x07\x08"
+    archive = open_archive(write(tmp_path, bytes(data), "bad.zip"), tail_size=1024, head_size=0)
+    with pytest.raises(CorruptEntryError, match=r"key 'big' in archive .*bad\.zip.*signature"):
+        archive.read_entry_range(entry, 10, 20)
+
+
+def test_range_of_a_second_name_for_one_local_header_is_corrupt(tmp_path: Path) -> None:
+    """Two directory records point at one local header (named 'a'): what a partial read of
+    'a' learned about that header must not serve 'b' (the header does not name it)."""
+    payload = random.Random(5).randbytes(100_000)
+    crc, size = zlib.crc32(payload), len(payload)
+    body = craft.local_header(b"a", crc=crc, csize=size, usize=size) + payload
+    cd = b"".join(
+        craft.central_header(name, offset=0, crc=crc, csize=size, usize=size)
+        for name in (b"a", b"b")
+    )
+    data = body + cd + craft.eocd(entries=2, cd_size=len(cd), cd_offset=len(body))
+    archive = open_archive(write(tmp_path, data, "aliased.zip"), tail_size=1024, head_size=0)
+    a, b = archive.index.get("a"), archive.index.get("b")
+    assert a is not None and b is not None
+    assert archive.read_entry_range(a, 10, 20) == payload[10:20]
+    with pytest.raises(CorruptEntryError, match=r"key 'b' in archive .*aliased\.zip.*names b'a'"):
+        archive.read_entry_range(b, 10, 20)

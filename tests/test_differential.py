@@ -2,10 +2,11 @@
 
 Hypothesis draws key sets (nested, unicode), contents, a compression method per
 entry and an archive shape (comment, prepended data with absolute or shifted
-offsets, duplicates, directory entries, ZIP64 local extras, data descriptors).
-The archive is written with CPython's zipfile; the reference is zipfile's own
-reading (:func:`tests.archives.read_all_with_zipfile`). Local runs use many
-examples; a bounded number also go through moto so the S3 path is covered.
+offsets, duplicates, directory entries, ZIP64 local extras, data descriptors,
+bytes after the end record). The archive is written with CPython's zipfile;
+the reference is zipfile's own reading
+(:func:`tests.archives.read_all_with_zipfile`). Local runs use many examples; a
+bounded number also go through moto so the S3 path is covered.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class Shape:
     unseekable: bool = False
     tail_size: int = 512 * 1024
     coalesce_gap: int = 1024 * 1024
+    trailing: str = ""
+    """Bytes after the end record: "pad" (bsdtar's zeros to 10,240), "junk", or none."""
 
 
 class _Unseekable(io.RawIOBase):
@@ -87,6 +90,10 @@ def write_archive(shape: Shape) -> bytes:
     data = bytes(out.buf) if isinstance(out, _Unseekable) else out.getvalue()
     if shape.prefix and (shape.prefix_shifted or shape.unseekable):
         data = shape.prefix + data  # `cat stub x.zip`: offsets shifted, like CPython's concat
+    if shape.trailing == "pad":
+        data += bytes(-len(data) % 10240)
+    elif shape.trailing == "junk":
+        data += b"appended \xff\x00" * 50
     return data
 
 
@@ -125,15 +132,19 @@ def shapes(draw: st.DrawFn) -> Shape:
     directories = sorted({k.rsplit("/", 1)[0] for k in keys if "/" in k})
     directories = draw(st.lists(st.sampled_from(directories), unique=True)) if directories else []
     prefix = draw(st.sampled_from([b"", b"#!/bin/sh\nexit 0\n", b"MZ" + bytes(3000)]))
+    comment = draw(comments)
+    # Trailing bytes push the end record back: it must stay in the last 64 KiB (zipfile too).
+    trailing = draw(st.sampled_from(["", "pad", "junk"])) if len(comment) < 50_000 else ""
     return Shape(
         members=members,
         directories=directories,
-        comment=draw(comments),
+        comment=comment,
         prefix=prefix,
         prefix_shifted=draw(st.booleans()),
         unseekable=draw(st.integers(0, 3)) == 0,
         tail_size=draw(st.sampled_from([1024, 4096, 512 * 1024])),
         coalesce_gap=draw(st.sampled_from([0, 64, 1024 * 1024])),
+        trailing=trailing,
     )
 
 

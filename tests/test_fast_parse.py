@@ -3,14 +3,18 @@ the straightforward implementations on awkward inputs."""
 
 from __future__ import annotations
 
+import io
+import pickle
 import struct
 import warnings
 import zipfile
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from remote_zip_store import LocalSource, ReadOptions, ZipArchive, indexcache
 from remote_zip_store.errors import BadArchiveError
 from remote_zip_store.index import ZipIndex
 from remote_zip_store.listing import Listing
@@ -100,7 +104,7 @@ def test_vectorized_parse_matches_record_loop(entries: list, prefix: int) -> Non
         comment=b"",
     )
     fast = parse_vectorized(directory, location)
-    reference = _parse_loop(directory, location, "x")
+    reference = _parse_loop(directory, location)
     if fast is not None:  # None: a case the loop handles (NUL in a name, broken chain)
         _records_equal(fast, reference)
     if all(b"\x00" not in name for name, *_ in entries):
@@ -112,7 +116,7 @@ def test_vectorized_parse_rejects_what_the_loop_rejects() -> None:
     for broken in (good[:-3], good[:28] + b"\x05\x00" + good[30:], b"junk" + good[4:]):
         location = DirectoryLocation(0, len(broken), 100, 0, False, len(broken), b"")
         with pytest.raises(BadArchiveError):
-            parse_central_directory(broken, location, archive="s3://b/k")
+            parse_central_directory(broken, location)
         assert parse_vectorized(broken, location) is None
 
 
@@ -124,7 +128,7 @@ def test_large_archive_uses_vectorized_path_with_same_result() -> None:
     directory = data[location.cd_start : location.cd_start + location.cd_size]
     fast = parse_vectorized(memoryview(directory), location)
     assert fast is not None
-    _records_equal(fast, _parse_loop(directory, location, "x"))
+    _records_equal(fast, _parse_loop(directory, location))
     with zipfile.ZipFile(__import__("io").BytesIO(data)) as z:
         offsets = [info.header_offset for info in z.infolist()]
     assert list(fast.header_offset) == offsets
@@ -176,3 +180,46 @@ def test_listing_children_match_a_full_scan(keys: list[str]) -> None:
             k[len(prefix) :] for k in keys if k.startswith(prefix)
         )
         assert listing.count(prefix) == sum(k.startswith(prefix) for k in keys)
+
+
+def test_index_queries_cover_every_record() -> None:
+    """``name_bounds`` and ``any_under`` see directories and shadowed duplicates too."""
+    data = make_zip({"m/a": b"1", "m/b/c": b"2", "m/a ": b"3"})
+    buf = io.BytesIO(data)
+    with zipfile.ZipFile(buf, "a") as z:
+        z.mkdir("zz/")
+    data = buf.getvalue()
+    location = locate_directory(data, len(data))
+    index = ZipIndex(
+        parse_central_directory(
+            data[location.cd_start : location.cd_start + location.cd_size], location
+        ),
+        location,
+    )
+    assert index.names() == ["m/a", "m/b/c", "m/a "]
+    assert index.name_bounds() == ("m/a", "zz/")  # the directory record counts
+    assert index.any_under("zz/") and index.any_under("m/b/") and not index.any_under("q")
+    empty = make_zip({})
+    location = locate_directory(empty, len(empty))
+    assert ZipIndex(parse_central_directory(b"", location), location).name_bounds() is None
+
+
+def test_unpickled_copies_share_one_directory_read(tmp_path: Any) -> None:
+    """The cache key is the source's identity and pinned version (contract 3), with options."""
+    path = tmp_path / "a.zip"
+    path.write_bytes(make_zip({f"k{i}": b"x" for i in range(10)}))
+    indexcache.clear()
+    archive = ZipArchive(LocalSource(path)).open()
+    assert archive.source.version is not None
+    first, second = pickle.loads(pickle.dumps(archive)), pickle.loads(pickle.dumps(archive))
+    assert first.source.stats.snapshot() == (0, 0)
+    assert first.index is not archive.index  # a fresh open never fills the cache...
+    assert second.index is first.index  # ...the first unpickled copy does
+    assert second.source.stats.snapshot() == (0, 0)
+    other = pickle.loads(
+        pickle.dumps(ZipArchive(LocalSource(path), ReadOptions(tail_size=2048)).open())
+    )
+    assert other.index is not first.index  # other options: another key
+    key = indexcache.version_key(first.source, first.options)
+    assert key == (first.source.identity, first.source.version, first.options)
+    indexcache.clear()

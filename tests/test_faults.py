@@ -253,7 +253,7 @@ def test_faults_on_the_head_get_drop_it_and_reads_stay_right(
     first = store.archive.index.get("arr/0.0")
     assert first is not None
     # the open never fails for the head; without a fault its bytes serve the first entries
-    assert store.archive.in_memory(first) is (fault is None)
+    assert store.archive.is_buffered(first) is (fault is None)
     proxy.clear()
     assert store.getitems(list(ENTRIES), contexts={}) == ENTRIES
     assert entry_gets(proxy)  # the rest of the archive still needs GETs
@@ -286,7 +286,7 @@ def test_a_head_of_another_version_is_dropped(
     thread.join(30)
     (store,) = opened
     entry = store.archive.index.get(".zgroup")
-    assert entry is not None and not store.archive.in_memory(entry)  # the head was dropped
+    assert entry is not None and not store.archive.is_buffered(entry)  # the head was dropped
     with pytest.raises(ArchiveChangedError):
         store[".zgroup"]  # If-Match on the pinned (first) version: never the new bytes
 
@@ -299,5 +299,5 @@ def test_a_stuck_head_get_does_not_hold_up_the_open(
     store = open_store(moto, proxy, archive_url, head_size=ReadOptions().head_size)
     assert time.monotonic() - started < base.HEAD_WAIT + 2  # did not wait for the head
     first = store.archive.index.get("arr/0.0")
-    assert first is not None and not store.archive.in_memory(first)
+    assert first is not None and not store.archive.is_buffered(first)
     assert store["arr/0.0"] == ENTRIES["arr/0.0"]

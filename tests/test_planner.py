@@ -14,7 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remote_zip_store.planner import DEFAULT_MAX_GAP, DEFAULT_MAX_SIZE, Batch, ByteRange, plan
+from remote_zip_store.planner import (
+    DEFAULT_COALESCE_GAP,
+    DEFAULT_COALESCE_MAX,
+    Batch,
+    ByteRange,
+    plan,
+)
 
 
 def R(start: int, end: int) -> ByteRange:
@@ -33,40 +39,40 @@ def test_single_range_is_one_batch() -> None:
 
 
 def test_neighbours_within_the_gap_merge() -> None:
-    assert plan([R(0, 10), R(15, 30)], max_gap=5) == [Batch(0, 30, (0, 1))]
+    assert plan([R(0, 10), R(15, 30)], coalesce_gap=5) == [Batch(0, 30, (0, 1))]
 
 
 def test_neighbours_beyond_the_gap_stay_apart() -> None:
-    assert plan([R(0, 10), R(16, 30)], max_gap=5) == [Batch(0, 10, (0,)), Batch(16, 30, (1,))]
+    assert plan([R(0, 10), R(16, 30)], coalesce_gap=5) == [Batch(0, 10, (0,)), Batch(16, 30, (1,))]
 
 
 def test_touching_ranges_merge_with_zero_gap() -> None:
-    assert plan([R(0, 10), R(10, 20)], max_gap=0) == [Batch(0, 20, (0, 1))]
+    assert plan([R(0, 10), R(10, 20)], coalesce_gap=0) == [Batch(0, 20, (0, 1))]
 
 
 def test_output_is_sorted_but_members_keep_input_indices() -> None:
-    batches = plan([R(100, 110), R(0, 10), R(50, 60)], max_gap=0)
+    batches = plan([R(100, 110), R(0, 10), R(50, 60)], coalesce_gap=0)
     assert [(b.start, b.members) for b in batches] == [(0, (1,)), (50, (2,)), (100, (0,))]
 
 
 def test_size_limit_splits_a_run() -> None:
     ranges = [R(i * 10, i * 10 + 10) for i in range(10)]
-    batches = plan(ranges, max_gap=0, max_size=30)
+    batches = plan(ranges, coalesce_gap=0, coalesce_max=30)
     assert [(b.start, b.end) for b in batches] == [(0, 30), (30, 60), (60, 90), (90, 100)]
 
 
-@pytest.mark.parametrize(("max_size", "count"), [(20, 1), (19, 2)])
-def test_size_limit_boundary(max_size: int, count: int) -> None:
-    assert len(plan([R(0, 10), R(12, 20)], max_gap=2, max_size=max_size)) == count
+@pytest.mark.parametrize(("coalesce_max", "count"), [(20, 1), (19, 2)])
+def test_size_limit_boundary(coalesce_max: int, count: int) -> None:
+    assert len(plan([R(0, 10), R(12, 20)], coalesce_gap=2, coalesce_max=coalesce_max)) == count
 
 
-@pytest.mark.parametrize(("max_gap", "count"), [(2, 1), (1, 2)])
-def test_gap_limit_boundary(max_gap: int, count: int) -> None:
-    assert len(plan([R(0, 10), R(12, 20)], max_gap=max_gap, max_size=100)) == count
+@pytest.mark.parametrize(("coalesce_gap", "count"), [(2, 1), (1, 2)])
+def test_gap_limit_boundary(coalesce_gap: int, count: int) -> None:
+    assert len(plan([R(0, 10), R(12, 20)], coalesce_gap=coalesce_gap, coalesce_max=100)) == count
 
 
 def test_single_range_larger_than_max_size_stands_alone() -> None:
-    batches = plan([R(0, 5), R(5, 1000), R(1000, 1005)], max_gap=10, max_size=100)
+    batches = plan([R(0, 5), R(5, 1000), R(1000, 1005)], coalesce_gap=10, coalesce_max=100)
     assert [(b.start, b.end, b.members) for b in batches] == [
         (0, 5, (0,)),
         (5, 1000, (1,)),
@@ -75,28 +81,28 @@ def test_single_range_larger_than_max_size_stands_alone() -> None:
 
 
 def test_overlapping_and_duplicate_ranges_always_share() -> None:
-    batches = plan([R(0, 80), R(40, 120), R(40, 120), R(119, 200)], max_gap=0, max_size=50)
+    batches = plan([R(0, 80), R(40, 120), R(40, 120), R(119, 200)], coalesce_gap=0, coalesce_max=50)
     assert batches == [Batch(0, 200, (0, 1, 2, 3))]
 
 
 def test_empty_ranges_are_served() -> None:
-    batches = plan([R(5, 5), R(5, 9), R(100, 100)], max_gap=0)
+    batches = plan([R(5, 5), R(5, 9), R(100, 100)], coalesce_gap=0)
     assert batches == [Batch(5, 9, (0, 1)), Batch(100, 100, (2,))]
 
 
 def test_defaults_merge_within_one_mib() -> None:
-    ranges = [R(0, 100), R(100 + DEFAULT_MAX_GAP, 200 + DEFAULT_MAX_GAP)]
+    ranges = [R(0, 100), R(100 + DEFAULT_COALESCE_GAP, 200 + DEFAULT_COALESCE_GAP)]
     assert len(plan(ranges)) == 1
-    ranges = [R(0, 100), R(101 + DEFAULT_MAX_GAP, 200 + DEFAULT_MAX_GAP)]
+    ranges = [R(0, 100), R(101 + DEFAULT_COALESCE_GAP, 200 + DEFAULT_COALESCE_GAP)]
     assert len(plan(ranges)) == 2
-    big = [R(0, DEFAULT_MAX_SIZE), R(DEFAULT_MAX_SIZE, DEFAULT_MAX_SIZE + 1)]
+    big = [R(0, DEFAULT_COALESCE_MAX), R(DEFAULT_COALESCE_MAX, DEFAULT_COALESCE_MAX + 1)]
     assert len(plan(big)) == 2
 
 
 def test_cut_returns_each_members_bytes() -> None:
     data = bytes(range(200))
     ranges = [R(10, 20), R(30, 45), R(12, 14)]
-    (batch,) = plan(ranges, max_gap=100)
+    (batch,) = plan(ranges, coalesce_gap=100)
     response = data[batch.start : batch.end]
     for i in batch.members:
         assert bytes(batch.cut(response, ranges[i])) == data[ranges[i].start : ranges[i].end]
@@ -110,8 +116,8 @@ def test_invalid_ranges_are_rejected(start: int, end: int) -> None:
 
 @pytest.mark.parametrize(("gap", "size"), [(-1, 10), (0, 0)])
 def test_invalid_limits_are_rejected(gap: int, size: int) -> None:
-    with pytest.raises(ValueError, match="max_gap"):
-        plan([R(0, 1)], max_gap=gap, max_size=size)
+    with pytest.raises(ValueError, match="coalesce_gap"):
+        plan([R(0, 1)], coalesce_gap=gap, coalesce_max=size)
 
 
 # -- properties ---------------------------------------------------------------------------
@@ -133,15 +139,15 @@ def range_lists(draw: st.DrawFn) -> list[ByteRange]:
 
 
 limits = st.tuples(st.integers(0, 5000), st.integers(1, 20000)) | st.tuples(
-    st.just(DEFAULT_MAX_GAP), st.just(DEFAULT_MAX_SIZE)
+    st.just(DEFAULT_COALESCE_GAP), st.just(DEFAULT_COALESCE_MAX)
 )
 
 
 @settings(max_examples=300, deadline=None)
 @given(ranges=range_lists(), limits=limits)
 def test_plan_contract(ranges: list[ByteRange], limits: tuple[int, int]) -> None:
-    max_gap, max_size = limits
-    batches = plan(ranges, max_gap=max_gap, max_size=max_size)
+    coalesce_gap, coalesce_max = limits
+    batches = plan(ranges, coalesce_gap=coalesce_gap, coalesce_max=coalesce_max)
 
     # Every input index appears in exactly one batch.
     members = [i for b in batches for i in b.members]
@@ -153,13 +159,13 @@ def test_plan_contract(ranges: list[ByteRange], limits: tuple[int, int]) -> None
         assert batch.start == items[0].start
         assert batch.end == max(r.end for r in items)
         # Walking members in offset order, each join that is not an overlap obeys the gap
-        # rule and the size rule; so a batch grows past max_size only through one range
+        # rule and the size rule; so a batch grows past coalesce_max only through one range
         # or through overlapping ranges.
         reach = items[0].end
         for item in items[1:]:
             if item.start >= reach:
-                assert item.start - reach <= max_gap
-                assert max(reach, item.end) - batch.start <= max_size
+                assert item.start - reach <= coalesce_gap
+                assert max(reach, item.end) - batch.start <= coalesce_max
             reach = max(reach, item.end)
 
     # Sorted output, batches disjoint; neighbours stay apart only for a reason.
@@ -167,8 +173,8 @@ def test_plan_contract(ranges: list[ByteRange], limits: tuple[int, int]) -> None
         assert left.start <= right.start
         assert right.start >= left.end
         first = min((ranges[i] for i in right.members), key=lambda r: (r.start, r.end))
-        too_far = first.start - left.end > max_gap
-        too_big = max(left.end, first.end) - left.start > max_size
+        too_far = first.start - left.end > coalesce_gap
+        too_big = max(left.end, first.end) - left.start > coalesce_max
         assert too_far or too_big
 
 
@@ -178,7 +184,7 @@ def test_cut_recovers_every_member(ranges: list[ByteRange], limits: tuple[int, i
     def byte_at(offset: int) -> int:
         return (offset * 7 + offset // 251) % 256
 
-    for batch in plan(ranges, max_gap=limits[0], max_size=limits[1]):
+    for batch in plan(ranges, coalesce_gap=limits[0], coalesce_max=limits[1]):
         if batch.size > 200_000:
             continue
         response = bytes(byte_at(o) for o in range(batch.start, batch.end))
@@ -190,8 +196,8 @@ def test_cut_recovers_every_member(ranges: list[ByteRange], limits: tuple[int, i
 @settings(max_examples=100, deadline=None)
 @given(ranges=range_lists())
 def test_plan_is_independent_of_input_order(ranges: list[ByteRange]) -> None:
-    forward = plan(ranges, max_gap=100, max_size=5000)
-    backward = plan(ranges[::-1], max_gap=100, max_size=5000)
+    forward = plan(ranges, coalesce_gap=100, coalesce_max=5000)
+    backward = plan(ranges[::-1], coalesce_gap=100, coalesce_max=5000)
     n = len(ranges)
     assert [(b.start, b.end) for b in forward] == [(b.start, b.end) for b in backward]
     assert [sorted(b.members) for b in forward] == [

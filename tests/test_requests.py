@@ -18,6 +18,7 @@ from remote_zip_store import ReadOptions, RemoteZipStore
 from remote_zip_store.planner import ByteRange, plan
 from remote_zip_store.sample import write_sample_archive
 from remote_zip_store.sources import LocalSource
+from remote_zip_store.zipformat import span
 
 from .archives import make_zip
 from .servers import S3Server
@@ -66,7 +67,7 @@ def store_and_calls(moto: S3Server, sample_url: str) -> Iterator[tuple[RemoteZip
 def _span(store: RemoteZipStore, key: str) -> tuple[int, int]:
     entry = store.archive.index.get(key)
     assert entry is not None
-    return store.archive._span(entry)
+    return span(entry)
 
 
 TAIL = ("GET", f"bytes=-{ReadOptions().tail_size}")
@@ -157,8 +158,8 @@ def test_getitems_coalesces_neighbouring_chunks(
     options = store.archive.options
     batches = plan(
         [ByteRange(*_span(store, k)) for k in keys],
-        max_gap=options.coalesce_gap,
-        max_size=options.coalesce_max,
+        coalesce_gap=options.coalesce_gap,
+        coalesce_max=options.coalesce_max,
     )
     assert len(seen) == len(batches) == 1  # 1.2 MB: one GET (coalesce_max is 4 MiB)
     assert sorted(got) == sorted(keys)
@@ -221,7 +222,7 @@ def test_metadata_round_serves_a_tree_walk(moto: S3Server, sample_url: str) -> N
     probe = RemoteZipStore(sample_url, client=moto.client())
     metadata = [".zgroup", "signals/.zgroup"] + [f"signals/ch{c:02d}/.zarray" for c in range(16)]
     entries = [probe.archive.index.get(name) for name in metadata]
-    in_memory = sum(probe.archive.in_memory(e) for e in entries if e is not None)
+    in_memory = sum(probe.archive.is_buffered(e) for e in entries if e is not None)
     probe.close()
     assert 0 < in_memory < 4  # the head GET holds the first few nodes' metadata
     assert counts["off"] == nodes - in_memory
@@ -261,9 +262,9 @@ class BarrierSource(LocalSource):
         super().__init__(path)
         self.barrier = threading.Barrier(parties, timeout=10)
 
-    def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
+    def read_range(self, start: int, end: int) -> bytes:
         self.barrier.wait()  # BrokenBarrierError if reads were serialized by a lock
-        return super().read_range(start, end, key=key)
+        return super().read_range(start, end)
 
 
 def test_reads_run_concurrently_without_a_shared_lock(tmp_path: Any) -> None:

@@ -224,11 +224,11 @@ def test_index_cache_is_bounded() -> None:
     indexcache.clear()
     try:
         for i in range(indexcache.MAX_ENTRIES + 1):
-            indexcache.remember(("k", i), indexcache.Opened(index, b"t", 9, 10))
+            indexcache.remember(("k", i), indexcache.OpenedDirectory(index, b"t", 9, 10))
         assert indexcache.lookup(("k", 0)) is None  # least recently used: dropped
         assert indexcache.lookup(("k", indexcache.MAX_ENTRIES)) is not None
         big = b"x" * (indexcache.MAX_TAIL + 1)
-        indexcache.remember(("big",), indexcache.Opened(index, big, 0, len(big)))
+        indexcache.remember(("big",), indexcache.OpenedDirectory(index, big, 0, len(big)))
         kept = indexcache.lookup(("big",))
         assert kept is not None and kept.tail == b"" and kept.tail_start == len(big)
     finally:

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import io
 import os
+import random
+import shutil
+import subprocess
 import warnings
 import zipfile
 import zlib
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,13 +25,15 @@ from remote_zip_store import (
     BadArchiveError,
     CorruptEntryError,
     LocalSource,
+    RemoteZipStore,
     UnsupportedArchiveError,
     ZipArchive,
 )
 from remote_zip_store.archive import ReadOptions
-from remote_zip_store.errors import RemoteZipError
+from remote_zip_store.errors import RemoteZipError, context
 from remote_zip_store.index import ZipIndex
 from remote_zip_store.zipformat import (
+    EOCD_SIGNATURE,
     EOCD_SIZE,
     MAX_COMMENT,
     DirectoryLocation,
@@ -39,6 +46,7 @@ from remote_zip_store.zipformat import (
 
 from . import craft
 from .archives import make_zip, read_all_with_zipfile
+from .servers import S3Server
 
 ARCHIVE = "mem://archive-under-test.zip"
 
@@ -53,13 +61,12 @@ def parse(
     while True:
         buf = data[start:]
         try:
-            location = locate_directory(buf, total, archive=archive)
-            rel = location.cd_start - start
-            if rel < 0:
-                raise NeedMoreBytes(location.cd_start)
-            records = parse_central_directory(
-                buf[rel : rel + location.cd_size], location, archive=archive
-            )
+            with context(archive):  # the archive layer's boundary: the parser knows no names
+                location = locate_directory(buf, total)
+                rel = location.cd_start - start
+                if rel < 0:
+                    raise NeedMoreBytes(location.cd_start)
+                records = parse_central_directory(buf[rel : rel + location.cd_size], location)
             return location, records, rounds
         except NeedMoreBytes as more:
             assert 0 <= more.start < start, "the parser must ask for bytes it does not have"
@@ -325,7 +332,7 @@ def test_offsets_beyond_4_gib_in_a_sparse_file(tmp_path) -> None:
     archive = read_local(path)
     assert archive.index.location.zip64
     assert archive.index.location.cd_start > 4 * 1024**3
-    assert all(offset >= hole for offset in archive.index.records.header_offset)
+    assert all(archive.index.get(n).header_offset >= hole for n in files)  # type: ignore[union-attr]
     for name, payload in files.items():
         assert archive.read(name) == payload
     assert archive.read_many(archive.index.get(n) for n in files) == files  # type: ignore[misc]
@@ -342,7 +349,7 @@ def test_crafted_offset_only_zip64_extra_beyond_4_gib(tmp_path) -> None:
         f.seek(start)
         f.write(tail)
     archive = read_local(path)
-    assert archive.index.records.header_offset[0] == start
+    assert archive.index.get("deep").header_offset == start  # type: ignore[union-attr]
     assert archive.read("deep") == b"content at 4 GiB + 12345"
 
 
@@ -662,3 +669,133 @@ def test_entry_running_into_the_directory_is_corrupt(tmp_path) -> None:
     with pytest.raises(CorruptEntryError, match=r"'k'.*central directory") as info:
         read_local(path).read("k")
     assert str(path) in str(info.value)
+
+
+# -- bytes after the end record (issue 11): bsdtar's padding, appended data -----------------
+
+
+def _bsdtar_zip(tmp_path: Path) -> bytes:
+    """``bsdtar -cf - --format zip d``: written to a pipe, bsdtar pads to its 10,240-byte block."""
+    if shutil.which("bsdtar") is None:
+        pytest.skip("bsdtar is not installed (apt-get install libarchive-tools)")
+    tree = tmp_path / "tree"
+    (tree / "d" / "sub").mkdir(parents=True)
+    (tree / "d" / "a").write_bytes(b"hi\n")
+    (tree / "d" / "sub" / "b.bin").write_bytes(bytes(range(256)) * 40)
+    done = subprocess.run(
+        ["bsdtar", "-cf", "-", "--format", "zip", "d"], cwd=tree, capture_output=True, check=True
+    )
+    return done.stdout
+
+
+def _padded(data: bytes, block: int = 10240) -> bytes:
+    return data + bytes(-len(data) % block)
+
+
+def _zip64_archive() -> bytes:
+    builder = craft.Builder()
+    builder.add(b"x", b"zip64 end records", zip64_offset=True)
+    return builder.finish(zip64=True)
+
+
+TRAILING = {
+    "zero padding to 10,240": lambda data: _padded(data),
+    "one zero byte": lambda data: data + b"\x00",
+    "non-zero junk": lambda data: data + b"appended by some tool \xff\xfe" * 40,
+    "random junk": lambda data: data + random.Random(7).randbytes(5000),
+    "junk holding a signature": lambda data: data + b"..PK\x05\x06" + b"\x01" * 30,
+}
+
+
+@pytest.mark.parametrize("trail", TRAILING.values(), ids=TRAILING.keys())
+@pytest.mark.parametrize(
+    "archive",
+    [
+        pytest.param(lambda: make_zip(SMALL), id="zipfile"),
+        pytest.param(lambda: make_zip(SMALL, comment=b"a comment"), id="comment"),
+        pytest.param(lambda: make_zip(SMALL, prefix=b"#!/bin/sh\nexit 0\n"), id="prefix"),
+        pytest.param(_zip64_archive, id="zip64"),
+    ],
+)
+def test_bytes_after_the_end_record_are_ignored_like_zipfile_does(
+    archive: Any, trail: Any, tmp_path: Path
+) -> None:
+    original = archive()
+    data = trail(original)
+    expected = read_all_with_zipfile(original)
+    if EOCD_SIGNATURE not in data[len(original) :]:  # else zipfile takes the junk's signature
+        assert read_all_with_zipfile(data) == expected
+    location, records, _ = parse(data)
+    assert location == parse(original)[0]
+    assert_matches_zipfile(records, original)
+    for tail in (1024, 512 * 1024):  # the end record in the first GET, or asked for after it
+        path = tmp_path / f"trailing-{tail}.zip"
+        path.write_bytes(data)
+        reader = read_local(path, tail_size=tail)
+        assert {name: reader.read(name) for name in reader.index.names()} == expected
+
+
+def test_bsdtar_output_reads_locally_and_through_s3(tmp_path: Path, moto: S3Server) -> None:
+    """The archive from the issue: bsdtar pads with zeros; unzip, 7z and zipfile read it."""
+    data = _bsdtar_zip(tmp_path)
+    assert len(data) % 10240 == 0 and data.endswith(bytes(1000))  # padded, as the issue says
+    expected = read_all_with_zipfile(data)
+    assert expected["d/a"] == b"hi\n" and len(expected) == 2
+    path = tmp_path / "x.zip"
+    path.write_bytes(data)
+    with RemoteZipStore(str(path), root="") as store:
+        assert dict(store.items()) == expected
+    with RemoteZipStore(moto.put(data), root="", **moto.store_kwargs()) as store:
+        assert dict(store.items()) == expected
+
+
+def test_trailing_bytes_through_s3_match_zipfile(moto: S3Server) -> None:
+    data = make_zip(SMALL, comment=b"c") + b"\x00junk\xff" * 100
+    with RemoteZipStore(moto.put(data), root="", tail_size=1024, **moto.store_kwargs()) as s:
+        assert dict(s.items()) == read_all_with_zipfile(data)
+
+
+def test_fake_end_record_in_a_comment_followed_by_junk_does_not_win() -> None:
+    """The comment holds a whole archive naming 'evil' whose end record's comment length
+    reaches exactly the end (over the junk): only the real record may win."""
+    junk = b"\xee" * 300
+    inner = craft.Builder()
+    inner.add(b"evil", b"pwned")
+    fake = bytearray(inner.finish())
+    fake[-2:] = len(junk).to_bytes(2, "little")  # the fake "reaches the end"
+    data = make_zip(SMALL, comment=b"!" * 5 + bytes(fake)) + junk
+    location, records, _ = parse(data)
+    assert "evil" not in records.names
+    assert location.comment == b"!" * 5 + bytes(fake)
+    assert_matches_zipfile(records, make_zip(SMALL))
+    # The plain fake (comment length 0, junk after the real comment) loses too.
+    inner_plain = craft.Builder()
+    inner_plain.add(b"evil", b"pwned")
+    data = make_zip(SMALL, comment=b"!" * 5 + inner_plain.finish()) + junk
+    _, records, _ = parse(data)
+    assert sorted(records.names) == sorted(SMALL)
+
+
+def test_end_record_beyond_the_search_window_is_not_found() -> None:
+    """Like zipfile, only the last 64 KiB + 22 bytes hold the end record: more junk fails."""
+    data = make_zip(SMALL) + bytes(70_000)
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(io.BytesIO(data))
+    with pytest.raises(BadArchiveError, match=r"archive-under-test.*no end of central directory"):
+        parse(data)
+
+
+def test_the_parser_raises_details_and_the_archive_adds_where(tmp_path: Path) -> None:
+    """Pure code knows no archive or key (errors contract); ``ZipArchive`` adds both."""
+    with pytest.raises(BadArchiveError) as info:
+        locate_directory(b"\x00" * 100, 100)
+    assert (info.value.archive, info.value.key) == (None, None)
+    assert str(info.value) == "not a zip archive (no end of central directory record)"
+    path = tmp_path / "not-a.zip"
+    path.write_bytes(b"\x00" * 100)
+    with pytest.raises(BadArchiveError) as info:
+        read_local(path)
+    assert info.value.archive == str(path) and info.value.key is None
+    assert (
+        str(info.value) == f"archive {path}: not a zip archive (no end of central directory record)"
+    )

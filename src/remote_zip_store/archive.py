@@ -7,39 +7,48 @@ with a :class:`~remote_zip_store.sources.Source`. It knows nothing about zarr.
   the whole central directory; a second GET fetches the rest when it does not.
   Alongside it, in the same round trip, a GET of the first ``head_size`` bytes:
   zarr writers put the root metadata there, so opening a group needs no third.
-* Read: one GET per entry covering its local header and data (exactly, when the
-  next entry's offset is known); ``read_many`` coalesces neighbours with the
-  planner and runs batches on a bounded thread pool. No lock is held across I/O.
+* Read: one GET per entry covering its local header and data
+  (:func:`~remote_zip_store.zipformat.span`: exact when the next entry's offset
+  is known); ``read_many`` coalesces neighbours with the planner and runs
+  batches on a bounded thread pool. No lock is held across I/O.
 * Bytes already in the head or tail buffer (small archives, entries near either
   end) are served from memory with no request.
+* Errors: the pure layers and the source raise with what they know; every call
+  into them runs inside :func:`errors.context` with this archive's URL and the
+  key being read, so every message names both.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 from . import indexcache, planner
-from .decode import check_supported, decompress
-from .errors import BadArchiveError, CorruptEntryError, StoreClosedError, describe
-from .forksafe import ForkSafeLock
+from .decode import STORED, check_supported, decompress
+from .errors import BadArchiveError, CorruptEntryError, StoreClosedError, context
+from .forksafe import ForkSafeLock, PerProcess
 from .index import ZipIndex
 from .planner import ByteRange
 from .sources import Source
 from .zipformat import (
+    LOCAL_EXTRA_SLACK,
+    LOCAL_SIZE,
     MAX_END_RECORDS,
     NeedMoreBytes,
-    decode_name,
+    data_end,
+    entry_data_offset,
     locate_directory,
     parse_central_directory,
-    parse_local_header,
+    span,
 )
 from .zipformat import (
     Entry as Entry,
 )
+
+#: Entries whose data start partial reads remember (then all forgotten: bounded memory).
+MAX_DATA_OFFSETS = 65536
 
 
 @dataclass(frozen=True)
@@ -58,9 +67,9 @@ class ReadOptions:
     """Refuse entries declaring more bytes (compressed or not) before fetching any of them."""
     max_workers: int = 16
     """Concurrent GETs in ``read_many`` (per store)."""
-    coalesce_gap: int = planner.DEFAULT_MAX_GAP
+    coalesce_gap: int = planner.DEFAULT_COALESCE_GAP
     """Merge entries whose bytes are at most this far apart into one GET."""
-    coalesce_max: int = planner.DEFAULT_MAX_SIZE
+    coalesce_max: int = planner.DEFAULT_COALESCE_MAX
     """Never merge a GET beyond this many bytes."""
 
     def __post_init__(self) -> None:
@@ -82,16 +91,21 @@ class ZipArchive:
     def __init__(self, source: Source, options: ReadOptions | None = None):
         self.source = source
         self.options = options or ReadOptions()
-        self._lock = ForkSafeLock()
+        self._start(closed=False)
+
+    def _start(self, *, closed: bool) -> None:
+        """Per-process state, empty: a new archive, or one just unpickled (no ``__init__``)."""
         # Single flight for the directory read only; never held by entry reads.
         self._open_lock = ForkSafeLock()
         self._index: ZipIndex | None = None
         self._tail = b""
         self._tail_start = 0
         self._head = b""
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_pid = 0
-        self._closed = False
+        self._pool: PerProcess[ThreadPoolExecutor] = PerProcess(self._new_pool, _shutdown)
+        # Absolute data start of entries whose local header a partial read has checked
+        # (by entry, not offset: two records may point at one header under two names).
+        self._data_starts: dict[Entry, int] = {}
+        self._closed = closed
         self.size: int | None = None
         """The object's size in bytes, known once the directory has been read."""
 
@@ -107,7 +121,8 @@ class ZipArchive:
         if index is None:
             with self._open_lock:
                 if self._index is None:
-                    self._index = self._read_index()
+                    with context(self.url):
+                        self._index = self._read_index()
                 index = self._index
         return index
 
@@ -125,51 +140,45 @@ class ZipArchive:
             self._tail, self._tail_start, self.size = cached.tail, cached.tail_start, cached.size
             self._head = cached.head
             return cached.index
-        url = self.url
         limit = self.options.max_directory_size
-        first = self.source.read_tail(
-            max(self.options.tail_size, 1024), head=self.options.head_size
-        )
-        data, size = first.data, first.size
+        ends = self.source.read_ends(max(self.options.tail_size, 1024), head=self.options.head_size)
+        data, size = ends.tail, ends.size
         while True:
             tail_start = size - len(data)
             try:
-                location = locate_directory(data, size, archive=url)
+                location = locate_directory(data, size)
                 rel = location.cd_start - tail_start
                 if rel < 0:
                     raise NeedMoreBytes(location.cd_start)
                 if location.cd_size > limit:
                     raise BadArchiveError(
-                        f"{url}: central directory of {location.cd_size} bytes exceeds "
-                        f"max_directory_size={limit}",
-                        archive=url,
+                        f"central directory of {location.cd_size} bytes exceeds "
+                        f"max_directory_size={limit}"
                     )
                 records = parse_central_directory(
-                    memoryview(data)[rel : rel + location.cd_size], location, archive=url
+                    memoryview(data)[rel : rel + location.cd_size], location
                 )
                 break
             except NeedMoreBytes as more:
                 start = max(0, min(more.start, tail_start))
                 if start >= tail_start:
                     raise BadArchiveError(
-                        f"{url}: corrupt zip: the parser asked for bytes it already has",
-                        archive=url,
+                        "corrupt zip: the parser asked for bytes it already has"
                     ) from None
                 if size - start > limit + MAX_END_RECORDS:
                     raise BadArchiveError(
-                        f"{url}: central directory would need {size - start} bytes, more than "
-                        f"max_directory_size={limit}",
-                        archive=url,
+                        f"central directory would need {size - start} bytes, more than "
+                        f"max_directory_size={limit}"
                     ) from None
                 data = self.source.read_range(start, tail_start) + data
         self._tail = data
         self._tail_start = size - len(data)
         # Only the part before the tail and the directory is worth keeping.
-        self._head = first.head[: min(self._tail_start, location.cd_start)]
+        self._head = ends.head[: min(self._tail_start, location.cd_start)]
         self.size = size
         index = ZipIndex(records, location)
         if cache_key is not None:
-            opened = indexcache.Opened(index, data, self._tail_start, size, self._head)
+            opened = indexcache.OpenedDirectory(index, data, self._tail_start, size, self._head)
             indexcache.remember(cache_key, opened)
         return index
 
@@ -178,46 +187,98 @@ class ZipArchive:
         return self.index.get(name)
 
     def read(self, name: str, *, key: str | None = None) -> bytes:
-        """The contents of entry ``name``; ``KeyError`` when it does not exist."""
+        """The contents of entry ``name``; ``KeyError`` when it does not exist.
+
+        ``key`` is accepted for compatibility and ignored: errors name the entry.
+        """
         entry = self.index.get(name)
         if entry is None:
             raise KeyError(name)
-        return self.read_entry(entry, key=key)
+        return self.read_entry(entry)
 
-    def read_entry(self, entry: Entry, *, key: str | None = None) -> bytes:
-        check_supported(entry, self.url)
-        start, end = self._span(entry)
-        return self._extract(entry, self._fetch(start, end, entry.name), 0)
+    def read_entry(self, entry: Entry) -> bytes:
+        with context(self.url, entry.name):
+            check_supported(entry)
+            start, end = self._checked_span(entry)
+            return self._extract(entry, self._fetch(start, end), 0)
+
+    def read_entry_range(self, entry: Entry, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of ``entry``'s uncompressed contents.
+
+        A stored entry costs one GET of exactly those bytes once its local header
+        is known (the first partial read of an entry fetches the header in the same
+        GET); a compressed one is read whole, checked and sliced. The CRC-32 covers
+        the whole entry, so it is checked only when the whole entry is read: bytes of
+        a partial stored read are checked against nothing but the directory's sizes.
+        """
+        size = entry.uncompressed_size
+        if not 0 <= start <= end <= size:
+            raise ValueError(
+                f"bytes [{start}, {end}) are outside entry {entry.name!r} ({size} bytes)"
+            )
+        with context(self.url, entry.name):
+            check_supported(entry)
+            first, last = self._checked_span(entry)
+            whole = start == 0 and end == size
+            if (
+                whole
+                or entry.method != STORED
+                or entry.compressed_size != size  # corrupt: the whole read says how
+                or self._from_buffers(first, last) is not None
+            ):
+                return self.read_entry(entry)[start:end]
+            if start == end:
+                return b""
+            data_start = self._data_starts.get(entry)
+            if data_start is not None:
+                return self._fetch(data_start + start, data_start + end)
+            # One GET: the local header (with room for a longer extra field), then data to ``end``.
+            guess = LOCAL_SIZE + entry.name_length + entry.extra_length + LOCAL_EXTRA_SLACK
+            raw = self._fetch(first, min(last, first + guess + end))
+            offset = self._data_offset(entry, raw)
+            if len(raw) < offset + end:
+                raw += self._fetch(first + len(raw), first + offset + end)
+            if len(self._data_starts) >= MAX_DATA_OFFSETS:
+                self._data_starts.clear()
+            self._data_starts[entry] = first + offset
+            return raw[offset + start : offset + end]
 
     def read_many(self, entries: Iterable[Entry]) -> dict[str, bytes]:
         """Contents of several entries, coalesced and fetched concurrently, by entry name."""
         results: dict[str, bytes] = {}
         wanted = []
         for entry in entries:
-            check_supported(entry, self.url)
-            if self.in_memory(entry):  # no request: keep it out of the plan
+            with context(self.url, entry.name):
+                check_supported(entry)
+            if self.is_buffered(entry):  # no request: keep it out of the plan
                 results[entry.name] = self.read_entry(entry)
             else:
                 wanted.append(entry)
         if not wanted:
             return results
-        ranges = [ByteRange(*self._span(entry)) for entry in wanted]
+        ranges = []
+        for entry in wanted:
+            with context(self.url, entry.name):
+                ranges.append(ByteRange(*self._checked_span(entry)))
         batches = planner.plan(
-            ranges, max_gap=self.options.coalesce_gap, max_size=self.options.coalesce_max
+            ranges, coalesce_gap=self.options.coalesce_gap, coalesce_max=self.options.coalesce_max
         )
 
         def run(batch: planner.Batch) -> dict[str, bytes]:
-            first = wanted[batch.members[0]].name
-            data = self._fetch(batch.start, batch.end, first)
-            return {
-                wanted[i].name: self._extract(wanted[i], data, ranges[i].start - batch.start)
-                for i in batch.members
-            }
+            with context(self.url, wanted[batch.members[0]].name):
+                data = self._fetch(batch.start, batch.end)
+            found = {}
+            for i in batch.members:
+                with context(self.url, wanted[i].name):
+                    found[wanted[i].name] = self._extract(
+                        wanted[i], data, ranges[i].start - batch.start
+                    )
+            return found
 
         if len(batches) == 1:
             results.update(run(batches[0]))
             return results
-        futures = [self._executor().submit(run, batch) for batch in batches]
+        futures = [self._pool.get().submit(run, batch) for batch in batches]
         _, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in pending:
             future.cancel()
@@ -226,16 +287,12 @@ class ZipArchive:
                 results.update(future.result())
         return results
 
-    def in_memory(self, entry: Entry) -> bool:
-        """Whether reading ``entry`` is served from the open's head or tail buffer (no request)."""
-        return self._buffered(*self._span(entry)) is not None
-
-    # TEMP front: the core branch renames in_memory to is_buffered (its branch wins).
     def is_buffered(self, entry: Entry) -> bool:
-        """Whether reading ``entry`` costs no request (head or tail buffer)."""
-        return self.in_memory(entry)
+        """Whether reading ``entry`` is served from the open's head or tail buffer (no request)."""
+        with context(self.url, entry.name):
+            return self._from_buffers(*self._checked_span(entry)) is not None
 
-    def _buffered(self, start: int, end: int) -> memoryview | None:
+    def _from_buffers(self, start: int, end: int) -> memoryview | None:
         """Bytes ``[start, end)`` from the open's tail or head buffer, if one holds them."""
         if self._tail and start >= self._tail_start:
             return memoryview(self._tail)[start - self._tail_start : end - self._tail_start]
@@ -243,102 +300,78 @@ class ZipArchive:
             return memoryview(self._head)[start:end]
         return None
 
-    def _span(self, entry: Entry) -> tuple[int, int]:
+    def _checked_span(self, entry: Entry) -> tuple[int, int]:
+        """The entry's span, refused when too large or running past the directory."""
         largest = max(entry.compressed_size, entry.uncompressed_size)
         if largest > self.options.max_entry_size:
             raise BadArchiveError(
-                f"{describe(self.url, entry.name)} declares {largest} bytes, more than "
-                f"max_entry_size={self.options.max_entry_size}; refused before fetching",
-                archive=self.url,
-                key=entry.name,
+                f"declares {largest} bytes, more than "
+                f"max_entry_size={self.options.max_entry_size}; refused before fetching"
             )
-        start, end = entry.fetch_range()
+        start, end = span(entry)
         limit = self.index.location.cd_start
-        minimum = entry.header_offset + 30 + entry.name_length + entry.compressed_size
-        if minimum > limit:
+        if data_end(entry) > limit:
             raise CorruptEntryError(
-                f"{describe(self.url, entry.name)} is corrupt: its data would end at byte "
-                f"{minimum}, past the start of the central directory at {limit}",
-                archive=self.url,
-                key=entry.name,
+                f"corrupt: its data would end at byte {data_end(entry)}, past the start of the "
+                f"central directory at {limit}"
             )
         return start, min(end, limit)
 
-    def _fetch(self, start: int, end: int, key: str) -> bytes:
+    def _fetch(self, start: int, end: int) -> bytes:
         self._check_open()
-        buffered = self._buffered(start, end)
+        buffered = self._from_buffers(start, end)
         if buffered is not None:
             return bytes(buffered)
-        return self.source.read_range(start, end, key=key)
+        return self.source.read_range(start, end)
+
+    def _data_offset(self, entry: Entry, raw: bytes | memoryview) -> int:
+        """Where the data starts in ``raw`` (the entry's local header onwards), checked."""
+        offset = entry_data_offset(raw, entry)
+        if entry.header_offset + offset + entry.compressed_size > self.index.location.cd_start:
+            raise CorruptEntryError("corrupt: its data runs into the central directory")
+        return offset
 
     def _extract(self, entry: Entry, data: bytes, offset: int) -> bytes:
         """Check the local header at ``data[offset:]`` and decode the entry's data."""
-        url = self.url
         view = memoryview(data)[offset:]
-        header = parse_local_header(view, archive=url, key=entry.name)
-        # Decoded with the central flags, this compares the raw name bytes: an archive that
-        # sets the UTF-8 flag in one header only still reads (CPython 3.11 refuses it).
-        if decode_name(header.name, entry.flags) != entry.name:
-            raise CorruptEntryError(
-                f"{describe(url, entry.name)} is corrupt: the local header names {header.name!r}",
-                archive=url,
-                key=entry.name,
-            )
-        data_start = header.data_offset
-        data_end = data_start + entry.compressed_size
-        if entry.header_offset + data_end > self.index.location.cd_start:
-            raise CorruptEntryError(
-                f"{describe(url, entry.name)} is corrupt: its data runs into the central directory",
-                archive=url,
-                key=entry.name,
-            )
-        if len(view) < data_end:
+        data_start = self._data_offset(entry, view)
+        data_stop = data_start + entry.compressed_size
+        if len(view) < data_stop:
             # The local extra field was longer than guessed: fetch the rest.
-            rest = self._fetch(
-                entry.header_offset + len(view), entry.header_offset + data_end, entry.name
-            )
+            rest = self._fetch(entry.header_offset + len(view), entry.header_offset + data_stop)
             view = memoryview(bytes(view) + rest)
-        return decompress(
-            view[data_start:data_end], entry, archive=url, verify_crc=self.options.verify_crc
-        )
+        return decompress(view[data_start:data_stop], entry, verify_crc=self.options.verify_crc)
 
     # -- lifecycle ------------------------------------------------------------------------
-    def _executor(self) -> ThreadPoolExecutor:
-        pool = self._pool
-        if pool is not None and self._pool_pid == os.getpid():
-            return pool
-        with self._lock:
-            if self._pool is None or self._pool_pid != os.getpid():
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self.options.max_workers, thread_name_prefix="remote-zip-store"
-                )
-                self._pool_pid = os.getpid()
-            return self._pool
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(
+            max_workers=self.options.max_workers, thread_name_prefix="remote-zip-store"
+        )
 
     def _check_open(self) -> None:
         if self._closed:
-            raise StoreClosedError(
-                f"archive {self.url} is closed; open a new store to read it", archive=self.url
-            )
+            raise StoreClosedError("closed; open a new store to read it", archive=self.url)
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            pool, self._pool = self._pool, None
-        if pool is not None and self._pool_pid == os.getpid():
-            pool.shutdown(wait=False, cancel_futures=True)
+        self._closed = True
+        self._pool.close()
         self.source.close()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"source": self.source, "options": self.options, "closed": self._closed}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["source"], state["options"])  # type: ignore[misc]
-        self._closed = state["closed"]
+        self.source = state["source"]
+        self.options = state["options"]
+        self._start(closed=state["closed"])
 
     def __repr__(self) -> str:
         return f"ZipArchive({self.url!r})"
+
+
+def _shutdown(pool: ThreadPoolExecutor) -> None:
+    pool.shutdown(wait=False, cancel_futures=True)

@@ -3,7 +3,8 @@
 Output is bounded by the central directory's uncompressed size (a deflate bomb
 cannot inflate past it), the size must match exactly, and the CRC-32 is checked
 unless the caller turns it off. Anything wrong raises; corrupt bytes are never
-returned as data.
+returned as data. Errors say what is wrong with the entry; the archive layer adds
+which archive and key (:func:`remote_zip_store.errors.context`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import zlib
 from collections.abc import Callable
 
-from .errors import CorruptEntryError, UnsupportedArchiveError, describe
+from .errors import CorruptEntryError, UnsupportedArchiveError
 from .zipformat import FLAG_ENCRYPTED, Entry
 
 STORED = 0
@@ -89,29 +90,24 @@ def supported_methods() -> frozenset[int]:
     return frozenset(methods)
 
 
-def check_supported(entry: Entry, archive: str) -> None:
+def check_supported(entry: Entry) -> None:
     """Raise a clear error for entries this library cannot decode."""
     if entry.flags & FLAG_ENCRYPTED or entry.method == AES:
         raise UnsupportedArchiveError(
-            f"{describe(archive, entry.name)} is encrypted ({method_name(entry.method)}); "
-            "encrypted zip entries are not supported",
-            archive=archive,
-            key=entry.name,
+            f"encrypted ({method_name(entry.method)}); encrypted zip entries are not supported"
         )
     if entry.method not in supported_methods():
         hint = " (pip install zstandard)" if entry.method == ZSTD else ""
         raise UnsupportedArchiveError(
-            f"{describe(archive, entry.name)} uses compression {method_name(entry.method)}, "
+            f"uses compression {method_name(entry.method)}, "
             f"which is not supported{hint}; supported: "
             + ", ".join(method_name(m) for m in sorted(supported_methods())),
-            archive=archive,
-            key=entry.name,
         )
 
 
-def decompress(data: bytes | memoryview, entry: Entry, *, archive: str, verify_crc: bool) -> bytes:
+def decompress(data: bytes | memoryview, entry: Entry, *, verify_crc: bool) -> bytes:
     """Decode ``data`` (exactly the entry's compressed bytes) to its contents."""
-    check_supported(entry, archive)
+    check_supported(entry)
     size = entry.uncompressed_size
     limit = size + 1  # one byte past the declared size proves a lie; never 0 (= unlimited)
     method = entry.method
@@ -128,7 +124,7 @@ def decompress(data: bytes | memoryview, entry: Entry, *, archive: str, verify_c
             out = bunzip.decompress(bytes(data), max_length=limit)
             finished = bunzip.eof
         elif method == LZMA:
-            out, finished = _lzma(bytes(data), entry, limit, archive)
+            out, finished = _lzma(bytes(data), limit)
         else:  # ZSTD, checked above
             zstd = _zstd_decompressor()
             assert zstd is not None
@@ -137,32 +133,17 @@ def decompress(data: bytes | memoryview, entry: Entry, *, archive: str, verify_c
         if isinstance(exc, CorruptEntryError):
             raise
         raise CorruptEntryError(
-            f"{describe(archive, entry.name)} is corrupt: {method_name(method)} data failed "
-            f"to decode ({exc})",
-            archive=archive,
-            key=entry.name,
+            f"corrupt: {method_name(method)} data failed to decode ({exc})"
         ) from exc
     if len(out) != size:
         got = f"more than {size} bytes" if len(out) > size else f"{len(out)} bytes"
-        raise CorruptEntryError(
-            f"{describe(archive, entry.name)} is corrupt: it decodes to {got}, "
-            f"the directory says {size}",
-            archive=archive,
-            key=entry.name,
-        )
+        raise CorruptEntryError(f"corrupt: it decodes to {got}, the directory says {size}")
     if not finished and method in (DEFLATED, BZIP2):
-        raise CorruptEntryError(
-            f"{describe(archive, entry.name)} is corrupt: {method_name(method)} stream is "
-            "truncated",
-            archive=archive,
-            key=entry.name,
-        )
+        raise CorruptEntryError(f"corrupt: {method_name(method)} stream is truncated")
     if verify_crc and zlib.crc32(out) != entry.crc32:
         raise CorruptEntryError(
-            f"{describe(archive, entry.name)} is corrupt: CRC-32 {zlib.crc32(out):08x} does not "
-            f"match the directory's {entry.crc32:08x}",
-            archive=archive,
-            key=entry.name,
+            f"corrupt: CRC-32 {zlib.crc32(out):08x} does not "
+            f"match the directory's {entry.crc32:08x}"
         )
     return out
 
@@ -170,29 +151,17 @@ def decompress(data: bytes | memoryview, entry: Entry, *, archive: str, verify_c
 _LZMA_HEADER = struct.Struct("<BBH")
 
 
-def _lzma(data: bytes, entry: Entry, limit: int, archive: str) -> tuple[bytes, bool]:
+def _lzma(data: bytes, limit: int) -> tuple[bytes, bool]:
     """Zip's LZMA: 2-byte version, 2-byte properties size, properties, raw LZMA1."""
     if len(data) < 4:
-        raise CorruptEntryError(
-            f"{describe(archive, entry.name)} is corrupt: lzma header is truncated",
-            archive=archive,
-            key=entry.name,
-        )
+        raise CorruptEntryError("corrupt: lzma header is truncated")
     _, _, props_size = _LZMA_HEADER.unpack_from(data, 0)
     props = data[4 : 4 + props_size]
     if props_size != 5 or len(props) != 5:
-        raise CorruptEntryError(
-            f"{describe(archive, entry.name)} is corrupt: lzma properties are invalid",
-            archive=archive,
-            key=entry.name,
-        )
+        raise CorruptEntryError("corrupt: lzma properties are invalid")
     lclppb = props[0]
     if lclppb >= 9 * 5 * 5:
-        raise CorruptEntryError(
-            f"{describe(archive, entry.name)} is corrupt: lzma properties are invalid",
-            archive=archive,
-            key=entry.name,
-        )
+        raise CorruptEntryError("corrupt: lzma properties are invalid")
     pb, rest = divmod(lclppb, 45)
     lp, lc = divmod(rest, 9)
     dict_size = struct.unpack_from("<L", props, 1)[0]

@@ -20,25 +20,59 @@ from .zipformat import DirectoryLocation, Entry, Records
 
 
 class ZipIndex:
-    """Names to records; the last central-directory entry for a name wins."""
+    """Names to records; the last central-directory entry for a name wins.
+
+    The records (every row: directories and shadowed duplicates included) stay
+    private; callers ask the questions below.
+    """
 
     def __init__(self, records: Records, location: DirectoryLocation):
-        self.records = records
+        self._records = records
         self.location = location
-        self._span_end = _span_ends(records.header_offset, location.cd_start)
+        self._next_offsets = _next_offsets(records.header_offset, location.cd_start)
         self._table, self._mask = _hash_table(records.names)
-        self._kept: list[str] | None = None
+        self._distinct_names: list[str] | None = None
+        self._name_bounds: tuple[str, str] | None = None
 
     def __len__(self) -> int:
         """Number of distinct file names (directory entries and duplicates excluded)."""
         return len(self.names())
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.position(name) >= 0
+        return isinstance(name, str) and self._row(name) >= 0
 
-    def position(self, name: str) -> int:
+    def get(self, name: str) -> Entry | None:
+        """The entry a read of ``name`` returns (the last record of that name), or None."""
+        row = self._row(name)
+        return None if row < 0 else self._entry(row)
+
+    def names(self) -> list[str]:
+        """Distinct file names, in directory order (directories and shadowed duplicates out).
+
+        Built on first use (listing), not at open.
+        """
+        if self._distinct_names is None:
+            names = self._records.names
+            self._distinct_names = [names[i] for i in _distinct_rows(names, self).tolist()]
+        return self._distinct_names
+
+    def name_bounds(self) -> tuple[str, str] | None:
+        """Smallest and largest name over every record (directories too); None when empty.
+
+        Every name starts with their common prefix: root detection without ``names()``.
+        """
+        names = self._records.names
+        if self._name_bounds is None and names:
+            self._name_bounds = (min(names), max(names))
+        return self._name_bounds
+
+    def any_under(self, prefix: str) -> bool:
+        """Whether any record's name (directories too) starts with ``prefix``."""
+        return any(name.startswith(prefix) for name in self._records.names)
+
+    def _row(self, name: str) -> int:
         """Row of the last record named ``name`` (directories excluded), or -1."""
-        table, mask, names = self._table, self._mask, self.records.names
+        table, mask, names = self._table, self._mask, self._records.names
         slot = hash(name) & mask
         best = -1
         # Equal names share one probe run; scan it to the first empty slot so the
@@ -49,12 +83,8 @@ class ZipIndex:
             slot = (slot + 1) & mask
         return best
 
-    def get(self, name: str) -> Entry | None:
-        i = self.position(name)
-        return None if i < 0 else self.entry(i)
-
-    def entry(self, i: int) -> Entry:
-        r = self.records
+    def _entry(self, i: int) -> Entry:
+        r = self._records
         return Entry(
             name=r.names[i],
             header_offset=r.header_offset[i],
@@ -65,35 +95,15 @@ class ZipIndex:
             flags=r.flags[i],
             name_length=r.name_length[i],
             extra_length=r.extra_length[i],
-            span_end=self.span_end(i),
+            span_end=self._next_offset(i),
         )
 
-    def span_end(self, i: int) -> int:
+    def _next_offset(self, i: int) -> int:
         """The next local header's offset after record ``i`` (or the directory's start)."""
-        if self._span_end is not None:
-            return self._span_end[i]
-        offsets = self.records.header_offset
+        if self._next_offsets is not None:
+            return self._next_offsets[i]
+        offsets = self._records.header_offset
         return offsets[i + 1] if i + 1 < len(offsets) else self.location.cd_start
-
-    # TEMP front: stand-ins for the core branch's name_bounds/any_under (its branch wins).
-    def name_bounds(self) -> tuple[str, str] | None:
-        """Smallest and largest name over all records (directories included)."""
-        names = self.records.names
-        return (min(names), max(names)) if names else None
-
-    def any_under(self, prefix: str) -> bool:
-        """Whether any record's name starts with ``prefix``."""
-        return any(name.startswith(prefix) for name in self.records.names)
-
-    def names(self) -> list[str]:
-        """Distinct file names, in directory order (directories and shadowed duplicates out).
-
-        Built on first use (listing), not at open.
-        """
-        if self._kept is None:
-            names = self.records.names
-            self._kept = [names[i] for i in _kept_rows(names, self).tolist()]
-        return self._kept
 
 
 def _is_dir(names: list[str]) -> npt.NDArray[np.bool_]:
@@ -123,7 +133,7 @@ def _hash_table(names: list[str]) -> tuple[array[int], int]:
     return column, mask
 
 
-def _kept_rows(names: list[str], index: ZipIndex) -> npt.NDArray[np.int64]:
+def _distinct_rows(names: list[str], index: ZipIndex) -> npt.NDArray[np.int64]:
     """Rows that a lookup of their own name returns: one per distinct file name."""
     rows = np.flatnonzero(~_is_dir(names))
     hashes = np.fromiter(map(hash, names), dtype=np.int64, count=len(names))[rows]
@@ -133,13 +143,13 @@ def _kept_rows(names: list[str], index: ZipIndex) -> npt.NDArray[np.int64]:
     if len(same) == 0:
         return rows
     suspects = np.unique(np.concatenate([order[same], order[same + 1]]))
-    drop = [int(r) for r in rows[suspects] if index.position(names[r]) != r]
+    drop = [int(r) for r in rows[suspects] if index._row(names[r]) != r]
     keep = np.ones(len(names), dtype=bool)
     keep[drop] = False
     return rows[keep[rows]]
 
 
-def _span_ends(offsets: array[int], cd_start: int) -> array[int] | None:
+def _next_offsets(offsets: array[int], cd_start: int) -> array[int] | None:
     """For each record, the next local header's offset; ``None`` when that is the next row.
 
     Archives written front to back (nearly all) have increasing offsets in

@@ -2,9 +2,10 @@
 
 dask deserialises a store for every graph it runs, in every worker; each copy
 would re-read the directory (one suffix GET, more for a large directory). A
-copy that already knows the ETag it is pinned to can reuse the directory that
-another copy in the same process parsed for exactly that version: the bytes
-are the same by construction, and every later GET still sends ``If-Match``, so
+copy that already knows the version it is pinned to (``source.version``: the
+ETag, a local file's size and mtime) can reuse the directory that another copy
+in the same process parsed for exactly that version: the bytes are the same by
+construction, and every later read still checks the version (``If-Match``), so
 a replaced object raises ``ArchiveChangedError`` as it would without the cache.
 Only copies that arrive pinned (unpickled) use it: the first of them in a
 process reads and fills it, the next ones reuse it. A store opened from
@@ -14,12 +15,16 @@ Directories of more than ``MAX_TAIL`` bytes are kept without their raw tail.
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
+from .forksafe import ForkSafeLock
 from .index import ZipIndex
+
+if TYPE_CHECKING:
+    from .sources import Source
 
 MAX_ENTRIES = 16
 """Directories kept per process (least recently used dropped): bounded memory."""
@@ -28,7 +33,7 @@ MAX_TAIL = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class Opened:
+class OpenedDirectory:
     """What opening an archive produced: the index and the tail buffer it came from."""
 
     index: ZipIndex
@@ -38,21 +43,20 @@ class Opened:
     head: bytes = b""
 
 
-_cache: OrderedDict[tuple[Any, ...], Opened] = OrderedDict()
-_lock = threading.Lock()
+Key = tuple[Hashable, ...]
+_cache: OrderedDict[Key, OpenedDirectory] = OrderedDict()
+_lock = ForkSafeLock()
 
 
-def version_key(source: Any, options: Any) -> tuple[Any, ...] | None:
-    """The pinned version's identity (with the read options), or None before pinning."""
-    etag = getattr(source, "etag", None)
-    if not etag:
+def version_key(source: Source, options: Hashable) -> Key | None:
+    """Which object, which pinned version, read how; None before the source pinned one."""
+    version = source.version
+    if version is None:
         return None
-    endpoint = getattr(getattr(source, "options", None), "endpoint_url", None)
-    version = getattr(source, "version_id", None)
-    return (type(source).__qualname__, source.url, endpoint, etag, version, options)
+    return (source.identity, version, options)
 
 
-def lookup(key: tuple[Any, ...]) -> Opened | None:
+def lookup(key: Key) -> OpenedDirectory | None:
     with _lock:
         found = _cache.get(key)
         if found is not None:
@@ -60,9 +64,9 @@ def lookup(key: tuple[Any, ...]) -> Opened | None:
         return found
 
 
-def remember(key: tuple[Any, ...], opened: Opened) -> None:
+def remember(key: Key, opened: OpenedDirectory) -> None:
     if len(opened.tail) + len(opened.head) > MAX_TAIL:
-        opened = Opened(opened.index, b"", opened.size, opened.size)
+        opened = OpenedDirectory(opened.index, b"", opened.size, opened.size)
     with _lock:
         _cache[key] = opened
         _cache.move_to_end(key)

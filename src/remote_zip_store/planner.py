@@ -13,13 +13,13 @@ from dataclasses import dataclass
 #: concurrently, so a separate request costs about RTT / workers of wall time; 64 KiB is
 #: that much transfer at 20 ms x 400 Mbit/s over 16 workers (obstore's 1 MiB moved 7.7x the
 #: bytes and took 2.9x as long for every 10th chunk of a channel: docs/performance.md).
-DEFAULT_MAX_GAP = 64 * 1024
+DEFAULT_COALESCE_GAP = 64 * 1024
 #: Never grow a merged request beyond this many bytes (a single larger range stands alone).
 #: Each GET costs ~1 ms of botocore CPU, which shows when the network is fast: reading a
 #: whole 118 MB archive on loopback took 0.61 s in 1 MiB GETs and 0.34 s in 4 MiB ones,
 #: while one channel at 20 ms / 400 Mbit/s took the same with 1-4 MiB (8 MiB: slower
 #: for both; benchmarks/coalesce_sweep.py, docs/performance.md).
-DEFAULT_MAX_SIZE = 4 * 1024 * 1024
+DEFAULT_COALESCE_MAX = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +59,18 @@ class Batch:
 def plan(
     ranges: Sequence[ByteRange],
     *,
-    max_gap: int = DEFAULT_MAX_GAP,
-    max_size: int = DEFAULT_MAX_SIZE,
+    coalesce_gap: int = DEFAULT_COALESCE_GAP,
+    coalesce_max: int = DEFAULT_COALESCE_MAX,
 ) -> list[Batch]:
     """Group ``ranges`` into batches, in ascending offset order.
 
     Two neighbours (by start offset) share a batch when the gap between them is
-    at most ``max_gap`` and the merged request stays within ``max_size``.
+    at most ``coalesce_gap`` and the merged request stays within ``coalesce_max``.
     Overlapping and duplicate ranges always share. Every input index appears in
     exactly one batch.
     """
-    if max_gap < 0 or max_size < 1:
-        raise ValueError("max_gap must be >= 0 and max_size >= 1")
+    if coalesce_gap < 0 or coalesce_max < 1:
+        raise ValueError("coalesce_gap must be >= 0 and coalesce_max >= 1")
     order = sorted(range(len(ranges)), key=lambda i: (ranges[i].start, ranges[i].end))
     batches: list[Batch] = []
     start = end = 0
@@ -80,7 +80,9 @@ def plan(
         if members:
             merged_end = max(end, item.end)
             overlaps = item.start < end
-            if overlaps or (item.start - end <= max_gap and merged_end - start <= max_size):
+            if overlaps or (
+                item.start - end <= coalesce_gap and merged_end - start <= coalesce_max
+            ):
                 end = merged_end
                 members.append(index)
                 continue

@@ -69,7 +69,7 @@ class MetadataCache:
         if value is not None or self._started or not is_metadata(name):
             return value
         entry = self.archive.index.get(name)
-        if entry is None or self.archive.in_memory(entry):
+        if entry is None or self.archive.is_buffered(entry):
             return None  # absent, or free to read: not a miss
         with self._lock:  # claim the round; the I/O runs outside the lock
             if self._started:
@@ -85,7 +85,7 @@ class MetadataCache:
 
     def _round(self) -> dict[str, bytes]:
         index = self.archive.index
-        names = index.records.names
+        names = index.names()
         prefix = self.prefix
         wanted = []
         total = 0

@@ -175,9 +175,7 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         self._prefix = self.root + "/" if self.root else ""
         self._listing: Listing | None = None
         self._metadata = MetadataCache(archive, self._prefix, metadata_prefetch)
-        if self.root and not any(
-            name.startswith(self._prefix) for name in archive.index.records.names
-        ):
+        if self.root and not archive.index.any_under(self._prefix):
             raise KeyNotFoundError(
                 f"archive {archive.url} has no entries under root {self.root!r}",
                 archive=archive.url,
@@ -354,12 +352,12 @@ def _endpoint(store: RemoteZipStore) -> str | None:
 
 def _detect_root(archive: ZipArchive) -> str:
     """The single top-level folder holding zarr metadata, if that is all there is."""
-    names = archive.index.records.names
-    if not names:
+    bounds = archive.index.name_bounds()
+    if bounds is None:
         return ""
     # Every name starts with the common prefix of the smallest and the largest
     # (character-wise on purpose: "/" is looked for in it next).
-    common = os.path.commonprefix([min(names), max(names)])  # noqa: RUF071
+    common = os.path.commonprefix(list(bounds))  # noqa: RUF071
     top, sep, _ = common.partition("/")
     if not sep:
         return ""  # a top-level file, or more than one top-level folder

@@ -6,11 +6,15 @@ parser needs bytes before the tail it raises :class:`NeedMoreBytes` with the
 absolute offset it needs, and the caller (which owns the I/O) fetches more and
 calls again. That keeps this module deterministic and fuzzable.
 
-Layout facts this follows (see shared/notes/zip-producers.md):
+Errors carry a detail only; the archive layer adds the archive and the key
+(:func:`remote_zip_store.errors.context`). Layout facts this follows (see
+docs/zip-format.md):
 
-* EOCD candidates are validated (comment length must match the bytes left, the
-  directory must fit and start with a header signature) and the earliest valid one
-  wins, so ``PK\\5\\6`` or a whole fake end record inside a comment cannot fool it.
+* EOCD candidates are validated (the directory must fit and start with a header
+  signature). One whose comment reaches the end wins, the earliest first, so
+  ``PK\\5\\6`` or a whole fake end record inside a comment cannot fool it. When
+  none does, the last valid one followed by trailing bytes (bsdtar's zero padding,
+  appended data) is taken, never one inside another valid record's comment.
 * ZIP64: locator -> ZIP64 EOCD (at the locator's offset, or right before the
   locator when data was prepended); the ZIP64 extra field holds only the fields
   that overflowed, in the order usize, csize, offset, disk.
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .errors import BadArchiveError, CorruptEntryError, UnsupportedArchiveError
+from .errors import BadArchiveError, CorruptEntryError, RemoteZipError, UnsupportedArchiveError
 
 EOCD_SIGNATURE = b"PK\x05\x06"
 EOCD_SIZE = 22
@@ -125,75 +129,111 @@ class Entry:
     span_end: int
     """Upper bound of the entry's bytes: the next entry's local header or the directory."""
 
-    @property
-    def is_dir(self) -> bool:
-        return self.name.endswith("/")
 
-    @property
-    def encrypted(self) -> bool:
-        return bool(self.flags & FLAG_ENCRYPTED)
-
-    def fetch_range(self, slack: int = 64) -> tuple[int, int]:
-        """The byte range to GET: local header + data, exactly when the span is known.
-
-        The local extra field may be longer than the central one (Info-ZIP: +4,
-        ZIP64 local extras: up to +20), hence ``slack``; the next entry's offset
-        caps it so a zipfile-written archive is fetched to the byte.
-        """
-        minimum = self.header_offset + LOCAL_SIZE + self.name_length + self.compressed_size
-        guess = minimum + self.extra_length + slack
-        end = min(guess, self.span_end) if self.span_end >= minimum else guess
-        return self.header_offset, end
+#: Extra bytes allowed for a local extra field longer than the central one (Info-ZIP: +4,
+#: ZIP64 local extras: up to +20) when the next entry's offset does not bound the span.
+LOCAL_EXTRA_SLACK = 64
 
 
-def locate_directory(tail: bytes, total_size: int, *, archive: str = "") -> DirectoryLocation:
-    """Find and validate the (ZIP64) end-of-central-directory records in ``tail``."""
+def span(entry: Entry) -> tuple[int, int]:
+    """``(start, end)`` of the bytes holding ``entry``'s local header and data.
+
+    Exact when the next entry's offset (``span_end``) is past the smallest
+    possible end, so a zipfile-written archive is fetched to the byte;
+    otherwise a guess with room for a longer local extra field. A local header
+    that turns out longer still makes the reader fetch the rest.
+    """
+    minimum = data_end(entry)
+    guess = minimum + entry.extra_length + LOCAL_EXTRA_SLACK
+    end = min(guess, entry.span_end) if entry.span_end >= minimum else guess
+    return entry.header_offset, end
+
+
+def data_end(entry: Entry) -> int:
+    """The smallest end of ``entry``'s data: local header with no extra field, then the data."""
+    return entry.header_offset + LOCAL_SIZE + entry.name_length + entry.compressed_size
+
+
+def locate_directory(tail: bytes, total_size: int) -> DirectoryLocation:
+    """Find and validate the (ZIP64) end-of-central-directory records in ``tail``.
+
+    An end record whose comment reaches the object's end is preferred (the
+    earliest, so a fake record inside a comment never wins). When none
+    validates, the last valid record followed by trailing bytes is taken (bsdtar
+    pads to its 10,240-byte block; other tools append data), as every other
+    reader does; one lying inside another valid record's comment is skipped.
+    """
     tail_start = total_size - len(tail)
     if total_size < EOCD_SIZE:
-        raise BadArchiveError(
-            f"{archive}: not a zip archive ({total_size} bytes, smaller than an end record)",
-            archive=archive,
-        )
+        raise BadArchiveError(f"not a zip archive ({total_size} bytes, smaller than an end record)")
     if len(tail) < EOCD_SIZE + MAX_COMMENT and tail_start > 0:
         raise NeedMoreBytes(max(0, total_size - MAX_END_RECORDS))
     search_from = max(0, len(tail) - EOCD_SIZE - MAX_COMMENT)
-    # Candidates whose comment length reaches exactly the end. Two of them means the later
-    # one lies inside the earlier one's comment (a fake end record): try the earliest first.
-    candidates: list[int] = []
+    exact: list[int] = []  # comment reaches the end; latest first
+    trailed: list[int] = []  # comment ends before the end: trailing bytes follow
     position = len(tail)
     while True:
         position = tail.rfind(EOCD_SIGNATURE, search_from, position)
         if position < 0:
             break
         end = position + EOCD_SIZE
-        if end <= len(tail) and end + int.from_bytes(tail[end - 2 : end], "little") == len(tail):
-            candidates.append(position)
-    last_problem: BadArchiveError | None = None
-    for position in reversed(candidates):
-        try:
-            location = _validate_candidate(tail, tail_start, tail_start + position, archive)
-        except BadArchiveError as problem:
-            last_problem = problem
+        if end > len(tail):
             continue
-        if location is not None:
+        comment_end = end + int.from_bytes(tail[end - 2 : end], "little")
+        if comment_end == len(tail):
+            exact.append(position)
+        elif comment_end < len(tail):
+            trailed.append(position)
+    problem: RemoteZipError | None = None
+    # Two exact candidates means the later one lies inside the earlier one's comment.
+    for position in reversed(exact):
+        try:
+            location = _validate_candidate(tail, tail_start, tail_start + position)
+        except BadArchiveError as bad:
+            problem = bad
+            continue
+        if location is not None and not _in_comment(tail, tail_start, trailed, position):
             return location
-    if last_problem is not None:
-        raise last_problem
-    raise BadArchiveError(
-        f"{archive}: not a zip archive (no end of central directory record)", archive=archive
-    )
+    for position in trailed:
+        try:
+            location = _validate_candidate(tail, tail_start, tail_start + position, trailing=True)
+        except (BadArchiveError, UnsupportedArchiveError) as bad:
+            problem = problem or bad
+            continue
+        if location is not None and not _in_comment(tail, tail_start, trailed, position):
+            return location
+    if problem is not None:
+        raise problem
+    raise BadArchiveError("not a zip archive (no end of central directory record)")
+
+
+def _in_comment(tail: bytes, tail_start: int, trailed: list[int], position: int) -> bool:
+    """Whether ``position`` lies inside the comment of a valid end record before it."""
+    for before in trailed:
+        comment_end = before + EOCD_SIZE + int.from_bytes(tail[before + 20 : before + 22], "little")
+        if before < position < comment_end:
+            try:
+                if _validate_candidate(tail, tail_start, tail_start + before, trailing=True):
+                    return True
+            except (BadArchiveError, UnsupportedArchiveError):
+                continue
+    return False
 
 
 def _validate_candidate(
-    tail: bytes, tail_start: int, eocd_pos: int, archive: str
+    tail: bytes, tail_start: int, eocd_pos: int, *, trailing: bool = False
 ) -> DirectoryLocation | None:
-    """Parse an EOCD candidate; ``None`` when it is clearly not the real one."""
+    """Parse an EOCD candidate; ``None`` when it is clearly not the real one.
+
+    ``trailing``: bytes may follow the record's comment (padding, appended data).
+    """
     total_size = tail_start + len(tail)
     rel = eocd_pos - tail_start
     (_, disk, cd_disk, entries_here, entries, cd_size, cd_offset, comment_len) = _EOCD.unpack_from(
         tail, rel
     )
-    if eocd_pos + EOCD_SIZE + comment_len != total_size:
+    comment_end = eocd_pos + EOCD_SIZE + comment_len
+    if comment_end != total_size and not (trailing and comment_end < total_size):
         return None
     comment = bytes(tail[rel + EOCD_SIZE : rel + EOCD_SIZE + comment_len])
     zip64 = False
@@ -208,30 +248,22 @@ def _validate_candidate(
     if has_locator:
         _, z64_disk, z64_offset, total_disks = _ZIP64_LOCATOR.unpack_from(tail, lrel)
         if z64_disk != 0 or total_disks > 1:
-            raise UnsupportedArchiveError(
-                f"{archive}: multi-disk (split) zip archives are not supported", archive=archive
-            )
-        z64_pos = _find_zip64_eocd(tail, tail_start, locator_pos, z64_offset, archive)
+            raise UnsupportedArchiveError("multi-disk (split) zip archives are not supported")
+        z64_pos = _find_zip64_eocd(tail, tail_start, locator_pos, z64_offset)
         (_, _, _, _, disk, cd_disk, entries_here, entries, cd_size, cd_offset) = (
             _ZIP64_EOCD.unpack_from(tail, z64_pos - tail_start)
         )
         zip64 = True
         end_records_start = z64_pos
     if disk != 0 or cd_disk != 0 or entries_here != entries:
-        raise UnsupportedArchiveError(
-            f"{archive}: multi-disk (split) zip archives are not supported", archive=archive
-        )
+        raise UnsupportedArchiveError("multi-disk (split) zip archives are not supported")
     cd_start = end_records_start - cd_size
     if cd_size > end_records_start or cd_start < 0:
-        raise BadArchiveError(
-            f"{archive}: corrupt zip: central directory size {cd_size} exceeds the archive",
-            archive=archive,
-        )
+        raise BadArchiveError(f"corrupt zip: central directory size {cd_size} exceeds the archive")
     prefix = cd_start - cd_offset
     if prefix < 0:
         raise BadArchiveError(
-            f"{archive}: corrupt zip: central directory offset {cd_offset} points past its end",
-            archive=archive,
+            f"corrupt zip: central directory offset {cd_offset} points past its end"
         )
     if cd_size > 0:
         if cd_start < tail_start:
@@ -239,15 +271,9 @@ def _validate_candidate(
             raise NeedMoreBytes(cd_start)
         crel = cd_start - tail_start
         if tail[crel : crel + 4] != CENTRAL_SIGNATURE:
-            raise BadArchiveError(
-                f"{archive}: corrupt zip: no central directory header at offset {cd_start}",
-                archive=archive,
-            )
+            raise BadArchiveError(f"corrupt zip: no central directory header at offset {cd_start}")
     elif entries != 0:
-        raise BadArchiveError(
-            f"{archive}: corrupt zip: {entries} entries declared in an empty directory",
-            archive=archive,
-        )
+        raise BadArchiveError(f"corrupt zip: {entries} entries declared in an empty directory")
     return DirectoryLocation(
         cd_start=cd_start,
         cd_size=cd_size,
@@ -259,9 +285,7 @@ def _validate_candidate(
     )
 
 
-def _find_zip64_eocd(
-    tail: bytes, tail_start: int, locator_pos: int, declared: int, archive: str
-) -> int:
+def _find_zip64_eocd(tail: bytes, tail_start: int, locator_pos: int, declared: int) -> int:
     """Position of the ZIP64 EOCD: right before the locator, else where it says."""
     adjacent = locator_pos - ZIP64_EOCD_SIZE
     if adjacent >= 0:
@@ -272,17 +296,12 @@ def _find_zip64_eocd(
             return adjacent
     # A record with an extensible data sector is longer: trust the locator's offset.
     if declared < 0 or declared + ZIP64_EOCD_SIZE > locator_pos:
-        raise BadArchiveError(
-            f"{archive}: corrupt zip: ZIP64 end record offset {declared} is invalid",
-            archive=archive,
-        )
+        raise BadArchiveError(f"corrupt zip: ZIP64 end record offset {declared} is invalid")
     if declared < tail_start:
         raise NeedMoreBytes(declared)
     drel = declared - tail_start
     if tail[drel : drel + 4] != ZIP64_EOCD_SIGNATURE:
-        raise BadArchiveError(
-            f"{archive}: corrupt zip: no ZIP64 end record at offset {declared}", archive=archive
-        )
+        raise BadArchiveError(f"corrupt zip: no ZIP64 end record at offset {declared}")
     return declared
 
 
@@ -304,9 +323,7 @@ class Records:
         return len(self.names)
 
 
-def parse_central_directory(
-    directory: bytes | memoryview, location: DirectoryLocation, *, archive: str = ""
-) -> Records:
+def parse_central_directory(directory: bytes | memoryview, location: DirectoryLocation) -> Records:
     """Parse ``location.cd_size`` bytes of central directory into :class:`Records`.
 
     ``directory`` starts at ``location.cd_start``. Offsets in the result are
@@ -316,15 +333,13 @@ def parse_central_directory(
     if len(directory) < cd_size:
         raise NeedMoreBytes(location.cd_start)
     if cd_size >= VECTORIZE_FROM:
-        fast = parse_vectorized(directory, location, archive=archive)
+        fast = parse_vectorized(directory, location)
         if fast is not None:
             return fast
-    return _parse_loop(directory, location, archive)
+    return _parse_loop(directory, location)
 
 
-def _parse_loop(
-    directory: bytes | memoryview, location: DirectoryLocation, archive: str
-) -> Records:
+def _parse_loop(directory: bytes | memoryview, location: DirectoryLocation) -> Records:
     """Record by record: the reference path, and the one that names what is corrupt."""
     cd_size = location.cd_size
     buf = bytes(directory[:cd_size]) if not isinstance(directory, bytes) else directory
@@ -344,34 +359,46 @@ def _parse_loop(
     while pos < cd_size:
         if pos > limit:
             raise BadArchiveError(
-                f"{archive}: corrupt zip: truncated central directory record at offset "
-                f"{location.cd_start + pos}",
-                archive=archive,
+                f"corrupt zip: truncated central directory record at offset "
+                f"{location.cd_start + pos}"
             )
-        (sig, _, _, flags, method, _, _, crc, csize, usize, nlen, elen, clen, disk, _, _, lho) = (
-            unpack(buf, pos)
-        )
+        (
+            sig,
+            _,
+            _,
+            flags,
+            method,
+            _,
+            _,
+            crc,
+            csize,
+            usize,
+            nlen,
+            elen,
+            clen,
+            disk,
+            _,
+            _,
+            offset,
+        ) = unpack(buf, pos)
         if sig != CENTRAL_SIGNATURE:
             raise BadArchiveError(
-                f"{archive}: corrupt zip: bad central directory signature at offset "
-                f"{location.cd_start + pos}",
-                archive=archive,
+                f"corrupt zip: bad central directory signature at offset {location.cd_start + pos}"
             )
         name_end = pos + CENTRAL_SIZE + nlen
         end = name_end + elen + clen
         if end > cd_size:
             raise BadArchiveError(
-                f"{archive}: corrupt zip: central directory record at offset "
-                f"{location.cd_start + pos} runs past the directory",
-                archive=archive,
+                f"corrupt zip: central directory record at offset "
+                f"{location.cd_start + pos} runs past the directory"
             )
         raw_name = buf[pos + CENTRAL_SIZE : name_end]
-        if csize == U32_MAX or usize == U32_MAX or lho == U32_MAX or disk == U16_MAX:
-            usize, csize, lho = _apply_zip64_extra(
-                buf[name_end : name_end + elen], usize, csize, lho, disk, raw_name, archive
+        if csize == U32_MAX or usize == U32_MAX or offset == U32_MAX or disk == U16_MAX:
+            usize, csize, offset = _apply_zip64_extra(
+                buf[name_end : name_end + elen], usize, csize, offset, disk, raw_name
             )
         names.append(decode_name(raw_name, flags))
-        offsets.append(lho + prefix)
+        offsets.append(offset + prefix)
         csizes.append(csize)
         usizes.append(usize)
         crcs.append(crc)
@@ -380,13 +407,11 @@ def _parse_loop(
         nlens.append(nlen)
         elens.append(elen)
         pos = end
-    _check_count(len(names), location, archive)
+    _check_count(len(names), location)
     return Records(names, offsets, csizes, usizes, crcs, methods, flag_col, nlens, elens)
 
 
-def parse_vectorized(
-    directory: bytes | memoryview, location: DirectoryLocation, *, archive: str = ""
-) -> Records | None:
+def parse_vectorized(directory: bytes | memoryview, location: DirectoryLocation) -> Records | None:
     """The same result as the record loop, built with numpy; ``None`` for unusual input.
 
     Record starts are found by scanning for the header signature and accepted
@@ -402,7 +427,7 @@ def parse_vectorized(
     if starts is None:
         return None
     count = len(starts)
-    _check_count(count, location, archive)
+    _check_count(count, location)
     window = np.lib.stride_tricks.as_strided(
         buf, shape=(cd_size - CENTRAL_SIZE + 1, CENTRAL_SIZE), strides=(1, 1), writeable=False
     )
@@ -430,7 +455,6 @@ def parse_vectorized(
                 int(offset[i]),
                 int(fixed["disk"][i]),
                 raw[name_start:name_end],
-                archive,
             )
     offset += np.uint64(location.prefix)
     return Records(
@@ -545,12 +569,11 @@ def _decode_names(
     return names
 
 
-def _check_count(count: int, location: DirectoryLocation, archive: str) -> None:
+def _check_count(count: int, location: DirectoryLocation) -> None:
     declared = location.entry_count
     if count != declared and not (not location.zip64 and declared == count % 0x10000):
         raise BadArchiveError(
-            f"{archive}: corrupt zip: directory declares {declared} entries but holds {count}",
-            archive=archive,
+            f"corrupt zip: directory declares {declared} entries but holds {count}"
         )
 
 
@@ -562,7 +585,7 @@ def decode_name(raw: bytes, flags: int) -> str:
 
 
 def _apply_zip64_extra(
-    extra: bytes, usize: int, csize: int, lho: int, disk: int, raw_name: bytes, archive: str
+    extra: bytes, usize: int, csize: int, offset: int, disk: int, raw_name: bytes
 ) -> tuple[int, int, int]:
     """Replace the overflowed fields from the ZIP64 extra (only those, in order)."""
     pos = 0
@@ -573,12 +596,11 @@ def _apply_zip64_extra(
             break
         if tag == ZIP64_EXTRA_ID:
             values = []
-            need = [usize == U32_MAX, csize == U32_MAX, lho == U32_MAX]
+            need = [usize == U32_MAX, csize == U32_MAX, offset == U32_MAX]
             count = sum(need)
             if len(body) < 8 * count:
                 raise BadArchiveError(
-                    f"{archive}: corrupt zip: ZIP64 extra field of {raw_name!r} is too short",
-                    archive=archive,
+                    f"corrupt zip: ZIP64 extra field of {raw_name!r} is too short"
                 )
             values = list(struct.unpack_from(f"<{count}Q", body))
             if need[0]:
@@ -586,13 +608,10 @@ def _apply_zip64_extra(
             if need[1]:
                 csize = values.pop(0)
             if need[2]:
-                lho = values.pop(0)
-            return usize, csize, lho
+                offset = values.pop(0)
+            return usize, csize, offset
         pos += 4 + size
-    raise BadArchiveError(
-        f"{archive}: corrupt zip: {raw_name!r} needs a ZIP64 extra field and has none",
-        archive=archive,
-    )
+    raise BadArchiveError(f"corrupt zip: {raw_name!r} needs a ZIP64 extra field and has none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -604,20 +623,30 @@ class LocalHeader:
     """Offset of the entry's data relative to the start of the local header."""
 
 
-def parse_local_header(raw: bytes | memoryview, *, archive: str = "", key: str = "") -> LocalHeader:
-    """Parse a local file header at the start of ``raw`` (which may hold more)."""
+def parse_local_header(raw: bytes | memoryview, name: str = "") -> LocalHeader:
+    """Parse a local file header at the start of ``raw`` (which may hold more).
+
+    ``name``, the entry the header should belong to, only makes the message say which.
+    """
+    of = f" for {name!r}" if name else ""
     if len(raw) < LOCAL_SIZE:
-        raise CorruptEntryError(
-            f"{archive}: corrupt zip: local header of {key!r} is truncated",
-            archive=archive,
-            key=key,
-        )
+        raise CorruptEntryError(f"corrupt zip: local header{of} is truncated")
     sig, _, flags, method, _, _, _, _, _, nlen, elen = _LOCAL.unpack_from(raw, 0)
     if sig != LOCAL_SIGNATURE:
-        raise CorruptEntryError(
-            f"{archive}: corrupt zip: bad local header signature for {key!r}",
-            archive=archive,
-            key=key,
-        )
-    name = bytes(raw[LOCAL_SIZE : LOCAL_SIZE + nlen])
-    return LocalHeader(flags, method, name, LOCAL_SIZE + nlen + elen)
+        raise CorruptEntryError(f"corrupt zip: bad local header signature{of}")
+    local_name = bytes(raw[LOCAL_SIZE : LOCAL_SIZE + nlen])
+    return LocalHeader(flags, method, local_name, LOCAL_SIZE + nlen + elen)
+
+
+def entry_data_offset(raw: bytes | memoryview, entry: Entry) -> int:
+    """Where ``entry``'s data starts in ``raw`` (which starts at its local header).
+
+    The local header must carry the entry's name: decoded with the central flags,
+    this compares the raw name bytes, so an archive that sets the UTF-8 flag in
+    one header only still reads (CPython 3.11 refuses it). Sizes come from the
+    central directory; the data must end before it.
+    """
+    header = parse_local_header(raw, entry.name)
+    if decode_name(header.name, entry.flags) != entry.name:
+        raise CorruptEntryError(f"corrupt: the local header names {header.name!r}")
+    return header.data_offset

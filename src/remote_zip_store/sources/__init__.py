@@ -12,7 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidURLError
-from .base import RangeReader, Source, SourceIdentity, Stats, Tail, TailReader
+from .base import Ends, RangeReader, Source, SourceIdentity, Stats, TailReader
 from .local import LocalSource
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECTION_ARGUMENTS",
+    "Ends",
     "HTTPSource",
     "LocalSource",
     "RangeReader",
@@ -29,7 +30,6 @@ __all__ = [
     "Source",
     "SourceIdentity",
     "Stats",
-    "Tail",
     "TailReader",
     "open_source",
     "parse_s3_url",

@@ -21,29 +21,34 @@ logger = logging.getLogger("remote_zip_store")
 
 
 @dataclass(frozen=True, slots=True)
-class Tail:
-    """The last ``len(data)`` bytes of an object of ``size`` bytes, maybe its first bytes too.
+class Ends:
+    """The last ``len(tail)`` bytes of an object of ``size`` bytes, maybe its first bytes too.
 
     ``head`` holds the object's first ``len(head)`` bytes of the same version as
-    ``data``, or is empty when they were not asked for or could not be had.
+    ``tail``, or is empty when they were not asked for or could not be had.
     """
 
-    data: bytes
+    tail: bytes
     size: int
     head: bytes = b""
 
 
-class RangeReader(Protocol):
-    def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
-        """Exactly the bytes ``[start, end)``; raise rather than return fewer.
+class SourceIdentity(NamedTuple):
+    """Which object a source reads: kind, URL and endpoint (equality, cache keys)."""
 
-        ``key`` only names the entry being read in error messages.
-        """
+    kind: str
+    url: str
+    endpoint: str | None
+
+
+class RangeReader(Protocol):
+    def read_range(self, start: int, end: int) -> bytes:
+        """Exactly the bytes ``[start, end)``; raise rather than return fewer."""
         ...
 
 
 class TailReader(Protocol):
-    def read_tail(self, length: int, *, head: int = 0) -> Tail:
+    def read_ends(self, length: int, *, head: int = 0) -> Ends:
         """The last ``length`` bytes (all of them if the object is smaller) and the size.
 
         With ``head`` > 0, also the first ``head`` bytes, fetched concurrently (a zarr
@@ -79,6 +84,12 @@ class Source(RangeReader, TailReader, Protocol):
     def stats(self) -> Stats:
         """Requests made and bytes received by this process."""
         ...
+
+    @property
+    def identity(self) -> SourceIdentity: ...
+
+    @property
+    def version(self) -> Hashable | None: ...
 
     def close(self) -> None: ...
 
@@ -122,11 +133,11 @@ class Head:
 
 
 def with_head(
-    read_tail: Callable[[], Tail],
+    read_tail: Callable[[], Ends],
     read_head: Callable[[], Head],
     version: Callable[[], Hashable],
     url: str,
-) -> Tail:
+) -> Ends:
     """``read_tail()`` here while ``read_head()`` runs on a thread: one round trip for both.
 
     The head is speculative: any failure, or a version other than the one the

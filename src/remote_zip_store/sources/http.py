@@ -39,7 +39,7 @@ from ..errors import (
     StoreClosedError,
     describe,
 )
-from .base import Head, SourceIdentity, Stats, Tail, with_head
+from .base import Ends, Head, SourceIdentity, Stats, with_head
 
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT: tuple[type[BaseException], ...] = (
@@ -126,10 +126,6 @@ class HTTPSource:
     def url(self) -> str:
         return redact(self._target)
 
-    @property
-    def identity(self) -> SourceIdentity:  # TEMP front stand-in (sources branch wins)
-        return SourceIdentity("http", self.url, None)
-
     # -- connection pool, per process -------------------------------------------------
     def pool(self) -> urllib3.PoolManager:
         if self._closed:
@@ -158,7 +154,7 @@ class HTTPSource:
         return urllib3.PoolManager(**kwargs)
 
     # -- reads ---------------------------------------------------------------------------
-    def read_tail(self, length: int, *, head: int = 0) -> Tail:
+    def read_ends(self, length: int, *, head: int = 0) -> Ends:
         """One suffix GET; the size comes from ``Content-Range`` (no HEAD).
 
         With ``head``, a ``bytes=0-`` GET runs alongside it (see :func:`with_head`).
@@ -186,15 +182,15 @@ class HTTPSource:
             raise SourceError(f"head GET: {len(data)} bytes, not {want}", archive=self.url)
         return Head(data, _strip_weak(etag) if etag else None)
 
-    def _read_tail(self, length: int) -> Tail:
+    def _read_tail(self, length: int) -> Ends:
         status, headers, data = self._get(f"bytes=-{length}", None, want=None)
         if status == 416:  # an empty object has no suffix to give
             total = _total_size(headers.get("Content-Range"))
             if total == 0:
-                return Tail(b"", 0)
+                return Ends(b"", 0)
             raise translate_status(status, self.url, None, "range not satisfiable")
         if status == 200:  # the server ignored Range and sent everything
-            return Tail(data[-length:] if length < len(data) else data, len(data))
+            return Ends(data[-length:] if length < len(data) else data, len(data))
         size = _total_size(headers.get("Content-Range"))
         if size is None:
             raise SourceError(
@@ -207,9 +203,18 @@ class HTTPSource:
                 f"received {len(data)}",
                 archive=self.url,
             )
-        return Tail(data, size)
+        return Ends(data, size)
 
-    def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
+    @property
+    def identity(self) -> SourceIdentity:
+        return SourceIdentity("http", self.url, None)
+
+    @property
+    def version(self) -> str | None:
+        return self.etag
+
+    def read_range(self, start: int, end: int) -> bytes:
+        key = None
         if end <= start:
             return b""
         status, _, data = self._get(f"bytes={start}-{end - 1}", key, want=end - start)

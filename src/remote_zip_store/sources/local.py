@@ -15,7 +15,7 @@ from ..errors import (
     describe,
 )
 from ..forksafe import ForkSafeLock
-from .base import SourceIdentity, Stats, Tail
+from .base import Ends, SourceIdentity, Stats
 
 
 class LocalSource:
@@ -38,10 +38,6 @@ class LocalSource:
     @property
     def url(self) -> str:
         return self._path
-
-    @property
-    def identity(self) -> SourceIdentity:  # TEMP front stand-in (sources branch wins)
-        return SourceIdentity("file", self._path, None)
 
     def _descriptor(self) -> int:
         if self._closed:
@@ -81,17 +77,25 @@ class LocalSource:
             )
         return fd
 
-    def read_tail(self, length: int, *, head: int = 0) -> Tail:
+    def read_ends(self, length: int, *, head: int = 0) -> Ends:
         fd = self._descriptor()
         size = os.fstat(fd).st_size
         start = max(0, size - length)
         tail = self._pread(fd, start, size)
         # The first bytes only when the tail does not hold them (one descriptor: one version).
         first = self._pread(fd, 0, min(head, size)) if head > 0 and start > 0 else b""
-        return Tail(tail, size, first)
+        return Ends(tail, size, first)
 
-    def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
-        return self._pread(self._descriptor(), start, end, key)
+    def read_range(self, start: int, end: int) -> bytes:
+        return self._pread(self._descriptor(), start, end)
+
+    @property
+    def identity(self) -> SourceIdentity:
+        return SourceIdentity("file", self._path, None)
+
+    @property
+    def version(self) -> tuple[int, int] | None:
+        return self._pinned
 
     def _pread(self, fd: int, start: int, end: int, key: str | None = None) -> bytes:
         want = end - start

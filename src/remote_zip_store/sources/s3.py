@@ -42,7 +42,7 @@ from ..errors import (
     describe,
 )
 from ..forksafe import ForkSafeLock
-from .base import Head, SourceIdentity, Stats, Tail, with_head
+from .base import Ends, Head, SourceIdentity, Stats, with_head
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -266,10 +266,6 @@ class S3Source:
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
-    @property
-    def identity(self) -> SourceIdentity:  # TEMP front stand-in (sources branch wins)
-        return SourceIdentity("s3", self.url, self.options.endpoint_url)
-
     # -- client, per process ----------------------------------------------------
     def client(self) -> S3Client:
         if self._closed:
@@ -284,13 +280,13 @@ class S3Source:
             return self._client
 
     # -- reads --------------------------------------------------------------------
-    def read_tail(self, length: int, *, head: int = 0) -> Tail:
+    def read_ends(self, length: int, *, head: int = 0) -> Ends:
         """One suffix GET; the size comes from ``Content-Range`` (no HEAD).
 
         With ``head``, a ``bytes=0-`` GET runs alongside it (see :func:`with_head`).
         """
 
-        def tail() -> Tail:
+        def tail() -> Ends:
             return self._retrying(lambda: self._read_tail_once(length), "the archive's tail", None)
 
         if head <= 0:
@@ -314,7 +310,7 @@ class S3Source:
         etag = response.get("ETag")
         return Head(data, (etag, response.get("VersionId")) if etag else None)
 
-    def _read_tail_once(self, length: int) -> Tail:
+    def _read_tail_once(self, length: int) -> Ends:
         try:
             response = self._get(f"bytes=-{length}", pinned=self.etag is not None)
         except ArchiveChangedError:
@@ -334,22 +330,31 @@ class S3Source:
                 return self._read_tail_with_head(length)
             data = self._read_body(body, whole, None)
             self._pin(response)
-            return Tail(data[-length:] if length < len(data) else data, len(data))
+            return Ends(data[-length:] if length < len(data) else data, len(data))
         want = min(length, size)
         data = self._read_body(body, want, None)
         self._pin(response)
-        return Tail(data, size)
+        return Ends(data, size)
 
-    def _read_tail_with_head(self, length: int) -> Tail:
+    def _read_tail_with_head(self, length: int) -> Ends:
         head = self._call("head_object", None)
         size = int(head["ContentLength"])
         self._pin(head)
         if size == 0:
-            return Tail(b"", 0)
+            return Ends(b"", 0)
         start = max(0, size - length)
-        return Tail(self.read_range(start, size), size)
+        return Ends(self.read_range(start, size), size)
 
-    def read_range(self, start: int, end: int, *, key: str | None = None) -> bytes:
+    @property
+    def identity(self) -> SourceIdentity:
+        return SourceIdentity("s3", self.url, self.options.endpoint_url)
+
+    @property
+    def version(self) -> tuple[str, str | None] | None:
+        return (self.etag, self.version_id) if self.etag else None
+
+    def read_range(self, start: int, end: int) -> bytes:
+        key = None
         if end <= start:
             return b""
         return self._retrying(
