@@ -19,7 +19,8 @@ OUTPUT = Path(__file__).with_name("api.md")
 
 #: (module, names) in the order the page presents them.
 SECTIONS: list[tuple[str, list[str]]] = [
-    ("remote_zip_store.store", ["RemoteZipStore"]),
+    ("remote_zip_store.store", ["RemoteZipStore", "ReadOnlyStoreError"]),
+    ("remote_zip_store.frontend", ["open_archive", "detect_root", "resolve_root"]),
     ("remote_zip_store.archive", ["ReadOptions", "ZipArchive"]),
     (
         "remote_zip_store.sources",
@@ -38,7 +39,6 @@ SECTIONS: list[tuple[str, list[str]]] = [
             "CorruptEntryError",
             "UnsupportedArchiveError",
             "KeyNotFoundError",
-            "ReadOnlyStoreError",
             "StoreClosedError",
         ],
     ),

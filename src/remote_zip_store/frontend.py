@@ -34,7 +34,7 @@ READ_OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(ReadOpt
 
 
 def is_metadata(name: str) -> bool:
-    """Whether the archive entry ``name`` is a zarr metadata file (``a/b/.zarray``, ``zarr.json``)."""
+    """Whether the entry ``name`` is a zarr metadata file (``a/b/.zarray``, ``zarr.json``)."""
     return name.rpartition("/")[2] in METADATA_FILES
 
 
@@ -118,7 +118,5 @@ def resolve_root(archive: ZipArchive, root: str | None) -> str:
         return detect_root(archive.index)
     chosen = normalize_path(root)
     if chosen and not archive.index.any_under(chosen + "/"):
-        raise KeyNotFoundError(
-            f"no entries under root {chosen!r}", archive=archive.url, key=chosen
-        )
+        raise KeyNotFoundError(f"no entries under root {chosen!r}", archive=archive.url, key=chosen)
     return chosen

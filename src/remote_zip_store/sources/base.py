@@ -58,14 +58,6 @@ class TailReader(Protocol):
         ...
 
 
-class SourceIdentity(NamedTuple):
-    """TEMP front stand-in (sources branch wins): what makes two sources the same object."""
-
-    kind: str
-    url: str
-    endpoint: str | None
-
-
 @runtime_checkable
 class Source(RangeReader, TailReader, Protocol):
     """A byte source as the archive reader uses it. Must pickle without live handles."""
@@ -73,11 +65,6 @@ class Source(RangeReader, TailReader, Protocol):
     @property
     def url(self) -> str:
         """Where the bytes live, for messages and ``repr`` (never with credentials)."""
-        ...
-
-    @property
-    def identity(self) -> SourceIdentity:
-        """Kind, URL and endpoint: equality, hashing and repr of the stores over it."""
         ...
 
     @property
