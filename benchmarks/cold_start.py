@@ -17,6 +17,7 @@ that open an archive, not a network.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import statistics
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="fresh processes per command")
     parser.add_argument("--server", choices=["moto", "seaweedfs", "none"], default="moto")
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
     cli = [sys.executable, "-m", "remote_zip_store"]
     rows: list[tuple[str, str, list[float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
