@@ -7,10 +7,13 @@ import json
 import os
 import pty
 import shutil
+import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -243,3 +246,183 @@ def test_scan_progress_bar_on_a_terminal(moto: S3Server, scan_prefix: str) -> No
     terminal = b"".join(chunks).decode()
     assert "\rscan [" in terminal and "] 61/61 " in terminal
     assert "\r" not in stdout.decode() and len(stdout.decode().splitlines()) == 61
+
+
+# -- issue 11: exit codes, --version, failure options, messages in CLI terms ---------------
+def run_plain(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    """The command with no S3 server involved (bad usage, local files, a dead endpoint)."""
+    return subprocess.run([*command(), *args], capture_output=True, env=env, timeout=timeout)
+
+
+def no_credentials_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RZS_"))}
+    env.update(
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    env.update(extra)
+    return env
+
+
+def test_bad_usage_exits_2_and_run_time_failures_exit_1(tmp_path: Path) -> None:
+    local = tmp_path / "x.zip"
+    local.write_bytes(make_zip({".zgroup": b'{"zarr_format": 2}'}))
+    for args in (
+        ("info", "s3://lab"),  # no key
+        ("info", "gs://x/y.zip"),  # unsupported scheme
+        ("scan", f"{tmp_path}/"),  # a scan needs an S3 prefix
+        ("scan", "--concurrency", "0", "s3://b/p/"),
+        ("bench", str(local)),  # bench needs s3://
+    ):
+        result = run_plain(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        last = result.stderr.decode().splitlines()[-1]
+        assert b"Traceback" not in result.stderr and last.startswith("remote-zip-store"), last
+    missing = run_plain("ls", str(tmp_path / "missing.zip"))
+    assert missing.returncode == 1 and missing.stderr.decode().count("\n") == 1
+    not_zip = tmp_path / "junk.zip"
+    not_zip.write_bytes(b"junk" * 100)
+    assert run_plain("info", str(not_zip)).returncode == 1
+
+
+def test_version() -> None:
+    from remote_zip_store import __version__
+
+    result = run_plain("--version")
+    assert result.returncode == 0
+    assert result.stdout.decode().strip() == f"remote-zip-store {__version__}"
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            accepted.append(conn)  # held open, never read from or written to
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+def test_an_endpoint_that_never_answers_fails_within_the_given_timeouts(
+    silent_endpoint: str,
+) -> None:
+    env = no_credentials_env(AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY="s")
+    argv = ["ls", "s3://b/k.zip", "--endpoint-url", silent_endpoint]
+    started = time.monotonic()
+    result = run_plain(*argv, "--read-timeout", "1", "--max-attempts", "2", env=env, timeout=60)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    assert elapsed < 20, elapsed  # defaults: 5 attempts x 60 s
+    lines = result.stderr.decode().splitlines()
+    assert lines and all(line.startswith("remote-zip-store: ") for line in lines), lines
+    assert "s3://b/k.zip" in lines[-1]
+    # The same from the environment.
+    env.update(RZS_READ_TIMEOUT="1", RZS_MAX_ATTEMPTS="1")
+    started = time.monotonic()
+    result = run_plain(*argv, env=env, timeout=60)
+    assert result.returncode == 1 and time.monotonic() - started < 20
+    bad = run_plain(*argv, env={**env, "RZS_READ_TIMEOUT": "soon"})
+    assert bad.returncode == 2 and b"RZS_READ_TIMEOUT" in bad.stderr
+    assert run_plain(*argv, "--max-attempts", "0", env=env).returncode == 2
+
+
+def test_library_warnings_are_one_clean_line_on_stderr() -> None:
+    """WARNING records of logger "remote_zip_store" (retries) reach a CLI user, one line each."""
+    code = (
+        "import logging, sys\n"
+        "from remote_zip_store import cli\n"
+        "cli._log_to_stderr(sys.stderr)\n"
+        "log = logging.getLogger('remote_zip_store')\n"
+        "log.warning('archive %s: attempt %d of %d failed (%s); retrying', 's3://b/k', 1, 3,\n"
+        "            'read timeout\\non endpoint')\n"
+        "log.info('not shown')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert result.stderr.decode() == (
+        "remote-zip-store: warning: archive s3://b/k: attempt 1 of 3 failed "
+        "(read timeout on endpoint); retrying\n"
+    )
+
+
+def test_no_credentials_names_the_command_line_options(s3: S3Server, url: str) -> None:
+    result = run(s3, "ls", url, env=no_credentials_env())
+    assert result.returncode == 1
+    message = result.stderr.decode()
+    assert message.count("\n") == 1 and url in message
+    for wanted in ("--anon", "--profile", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert wanted in message, message
+    assert "anon=True" not in message and "aws_access_key_id" not in message
+
+
+def test_verify_false_prints_one_clean_warning(s3: S3Server, url: str) -> None:
+    result = run(s3, "ls", url, "--verify", "false")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("remote-zip-store: warning: TLS certificate verification is off")
+    assert "UserWarning" not in lines[0] and ".py:" not in lines[0]
+
+
+def test_scan_help_describes_the_command_and_shows_defaults() -> None:
+    result = run_plain("scan", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.decode().split())
+    assert "one row per archive" in text
+    assert "(default: 32)" in text and "(default: .zip)" in text and "(default: .zattrs)" in text
+
+
+def test_tilde_is_expanded_in_local_paths(tmp_path: Path) -> None:
+    (tmp_path / "x.zip").write_bytes(make_zip({".zgroup": b'{"zarr_format": 2}'}))
+    env = {**os.environ, "HOME": str(tmp_path)}
+    result = run_plain("ls", "~/x.zip", env=env)  # no shell: the command sees the "~"
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().split()[-1] == ".zgroup"
+
+
+def test_demo_rejects_a_channel_count_below_1() -> None:
+    for value in ("0", "-3"):
+        result = run_plain("demo", "--channels", value)
+        assert result.returncode == 2 and b"Traceback" not in result.stderr
+
+
+def test_local_ls_imports_neither_zarr_nor_boto3(tmp_path: Path) -> None:
+    """Cold start: `ls`/`info`/`cat` on a local zip load no zarr and no boto3 (deterministic)."""
+    local = tmp_path / "x.zip"
+    local.write_bytes(make_zip({".zgroup": b'{"zarr_format": 2}', ".zattrs": b"{}"}))
+    code = (
+        "import sys\n"
+        "from remote_zip_store.cli import main\n"
+        "path = sys.argv[1]\n"
+        "for argv in (['ls', path], ['info', path], ['cat', path, '.zattrs']):\n"
+        "    assert main(argv) == 0\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'zarr', 'boto3', 'botocore',\n"
+        "               'numcodecs', 'urllib3', 's3fs', 'moto'})\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(local)], capture_output=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode().strip().splitlines()[-1] == "HEAVY []"

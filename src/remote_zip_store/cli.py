@@ -1,43 +1,93 @@
 """Command line ``remote-zip-store``: ls, tree, info, cat, bench, demo, scan.
 
-Exit codes for shell use: 0 success, 1 an error (one line on stderr naming the
-archive and key), 2 bad usage (argparse). Connection options mirror
+Exit codes for shell use: 0 success, 1 a failure at run time (one line on
+stderr naming the archive and key), 2 bad usage (a malformed URL, a wrong
+option value; argparse's own errors too). Connection options mirror
 :class:`~remote_zip_store.RemoteZipStore`; anything left out comes from
 boto3's usual chain (``AWS_*`` variables, profiles). Progress bars go to
 stderr and only when it is a terminal.
+
+Cold start matters for a command run in a shell loop: ``ls``, ``info`` and
+``cat`` read through :func:`~remote_zip_store.frontend.open_archive` and
+import neither zarr nor boto3 (boto3 only for an ``s3://`` URL); zarr and the
+benchmark/demo modules load only for the commands that use them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
-import zarr
-
-from .compare import (
-    INSTALL_HINT,
-    MissingChainError,
-    array_paths,
-    format_table,
-    measure_chain,
-    measure_store,
-)
+from . import __version__
 from .decode import METHOD_NAMES
-from .demo import channels_arg
-from .errors import KeyNotFoundError, RemoteZipError, describe
+from .errors import ArchiveAccessError, InvalidURLError, KeyNotFoundError, RemoteZipError
+from .frontend import CONSOLIDATED, open_archive, resolve_root
 from .index import ZipIndex
 from .progress import Progress
-from .scan import ScanRow, scan
-from .sources.s3 import S3Options
-from .store import RemoteZipStore
 from .zipformat import Entry
 
+if TYPE_CHECKING:
+    from .archive import ZipArchive
+    from .scan import ScanRow
+    from .store import RemoteZipStore
+
 PROG = "remote-zip-store"
+
+#: Environment variables read as defaults of the failure options.
+ENV_CONNECT_TIMEOUT = "RZS_CONNECT_TIMEOUT"
+ENV_READ_TIMEOUT = "RZS_READ_TIMEOUT"
+ENV_MAX_ATTEMPTS = "RZS_MAX_ATTEMPTS"
+
+#: What to do without credentials, in command-line terms.
+CREDENTIALS_HINT = (
+    "no AWS credentials found; pass --anon for a public bucket or --profile NAME, "
+    "or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+)
+
+
+class UsageError(Exception):
+    """Bad usage found after parsing (exit code 2, like argparse's own errors)."""
+
+
+# -- option types ------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type: anything else is a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """Seconds > 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+    return value
+
+
+def _env_default(name: str, convert: Callable[[str], Any]) -> Any:
+    """``convert(os.environ[name])``, None when unset; a bad value is a usage error."""
+    text = os.environ.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        return convert(text)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"{name}: {exc}") from None
 
 
 # -- connection options ----------------------------------------------------------------
@@ -57,6 +107,31 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--aws-access-key-id", default=None, help="prefer AWS_ACCESS_KEY_ID")
     group.add_argument("--aws-secret-access-key", default=None, help="prefer the environment")
     group.add_argument("--aws-session-token", default=None, help="prefer AWS_SESSION_TOKEN")
+    failures = parser.add_argument_group(
+        "failures (an endpoint that never answers costs at most about "
+        "max-attempts x (connect + read timeout))"
+    )
+    failures.add_argument(
+        "--connect-timeout",
+        type=positive_float,
+        default=_env_default(ENV_CONNECT_TIMEOUT, positive_float),
+        metavar="SECONDS",
+        help=f"to establish a connection (default 10; env {ENV_CONNECT_TIMEOUT})",
+    )
+    failures.add_argument(
+        "--read-timeout",
+        type=positive_float,
+        default=_env_default(ENV_READ_TIMEOUT, positive_float),
+        metavar="SECONDS",
+        help=f"waiting for the server to answer (default 60; env {ENV_READ_TIMEOUT})",
+    )
+    failures.add_argument(
+        "--max-attempts",
+        type=positive_int,
+        default=_env_default(ENV_MAX_ATTEMPTS, positive_int),
+        metavar="N",
+        help=f"attempts per request, the first included (default 5; env {ENV_MAX_ATTEMPTS})",
+    )
 
 
 def _verify(value: str | None) -> bool | str | None:
@@ -66,21 +141,39 @@ def _verify(value: str | None) -> bool | str | None:
 
 
 def connection_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``RemoteZipStore``/``S3Options`` keyword arguments the options describe."""
-    return {
+    """The ``RemoteZipStore``/``S3Options`` keyword arguments the options describe.
+
+    Options left out are left out here too, so each layer's defaults apply.
+    """
+    given = {
         "endpoint_url": args.endpoint_url,
         "region_name": args.region,
         "profile_name": args.profile,
-        "anon": args.anon,
+        "anon": args.anon or None,
         "verify": _verify(args.verify),
         "aws_access_key_id": args.aws_access_key_id,
         "aws_secret_access_key": args.aws_secret_access_key,
         "aws_session_token": args.aws_session_token,
+        "connect_timeout": args.connect_timeout,
+        "read_timeout": args.read_timeout,
+        "max_attempts": args.max_attempts,
     }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _location(url: str) -> str:
+    """``~`` expanded in a local path (a shell does it only at the start of a word)."""
+    return url if "://" in url else os.path.expanduser(url)
+
+
+def _open_archive(args: argparse.Namespace) -> ZipArchive:
+    return open_archive(_location(args.url), **connection_kwargs(args))
 
 
 def _open(args: argparse.Namespace) -> RemoteZipStore:
-    return RemoteZipStore(args.url, root=args.root, **connection_kwargs(args))
+    from .store import RemoteZipStore
+
+    return RemoteZipStore(_location(args.url), root=args.root, **connection_kwargs(args))
 
 
 def _out(line: str = "") -> None:
@@ -90,12 +183,14 @@ def _out(line: str = "") -> None:
 # -- archive commands --------------------------------------------------------------------
 def _ls(args: argparse.Namespace) -> int:
     """Entries of the archive: method, compressed size, size, name."""
-    with _open(args) as store:
-        index = store.archive.index
-        for entry in _entries(index):
+    archive = _open_archive(args)
+    try:
+        for entry in _entries(archive.index):
             method = METHOD_NAMES.get(entry.method, f"method-{entry.method}")
             sizes = f"{entry.compressed_size:>12} {entry.uncompressed_size:>12}"
             _out(f"{method:<8} {sizes}  {entry.name}")
+    finally:
+        archive.close()
     return 0
 
 
@@ -108,7 +203,9 @@ def _entries(index: ZipIndex) -> Iterator[Entry]:
 
 
 def _open_hierarchy(store: RemoteZipStore) -> Any:
-    if ".zmetadata" in store:
+    import zarr
+
+    if CONSOLIDATED in store:
         return zarr.open_consolidated(store, mode="r")
     return zarr.open(store, mode="r")
 
@@ -148,9 +245,11 @@ def _describe_array(name: str, array: Any) -> str:
 
 def _info(args: argparse.Namespace) -> int:
     """Directory facts and what opening cost, as ``name: value`` lines."""
-    with _open(args) as store:
-        requests, nbytes = store.archive.source.stats.snapshot()
-        index = store.archive.index
+    archive = _open_archive(args)
+    try:
+        root = resolve_root(archive, args.root)
+        requests, nbytes = archive.source.stats.snapshot()
+        index = archive.index
         location = index.location
         methods: Counter[str] = Counter()
         compressed = uncompressed = 0
@@ -158,19 +257,22 @@ def _info(args: argparse.Namespace) -> int:
             methods[METHOD_NAMES.get(entry.method, f"method-{entry.method}")] += 1
             compressed += entry.compressed_size
             uncompressed += entry.uncompressed_size
+        consolidated = f"{root}/{CONSOLIDATED}" if root else CONSOLIDATED
         rows = [
-            ("archive", store.url),
-            ("size", _size_text(store.archive.size)),
+            ("archive", archive.url),
+            ("size", _size_text(archive.size)),
             ("entries", str(len(index))),
             ("directory", f"{location.cd_size:,} bytes at offset {location.cd_start:,}"),
             ("zip64", "yes" if location.zip64 else "no"),
             ("prefix", f"{location.prefix:,} bytes"),
             ("methods", ", ".join(f"{name} {n}" for name, n in methods.most_common())),
             ("data", f"{compressed:,} bytes compressed, {uncompressed:,} uncompressed"),
-            ("root", repr(store.root)),
-            ("consolidated", "yes" if ".zmetadata" in store else "no"),
+            ("root", repr(root)),
+            ("consolidated", "yes" if consolidated in index else "no"),
             ("opened with", f"{requests} request(s), {nbytes:,} bytes"),
         ]
+    finally:
+        archive.close()
     for name, value in rows:
         _out(f"{name + ':':<14}{value}")
     return 0
@@ -182,18 +284,18 @@ def _size_text(size: int | None) -> str:
 
 def _cat(args: argparse.Namespace) -> int:
     """Raw bytes of a key (relative to the zarr root) or of an archive entry name."""
-    with _open(args) as store:
-        try:
-            data = store[args.key]
-        except KeyError:
-            entry = store.archive.entry(args.key)
-            if entry is None:
-                raise KeyNotFoundError(
-                    f"{describe(store.url, args.key)} does not exist",
-                    archive=store.url,
-                    key=args.key,
-                ) from None
-            data = store.archive.read_entry(entry)
+    archive = _open_archive(args)
+    try:
+        root = resolve_root(archive, args.root)
+        index = archive.index
+        entry = index.get(f"{root}/{args.key}" if root else args.key)
+        if entry is None:
+            entry = index.get(args.key)  # an archive entry name, root or not
+        if entry is None:
+            raise KeyNotFoundError("does not exist", archive=archive.url, key=args.key)
+        data = archive.read_entry(entry)
+    finally:
+        archive.close()
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
     return 0
@@ -203,8 +305,16 @@ def _cat(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     """This archive through the store and through the s3fs chain: requests, bytes, time."""
     if not args.url.startswith("s3://"):
-        print(f"{PROG}: bench compares against s3fs and needs an s3:// URL", file=sys.stderr)
-        return 2
+        raise UsageError("bench compares against s3fs and needs an s3:// URL")
+    from .compare import (
+        INSTALL_HINT,
+        MissingChainError,
+        format_table,
+        measure_chain,
+        measure_store,
+    )
+    from .sources.s3 import S3Options
+
     kwargs = connection_kwargs(args)
     with _open(args) as probe:
         arrays = len(_array_paths(_open_hierarchy(probe)))
@@ -231,6 +341,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _array_paths(node: Any) -> list[str]:
+    from .compare import array_paths
+
     return array_paths(node) if not hasattr(node, "shape") else [""]
 
 
@@ -246,6 +358,10 @@ def _scan(args: argparse.Namespace) -> int:
     """One row per archive under the prefix; exit 1 when any archive failed."""
     import time
 
+    from .scan import scan
+
+    if not args.prefix.startswith("s3://"):
+        raise UsageError(f"scan needs an s3://BUCKET/PREFIX/ URL, not {args.prefix!r}")
     bar: Progress | None = None
 
     def listed(n: int) -> None:
@@ -314,8 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Read zarr v2 hierarchies packed in zip archives in S3-compatible storage.",
         epilog="URL: s3://bucket/key.zip, https://... (public or presigned), or a local path. "
-        "Exit codes: 0 ok, 1 error, 2 usage.",
+        "Exit codes: 0 ok, 1 failure at run time, 2 bad usage.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def archive_command(name: str, run: Any, help: str) -> argparse.ArgumentParser:
@@ -333,18 +450,32 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("key", metavar="KEY", help="zarr key (e.g. .zattrs) or archive entry name")
     archive_command("bench", _bench, "this archive: the store vs the s3fs+ZipFileSystem chain")
 
-    demo = commands.add_parser("demo", help="read a sample archive from an in-process S3 server")
+    demo = commands.add_parser(
+        "demo",
+        help="read a sample archive from an in-process S3 server",
+        description="Write a sample archive, serve it from an in-process S3 server on "
+        "127.0.0.1 and read it back with the store.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     demo.add_argument(
-        "--channels", type=channels_arg, default=4, help="channels in the sample archive"
+        "--channels", type=positive_int, default=4, help="channels in the sample archive"
     )
     demo.set_defaults(run=_demo)
 
     scan_parser = commands.add_parser(
-        "scan", help="read root attributes (or a key) of every archive under an S3 prefix"
+        "scan",
+        help="read root attributes (or a key) of every archive under an S3 prefix",
+        description="List the objects under an S3 prefix and read one key (relative to "
+        "each archive's zarr root; JSON keys decoded) from every archive, many at a "
+        "time: one row per archive, failures reported in their row. Exit code 1 when "
+        "any archive failed.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     scan_parser.add_argument("prefix", metavar="s3://BUCKET/PREFIX/")
-    scan_parser.add_argument("--key", default=".zattrs", help="key to read (default .zattrs)")
-    scan_parser.add_argument("--concurrency", type=int, default=32, help="archives at a time")
+    scan_parser.add_argument("--key", default=".zattrs", help="key to read")
+    scan_parser.add_argument(
+        "--concurrency", type=positive_int, default=32, help="archives read at a time"
+    )
     scan_parser.add_argument("--suffix", default=".zip", help="object names to scan")
     scan_parser.add_argument("--json", action="store_true", help="one JSON object per line")
     _add_connection(scan_parser)
@@ -352,15 +483,80 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# -- messages -------------------------------------------------------------------------------
+class _OneLine(logging.Formatter):
+    """``remote-zip-store: warning: ...`` on one line (a retry, a fallback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = " ".join(record.getMessage().split())
+        return f"{PROG}: {record.levelname.lower()}: {text}"
+
+
+def _log_to_stderr(stream: TextIO) -> logging.Handler:
+    """Print the library's WARNING records (each retry, with attempt and reason) to stderr."""
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_OneLine())
+    logger = logging.getLogger("remote_zip_store")
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    return handler
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning`` for a command: one clean line, no source file and line."""
+    text = " ".join(str(message).split())
+    print(f"{PROG}: warning: {text}", file=sys.stderr)
+
+
+def _cli_terms(exc: RemoteZipError) -> str:
+    """The message, with Python-argument advice replaced by the options a shell user has."""
+    if isinstance(exc, ArchiveAccessError) and _caused_by(exc, _CREDENTIAL_ERRORS):
+        where = f"archive {exc.archive}: " if exc.archive else ""
+        return f"{where}{CREDENTIALS_HINT}"
+    return str(exc)
+
+
+#: botocore's exception names for "no credentials" (named, so the CLI need not import it).
+_CREDENTIAL_ERRORS = frozenset({"NoCredentialsError", "PartialCredentialsError"})
+
+
+def _caused_by(exc: BaseException, names: frozenset[str]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ in names:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except UsageError as exc:  # a bad RZS_* value
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
+    handler = _log_to_stderr(sys.stderr)
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
         code: int = args.run(args)
-    except RemoteZipError as exc:
+    except (UsageError, InvalidURLError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    except RemoteZipError as exc:
+        print(f"{PROG}: {_cli_terms(exc)}", file=sys.stderr)
         return 1
-    except ValueError as exc:  # bad URL and the like: the user's input, not a crash
+    except ValueError as exc:  # zarr's "not a hierarchy" and the like: no traceback
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `... | head`: the reader left; not an error
@@ -369,6 +565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+    finally:
+        warnings.showwarning = shown
+        logging.getLogger("remote_zip_store").removeHandler(handler)
     return code
 
 

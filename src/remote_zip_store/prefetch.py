@@ -30,11 +30,11 @@ from typing import Literal
 from .archive import ZipArchive
 from .errors import RemoteZipError
 from .forksafe import ForkSafeLock
+from .frontend import is_metadata
 
 Policy = Literal["auto", "open", "off"]
 POLICIES: tuple[str, ...] = ("auto", "open", "off")
 
-METADATA_FILES = (".zgroup", ".zarray", ".zattrs", ".zmetadata")
 #: Under "auto", the below-root metadata miss that triggers the round.
 TRIGGER_MISSES = 2
 #: Skip the round when an archive has more metadata entries than this.
@@ -43,10 +43,6 @@ MAX_ENTRIES = 4096
 MAX_ENTRY_SIZE = 1024 * 1024
 #: Upper bound on the bytes one round may move.
 MAX_TOTAL = 16 * 1024 * 1024
-
-
-def is_metadata(name: str) -> bool:
-    return name.endswith(METADATA_FILES) and name.rpartition("/")[2] in METADATA_FILES
 
 
 class MetadataCache:
@@ -85,17 +81,16 @@ class MetadataCache:
 
     def _round(self) -> dict[str, bytes]:
         index = self.archive.index
-        names = index.names()
         prefix = self.prefix
         wanted = []
         total = 0
-        for name in names:
-            if name.endswith(METADATA_FILES) and name.startswith(prefix) and is_metadata(name):
+        for name in index.names():  # distinct files: no folders, no shadowed duplicates
+            if name.startswith(prefix) and is_metadata(name):
                 entry = index.get(name)
-                if entry is None or entry.name != name or entry.compressed_size > MAX_ENTRY_SIZE:
+                if entry is None or entry.compressed_size > MAX_ENTRY_SIZE:
                     continue
                 wanted.append(entry)
                 total += entry.compressed_size
                 if len(wanted) > MAX_ENTRIES or total > MAX_TOTAL:
                     return {}
-        return self.archive.read_many({e.name: e for e in wanted}.values())
+        return self.archive.read_many(wanted)

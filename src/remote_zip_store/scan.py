@@ -16,18 +16,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .archive import ReadOptions
-from .errors import KeyNotFoundError, describe
+from .archive import ReadOptions, ZipArchive
+from .errors import InvalidURLError, KeyNotFoundError, describe
+from .frontend import METADATA_FILES, resolve_root
 from .sources.s3 import S3Options, S3Source, list_objects, parse_s3_url
-from .store import RemoteZipStore
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 else:
     S3Client = Any
-
-#: Keys whose bytes are JSON in a zarr v2 hierarchy.
-JSON_KEYS = (".zattrs", ".zgroup", ".zarray", ".zmetadata")
 
 
 @dataclass(frozen=True)
@@ -50,10 +47,10 @@ class ScanRow:
 def parse_prefix(url: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix/`` -> ``("bucket", "some/prefix/")`` (prefix may be empty)."""
     if not url.startswith("s3://"):
-        raise ValueError(f"a scan needs an s3://bucket/prefix/ URL, not {url!r}")
+        raise InvalidURLError(f"a scan needs an s3://bucket/prefix/ URL, not {url!r}")
     bucket, _, prefix = url[5:].partition("/")
     if not bucket:
-        raise ValueError(f"an S3 URL needs a bucket: {url!r}")
+        raise InvalidURLError(f"an S3 URL needs a bucket: {url!r}")
     return bucket, prefix
 
 
@@ -111,8 +108,11 @@ def scan(
         error: str | None = None
         try:
             chosen = whole if size <= tail_size else read_options
-            with RemoteZipStore.from_source(source, options=chosen) as store:
-                value = _read_key(store, key)
+            archive = ZipArchive(source, chosen)
+            try:
+                value = _read_key(archive.open(), key)
+            finally:
+                archive.close()
         except Exception as exc:  # reported in the row, never fatal
             error = str(exc) or type(exc).__name__
         requests, nbytes = source.stats.snapshot()
@@ -137,19 +137,19 @@ def scan(
     return [rows[f"s3://{bucket}/{name}"] for name, _ in listed]
 
 
-def _read_key(store: RemoteZipStore, key: str) -> Any:
-    """The key's bytes, JSON-decoded for zarr metadata keys; ``{}`` for absent ``.zattrs``."""
-    try:
-        data = store[key]
-    except KeyError:
+def _read_key(archive: ZipArchive, key: str) -> Any:
+    """The key's bytes (below the detected root), JSON-decoded for zarr metadata keys;
+    ``{}`` for an absent ``.zattrs`` (as zarr reads it)."""
+    root = resolve_root(archive, None)
+    entry = archive.index.get(f"{root}/{key}" if root else key)
+    if entry is None:
         if key == ".zattrs":
             return {}
-        raise KeyNotFoundError(
-            f"{describe(store.url, key)} does not exist", archive=store.url, key=key
-        ) from None
-    if key.rsplit("/", 1)[-1] in JSON_KEYS or key.endswith(".json"):
+        raise KeyNotFoundError("does not exist", archive=archive.url, key=key)
+    data = archive.read_entry(entry)
+    if key.rsplit("/", 1)[-1] in METADATA_FILES or key.endswith(".json"):
         try:
             return json.loads(data)
         except ValueError as exc:
-            raise ValueError(f"{describe(store.url, key)} is not valid JSON: {exc}") from exc
+            raise ValueError(f"{describe(archive.url, key)} is not valid JSON: {exc}") from exc
     return data

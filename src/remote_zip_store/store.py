@@ -12,16 +12,16 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import botocore.config
 import zarr.errors
 from zarr.storage import Store
 from zarr.util import normalize_storage_path
 
 from .archive import ReadOptions, ZipArchive
-from .errors import KeyNotFoundError, RemoteZipError, StoreClosedError, describe
+from .errors import KeyNotFoundError, RemoteZipError, StoreClosedError
+from .frontend import open_archive, resolve_root
 from .listing import Listing
 from .prefetch import MetadataCache, Policy
-from .sources import S3Options, Source, open_source
+from .sources import Source
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -43,10 +43,6 @@ class ReadOnlyStoreError(RemoteZipError, zarr.errors.ReadOnlyError):  # type: ig
         self.key = key
 
 
-#: Files whose presence marks the root of a zarr v2 hierarchy.
-ZARR_MARKERS = (".zgroup", ".zarray", ".zmetadata")
-
-
 class RemoteZipStore(Store):  # type: ignore[misc]
     """A read-only zarr v2 store over one zip archive.
 
@@ -64,9 +60,19 @@ class RemoteZipStore(Store):  # type: ignore[misc]
     while streaming. ``max_directory_size`` and ``max_entry_size`` bound what a
     hostile archive can make the store allocate (docs/reliability.md).
 
+    ``read=ReadOptions(...)`` sets how the archive is read; its field names
+    (``verify_crc``, ``max_workers``, ``coalesce_gap``, ``coalesce_max``,
+    ``tail_size``, ``head_size``, ``max_directory_size``, ``max_entry_size``)
+    are also accepted as keyword arguments and override it. Every other
+    keyword is a connection argument of
+    :func:`~remote_zip_store.sources.open_source`; an unknown name is a
+    ``TypeError``. Defaults: ``connect_timeout=10``, ``read_timeout=60``,
+    ``max_attempts=5``, ``body_retries=3``, ``retry_backoff=0.1``, and
+    ``max_pool_connections=max(10, max_workers)``.
+
     ``root`` selects a folder inside the zip as the hierarchy's root; by
     default a single top-level folder that holds ``.zgroup``/``.zarray``/
-    ``.zmetadata`` is detected (``zip -r x.zip data.zarr``). ``root=""``
+    ``.zmetadata`` (or ``zarr.json``) is detected (``zip -r x.zip data.zarr``). ``root=""``
     turns detection off.
 
     The store pickles as configuration (explicit keys included, a presigned
@@ -85,67 +91,15 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         self,
         url: str | os.PathLike[str],
         *,
-        client: S3Client | None = None,
         root: str | None = None,
-        endpoint_url: str | None = None,
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        anon: bool = False,
-        aws_access_key_id: str | None = None,
-        aws_secret_access_key: str | None = None,
-        aws_session_token: str | None = None,
-        profile_name: str | None = None,
-        config: botocore.config.Config | None = None,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
-        max_attempts: int = 5,
-        body_retries: int = 3,
-        retry_backoff: float = 0.1,
-        verify_crc: bool = True,
-        max_workers: int = 16,
-        coalesce_gap: int | None = None,
-        coalesce_max: int | None = None,
-        tail_size: int | None = None,
-        head_size: int | None = None,
-        max_directory_size: int | None = None,
-        max_entry_size: int | None = None,
         metadata_prefetch: Policy = "auto",
+        read: ReadOptions | None = None,
+        client: S3Client | None = None,
+        **options: Any,
     ):
-        defaults = ReadOptions()
-        read_options = ReadOptions(
-            verify_crc=verify_crc,
-            max_workers=max_workers,
-            coalesce_gap=defaults.coalesce_gap if coalesce_gap is None else coalesce_gap,
-            coalesce_max=defaults.coalesce_max if coalesce_max is None else coalesce_max,
-            tail_size=defaults.tail_size if tail_size is None else tail_size,
-            head_size=defaults.head_size if head_size is None else head_size,
-            max_directory_size=(
-                defaults.max_directory_size if max_directory_size is None else max_directory_size
-            ),
-            max_entry_size=defaults.max_entry_size if max_entry_size is None else max_entry_size,
-        )
-        source = open_source(
-            url,
-            client=client,
-            endpoint_url=endpoint_url,
-            region_name=region_name,
-            verify=verify,
-            anon=anon,
-            aws_access_key_id=aws_access_key_id,
-            aws_secret_access_key=aws_secret_access_key,
-            aws_session_token=aws_session_token,
-            profile_name=profile_name,
-            max_pool_connections=max(10, max_workers),
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_attempts=max_attempts,
-            config=config,
-            body_retries=body_retries,
-            retry_backoff=retry_backoff,
-        )
-        archive = ZipArchive(source, read_options)
+        archive = open_archive(url, read=read, client=client, **options)
         try:
-            self._setup(archive.open(), root, metadata_prefetch)
+            self._setup(archive, root, metadata_prefetch)
         except BaseException:
             archive.close()  # a failed open must not leak the descriptor or the client
             raise
@@ -166,16 +120,10 @@ class RemoteZipStore(Store):  # type: ignore[misc]
 
     def _setup(self, archive: ZipArchive, root: str | None, metadata_prefetch: Policy) -> None:
         self.archive = archive
-        self.root = _detect_root(archive) if root is None else normalize_storage_path(root)
+        self.root = resolve_root(archive, root)
         self._prefix = self.root + "/" if self.root else ""
         self._listing: Listing | None = None
         self._metadata = MetadataCache(archive, self._prefix, metadata_prefetch)
-        if self.root and not archive.index.any_under(self._prefix):
-            raise KeyNotFoundError(
-                f"archive {archive.url} has no entries under root {self.root!r}",
-                archive=archive.url,
-                key=self.root,
-            )
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -184,23 +132,20 @@ class RemoteZipStore(Store):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         root = f", root={self.root!r}" if self.root else ""
-        endpoint = ""
-        options = getattr(self.archive.source, "options", None)
-        if isinstance(options, S3Options) and options.endpoint_url:
-            endpoint = f", endpoint_url={options.endpoint_url!r}"
-        return f"RemoteZipStore({self.url!r}{endpoint}{root})"
+        endpoint = self.archive.source.identity.endpoint
+        shown = f", endpoint_url={endpoint!r}" if endpoint else ""
+        return f"RemoteZipStore({self.url!r}{shown}{root})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RemoteZipStore):
             return NotImplemented
-        return (
-            self.url == other.url
-            and self.root == other.root
-            and _endpoint(self) == _endpoint(other)
+        return (self.archive.source.identity, self.root) == (
+            other.archive.source.identity,
+            other.root,
         )
 
     def __hash__(self) -> int:
-        return hash((self.url, self.root, _endpoint(self)))
+        return hash((self.archive.source.identity, self.root))
 
     # -- reading -----------------------------------------------------------------------
     def __getitem__(self, key: str) -> bytes:
@@ -209,9 +154,7 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         entry = self.archive.index.get(name) if name is not None else None
         if entry is None:
             shown = key if isinstance(key, str) else repr(key)  # None must not read "archive"
-            raise KeyNotFoundError(
-                f"{describe(self.url, shown)} does not exist", archive=self.url, key=shown
-            )
+            raise KeyNotFoundError("does not exist", archive=self.url, key=shown)
         cached = self._metadata.get(entry.name)
         if cached is not None:
             return cached
@@ -288,7 +231,7 @@ class RemoteZipStore(Store):  # type: ignore[misc]
     # -- read-only -----------------------------------------------------------------------
     def _read_only(self, what: str, key: str | None = None) -> ReadOnlyStoreError:
         return ReadOnlyStoreError(
-            f"{describe(self.url, key)} is read-only: {what} is not supported",
+            f"the store is read-only: {what} is not supported",
             archive=self.url,
             key=key,
         )
@@ -312,7 +255,7 @@ class RemoteZipStore(Store):  # type: ignore[misc]
     def _check_open(self) -> None:
         if self.archive.closed:
             raise StoreClosedError(
-                f"archive {self.url} is closed; open a new store to read it", archive=self.url
+                "the store is closed; open a new store to read it", archive=self.url
             )
 
     def close(self) -> None:
@@ -338,24 +281,3 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         self._metadata = MetadataCache(
             self.archive, self._prefix, state.get("metadata_prefetch", "auto")
         )
-
-
-def _endpoint(store: RemoteZipStore) -> str | None:
-    options = getattr(store.archive.source, "options", None)
-    return options.endpoint_url if isinstance(options, S3Options) else None
-
-
-def _detect_root(archive: ZipArchive) -> str:
-    """The single top-level folder holding zarr metadata, if that is all there is."""
-    bounds = archive.index.name_bounds()
-    if bounds is None:
-        return ""
-    # Every name starts with the common prefix of the smallest and the largest
-    # (character-wise on purpose: "/" is looked for in it next).
-    common = os.path.commonprefix(list(bounds))  # noqa: RUF071
-    top, sep, _ = common.partition("/")
-    if not sep:
-        return ""  # a top-level file, or more than one top-level folder
-    if any(f"{top}/{marker}" in archive.index for marker in ZARR_MARKERS):
-        return top
-    return ""

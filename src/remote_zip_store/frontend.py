@@ -1,0 +1,122 @@
+"""What every front end shares: an archive from a URL, the zarr root, zarr's file names.
+
+The zarr-2 store (:mod:`remote_zip_store.store`), the zarr-3 store, the CLI and
+:func:`~remote_zip_store.scan.scan` all open archives and find the hierarchy's
+root the same way, so it is written once, here. This module imports no zarr:
+``remote-zip-store ls`` and ``info`` run without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .archive import ReadOptions, ZipArchive
+from .errors import KeyNotFoundError
+from .index import ZipIndex
+from .sources import CONNECTION_ARGUMENTS, open_source
+
+#: Files whose presence marks the root of a zarr v2 hierarchy.
+ZARR_V2_MARKERS = (".zgroup", ".zarray", ".zmetadata")
+#: Zarr v3 metadata: one ``zarr.json`` per group and array.
+ZARR_V3_METADATA = "zarr.json"
+#: Files whose presence marks a hierarchy's root (either version).
+ROOT_MARKERS = (*ZARR_V2_MARKERS, ZARR_V3_METADATA)
+#: Zarr v2's consolidated metadata (the whole hierarchy in one JSON document).
+CONSOLIDATED = ".zmetadata"
+#: Every zarr metadata file name (v2 and v3); all of them hold JSON.
+METADATA_FILES = (".zgroup", ".zarray", ".zattrs", ".zmetadata", ZARR_V3_METADATA)
+
+#: Keyword arguments that configure :class:`ReadOptions` (the rest go to the source).
+READ_OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(ReadOptions))
+
+
+def is_metadata(name: str) -> bool:
+    """Whether the entry ``name`` is a zarr metadata file (``a/b/.zarray``, ``zarr.json``)."""
+    return name.rpartition("/")[2] in METADATA_FILES
+
+
+def read_options(read: ReadOptions | None = None, **overrides: Any) -> ReadOptions:
+    """``read`` (or the defaults) with the ``overrides`` that are not None."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    base = read if read is not None else ReadOptions()
+    return dataclasses.replace(base, **given) if given else base
+
+
+def split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(read option overrides, connection arguments)``; any other name is a ``TypeError``."""
+    unknown = sorted(set(options) - READ_OPTION_NAMES - CONNECTION_ARGUMENTS)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+    read = {name: value for name, value in options.items() if name in READ_OPTION_NAMES}
+    connection = {name: value for name, value in options.items() if name in CONNECTION_ARGUMENTS}
+    return read, connection
+
+
+def open_archive(
+    url: str | os.PathLike[str],
+    *,
+    read: ReadOptions | None = None,
+    client: Any = None,
+    **options: Any,
+) -> ZipArchive:
+    """The archive at ``url`` with its directory read; the one place a URL becomes an archive.
+
+    ``options`` takes the :class:`ReadOptions` field names (they override
+    ``read``) and the connection arguments of
+    :func:`~remote_zip_store.sources.open_source`. The connection pool gets at
+    least ``max(10, max_workers)`` connections, so ``read_many`` never waits
+    for one. A failed open closes what it opened (descriptor, client).
+    """
+    overrides, connection = split_options(options)
+    chosen = read_options(read, **overrides)
+    if connection.get("max_pool_connections") is None:
+        connection["max_pool_connections"] = max(10, chosen.max_workers)
+    archive = ZipArchive(open_source(url, client=client, **connection), chosen)
+    try:
+        return archive.open()
+    except BaseException:
+        archive.close()
+        raise
+
+
+def normalize_path(path: str | None) -> str:
+    """A storage path as zarr writes it: ``/`` separators, no leading/trailing/double ``/``."""
+    if not path:
+        return ""
+    parts = [part for part in path.replace("\\", "/").split("/") if part]
+    if any(part in (".", "..") for part in parts):
+        raise ValueError("path containing '.' or '..' segment not allowed")
+    return "/".join(parts)
+
+
+def detect_root(index: ZipIndex) -> str:
+    """The single top-level folder holding zarr metadata (v2 or v3), else ``""``.
+
+    ``zip -r x.zip data.zarr`` puts everything under ``data.zarr/``; a reader
+    should not have to say so. Only the smallest and largest names are looked at.
+    """
+    bounds = index.name_bounds()
+    if bounds is None:
+        return ""
+    # Every name starts with the common prefix of the smallest and the largest
+    # (character-wise on purpose: "/" is looked for in it next).
+    common = os.path.commonprefix(list(bounds))  # noqa: RUF071
+    top, sep, _ = common.partition("/")
+    if not sep:
+        return ""  # a top-level file, or more than one top-level folder
+    if any(f"{top}/{marker}" in index for marker in ROOT_MARKERS):
+        return top
+    return ""
+
+
+def resolve_root(archive: ZipArchive, root: str | None) -> str:
+    """``root`` normalized (detected when None); an error when nothing lies under it."""
+    if root is None:
+        return detect_root(archive.index)
+    chosen = normalize_path(root)
+    if chosen and not archive.index.any_under(chosen + "/"):
+        raise KeyNotFoundError(f"no entries under root {chosen!r}", archive=archive.url, key=chosen)
+    return chosen
