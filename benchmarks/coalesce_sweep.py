@@ -24,8 +24,8 @@ from tests.servers import seaweedfs_server
 
 from benchmarks import archives, contenders
 from benchmarks.contenders import Target
-from benchmarks.netsim import LOOPBACK, Condition, NetSim
 from remote_zip_store import RemoteZipStore
+from remote_zip_store.testing.netsim import LOOPBACK, Condition, NetSim
 
 
 def _channel(root: Any) -> None:

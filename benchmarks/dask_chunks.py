@@ -31,8 +31,8 @@ import numpy as np
 from tests.servers import seaweedfs_server
 
 from benchmarks import archives
-from benchmarks.netsim import Condition, NetSim
 from remote_zip_store import RemoteZipStore
+from remote_zip_store.testing.netsim import Condition, NetSim
 
 #: (label, chunks= for from_zarr given the zarr chunk length, dask threads or None)
 Variant = tuple[str, Callable[[int], Any], int | None]

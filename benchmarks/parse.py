@@ -23,8 +23,8 @@ from typing import Any
 from tests.servers import S3Server
 
 from benchmarks import archives
-from benchmarks.netsim import LOOPBACK, NetSim
 from remote_zip_store import LocalSource, RemoteZipStore, ZipArchive
+from remote_zip_store.testing.netsim import LOOPBACK, NetSim
 
 
 def _open_local(path: str) -> ZipArchive:

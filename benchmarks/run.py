@@ -1,7 +1,7 @@
 """Run the benchmark suite: ``python -m benchmarks.run`` (``--quick`` for a CI-sized run).
 
 Starts SeaweedFS on 127.0.0.1 (``tests/servers.py``), uploads the generated archives,
-and puts every contender through the same :mod:`benchmarks.netsim` proxy in the same
+and puts every contender through the same :mod:`remote_zip_store.testing.netsim` proxy in the same
 run, condition by condition. Each cell (condition x scenario x contender) is run
 ``--reps`` times cold (new clients, fsspec caches dropped) within a time budget; the
 report gives the median wall time, the requests and bytes the proxy saw, and the
@@ -37,8 +37,8 @@ from tests.servers import S3Server, moto_server, seaweedfs_server
 from benchmarks import archives, contenders, parse
 from benchmarks.archives import Archive
 from benchmarks.contenders import Contender, Target
-from benchmarks.netsim import CONDITIONS, LOOPBACK, Condition, Counts, NetSim
 from remote_zip_store import LocalSource, ZipArchive
+from remote_zip_store.testing.netsim import CONDITIONS, LOOPBACK, Condition, Counts, NetSim
 from remote_zip_store.zipformat import span
 
 REPO = Path(__file__).resolve().parent.parent

@@ -24,9 +24,19 @@ SECTIONS: list[tuple[str, list[str]]] = [
     ("remote_zip_store.archive", ["ReadOptions", "ZipArchive"]),
     (
         "remote_zip_store.sources",
-        ["open_source", "S3Options", "S3Source", "HTTPSource", "LocalSource", "Source", "Stats"],
+        [
+            "open_source",
+            "S3Options",
+            "S3Source",
+            "HTTPOptions",
+            "HTTPSource",
+            "LocalSource",
+            "Source",
+            "Stats",
+            "list_objects",
+        ],
     ),
-    ("remote_zip_store.scan", ["scan", "ScanRow", "list_archives", "parse_prefix"]),
+    ("remote_zip_store.scan", ["scan", "ScanRow", "parse_prefix"]),
     (
         "remote_zip_store.errors",
         [

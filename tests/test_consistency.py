@@ -108,7 +108,7 @@ def test_local_file_replaced_by_rename_keeps_old_bytes(tmp_path: os.PathLike[str
     os.replace(path + ".new", path)
     assert store.getitems(NAMES) == old  # the open descriptor still points at the old file
     blob = pickle.dumps(store)
-    with pytest.raises(ArchiveChangedError, match="changed since it was opened"):
+    with pytest.raises(ArchiveChangedError, match="changed since the store opened it"):
         pickle.loads(blob)[NAMES[0]]
 
 
@@ -122,5 +122,35 @@ def test_local_file_truncated_in_place_raises_archive_changed(tmp_path: os.PathL
     )
     with open(path, "r+b") as f:
         f.truncate(len(data) // 4)
-    with pytest.raises(ArchiveChangedError, match="shorter than when it was opened"):
+    with pytest.raises(
+        ArchiveChangedError, match=r"changed since the store opened it .its size went from"
+    ):
         store.getitems(NAMES)
+
+
+@pytest.mark.parametrize("same_size", [False, True], ids=["other-size", "same-size"])
+def test_local_file_overwritten_in_place_raises_archive_changed(
+    tmp_path: os.PathLike[str], same_size: bool
+) -> None:
+    """``cp other.zip archive.zip`` keeps the inode and rewrites the bytes (issue 11, item 13)."""
+    path = os.path.join(tmp_path, "c.zip")
+    old = version(12)
+    first = make_zip(old)
+    with open(path, "wb") as f:
+        f.write(first)
+    store = RemoteZipStore(path, root="", tail_size=1024, head_size=0)
+    assert store[NAMES[0]] == old[NAMES[0]]
+    new = version(13)
+    if not same_size:
+        new["extra"] = b"x" * 5000
+    other = make_zip(new)  # same names and sizes: the same length, only the mtime can tell
+    assert (len(other) == len(first)) == same_size
+    inode = os.stat(path).st_ino
+    with open(path, "r+b") as f:  # what cp does: truncate and write the same inode
+        f.truncate(0)
+        f.write(other)
+    stat = os.stat(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # coarse clocks
+    assert os.stat(path).st_ino == inode
+    with pytest.raises(ArchiveChangedError, match="changed since the store opened it"):
+        store[NAMES[1]]

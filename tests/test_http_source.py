@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import pickle
+import threading
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +23,7 @@ from remote_zip_store import (
     SourceError,
 )
 from remote_zip_store.sample import write_sample_archive
+from remote_zip_store.sources import HTTPOptions
 
 from .archives import make_zip
 from .httpserver import FileServer, file_server, self_signed_cert
@@ -175,9 +180,66 @@ def test_a_server_without_ranges(files: FileServer) -> None:
     source = HTTPSource(url)
     files.faults.append("ignore-range")
     assert source.read_ends(1024).tail == data  # small object: the whole body is the tail
-    files.faults.append("ignore-range")
-    with pytest.raises(SourceError, match="ignored the Range header"):
-        source.read_range(0, 10)
+    assert source.read_range(0, 10) == data[:10]  # served from the kept body
+    assert len(files.requests) == 1
+
+
+class _Counting(http.server.SimpleHTTPRequestHandler):
+    """The stdlib file server (it ignores ``Range``), counting the requests it answers."""
+
+    count = 0
+
+    def do_GET(self) -> None:
+        type(self).count += 1
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _stdlib_server(root: Path) -> http.server.ThreadingHTTPServer:
+    handler = functools.partial(_Counting, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_stdlib_http_server_is_read_with_one_request(tmp_path: Path) -> None:
+    """Issue 11 item 2: a whole body within max_full_body is kept; every read comes from it."""
+    path = tmp_path / "s.zip"
+    write_sample_archive(path)
+    server = _stdlib_server(tmp_path)
+    _Counting.count = 0
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/s.zip"
+        store = RemoteZipStore(url, root="")
+        # The open sends the tail GET and, beside it, a head GET whose 200 is dropped unread
+        # (connection closed): the whole object is downloaded once.
+        assert _Counting.count <= 2
+        opened = _Counting.count
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                if not name.endswith("/"):
+                    assert store[name] == z.read(name)
+        assert _Counting.count == opened  # every read served from the kept body
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_stdlib_http_server_over_the_bound_fails_at_open(tmp_path: Path) -> None:
+    (tmp_path / "s.zip").write_bytes(make_zip({"k": b"x" * 5000}))
+    server = _stdlib_server(tmp_path)
+    _Counting.count = 0
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/s.zip"
+        source = HTTPSource(url, HTTPOptions(max_full_body=1000))
+        with pytest.raises(SourceError, match="ignores range requests"):
+            source.read_ends(1024)
+        assert _Counting.count == 1
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_head_is_read_beside_the_tail(files: FileServer) -> None:

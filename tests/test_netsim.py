@@ -12,7 +12,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from benchmarks.netsim import Condition, NetSim, RequestSplitter
+
+from remote_zip_store.testing.netsim import Condition, NetSim, RequestSplitter
 
 
 def _response(body: bytes) -> bytes:

@@ -44,7 +44,8 @@ def write_sample_archive(
                 f"ch{c:02d}", shape=(samples,), chunks=(chunk,), dtype="f4", compressor=None
             )
             array[:] = data
-            array.attrs["unit"] = "uV"
+            # xarray's zarr-2 convention: without dimension names open_zarr refuses the array.
+            array.attrs.update({"unit": "uV", "_ARRAY_DIMENSIONS": ["time"]})
         if consolidated:
             zarr.consolidate_metadata(store)
     return path

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .archive import ReadOptions, ZipArchive
 from .errors import InvalidURLError, KeyNotFoundError, describe
 from .frontend import METADATA_FILES, resolve_root
-from .sources.s3 import S3Options, S3Source, translate_error
+from .sources.s3 import S3Options, S3Source, list_objects, parse_s3_url
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -54,18 +54,6 @@ def parse_prefix(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def list_archives(
-    client: S3Client, bucket: str, prefix: str, *, suffix: str = ".zip"
-) -> Iterator[tuple[str, int]]:
-    """``(key, size)`` of every object under ``prefix`` ending in ``suffix`` (paginated)."""
-    paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            if key.endswith(suffix):
-                yield key, int(item["Size"])
-
-
 def scan(
     prefix_url: str,
     *,
@@ -97,17 +85,16 @@ def scan(
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
-    bucket, prefix = parse_prefix(prefix_url)
+    bucket, _ = parse_prefix(prefix_url)
     if options is None:
         connection.setdefault("max_pool_connections", max(10, concurrency))
         options = S3Options(**connection)
     elif connection:
         raise TypeError("pass either options= or connection keyword arguments, not both")
     shared = client if client is not None else options.make_client()
-    try:
-        listed = sorted(list_archives(shared, bucket, prefix, suffix=suffix))
-    except Exception as exc:  # bucket missing, access denied: the whole scan fails
-        raise translate_error(exc, prefix_url) from exc
+    # A missing bucket or a denied listing fails the whole scan (the error names the URL).
+    objects = list_objects(prefix_url, suffix=suffix, client=shared)
+    listed = sorted((parse_s3_url(url)[1], size) for url, size in objects)
     if on_listed is not None:
         on_listed(len(listed))
     read_options = ReadOptions(tail_size=tail_size, head_size=head_size, max_workers=1)

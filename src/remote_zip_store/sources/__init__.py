@@ -1,8 +1,8 @@
 """Byte-range sources behind one small Protocol: S3 (boto3), HTTP(S) (urllib3), local files.
 
-TEMP front stand-in (the sources branch wins): importing this package loads
-neither boto3 nor urllib3; the S3/HTTP names resolve on first use, and
-:func:`open_source` takes the connection names of contract 4.
+Importing this package loads neither boto3 nor urllib3: :func:`open_source`
+imports the transport a URL needs when it is opened, and the S3/HTTP names
+below are resolved on first use (module ``__getattr__``).
 """
 
 from __future__ import annotations
@@ -12,34 +12,36 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidURLError
-from .base import Ends, RangeReader, Source, SourceIdentity, Stats, TailReader
+from .base import Ends, Source, SourceIdentity, Stats
 from .local import LocalSource
 
 if TYPE_CHECKING:
-    from .http import HTTPSource
-    from .s3 import S3Options, S3Source, parse_s3_url, translate_error
+    from .http import HTTPOptions, HTTPSource
+    from .s3 import S3Options, S3Source, list_objects, parse_s3_url, translate_error
 
 __all__ = [
     "CONNECTION_ARGUMENTS",
     "Ends",
+    "HTTPOptions",
     "HTTPSource",
     "LocalSource",
-    "RangeReader",
     "S3Options",
     "S3Source",
     "Source",
     "SourceIdentity",
     "Stats",
-    "TailReader",
+    "list_objects",
     "open_source",
     "parse_s3_url",
     "translate_error",
 ]
 
 _LAZY = {
+    "HTTPOptions": "http",
     "HTTPSource": "http",
     "S3Options": "s3",
     "S3Source": "s3",
+    "list_objects": "s3",
     "parse_s3_url": "s3",
     "translate_error": "s3",
 }
@@ -52,7 +54,7 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f".{module}", __name__), name)
 
 
-#: The connection keyword arguments :func:`open_source` takes.
+#: The connection keyword arguments :func:`open_source` takes (each an S3Options field).
 CONNECTION_ARGUMENTS = frozenset(
     {
         "endpoint_url",
@@ -72,7 +74,15 @@ CONNECTION_ARGUMENTS = frozenset(
         "max_pool_connections",
     }
 )
-_SOURCE_ARGUMENTS = ("body_retries", "retry_backoff")
+#: The ones that apply to ``http(s)://`` URLs, and their HTTPOptions names.
+_HTTP_ARGUMENTS = {
+    "verify": "verify",
+    "connect_timeout": "connect_timeout",
+    "read_timeout": "read_timeout",
+    "max_attempts": "max_attempts",
+    "retry_backoff": "retry_backoff",
+    "max_pool_connections": "max_connections",
+}
 
 
 def open_source(
@@ -80,44 +90,53 @@ def open_source(
     *,
     client: Any = None,
     s3: S3Options | None = None,
-    http: Any = None,
+    http: HTTPOptions | None = None,
     **connection: Any,
 ) -> Source:
-    """The source for ``url``: ``s3://bucket/key``, ``http(s)://...``, ``file://path`` or a path."""
+    """The source for ``url``: ``s3://bucket/key``, ``http(s)://...``, ``file://path`` or a path.
+
+    ``connection`` takes the names in :data:`CONNECTION_ARGUMENTS` (None = the
+    default); each source builds its own options from the ones it uses (an
+    ``http(s)://`` URL uses ``verify``, the timeouts, attempts and backoff: a
+    presigned or public URL needs no AWS credentials; a path uses none).
+    ``s3=``/``http=`` pass ready options instead; ``client=`` a boto3 client.
+    """
     unknown = sorted(set(connection) - CONNECTION_ARGUMENTS)
     if unknown:
         raise TypeError(f"open_source() got unexpected keyword argument(s): {', '.join(unknown)}")
     given = {name: value for name, value in connection.items() if value is not None}
-    extra = {name: given.pop(name) for name in _SOURCE_ARGUMENTS if name in given}
     text = os.fspath(url)
     if text.lower().startswith(("http://", "https://")):
         if client is not None:
             raise ValueError("client= is for s3:// URLs; an http(s):// URL needs none")
-        from .http import HTTPSource
-        from .s3 import S3Options
+        from .http import HTTPOptions, HTTPSource
 
-        opts = s3 or S3Options(**given)
-        return HTTPSource(
-            text,
-            verify=opts.verify,
-            connect_timeout=opts.connect_timeout,
-            read_timeout=opts.read_timeout,
-            max_attempts=opts.max_attempts,
-            max_connections=opts.max_pool_connections,
-            retry_backoff=extra.get("retry_backoff", 0.1),
-            warn_insecure=False,  # S3Options warned already
-        )
+        if http is None:
+            http = HTTPOptions(
+                **{_HTTP_ARGUMENTS[k]: v for k, v in given.items() if k in _HTTP_ARGUMENTS}
+            )
+        elif any(name in _HTTP_ARGUMENTS for name in given):
+            raise TypeError("pass either http=HTTPOptions(...) or connection arguments, not both")
+        return HTTPSource(text, http)
     if text.startswith("s3://"):
         from .s3 import S3Options, S3Source, parse_s3_url
 
         bucket, key = parse_s3_url(text)
-        return S3Source(
-            bucket,
-            key,
-            options=None if client is not None else (s3 or S3Options(**given)),
-            client=client,
-            **extra,
-        )
+        if client is not None:
+            # The client is built already: only the retries of bodies apply.
+            return S3Source(
+                bucket,
+                key,
+                options=s3,
+                client=client,
+                body_retries=given.get("body_retries"),
+                retry_backoff=given.get("retry_backoff"),
+            )
+        if s3 is None:
+            s3 = S3Options(**given)
+        elif given:
+            raise TypeError("pass either s3=S3Options(...) or connection arguments, not both")
+        return S3Source(bucket, key, options=s3)
     if "://" in text and not text.startswith("file://"):
         scheme = text.split("://", 1)[0]
         raise InvalidURLError(

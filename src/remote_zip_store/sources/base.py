@@ -1,20 +1,26 @@
-"""What the archive reader needs from a byte source, and nothing more.
+"""What the archive reader needs from a byte source, and the pieces every source shares.
 
-A source is "something with bytes at offsets": an S3 object (boto3), a local
-file, later an HTTP URL. It pins the version it saw at its first read, so a
+A source is "something with bytes at offsets": an S3 object (boto3), an HTTP(S)
+URL (urllib3), a local file. It pins the version it saw at its first read, so a
 store never mixes bytes of two versions of an object, and it maps its own
-transport errors to :mod:`remote_zip_store.errors` at this one boundary.
+transport errors to :mod:`remote_zip_store.errors` (with ``archive=url``, never
+a key: the archive layer adds the key) at this one boundary.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol, runtime_checkable
+from urllib.parse import urlsplit, urlunsplit
 
+from ..errors import StoreClosedError
 from ..forksafe import ForkSafeLock
 
 logger = logging.getLogger("remote_zip_store")
@@ -34,33 +40,29 @@ class Ends:
 
 
 class SourceIdentity(NamedTuple):
-    """Which object a source reads: kind, URL and endpoint (equality, cache keys)."""
+    """Which object a source reads: equal identities read the same bytes (same version)."""
 
     kind: str
     url: str
     endpoint: str | None
 
 
-class RangeReader(Protocol):
+@runtime_checkable
+class Source(Protocol):
+    """A byte source as the archive reader uses it. Must pickle without live handles."""
+
     def read_range(self, start: int, end: int) -> bytes:
         """Exactly the bytes ``[start, end)``; raise rather than return fewer."""
         ...
 
-
-class TailReader(Protocol):
-    def read_ends(self, length: int, *, head: int = 0) -> Ends:
-        """The last ``length`` bytes (all of them if the object is smaller) and the size.
+    def read_ends(self, tail: int, *, head: int = 0) -> Ends:
+        """The last ``tail`` bytes (all of them if the object is smaller) and the size.
 
         With ``head`` > 0, also the first ``head`` bytes, fetched concurrently (a zarr
         writer puts the root metadata there). They are an optimisation: a source may
         return none, and must return none rather than bytes of another version.
         """
         ...
-
-
-@runtime_checkable
-class Source(RangeReader, TailReader, Protocol):
-    """A byte source as the archive reader uses it. Must pickle without live handles."""
 
     @property
     def url(self) -> str:
@@ -73,10 +75,17 @@ class Source(RangeReader, TailReader, Protocol):
         ...
 
     @property
-    def identity(self) -> SourceIdentity: ...
+    def identity(self) -> SourceIdentity:
+        """``(kind, url, endpoint)``: what ``__eq__``/``__hash__`` and the index cache use."""
+        ...
 
     @property
-    def version(self) -> Hashable | None: ...
+    def version(self) -> Hashable | None:
+        """The version pinned at the first read (ETag, mtime...), None before it."""
+        ...
+
+    @property
+    def closed(self) -> bool: ...
 
     def close(self) -> None: ...
 
@@ -105,6 +114,56 @@ class Stats:
 
     def __repr__(self) -> str:
         return f"Stats(requests={self.requests}, bytes={self.bytes})"
+
+
+def check_open(closed: bool, url: str) -> None:
+    """The one "is it closed" error every source raises."""
+    if closed:
+        raise StoreClosedError("closed; open a new store to read it", archive=url)
+
+
+def total_size(content_range: str | None) -> int | None:
+    """``"bytes 100-199/1000"`` or ``"bytes */1000"`` -> 1000 (None if absent or ``*``)."""
+    if not content_range:
+        return None
+    total = content_range.rpartition("/")[2].strip()
+    return int(total) if total.isdigit() else None
+
+
+def serves(content_range: str | None, start: int, end: int) -> bool:
+    """Whether ``Content-Range`` is exactly ``bytes start-(end-1)/n`` (never shifted bytes)."""
+    if not content_range:
+        return False
+    served = content_range.strip().removeprefix("bytes ").partition("/")[0]
+    return served == f"{start}-{end - 1}"
+
+
+def redact(url: str) -> str:
+    """``url`` without its query and user info: what messages and logs may show."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def warn_insecure() -> None:
+    """Warn that TLS verification is off, pointing at the caller's line, not ours."""
+    level = 1
+    frame = sys._getframe(1)
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(_PACKAGE) or frame.f_code.co_filename == "<string>"
+    ):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(
+        "TLS certificate verification is off (verify=False); pass a CA bundle path "
+        "instead for a private CA",
+        stacklevel=level,
+    )
 
 
 #: Seconds ``with_head`` waits for the head GET after the tail, at least.
@@ -143,11 +202,11 @@ def with_head(
     thread = threading.Thread(target=run, name="remote-zip-store-head", daemon=True)
     thread.start()
     started = time.monotonic()
-    tail = read_tail()
+    ends = read_tail()
     thread.join(max(HEAD_WAIT, 2 * (time.monotonic() - started)))
     if thread.is_alive():
         logger.debug("archive %s: first bytes still on their way; opened without them", url)
-        return tail
+        return ends
     if not box or box[0].version is None or box[0].version != version():
-        return tail
-    return replace(tail, head=box[0].data)
+        return ends
+    return replace(ends, head=box[0].data)

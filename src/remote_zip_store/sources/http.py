@@ -1,47 +1,55 @@
 """An ``http(s)://`` URL as a byte source: plain range requests through urllib3.
 
 For public objects and presigned S3 URLs (no AWS signing here: the URL *is*
-the credential). urllib3 already comes with boto3, so this adds no dependency.
+the credential).
 
 * The tail is one suffix GET (``Range: bytes=-N``); the size comes from
   ``Content-Range``. No HEAD: a presigned GET URL does not sign HEAD.
+* A server that ignores ``Range`` (``python -m http.server``) answers that GET
+  with the whole object: decided at open, once. Up to
+  :attr:`HTTPOptions.max_full_body` bytes are kept and every read is served
+  from them (one request in all); a larger object fails the open with an error
+  that says so, before its body is read. The whole object is never fetched twice.
 * The first response's ``ETag`` is pinned; later GETs send ``If-Match`` and the
   ETag of every answer is compared too (servers that ignore ``If-Match``, weak
   ETags), so bytes of two versions are never mixed; a 206 whose ``Content-Range``
   is not exactly the range asked for is retried, never returned.
-* 5xx, 429, connection resets, timeouts and short bodies are retried here with
-  jittered backoff; HTTP statuses become this library's errors in
-  :func:`translate_status` (404, 401/403, 412), at this one boundary.
+* 5xx, 429, connection resets, timeouts and short bodies are retried
+  (:mod:`.retry`, each retry logged at WARNING); statuses become this
+  library's errors through the shared table (:mod:`.status`).
 * The query string (a presigned URL's signature) never appears in messages or
   ``repr``; it does travel in a pickle, which is what lets dask workers read.
 """
 
 from __future__ import annotations
 
-import os
-import random
 import ssl
-import threading
-import time
 import warnings
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import urllib3
 import urllib3.exceptions
 
-from ..errors import (
-    ArchiveAccessError,
-    ArchiveChangedError,
-    ArchiveNotFoundError,
-    RemoteZipError,
-    SourceError,
-    StoreClosedError,
-    describe,
+from ..errors import InvalidURLError, SourceError
+from ..forksafe import ForkSafeLock, PerProcess
+from . import retry
+from .base import (
+    Ends,
+    Head,
+    SourceIdentity,
+    Stats,
+    check_open,
+    redact,
+    serves,
+    total_size,
+    warn_insecure,
+    with_head,
 )
-from .base import Ends, Head, SourceIdentity, Stats, with_head
+from .status import RETRY_STATUS, changed, error_for_status
 
-_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT: tuple[type[BaseException], ...] = (
     urllib3.exceptions.ProtocolError,
     urllib3.exceptions.TimeoutError,
@@ -51,95 +59,34 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
+_T = TypeVar("_T")
 
-def redact(url: str) -> str:
-    """``url`` without its query and user info: what messages may show."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+_EXPIRED = "a presigned URL may have expired"
 
 
-def translate_status(status: int, archive: str, key: str | None, reason: str) -> RemoteZipError:
-    """The one place where an HTTP error status becomes this library's error."""
-    where = describe(archive, key)
-    detail = f"HTTP {status}{' ' + reason if reason else ''}"
-    if status in (404, 410):
-        return ArchiveNotFoundError(f"{where}: object not found ({detail})", archive=archive)
-    if status in (401, 403):
-        return ArchiveAccessError(
-            f"{where}: access denied ({detail}); a presigned URL may have expired",
-            archive=archive,
-        )
-    if status == 412:
-        return ArchiveChangedError(
-            f"{where}: the object changed since the store opened it (ETag no longer matches); "
-            "open a new store to read the new version",
-            archive=archive,
-            key=key,
-        )
-    return SourceError(f"{where}: server answered {detail}", archive=archive, key=key)
+@dataclass(frozen=True)
+class HTTPOptions:
+    """How to reach an ``http(s)://`` URL: plain data, so a pickled source carries it."""
 
+    #: ``None``/``True``: certifi's CAs; a path: that CA bundle; ``False``: no check (warns).
+    verify: bool | str | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    #: Attempts per request (1 = no retry) for 5xx, 429, resets, timeouts, short bodies.
+    max_attempts: int = 5
+    #: Base of the jittered exponential backoff between attempts, in seconds.
+    retry_backoff: float = 0.1
+    max_connections: int = 32
+    #: The largest whole object kept in memory from a server that ignores ``Range``.
+    max_full_body: int = 64 * 1024 * 1024
 
-class HTTPSource:
-    """Range reads of one URL, pinned to the ETag seen at the first read."""
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.retry_backoff < 0 or self.max_full_body < 0:
+            raise ValueError("max_attempts must be >= 1, retry_backoff and max_full_body >= 0")
+        if self.verify is False:  # where the user asked for it, once
+            warn_insecure()
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        verify: bool | str | None = None,
-        headers: dict[str, str] | None = None,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
-        max_attempts: int = 5,
-        retry_backoff: float = 0.1,
-        max_connections: int = 32,
-        warn_insecure: bool = True,
-    ):
-        scheme = url.split("://", 1)[0].lower()
-        if scheme not in ("http", "https") or not urlsplit(url).hostname:
-            raise ValueError(f"not an http(s) URL with a host: {redact(url)!r}")
-        self._target = url
-        self.verify = verify
-        self.headers = dict(headers or {})
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.max_attempts = max(1, max_attempts)
-        self.retry_backoff = retry_backoff
-        self.max_connections = max_connections
-        if verify is False and warn_insecure:  # once, where the user asked for it
-            warnings.warn(
-                "TLS certificate verification is off (verify=False); pass a CA bundle path "
-                "instead for a private CA",
-                stacklevel=2,
-            )
-        self.etag: str | None = None
-        self._pool: urllib3.PoolManager | None = None
-        self._pool_pid = 0
-        self._lock = threading.Lock()
-        self._closed = False
-        self.stats = Stats()
-
-    @property
-    def url(self) -> str:
-        return redact(self._target)
-
-    # -- connection pool, per process -------------------------------------------------
-    def pool(self) -> urllib3.PoolManager:
-        if self._closed:
-            raise StoreClosedError(f"archive {self.url} is closed", archive=self.url)
-        pool = self._pool
-        if pool is not None and self._pool_pid == os.getpid():
-            return pool
-        with self._lock:
-            if self._pool is None or self._pool_pid != os.getpid():
-                self._pool = self._make_pool()
-                self._pool_pid = os.getpid()
-            return self._pool
-
-    def _make_pool(self) -> urllib3.PoolManager:
+    def make_pool(self) -> urllib3.PoolManager:
         kwargs: dict[str, Any] = {
             "maxsize": self.max_connections,
             "block": False,
@@ -153,156 +100,270 @@ class HTTPSource:
             kwargs["ca_certs"] = self.verify
         return urllib3.PoolManager(**kwargs)
 
-    # -- reads ---------------------------------------------------------------------------
-    def read_ends(self, length: int, *, head: int = 0) -> Ends:
-        """One suffix GET; the size comes from ``Content-Range`` (no HEAD).
 
-        With ``head``, a ``bytes=0-`` GET runs alongside it (see :func:`with_head`).
-        """
-        if head <= 0:
-            return self._read_tail(length)
-        return with_head(
-            lambda: self._read_tail(length),
-            lambda: self._read_head(head),
-            lambda: _strip_weak(self.etag) if self.etag else None,
-            self.url,
+class HTTPSource:
+    """Range reads of one URL, pinned to the ETag seen at the first read.
+
+    ``overrides`` (``verify=``, ``max_attempts=``, ...) replace fields of ``options``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        options: HTTPOptions | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **overrides: Any,
+    ):
+        scheme = url.split("://", 1)[0].lower()
+        if scheme not in ("http", "https") or not urlsplit(url).hostname:
+            raise InvalidURLError("not an http(s) URL with a host", archive=redact(url))
+        options = options or HTTPOptions()
+        if overrides:
+            with warnings.catch_warnings():
+                if options.verify is False:
+                    warnings.simplefilter("ignore")  # warned when options were made
+                options = replace(options, **overrides)
+        self._setup(url, options, dict(headers or {}), None, whole=False)
+
+    def _setup(
+        self,
+        url: str,
+        options: HTTPOptions,
+        headers: dict[str, str],
+        etag: str | None,
+        *,
+        whole: bool,
+    ) -> None:
+        self._target = url
+        self.options = options
+        self.headers = headers
+        self.etag = etag
+        #: The server ignores Range: every read comes from ``_body`` (fetched once per process).
+        self._whole = whole
+        self._body: bytes | None = None
+        self._pool: PerProcess[urllib3.PoolManager] = PerProcess(
+            options.make_pool, close=lambda pool: pool.clear()
         )
+        self._lock = ForkSafeLock()
+        self._body_lock = ForkSafeLock()  # one fetch of the whole object at a time
+        self._closed = False
+        self.stats = Stats()
 
-    def _read_head(self, length: int) -> Head:
-        """The first ``length`` bytes, one attempt, not pinned: the caller compares the
-        ETag with the tail's."""
-        status, headers, data, error = self._request(f"bytes=0-{length - 1}")
-        served = headers.get("Content-Range")
-        size = _total_size(served)
-        want = min(length, size) if size is not None else -1
-        etag = headers.get("ETag")
-        if error or status != 206 or want <= 0 or not _serves(served, f"bytes=0-{want - 1}"):
-            raise SourceError(f"head GET: HTTP {status} {served!r} {error or ''}", archive=self.url)
-        if len(data) != want:
-            raise SourceError(f"head GET: {len(data)} bytes, not {want}", archive=self.url)
-        return Head(data, _strip_weak(etag) if etag else None)
-
-    def _read_tail(self, length: int) -> Ends:
-        status, headers, data = self._get(f"bytes=-{length}", None, want=None)
-        if status == 416:  # an empty object has no suffix to give
-            total = _total_size(headers.get("Content-Range"))
-            if total == 0:
-                return Ends(b"", 0)
-            raise translate_status(status, self.url, None, "range not satisfiable")
-        if status == 200:  # the server ignored Range and sent everything
-            return Ends(data[-length:] if length < len(data) else data, len(data))
-        size = _total_size(headers.get("Content-Range"))
-        if size is None:
-            raise SourceError(
-                f"archive {self.url}: a 206 answer without a usable Content-Range",
-                archive=self.url,
-            )
-        if len(data) != min(length, size):
-            raise SourceError(
-                f"archive {self.url}: asked for the last {length} bytes of {size}, "
-                f"received {len(data)}",
-                archive=self.url,
-            )
-        return Ends(data, size)
+    @property
+    def url(self) -> str:
+        return redact(self._target)
 
     @property
     def identity(self) -> SourceIdentity:
         return SourceIdentity("http", self.url, None)
 
     @property
-    def version(self) -> str | None:
-        return self.etag
+    def version(self) -> Hashable | None:
+        return _strip_weak(self.etag) if self.etag else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def serves_from_memory(self) -> bool:
+        """Whether the server ignores ``Range`` and reads come from the kept whole object."""
+        return self._whole
+
+    def pool(self) -> urllib3.PoolManager:
+        check_open(self._closed, self.url)
+        return self._pool.get()
+
+    # -- reads ---------------------------------------------------------------------------
+    def read_ends(self, tail: int, *, head: int = 0) -> Ends:
+        """One suffix GET; the size comes from ``Content-Range`` (no HEAD).
+
+        With ``head``, a ``bytes=0-`` GET runs alongside it (see :func:`with_head`).
+        """
+        if head <= 0:
+            return self._read_tail(tail)
+        return with_head(
+            lambda: self._read_tail(tail),
+            lambda: self._read_head(head),
+            lambda: self.version,
+            self.url,
+        )
 
     def read_range(self, start: int, end: int) -> bytes:
-        key = None
         if end <= start:
             return b""
-        status, _, data = self._get(f"bytes={start}-{end - 1}", key, want=end - start)
-        if status != 206:
+        if self._whole:
+            body = self._whole_body()
+            if end > len(body):
+                raise SourceError(
+                    f"asked for bytes {start}-{end - 1} of a {len(body)}-byte object",
+                    archive=self.url,
+                )
+            return body[start:end]
+        return self._retrying(
+            lambda: self._read_range_once(start, end), f"GET bytes={start}-{end - 1}"
+        )
+
+    def _read_tail(self, length: int) -> Ends:
+        return self._retrying(lambda: self._read_tail_once(length), f"GET bytes=-{length}")
+
+    def _read_tail_once(self, length: int) -> Ends:
+        response = self._send(f"bytes=-{length}")
+        status = response.status
+        if status == 200:  # the server ignored Range and is sending everything
+            body = self._keep_whole(response)
+            return Ends(body[-length:] if length < len(body) else body, len(body))
+        if status == 416:  # an empty object has no suffix to give
+            self._read(response, limit=4096)
+            if total_size(response.headers.get("Content-Range")) == 0:
+                return Ends(b"", 0)
+            raise error_for_status(status, self.url, reason="range not satisfiable")
+        self._check_status(response)
+        data = self._read(response)
+        size = total_size(response.headers.get("Content-Range"))
+        if size is None:
+            raise SourceError("a 206 answer without a usable Content-Range", archive=self.url)
+        if len(data) != min(length, size):
+            raise retry.Retry(f"asked for the last {length} bytes of {size}, received {len(data)}")
+        return Ends(data, size)
+
+    def _read_range_once(self, start: int, end: int) -> bytes:
+        response = self._send(f"bytes={start}-{end - 1}")
+        if response.status == 200:
+            _discard(response)  # the whole object again: not read, and not data
             raise SourceError(
-                f"{describe(self.url, key)}: the server ignored the Range header (HTTP {status})",
+                "the server ignored the Range header (HTTP 200) after honouring it at open",
                 archive=self.url,
-                key=key,
             )
+        self._check_status(response)
+        served = response.headers.get("Content-Range")
+        if not serves(served, start, end):
+            _discard(response)
+            raise retry.Retry(f"Content-Range {served!r} does not answer bytes={start}-{end - 1}")
+        data = self._read(response)
+        if len(data) != end - start:
+            raise retry.Retry(f"short body: expected {end - start} bytes, received {len(data)}")
         return data
 
-    def _get(
-        self, byte_range: str, key: str | None, *, want: int | None
-    ) -> tuple[int, urllib3.HTTPHeaderDict, bytes]:
-        """One GET with retries; returns (status, headers, body) of a 200/206/416."""
-        attempt = 0
-        while True:
-            attempt += 1
-            problem: str
-            try:
-                response = self._request(byte_range)
-            except _TRANSIENT as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            except urllib3.exceptions.SSLError as exc:
-                raise SourceError(
-                    f"{describe(self.url, key)}: TLS failure ({exc}); pass "
-                    "verify='/path/to/ca.crt' for a private CA",
-                    archive=self.url,
-                    key=key,
-                ) from exc
-            except urllib3.exceptions.HTTPError as exc:
-                raise SourceError(
-                    f"{describe(self.url, key)}: {type(exc).__name__}: {exc}",
-                    archive=self.url,
-                    key=key,
-                ) from exc
-            else:
-                status, headers, data, error = response
-                if error is not None:
-                    problem = error
-                elif status in _RETRY_STATUS:
-                    problem = f"HTTP {status}"
-                elif status in (200, 206, 416):
-                    self._check_etag(headers.get("ETag"), key)
-                    served = headers.get("Content-Range")
-                    if want is not None and status == 206 and not _serves(served, byte_range):
-                        problem = f"Content-Range {served!r} does not answer {byte_range}"
-                    elif want is None or status != 206 or len(data) == want:
-                        return status, headers, data
-                    else:
-                        problem = f"short body: expected {want} bytes, received {len(data)}"
-                else:
-                    raise translate_status(status, self.url, key, _reason(data))
-            if attempt >= self.max_attempts:
-                raise SourceError(
-                    f"{describe(self.url, key)}: GET {byte_range} failed after {attempt} "
-                    f"attempts ({problem})",
-                    archive=self.url,
-                    key=key,
-                )
-            time.sleep(self.retry_backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+    def _read_head(self, length: int) -> Head:
+        """The first ``length`` bytes, one attempt, not pinned: the caller compares the
+        ETag with the tail's. A 200 (the whole object) is dropped unread."""
+        response = self._send(f"bytes=0-{length - 1}")
+        served = response.headers.get("Content-Range")
+        size = total_size(served)
+        want = min(length, size) if size is not None else -1
+        if response.status != 206 or want <= 0 or not serves(served, 0, want):
+            _discard(response)
+            raise SourceError(f"head GET: HTTP {response.status} {served!r}", archive=self.url)
+        data = self._read(response)
+        if len(data) != want:
+            raise SourceError(f"head GET: {len(data)} bytes, not {want}", archive=self.url)
+        etag = response.headers.get("ETag")
+        return Head(data, _strip_weak(etag) if etag else None)
 
-    def _request(self, byte_range: str) -> tuple[int, urllib3.HTTPHeaderDict, bytes, str | None]:
-        headers = {**self.headers, "Range": byte_range, "Accept-Encoding": "identity"}
+    def _keep_whole(self, response: urllib3.BaseHTTPResponse) -> bytes:
+        """The whole object from a 200 answer, if it fits ``max_full_body``; else a clear error."""
+        limit = self.options.max_full_body
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            _discard(response)
+            raise _ignores_range(self.url, int(declared), limit)
+        self._check_etag(response.headers.get("ETag"))
+        body = self._read(response, limit=limit + 1)
+        if len(body) > limit:
+            raise _ignores_range(self.url, None, limit)
+        with self._lock:
+            self._whole = True
+            self._body = body
+        return body
+
+    def _whole_body(self) -> bytes:
+        """The kept object; a process that unpickled the source fetches it once itself."""
+        body = self._body
+        if body is not None:
+            return body
+        with self._body_lock:
+            if self._body is None:
+
+                def fetch() -> bytes:
+                    response = self._send(None)
+                    self._check_status(response, ok=200)
+                    return self._keep_whole(response)
+
+                self._retrying(fetch, "GET (the whole object)")
+            assert self._body is not None
+            return self._body
+
+    def _retrying(self, attempt: Callable[[], _T], what: str) -> _T:
+        return retry.run(
+            attempt,
+            url=self.url,
+            what=what,
+            attempts=self.options.max_attempts,
+            backoff=self.options.retry_backoff,
+        )
+
+    def _check_status(self, response: urllib3.BaseHTTPResponse, ok: int = 206) -> None:
+        """Pass ``ok`` answers of the pinned version; retry transient ones; raise the rest."""
+        status = response.status
+        if status == ok:
+            self._check_etag(response.headers.get("ETag"))
+            return
+        body = self._read(response, limit=4096)
+        if status in RETRY_STATUS:
+            raise retry.Retry(f"HTTP {status}")
+        raise error_for_status(
+            status, self.url, reason=_reason(body), hint=_EXPIRED if status in (401, 403) else ""
+        )
+
+    def _send(self, byte_range: str | None) -> urllib3.BaseHTTPResponse:
+        """One GET, its headers received and its body not yet read."""
+        headers = {**self.headers, "Accept-Encoding": "identity"}
+        if byte_range is not None:
+            headers["Range"] = byte_range
         etag = self.etag
         if etag is not None and not etag.startswith("W/"):
             headers["If-Match"] = etag
-        response = self.pool().request(
-            "GET", self._target, headers=headers, preload_content=False, decode_content=False
-        )
         try:
-            data = response.read()
+            return self.pool().request(
+                "GET", self._target, headers=headers, preload_content=False, decode_content=False
+            )
         except _TRANSIENT as exc:
-            return response.status, response.headers, b"", f"{type(exc).__name__}: {exc}"
-        finally:
+            raise retry.Retry(f"{type(exc).__name__}: {exc}") from exc
+        except urllib3.exceptions.SSLError as exc:
+            raise SourceError(
+                f"TLS failure ({exc}); pass verify='/path/to/ca.crt' for a private CA",
+                archive=self.url,
+            ) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise SourceError(f"{type(exc).__name__}: {exc}", archive=self.url) from exc
+
+    def _read(self, response: urllib3.BaseHTTPResponse, limit: int | None = None) -> bytes:
+        """The body (at most ``limit`` bytes); a broken or short one is a :class:`retry.Retry`."""
+        try:
+            data = response.read(limit) if limit is not None else response.read()
+        except BaseException as exc:
+            _discard(response)
+            if isinstance(exc, _TRANSIENT):
+                raise retry.Retry(f"{type(exc).__name__}: {exc}") from exc
+            raise
+        if limit is not None and len(data) >= limit:
+            _discard(response)  # maybe more to come: not worth reading
+        else:
             response.release_conn()
         self.stats.add(len(data))
         declared = response.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) != len(data):
-            return (
-                response.status,
-                response.headers,
-                data,
-                f"short body: Content-Length {declared}, received {len(data)}",
-            )
-        return response.status, response.headers, data, None
+        if (
+            declared is not None
+            and declared.isdigit()
+            and int(declared) != len(data)
+            and (limit is None or len(data) < limit)
+        ):
+            raise retry.Retry(f"short body: Content-Length {declared}, received {len(data)}")
+        return data
 
-    def _check_etag(self, etag: str | None, key: str | None) -> None:
+    def _check_etag(self, etag: str | None) -> None:
         if etag is None:
             return
         with self._lock:
@@ -311,58 +372,47 @@ class HTTPSource:
                 return
             pinned = self.etag
         if _strip_weak(etag) != _strip_weak(pinned):
-            raise ArchiveChangedError(
-                f"{describe(self.url, key)}: the object changed since the store opened it "
-                f"(ETag {pinned} became {etag}); open a new store to read the new version",
-                archive=self.url,
-                key=key,
-            )
+            raise changed(self.url, f"ETag {pinned} became {etag}")
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            pool, self._pool = self._pool, None
-        if pool is not None and self._pool_pid == os.getpid():
-            pool.clear()
+        self._closed = True
+        self._body = None
+        self._pool.close()
 
-    # -- pickling: configuration and the pinned ETag, never a connection -----------------
+    # -- pickling: the frozen options and the pinned ETag, never a connection -----------
     def __getstate__(self) -> dict[str, Any]:
         return {
             "url": self._target,
-            "verify": self.verify,
+            "options": self.options,
             "headers": self.headers,
-            "connect_timeout": self.connect_timeout,
-            "read_timeout": self.read_timeout,
-            "max_attempts": self.max_attempts,
-            "retry_backoff": self.retry_backoff,
-            "max_connections": self.max_connections,
             "etag": self.etag,
+            "whole": self._whole,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        etag = state.pop("etag")
-        url = state.pop("url")
-        self.__init__(url, warn_insecure=False, **state)  # type: ignore[misc]
-        self.etag = etag
+        self._setup(
+            state["url"], state["options"], state["headers"], state["etag"], whole=state["whole"]
+        )
 
     def __repr__(self) -> str:
         return f"HTTPSource({self.url!r})"
 
 
-def _total_size(content_range: str | None) -> int | None:
-    """``"bytes 100-199/1000"`` or ``"bytes */1000"`` -> 1000."""
-    if not content_range:
-        return None
-    total = content_range.rpartition("/")[2].strip()
-    return int(total) if total.isdigit() else None
+def _ignores_range(url: str, size: int | None, limit: int) -> SourceError:
+    of = f"the whole {size}-byte object" if size is not None else "the whole object"
+    return SourceError(
+        f"the server ignores range requests (it answered HTTP 200 with {of}) and the "
+        f"object is larger than HTTPOptions.max_full_body={limit} bytes, the most kept "
+        "in memory; serve it from a server that supports Range requests, or raise "
+        "max_full_body",
+        archive=url,
+    )
 
 
-def _serves(content_range: str | None, byte_range: str) -> bool:
-    """Whether ``bytes a-b/n`` is exactly the asked ``bytes=a-b`` (never shifted bytes)."""
-    if not content_range:
-        return False
-    served = content_range.strip().removeprefix("bytes ").partition("/")[0]
-    return served == byte_range.removeprefix("bytes=")
+def _discard(response: urllib3.BaseHTTPResponse) -> None:
+    """Drop an answer without reading the rest of its body (closes its connection)."""
+    response.close()
+    response.release_conn()
 
 
 def _strip_weak(etag: str) -> str:

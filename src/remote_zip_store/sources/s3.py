@@ -1,25 +1,23 @@
-"""An S3 object as a byte source, through boto3 only.
+"""An S3 object as a byte source, through boto3 only; and the listing of a prefix.
 
-* One client per process, created lazily (boto3 clients neither pickle nor
-  survive ``fork``); the configuration that builds it is plain, picklable data.
+* One client per process, built lazily (:class:`~remote_zip_store.forksafe.PerProcess`:
+  boto3 clients neither pickle nor survive ``fork``); the options that build it
+  are frozen, picklable data.
 * The first read pins the object's ETag (and VersionId on versioned buckets);
   every later GET sends ``If-Match`` (and pins the version), so a replaced
   object raises :class:`ArchiveChangedError` instead of mixing versions.
 * Status-level retries are botocore's (``standard`` mode: 5xx, throttling,
-  connection errors); failures *while streaming a body* and short bodies are
-  retried here. Every botocore error is translated in :func:`translate_error`.
+  connection errors), logged at WARNING through a ``needs-retry`` handler;
+  failures *while streaming a body* and short bodies are retried here
+  (:mod:`.retry`). Every botocore error is translated in :func:`translate_error`.
 """
 
 from __future__ import annotations
 
 import http.client
-import logging
-import os
-import random
-import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
@@ -34,15 +32,25 @@ import urllib3.exceptions
 from ..errors import (
     ArchiveAccessError,
     ArchiveChangedError,
-    ArchiveNotFoundError,
     InvalidURLError,
     RemoteZipError,
     SourceError,
-    StoreClosedError,
-    describe,
 )
-from ..forksafe import ForkSafeLock
-from .base import Ends, Head, SourceIdentity, Stats, with_head
+from ..forksafe import ForkSafeLock, PerProcess
+from . import retry
+from .base import (
+    Ends,
+    Head,
+    SourceIdentity,
+    Stats,
+    check_open,
+    redact,
+    serves,
+    total_size,
+    warn_insecure,
+    with_head,
+)
+from .status import changed, error_for_status
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -55,21 +63,7 @@ _T = TypeVar("_T")
 #: aiobotocore pins, so any environment with s3fs) only retry throttling *codes*. There, a
 #: 429 is retried here instead, up to the same ``max_attempts``.
 _BOTOCORE_RETRIES_429 = hasattr(botocore.retries.standard, "ThrottlingStatusCodeChecker")
-#: Retries of streamed bodies are logged here at DEBUG (URL, range, error; never credentials).
-logger = logging.getLogger(__name__)
 
-_NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404", "NoSuchVersion"}
-_DENIED = {
-    "AccessDenied",
-    "403",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "InvalidToken",
-    "ExpiredToken",
-    "AllAccessDisabled",
-    "AccountProblem",
-}
-_CHANGED = {"PreconditionFailed", "412"}
 _STREAM_ERRORS: tuple[type[BaseException], ...] = (
     botocore.exceptions.IncompleteReadError,
     botocore.exceptions.ResponseStreamingError,
@@ -84,19 +78,22 @@ _STREAM_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/key`` -> ``("bucket", "key")``."""
+def parse_s3_url(url: str, *, key_required: bool = True) -> tuple[str, str]:
+    """``s3://bucket/key`` -> ``("bucket", "key")`` (the key may be empty for a prefix)."""
     if not url.startswith("s3://"):
-        raise InvalidURLError(f"not an s3:// URL: {url!r}", archive=url)
+        raise InvalidURLError("not an s3:// URL", archive=url)
     bucket, _, key = url[5:].partition("/")
-    if not bucket or not key:
-        raise InvalidURLError(f"an S3 URL needs a bucket and a key: {url!r}", archive=url)
+    if not bucket or (key_required and not key):
+        raise InvalidURLError(
+            "an S3 URL needs a bucket and a key" if key_required else "an S3 URL needs a bucket",
+            archive=url,
+        )
     return bucket, key
 
 
 @dataclass(frozen=True)
 class S3Options:
-    """Everything needed to build a boto3 S3 client: plain data, so it pickles.
+    """Everything needed to build a boto3 S3 client and retry its reads: plain data, so it pickles.
 
     Explicit keys given by the user are part of it (a pickled store carries
     them to dask workers); credentials from boto3's default chain are not:
@@ -117,15 +114,16 @@ class S3Options:
     max_attempts: int = 5
     addressing_style: str | None = None
     config: botocore.config.Config | None = None
+    #: Retries of a body that breaks off or comes back short (on top of botocore's).
+    body_retries: int = 3
+    #: Base of the jittered exponential backoff between those retries, in seconds.
+    retry_backoff: float = 0.1
 
     def __post_init__(self) -> None:
-        # Warn where the user asked for it (RemoteZipStore(...) or S3Options(...)), once.
-        if self.verify is False:
-            warnings.warn(
-                "TLS certificate verification is off (verify=False); pass a CA bundle path "
-                "instead for a private CA",
-                stacklevel=4,
-            )
+        if self.body_retries < 0 or self.retry_backoff < 0:
+            raise ValueError("body_retries and retry_backoff must be >= 0")
+        if self.verify is False:  # where the user asked for it, once
+            warn_insecure()
 
     def make_client(self) -> S3Client:
         session = _new_session(
@@ -149,10 +147,55 @@ class S3Options:
         client: S3Client = session.client(
             "s3", endpoint_url=self.endpoint_url, verify=self.verify, config=config
         )
+        log_retries(client)
         return client
 
     def describe_endpoint(self) -> str:
         return self.endpoint_url or "AWS S3"
+
+    def with_retries(self, body_retries: int | None, retry_backoff: float | None) -> S3Options:
+        """These options with other body retries (None keeps a value), without warning again."""
+        changes: dict[str, Any] = {}
+        if body_retries is not None and body_retries != self.body_retries:
+            changes["body_retries"] = body_retries
+        if retry_backoff is not None and retry_backoff != self.retry_backoff:
+            changes["retry_backoff"] = retry_backoff
+        if not changes:
+            return self
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # verify=False warned when these were made
+            return replace(self, **changes)
+
+
+def log_retries(client: S3Client) -> None:
+    """Log each of botocore's own retries at WARNING, as ours are (:func:`retry.log_retry`).
+
+    botocore decides and sleeps; this handler on ``needs-retry`` asks the same
+    ``standard``-mode conditions and only logs. Clients in another retry mode
+    are left alone (their decision cannot be replayed here).
+    """
+    retries: dict[str, Any] = getattr(client.meta.config, "retries", None) or {}
+    if retries.get("mode") != "standard":
+        return
+    attempts = int(retries.get("total_max_attempts") or retries.get("max_attempts", 2) + 1)
+    conditions = botocore.retries.standard.StandardRetryConditions(max_attempts=attempts)
+    adapter = botocore.retries.standard.RetryEventAdapter()
+
+    def on_needs_retry(**kwargs: Any) -> None:
+        context = adapter.create_retry_context(**kwargs)
+        if not conditions.is_retryable(context):
+            return
+        if context.caught_exception is not None:
+            exc = context.caught_exception
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            status = context.http_response.status_code if context.http_response else None
+            reason = " ".join(str(p) for p in (f"HTTP {status}", context.get_error_code()) if p)
+        url = redact(str(kwargs["request_dict"].get("url", "")))
+        name = getattr(kwargs.get("operation"), "name", "request")
+        retry.log_retry(url, name, context.attempt_number, attempts, reason, None)
+
+    client.meta.events.register("needs-retry.s3", on_needs_retry)
 
 
 _LOADER: botocore.loaders.Loader | None = None
@@ -192,46 +235,33 @@ def options_from_client(client: S3Client) -> S3Options:
     return S3Options(endpoint_url=meta.endpoint_url, region_name=meta.region_name)
 
 
-def translate_error(exc: BaseException, archive: str, key: str | None = None) -> RemoteZipError:
-    """The one place where botocore's exceptions become this library's."""
-    where = describe(archive, key)
+def _status(exc: botocore.exceptions.ClientError) -> tuple[int | None, str]:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status, str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def translate_error(exc: BaseException, archive: str) -> RemoteZipError:
+    """The one place where botocore's exceptions become this library's (archive, no key)."""
     if isinstance(exc, RemoteZipError):
         return exc
     if isinstance(exc, botocore.exceptions.ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        message = error.get("Message") or ""
-        detail = f"{code or status}{': ' + message if message else ''}"
-        if code in _NOT_FOUND or status == 404:
-            return ArchiveNotFoundError(f"{where}: object not found ({detail})", archive=archive)
-        if code in _DENIED or status == 403:
-            return ArchiveAccessError(f"{where}: access denied ({detail})", archive=archive)
-        if code in _CHANGED or status == 412:
-            return ArchiveChangedError(
-                f"{where}: the object changed since the store opened it (ETag no longer "
-                "matches); open a new store to read the new version",
-                archive=archive,
-                key=key,
-            )
-        return SourceError(f"{where}: S3 error {detail} (HTTP {status})", archive=archive, key=key)
+        status, code = _status(exc)
+        message = str(exc.response.get("Error", {}).get("Message") or "")
+        return error_for_status(status, archive, code=code, reason=message)
     if isinstance(
         exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
     ):
         return ArchiveAccessError(
-            f"{where}: no usable AWS credentials ({exc}); pass aws_access_key_id/"
+            f"no usable AWS credentials ({exc}); pass aws_access_key_id/"
             "aws_secret_access_key, set AWS_* variables, or use anon=True",
             archive=archive,
         )
     if isinstance(exc, botocore.exceptions.SSLError):
         return SourceError(
-            f"{where}: TLS failure ({exc}); pass verify='/path/to/ca.crt' for a private CA",
+            f"TLS failure ({exc}); pass verify='/path/to/ca.crt' for a private CA",
             archive=archive,
-            key=key,
         )
-    if isinstance(exc, botocore.exceptions.BotoCoreError | ConnectionError | TimeoutError):
-        return SourceError(f"{where}: {type(exc).__name__}: {exc}", archive=archive, key=key)
-    return SourceError(f"{where}: {type(exc).__name__}: {exc}", archive=archive, key=key)
+    return SourceError(f"{type(exc).__name__}: {exc}", archive=archive)
 
 
 class S3Source:
@@ -244,21 +274,24 @@ class S3Source:
         *,
         options: S3Options | None = None,
         client: S3Client | None = None,
-        body_retries: int = 3,
-        retry_backoff: float = 0.1,
+        body_retries: int | None = None,
+        retry_backoff: float | None = None,
     ):
-        if body_retries < 0 or retry_backoff < 0:
-            raise ValueError("body_retries and retry_backoff must be >= 0")
+        base = options or (options_from_client(client) if client else S3Options())
+        self._setup(bucket, key, base.with_retries(body_retries, retry_backoff), None)
+        if client is not None:
+            self._client.set(client)
+
+    def _setup(
+        self, bucket: str, key: str, options: S3Options, version: tuple[str, str | None] | None
+    ) -> None:
         self.bucket = bucket
         self.key = key
-        self.options = options or (options_from_client(client) if client else S3Options())
-        self.body_retries = body_retries
-        self.retry_backoff = retry_backoff
-        self._client = client
-        self._client_pid = os.getpid() if client is not None else 0
+        self.options = options
+        self._client: PerProcess[S3Client] = PerProcess(options.make_client)
         self._lock = ForkSafeLock()
-        self.etag: str | None = None
-        self.version_id: str | None = None
+        self.etag: str | None = version[0] if version else None
+        self.version_id: str | None = version[1] if version else None
         self._closed = False
         self.stats = Stats()
 
@@ -266,47 +299,57 @@ class S3Source:
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
-    # -- client, per process ----------------------------------------------------
+    @property
+    def identity(self) -> SourceIdentity:
+        return SourceIdentity("s3", self.url, self.options.endpoint_url)
+
+    @property
+    def version(self) -> Hashable | None:
+        return (self.etag, self.version_id) if self.etag is not None else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def body_retries(self) -> int:
+        return self.options.body_retries
+
+    @property
+    def retry_backoff(self) -> float:
+        return self.options.retry_backoff
+
     def client(self) -> S3Client:
-        if self._closed:
-            raise StoreClosedError(f"archive {self.url} is closed", archive=self.url)
-        client = self._client
-        if client is not None and self._client_pid == os.getpid():
-            return client
-        with self._lock:
-            if self._client is None or self._client_pid != os.getpid():
-                self._client = self.options.make_client()
-                self._client_pid = os.getpid()
-            return self._client
+        check_open(self._closed, self.url)
+        return self._client.get()
 
     # -- reads --------------------------------------------------------------------
-    def read_ends(self, length: int, *, head: int = 0) -> Ends:
+    def read_ends(self, tail: int, *, head: int = 0) -> Ends:
         """One suffix GET; the size comes from ``Content-Range`` (no HEAD).
 
         With ``head``, a ``bytes=0-`` GET runs alongside it (see :func:`with_head`).
         """
 
-        def tail() -> Ends:
-            return self._retrying(lambda: self._read_tail_once(length), "the archive's tail", None)
+        def ends() -> Ends:
+            return self._retrying(lambda: self._read_tail_once(tail), "reading the archive's tail")
 
         if head <= 0:
-            return tail()
-        return with_head(
-            tail, lambda: self._read_head(head), lambda: (self.etag, self.version_id), self.url
-        )
+            return ends()
+        return with_head(ends, lambda: self._read_head(head), lambda: self.version, self.url)
 
     def _read_head(self, length: int) -> Head:
         """The first ``length`` bytes (fewer if the object is smaller), not pinned: the
         caller compares the version with the tail's."""
         response = self._get(f"bytes=0-{length - 1}", pinned=self.etag is not None)
         body = response["Body"]
-        size = _total_size(response)
-        content_range = response.get("ContentRange") or ""
+        size = total_size(response.get("ContentRange"))
         want = min(length, size) if size is not None else -1
-        if want <= 0 or not content_range.startswith(f"bytes 0-{want - 1}/"):
+        if want <= 0 or not serves(response.get("ContentRange"), 0, want):
             body.close()  # ignored Range (maybe the whole object): not worth reading
-            raise _ShortBody(f"a head GET answered with Content-Range {content_range!r}")
-        data = self._read_body(body, want, None)
+            raise _ShortBody(
+                f"a head GET answered with Content-Range {response.get('ContentRange')!r}"
+            )
+        data = self._read_body(body, want)
         etag = response.get("ETag")
         return Head(data, (etag, response.get("VersionId")) if etag else None)
 
@@ -319,8 +362,8 @@ class S3Source:
             if not _rejects_suffix(exc):
                 raise
             return self._read_tail_with_head(length)
-        self._check_version(response, None)
-        size = _total_size(response)
+        self._check_version(response)
+        size = total_size(response.get("ContentRange"))
         body = response["Body"]
         if size is None:
             # A server that ignored the Range header answered with the whole object.
@@ -328,16 +371,15 @@ class S3Source:
             if whole > 4 * length:
                 body.close()
                 return self._read_tail_with_head(length)
-            data = self._read_body(body, whole, None)
+            data = self._read_body(body, whole)
             self._pin(response)
             return Ends(data[-length:] if length < len(data) else data, len(data))
-        want = min(length, size)
-        data = self._read_body(body, want, None)
+        data = self._read_body(body, min(length, size))
         self._pin(response)
         return Ends(data, size)
 
     def _read_tail_with_head(self, length: int) -> Ends:
-        head = self._call("head_object", None)
+        head = self._call("head_object")
         size = int(head["ContentLength"])
         self._pin(head)
         if size == 0:
@@ -345,108 +387,75 @@ class S3Source:
         start = max(0, size - length)
         return Ends(self.read_range(start, size), size)
 
-    @property
-    def identity(self) -> SourceIdentity:
-        return SourceIdentity("s3", self.url, self.options.endpoint_url)
-
-    @property
-    def version(self) -> tuple[str, str | None] | None:
-        return (self.etag, self.version_id) if self.etag else None
-
     def read_range(self, start: int, end: int) -> bytes:
-        key = None
         if end <= start:
             return b""
         return self._retrying(
-            lambda: self._read_range_once(start, end, key), f"bytes {start}-{end - 1}", key
+            lambda: self._read_range_once(start, end), f"reading bytes {start}-{end - 1}"
         )
 
-    def _read_range_once(self, start: int, end: int, key: str | None) -> bytes:
+    def _read_range_once(self, start: int, end: int) -> bytes:
         want = end - start
-        response = self._get(f"bytes={start}-{end - 1}", pinned=True, key=key)
-        self._check_version(response, key)
+        response = self._get(f"bytes={start}-{end - 1}", pinned=True)
+        self._check_version(response)
         content_range = response.get("ContentRange")
         if content_range is None and (start != 0 or int(response.get("ContentLength", -1)) != want):
             # A 200 with the whole object is only the right bytes when they start at 0.
             response["Body"].close()
-            raise SourceError(
-                f"{describe(self.url, key)}: the server ignored the Range header",
-                archive=self.url,
-                key=key,
-            )
-        if content_range is not None and not content_range.startswith(f"bytes {start}-{end - 1}/"):
+            raise SourceError("the server ignored the Range header", archive=self.url)
+        if content_range is not None and not serves(content_range, start, end):
             response["Body"].close()
             raise _ShortBody(f"asked for bytes {start}-{end - 1}, got {content_range!r}")
-        return self._read_body(response["Body"], want, key)
+        return self._read_body(response["Body"], want)
 
-    def _retrying(self, read: Callable[[], _T], what: str, key: str | None) -> _T:
-        """Run ``read``, retrying failures while streaming a body and short bodies.
+    def _retrying(self, read: Callable[[], _T], what: str) -> _T:
+        """``read`` under :func:`retry.run`: bodies that break off or come back short are
+        retried up to ``body_retries`` times; status-level failures (5xx, throttling,
+        connect errors) were already retried by botocore inside ``read``."""
 
-        Status-level failures (5xx, throttling, connect errors) were already
-        retried by botocore inside ``read`` and arrive here as ``SourceError``.
-        """
-        attempt = 0
-        throttled = 0
-        while True:
+        def attempt() -> _T:
             try:
                 return read()
             except _ShortBody as exc:
-                problem: BaseException = exc
+                raise retry.Retry(f"_ShortBody: {exc}", budget="body") from exc
             except _STREAM_ERRORS as exc:
-                problem = exc
+                raise retry.Retry(f"{type(exc).__name__}: {exc}", budget="body") from exc
             except SourceError as exc:
                 if _BOTOCORE_RETRIES_429 or not _is_http_429(exc):
                     raise
-                throttled += 1
-                if throttled >= self.options.max_attempts:
-                    raise
-                delay = self.retry_backoff * (2 ** (throttled - 1)) * (0.5 + random.random())
-                logger.debug("%s: HTTP 429, retry in %.2f s", describe(self.url, key), delay)
-                time.sleep(delay)
-                continue
+                raise retry.Retry("HTTP 429") from exc
             except RemoteZipError:
                 raise
             except Exception as exc:  # anything else from a body read: still a library error
-                raise translate_error(exc, self.url, key) from exc
-            attempt += 1
-            if attempt > self.body_retries:
-                raise SourceError(
-                    f"{describe(self.url, key)}: reading {what} failed after "
-                    f"{attempt} attempts ({type(problem).__name__}: {problem})",
-                    archive=self.url,
-                    key=key,
-                ) from problem
-            delay = self.retry_backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
-            logger.debug(
-                "%s: reading %s failed (%s: %s); retry %d/%d in %.2f s",
-                describe(self.url, key),
-                what,
-                type(problem).__name__,
-                problem,
-                attempt,
-                self.body_retries,
-                delay,
-            )
-            time.sleep(delay)
+                raise translate_error(exc, self.url) from exc
 
-    def _get(self, byte_range: str, *, pinned: bool, key: str | None = None) -> dict[str, Any]:
+        return retry.run(
+            attempt,
+            url=self.url,
+            what=what,
+            attempts=self.options.max_attempts,
+            body_attempts=self.options.body_retries + 1,
+            backoff=self.options.retry_backoff,
+        )
+
+    def _get(self, byte_range: str, *, pinned: bool) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"Range": byte_range}
         if pinned and self.etag is not None:
             kwargs["IfMatch"] = self.etag
         if pinned and self.version_id is not None:
             kwargs["VersionId"] = self.version_id
-        return self._call("get_object", key, **kwargs)
+        return self._call("get_object", **kwargs)
 
-    def _call(self, operation: str, key: str | None, **kwargs: Any) -> dict[str, Any]:
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         client = self.client()
         try:
             method = getattr(client, operation)
             response: dict[str, Any] = method(Bucket=self.bucket, Key=self.key, **kwargs)
             return response
         except Exception as exc:  # translated at this one boundary
-            raise translate_error(exc, self.url, key) from exc
+            raise translate_error(exc, self.url) from exc
 
-    def _read_body(self, body: Any, want: int, key: str | None) -> bytes:
+    def _read_body(self, body: Any, want: int) -> bytes:
         try:
             data: bytes = body.read()
         finally:
@@ -456,7 +465,7 @@ class S3Source:
             raise _ShortBody(f"expected {want} bytes, received {len(data)}")
         return data
 
-    def _check_version(self, response: dict[str, Any], key: str | None) -> None:
+    def _check_version(self, response: dict[str, Any]) -> None:
         """Refuse a response for another version, even from a server that ignores If-Match."""
         etag, version = self.etag, self.version_id
         got_etag, got_version = response.get("ETag"), response.get("VersionId")
@@ -464,12 +473,7 @@ class S3Source:
             version is not None and got_version is not None and got_version != version
         ):
             response["Body"].close()
-            raise ArchiveChangedError(
-                f"{describe(self.url, key)}: the object changed since the store opened it "
-                f"(ETag {etag} -> {got_etag}); open a new store to read the new version",
-                archive=self.url,
-                key=key,
-            )
+            raise changed(self.url, f"ETag {etag} became {got_etag}")
 
     def _pin(self, response: dict[str, Any]) -> None:
         with self._lock:
@@ -478,32 +482,20 @@ class S3Source:
                 self.version_id = response.get("VersionId")
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._client = None
+        self._closed = True
+        self._client.close()
 
-    # -- pickling: configuration and the pinned version, never a client -------------------
+    # -- pickling: the frozen options and the pinned version, never a client ------------
     def __getstate__(self) -> dict[str, Any]:
         return {
             "bucket": self.bucket,
             "key": self.key,
             "options": self.options,
-            "body_retries": self.body_retries,
-            "retry_backoff": self.retry_backoff,
-            "etag": self.etag,
-            "version_id": self.version_id,
+            "version": (self.etag, self.version_id) if self.etag is not None else None,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(  # type: ignore[misc]
-            state["bucket"],
-            state["key"],
-            options=state["options"],
-            body_retries=state["body_retries"],
-            retry_backoff=state["retry_backoff"],
-        )
-        self.etag = state["etag"]
-        self.version_id = state["version_id"]
+        self._setup(state["bucket"], state["key"], state["options"], state["version"])
 
     def __repr__(self) -> str:
         return f"S3Source({self.url!r}, endpoint={self.options.describe_endpoint()!r})"
@@ -513,32 +505,46 @@ class _ShortBody(Exception):
     """A body with fewer bytes than asked for: retried, never returned."""
 
 
-def _total_size(response: dict[str, Any]) -> int | None:
-    content_range = response.get("ContentRange")
-    if not content_range:
-        return None
-    # "bytes 100-199/1000"
-    total = content_range.rpartition("/")[2]
-    return int(total) if total.isdigit() else None
-
-
 def _is_http_429(exc: SourceError) -> bool:
     cause = exc.__cause__
-    return (
-        isinstance(cause, botocore.exceptions.ClientError)
-        and cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 429
-    )
+    return isinstance(cause, botocore.exceptions.ClientError) and _status(cause)[0] == 429
 
 
 def _rejects_suffix(exc: SourceError) -> bool:
     """Errors that mean "no suffix range here" (empty object, or a server without them)."""
     cause = exc.__cause__
     if isinstance(cause, botocore.exceptions.ClientError):
-        code = str(cause.response.get("Error", {}).get("Code", ""))
-        status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        status, code = _status(cause)
         return code in {"InvalidRange", "NotImplemented", "InvalidArgument"} or status in {
             400,
             416,
             501,
         }
     return False
+
+
+def list_objects(
+    prefix_url: str,
+    *,
+    suffix: str = "",
+    client: S3Client | None = None,
+    options: S3Options | None = None,
+    **connection: Any,
+) -> Iterator[tuple[str, int]]:
+    """``(s3 URL, size)`` of every object under ``s3://bucket/prefix`` whose key ends with
+    ``suffix``, in listing (key) order; a missing bucket or denied listing raises the
+    library's error naming ``prefix_url``.
+
+    ``connection`` takes :class:`S3Options` fields; ``client`` a ready boto3 client.
+    """
+    bucket, prefix = parse_s3_url(prefix_url, key_required=False)
+    if client is None:
+        client = (options or S3Options(**connection)).make_client()
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if key.endswith(suffix):
+                    yield f"s3://{bucket}/{key}", int(item["Size"])
+    except Exception as exc:  # bucket missing, access denied
+        raise translate_error(exc, prefix_url) from exc

@@ -284,7 +284,7 @@ class NetSim:
         if self._open >= self.max_connections or task is None:
             writer.close()
             return
-        self._tasks.add(task)  # type: ignore[arg-type]
+        self._tasks.add(task)
         self._open += 1
         with self._lock:
             self._connections += 1
@@ -292,7 +292,7 @@ class NetSim:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
             self._open -= 1
-            self._tasks.discard(task)  # type: ignore[arg-type]
+            self._tasks.discard(task)
             writer.close()
             return
         try:
@@ -306,7 +306,7 @@ class NetSim:
                 with contextlib.suppress(Exception):
                     w.close()
             self._open -= 1
-            self._tasks.discard(task)  # type: ignore[arg-type]
+            self._tasks.discard(task)
 
     async def _upstream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Client to server: hold each request for one RTT (two on a new connection)."""

@@ -1,0 +1,92 @@
+"""The one retry loop and backoff formula of every source, and the log line of each retry.
+
+A source runs one attempt as a function that either returns the bytes or
+raises :class:`Retry` (a transient failure: a reset, a short body, a 503, a
+timeout); anything else propagates at once. Each retry is logged at WARNING on
+the ``remote_zip_store`` logger (attempt, maximum, URL without credentials,
+reason), so a user waiting on a slow or failing endpoint sees why.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from ..errors import SourceError
+
+T = TypeVar("T")
+
+logger = logging.getLogger("remote_zip_store")
+
+
+class Retry(Exception):
+    """One attempt failed in a way another attempt may not: ``reason`` says how.
+
+    ``budget`` names the attempt counter it draws on: ``"body"`` for failures
+    while streaming a body (S3's ``body_retries``), ``"status"`` otherwise.
+    """
+
+    def __init__(self, reason: str, *, budget: str = "status"):
+        super().__init__(reason)
+        self.reason = reason
+        self.budget = budget
+
+
+def delay(attempt: int, backoff: float) -> float:
+    """Seconds before retry number ``attempt`` (1, 2, ...): jittered exponential backoff."""
+    return float(backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+
+
+def log_retry(
+    url: str, what: str, attempt: int, attempts: int, reason: str, wait: float | None
+) -> None:
+    """The WARNING record of one retry (never credentials: ``url`` is redacted by the caller).
+
+    ``wait`` is None where another layer (botocore) picks the delay.
+    """
+    logger.warning(
+        "%s: %s failed on attempt %d of %d (%s); retrying%s",
+        url,
+        what,
+        attempt,
+        attempts,
+        reason,
+        "" if wait is None else f" in {wait:.2f} s",
+    )
+
+
+def run(
+    attempt: Callable[[], T],
+    *,
+    url: str,
+    what: str,
+    attempts: int,
+    backoff: float,
+    body_attempts: int | None = None,
+) -> T:
+    """``attempt()`` until it returns; each :class:`Retry` costs one of its budget's attempts.
+
+    ``attempts`` bounds the ``"status"`` budget, ``body_attempts`` (default: the
+    same) the ``"body"`` one. When a budget runs out, a :class:`SourceError`
+    naming ``what``, the attempt count and the last reason is raised.
+    """
+    body = attempts if body_attempts is None else body_attempts
+    limits = {"status": max(1, attempts), "body": max(1, body)}
+    used = {"status": 0, "body": 0}
+    while True:
+        try:
+            return attempt()
+        except Retry as problem:
+            used[problem.budget] += 1
+            limit = limits[problem.budget]
+            if used[problem.budget] >= limit:
+                raise SourceError(
+                    f"{what} failed after {used[problem.budget]} attempts ({problem.reason})",
+                    archive=url,
+                ) from problem
+            wait = delay(sum(used.values()), backoff)
+            log_retry(url, what, used[problem.budget], limit, problem.reason, wait)
+            time.sleep(wait)
