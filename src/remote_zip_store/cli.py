@@ -79,6 +79,32 @@ def positive_float(text: str) -> float:
     return value
 
 
+#: ``(flag, environment variable, type, metavar, help)`` of the failure options.
+FAILURE_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str, str], ...] = (
+    (
+        "--connect-timeout",
+        ENV_CONNECT_TIMEOUT,
+        positive_float,
+        "SECONDS",
+        "to establish a connection (default 10",
+    ),
+    (
+        "--read-timeout",
+        ENV_READ_TIMEOUT,
+        positive_float,
+        "SECONDS",
+        "waiting for the server to answer (default 60",
+    ),
+    (
+        "--max-attempts",
+        ENV_MAX_ATTEMPTS,
+        positive_int,
+        "N",
+        "attempts per request, the first included (default 5",
+    ),
+)
+
+
 def _env_default(name: str, convert: Callable[[str], Any]) -> Any:
     """``convert(os.environ[name])``, None when unset; a bad value is a usage error."""
     text = os.environ.get(name)
@@ -111,27 +137,14 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
         "failures (an endpoint that never answers costs at most about "
         "max-attempts x (connect + read timeout))"
     )
-    failures.add_argument(
-        "--connect-timeout",
-        type=positive_float,
-        default=_env_default(ENV_CONNECT_TIMEOUT, positive_float),
-        metavar="SECONDS",
-        help=f"to establish a connection (default 10; env {ENV_CONNECT_TIMEOUT})",
-    )
-    failures.add_argument(
-        "--read-timeout",
-        type=positive_float,
-        default=_env_default(ENV_READ_TIMEOUT, positive_float),
-        metavar="SECONDS",
-        help=f"waiting for the server to answer (default 60; env {ENV_READ_TIMEOUT})",
-    )
-    failures.add_argument(
-        "--max-attempts",
-        type=positive_int,
-        default=_env_default(ENV_MAX_ATTEMPTS, positive_int),
-        metavar="N",
-        help=f"attempts per request, the first included (default 5; env {ENV_MAX_ATTEMPTS})",
-    )
+    for flag, env, convert, metavar, help in FAILURE_OPTIONS:
+        failures.add_argument(
+            flag,
+            type=convert,
+            default=_env_default(env, convert),
+            metavar=metavar,
+            help=f"{help}; env {env})",
+        )
 
 
 def _verify(value: str | None) -> bool | str | None:
