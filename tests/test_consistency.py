@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -126,3 +127,22 @@ def test_local_file_truncated_in_place_raises_archive_changed(tmp_path: os.PathL
         ArchiveChangedError, match=r"changed since the store opened it .its size went from"
     ):
         store.getitems(NAMES)
+
+
+def test_local_file_overwritten_in_place_raises_archive_changed(tmp_path: os.PathLike[str]) -> None:
+    """``cp other.zip archive.zip``: the same inode, other bytes under the open descriptor."""
+    path = os.path.join(tmp_path, "a.zip")
+    other = os.path.join(tmp_path, "other.zip")
+    with open(path, "wb") as f:
+        f.write(make_zip(version(12)))
+    with open(other, "wb") as f:
+        f.write(make_zip({**version(13), "extra": b"x" * 5000}))  # another size and layout
+    store = RemoteZipStore.from_source(
+        LocalSource(path), root="", options=ReadOptions(tail_size=1024, head_size=0)
+    )
+    assert store[NAMES[0]].startswith(bytes([12]))
+    inode = os.stat(path).st_ino
+    shutil.copyfile(other, path)  # what cp does: truncate and write the same file
+    assert os.stat(path).st_ino == inode
+    with pytest.raises(ArchiveChangedError, match="changed since the store opened it"):
+        store[NAMES[20]]
