@@ -170,7 +170,7 @@ def test_silent_s3_endpoint_fails_fast_and_logs_each_retry(
     caplog.set_level(logging.WARNING, logger="remote_zip_store")
     with silent_server() as endpoint:
         started = time.monotonic()
-        with pytest.raises(SourceError, match="(?i)timeout") as info:
+        with pytest.raises(SourceError, match=r"(?i)timeout") as info:
             RemoteZipStore(
                 f"s3://{moto.bucket}/a.zip",
                 **dict(moto.store_kwargs(), endpoint_url=endpoint),
