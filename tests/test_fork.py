@@ -42,21 +42,12 @@ def _child_reads(store: RemoteZipStore, keys: list[str]) -> bool:
 def test_store_used_before_os_fork_works_in_the_child(s3: S3Server) -> None:
     store, _ = _open(s3)
     parent_client = store.archive.source.client()  # type: ignore[attr-defined]
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report and leave without running pytest's teardown
-        ok = False
-        try:
-            ok = _child_reads(store, ["x/3", "x/4", "x/20"])
-            ok = ok and store.archive.source.client() is not parent_client  # type: ignore[attr-defined]
-        finally:
-            os.write(write_fd, b"1" if ok else b"0")
-            os._exit(0)
-    os.close(write_fd)
-    answer = os.read(read_fd, 1)
-    os.close(read_fd)
-    _, status = os.waitpid(pid, 0)
-    assert status == 0 and answer == b"1"
+    _fork_and_check(
+        lambda: (
+            _child_reads(store, ["x/3", "x/4", "x/20"])
+            and store.archive.source.client() is not parent_client
+        )  # type: ignore[attr-defined]
+    )
     assert store["x/5"] == ENTRIES["x/5"]  # the parent's store is unaffected
 
 
