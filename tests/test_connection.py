@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import pickle
+import socket
+import subprocess
+import sys
+import threading
+import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import botocore.config
 import pytest
 
-from remote_zip_store import ArchiveChangedError, RemoteZipStore, S3Source
+import remote_zip_store
+from remote_zip_store import ArchiveChangedError, RemoteZipStore, S3Source, SourceError
 
 from .archives import make_zip
 from .servers import S3Server
@@ -120,3 +129,98 @@ def test_unpickled_store_refuses_a_replaced_object(s3: S3Server) -> None:
     with pytest.raises(ArchiveChangedError) as info:
         clone["a/0"]
     assert url in str(info.value)
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "remote_zip_store" and r.levelno == logging.WARNING
+    ]
+
+
+def test_silent_s3_endpoint_fails_fast_and_logs_each_retry(
+    moto: S3Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="remote_zip_store")
+    with silent_server() as endpoint:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match=r"(?i)timeout") as info:
+            RemoteZipStore(
+                f"s3://{moto.bucket}/a.zip",
+                **dict(moto.store_kwargs(), endpoint_url=endpoint),
+                read_timeout=1,
+                max_attempts=2,
+                head_size=0,  # the head GET beside the tail would log its own retry
+            )
+        assert time.monotonic() - started < 8  # 2 attempts x 1 s, not 5 x 60 s
+    assert f"s3://{moto.bucket}/a.zip" in str(info.value)
+    lines = warnings_of(caplog)
+    assert len(lines) == 1 and "attempt 1 of 2" in lines[0] and "ReadTimeoutError" in lines[0]
+    assert endpoint in lines[0] and moto.secret_key not in lines[0]
+
+
+def test_silent_http_endpoint_fails_fast_and_logs_each_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="remote_zip_store")
+    with silent_server() as endpoint:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="failed after 2 attempts"):
+            RemoteZipStore(
+                f"{endpoint}/a.zip?X-Sig=secret", read_timeout=1, max_attempts=2, head_size=0
+            )
+        assert time.monotonic() - started < 8
+    lines = warnings_of(caplog)
+    assert len(lines) == 1 and "attempt 1 of 2" in lines[0] and "Timeout" in lines[0]
+    assert f"{endpoint}/a.zip" in lines[0] and "secret" not in lines[0]
+
+
+def test_importing_sources_loads_no_transport(tmp_path: Path) -> None:
+    """``remote_zip_store.sources`` (and a local open) load neither boto3 nor urllib3.
+
+    The package ``__init__`` is not run here (it belongs to the front end): the
+    check is on the sources package alone.
+    """
+    src = os.path.dirname(os.path.dirname(remote_zip_store.__file__))
+    path = tmp_path / "a.zip"
+    path.write_bytes(make_zip(ENTRIES))
+    code = f"""
+import sys, types
+pkg = types.ModuleType("remote_zip_store")
+pkg.__path__ = [{os.path.join(src, "remote_zip_store")!r}]
+sys.modules["remote_zip_store"] = pkg
+import remote_zip_store.sources as sources
+source = sources.open_source({str(path)!r})
+assert source.read_ends(1024).size > 0
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("boto3", "botocore", "urllib3"))
+assert not loaded, loaded
+assert sources.S3Options.__module__ == "remote_zip_store.sources.s3"  # lazy names still work
+assert "boto3" in sys.modules
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

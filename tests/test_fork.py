@@ -9,14 +9,16 @@ import pickle
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from remote_zip_store import RemoteZipStore
+from remote_zip_store import HTTPSource, LocalSource, RemoteZipStore
 
 from .archives import make_zip
 from .faultproxy import Fault, fault_proxy
+from .httpserver import file_server
 from .servers import S3Server
 
 ENTRIES = {f"x/{i}": os.urandom(6000) for i in range(30)}
@@ -40,21 +42,12 @@ def _child_reads(store: RemoteZipStore, keys: list[str]) -> bool:
 def test_store_used_before_os_fork_works_in_the_child(s3: S3Server) -> None:
     store, _ = _open(s3)
     parent_client = store.archive.source.client()  # type: ignore[attr-defined]
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report and leave without running pytest's teardown
-        ok = False
-        try:
-            ok = _child_reads(store, ["x/3", "x/4", "x/20"])
-            ok = ok and store.archive.source.client() is not parent_client  # type: ignore[attr-defined]
-        finally:
-            os.write(write_fd, b"1" if ok else b"0")
-            os._exit(0)
-    os.close(write_fd)
-    answer = os.read(read_fd, 1)
-    os.close(read_fd)
-    _, status = os.waitpid(pid, 0)
-    assert status == 0 and answer == b"1"
+    _fork_and_check(
+        lambda: (
+            _child_reads(store, ["x/3", "x/4", "x/20"])
+            and store.archive.source.client() is not parent_client
+        )  # type: ignore[attr-defined]
+    )
     assert store["x/5"] == ENTRIES["x/5"]  # the parent's store is unaffected
 
 
@@ -153,3 +146,56 @@ def _wait(pid: int, timeout: float) -> int | None:
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     return None
+
+
+def _fork_and_check(child: Any) -> None:
+    """Run ``child()`` in a forked child; it must return True."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running pytest's teardown
+        ok = False
+        try:
+            ok = bool(child())
+        finally:
+            os.write(write_fd, b"1" if ok else b"0")
+            os._exit(0)
+    os.close(write_fd)
+    answer = os.read(read_fd, 1)
+    os.close(read_fd)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0 and answer == b"1"
+
+
+def test_http_store_used_before_fork_builds_its_own_pool_in_the_child() -> None:
+    with file_server() as files:
+        url = files.put("/a.zip", make_zip(ENTRIES))
+        store = RemoteZipStore(url, root="", tail_size=1024, head_size=0)
+        assert store["x/0"] == ENTRIES["x/0"]
+        source = store.archive.source
+        assert isinstance(source, HTTPSource)
+        parent_pool = source.pool()
+        _fork_and_check(
+            lambda: _child_reads(store, ["x/3", "x/4", "x/20"]) and source.pool() is not parent_pool
+        )
+        assert store["x/5"] == ENTRIES["x/5"] and source.pool() is parent_pool
+
+
+def test_local_store_used_before_fork_opens_its_own_descriptor_in_the_child(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "a.zip"
+    path.write_bytes(make_zip(ENTRIES))
+    store = RemoteZipStore(path, root="", tail_size=1024, head_size=0)
+    assert store["x/0"] == ENTRIES["x/0"]
+    source = store.archive.source
+    assert isinstance(source, LocalSource)
+    parent_fd = source._fd.peek()
+    assert parent_fd is not None
+
+    def child() -> bool:
+        fresh = source._fd.peek() is None  # the parent's descriptor is not the child's
+        return fresh and _child_reads(store, ["x/3", "x/4", "x/20"])
+
+    _fork_and_check(child)
+    assert store["x/5"] == ENTRIES["x/5"] and source._fd.peek() == parent_fd
+    os.fstat(parent_fd)  # the child did not close the parent's descriptor

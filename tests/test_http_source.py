@@ -222,6 +222,12 @@ def test_stdlib_http_server_is_read_with_one_request(tmp_path: Path) -> None:
                 if not name.endswith("/"):
                     assert store[name] == z.read(name)
         assert _Counting.count == opened  # every read served from the kept body
+        assert store.archive.source.stats.bytes == path.stat().st_size  # one body in all
+        # Without the speculative head GET: open + .zgroup + a chunk = 1 request.
+        _Counting.count = 0
+        alone = RemoteZipStore(url, root="", head_size=0)
+        assert alone[".zgroup"] and alone["signals/ch00/0"]
+        assert _Counting.count == 1
     finally:
         server.shutdown()
         server.server_close()

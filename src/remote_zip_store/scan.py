@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -54,6 +54,14 @@ def parse_prefix(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
+def list_archives(
+    client: S3Client, bucket: str, prefix: str, *, suffix: str = ".zip"
+) -> Iterator[tuple[str, int]]:
+    """``(key, size)`` of every object under ``prefix`` ending in ``suffix`` (paginated)."""
+    for url, size in list_objects(f"s3://{bucket}/{prefix}", suffix=suffix, client=client):
+        yield parse_s3_url(url)[1], size
+
+
 def scan(
     prefix_url: str,
     *,
@@ -85,7 +93,7 @@ def scan(
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
-    bucket, _ = parse_prefix(prefix_url)
+    bucket, prefix = parse_prefix(prefix_url)
     if options is None:
         connection.setdefault("max_pool_connections", max(10, concurrency))
         options = S3Options(**connection)
@@ -93,8 +101,7 @@ def scan(
         raise TypeError("pass either options= or connection keyword arguments, not both")
     shared = client if client is not None else options.make_client()
     # A missing bucket or a denied listing fails the whole scan (the error names the URL).
-    objects = list_objects(prefix_url, suffix=suffix, client=shared)
-    listed = sorted((parse_s3_url(url)[1], size) for url, size in objects)
+    listed = sorted(list_archives(shared, bucket, prefix, suffix=suffix))
     if on_listed is not None:
         on_listed(len(listed))
     read_options = ReadOptions(tail_size=tail_size, head_size=head_size, max_workers=1)
