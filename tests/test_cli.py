@@ -7,7 +7,6 @@ import json
 import os
 import pty
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ import zarr
 from remote_zip_store.sample import write_sample_archive
 
 from .archives import make_zip
-from .servers import S3Server
+from .servers import S3Server, silent_server
 
 
 def command() -> list[str]:
@@ -298,31 +297,8 @@ def test_version() -> None:
 @pytest.fixture
 def silent_endpoint() -> Iterator[str]:
     """A TCP server on 127.0.0.1 that accepts connections and never answers."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            accepted.append(conn)  # held open, never read from or written to
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        for conn in accepted:
-            conn.close()
-        listener.close()
+    with silent_server() as url:
+        yield url
 
 
 def test_an_endpoint_that_never_answers_fails_within_the_given_timeouts(

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pickle
-import socket
 import subprocess
 import sys
-import threading
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +19,7 @@ import remote_zip_store
 from remote_zip_store import ArchiveChangedError, RemoteZipStore, S3Source, SourceError
 
 from .archives import make_zip
-from .servers import S3Server
+from .servers import S3Server, silent_server
 
 ENTRIES = {".zgroup": b'{"zarr_format": 2}', "a/0": b"chunk"}
 
@@ -129,31 +125,6 @@ def test_unpickled_store_refuses_a_replaced_object(s3: S3Server) -> None:
     with pytest.raises(ArchiveChangedError) as info:
         clone["a/0"]
     assert url in str(info.value)
-
-
-@contextlib.contextmanager
-def silent_server() -> Iterator[str]:
-    """A TCP server on 127.0.0.1 that accepts connections and never answers."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            with contextlib.suppress(OSError):
-                held.append(listener.accept()[0])
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(5)
-        for conn in held:
-            conn.close()
-        listener.close()
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
