@@ -20,12 +20,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 import zarr
-from tests.servers import seaweedfs_server
 
 from benchmarks import archives, contenders
 from benchmarks.contenders import Target
 from remote_zip_store import RemoteZipStore
 from remote_zip_store.testing.netsim import LOOPBACK, Condition, NetSim
+from remote_zip_store.testing.servers import seaweedfs_server
 
 
 def _channel(root: Any) -> None:

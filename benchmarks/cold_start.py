@@ -28,9 +28,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.servers import S3Server, moto_server, seaweedfs_server
-
 from remote_zip_store.sample import write_sample_archive
+from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server
 
 #: Command label -> target wall seconds (issue 9).
 TARGETS = {"ls (local)": 0.2, "ls (S3)": 0.5}

@@ -28,11 +28,11 @@ from urllib.parse import urlparse
 import dask
 import dask.array as da
 import numpy as np
-from tests.servers import seaweedfs_server
 
 from benchmarks import archives
 from remote_zip_store import RemoteZipStore
 from remote_zip_store.testing.netsim import Condition, NetSim
+from remote_zip_store.testing.servers import seaweedfs_server
 
 #: (label, chunks= for from_zarr given the zarr chunk length, dask threads or None)
 Variant = tuple[str, Callable[[int], Any], int | None]

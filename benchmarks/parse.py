@@ -20,11 +20,10 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-from tests.servers import S3Server
-
 from benchmarks import archives
 from remote_zip_store import LocalSource, RemoteZipStore, ZipArchive
 from remote_zip_store.testing.netsim import LOOPBACK, NetSim
+from remote_zip_store.testing.servers import S3Server
 
 
 def _open_local(path: str) -> ZipArchive:

@@ -32,13 +32,12 @@ from typing import Any
 if __package__ in (None, ""):  # ``python benchmarks/run.py``: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.servers import S3Server, moto_server, seaweedfs_server
-
 from benchmarks import archives, contenders, parse
 from benchmarks.archives import Archive
 from benchmarks.contenders import Contender, Target
 from remote_zip_store import LocalSource, ZipArchive
 from remote_zip_store.testing.netsim import CONDITIONS, LOOPBACK, Condition, Counts, NetSim
+from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server
 from remote_zip_store.zipformat import span
 
 REPO = Path(__file__).resolve().parent.parent
@@ -510,7 +509,8 @@ def _cell_line(cell: Cell) -> str:
 def _setup(server: S3Server) -> dict[str, Any]:
     import boto3
     import zarr
-    from tests.servers import weed_binary
+
+    from remote_zip_store.testing.servers import weed_binary
 
     versions = {
         "python": platform.python_version(),

@@ -11,15 +11,24 @@ round trip; over a WAN expect about concurrency / round-trip-time.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import time
 import uuid
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.archives import make_zip
-from tests.servers import moto_server, seaweedfs_server
-
 from remote_zip_store.scan import scan
+from remote_zip_store.testing.servers import moto_server, seaweedfs_server
+
+
+def zip_bytes(entries: dict[str, bytes]) -> bytes:
+    """A stored zip of ``entries`` written by CPython's zipfile."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return buf.getvalue()
 
 
 def main() -> None:
@@ -35,7 +44,7 @@ def main() -> None:
         client = s3.client(max_pool_connections=32)
 
         def upload(i: int) -> None:
-            body = make_zip(
+            body = zip_bytes(
                 {
                     "rec.zarr/.zgroup": b'{"zarr_format": 2}',
                     "rec.zarr/.zattrs": json.dumps({"subject": i}).encode(),

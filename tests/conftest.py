@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
-from .servers import S3Server, moto_server, seaweedfs_server
+from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server
 
 # Tests must never pick up a developer's real AWS configuration.
 for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):

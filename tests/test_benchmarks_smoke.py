@@ -17,7 +17,7 @@ pytest.importorskip("matplotlib")
 
 from benchmarks import archives, run
 
-from .servers import S3Server
+from remote_zip_store.testing.servers import S3Server
 
 pytestmark = pytest.mark.s3fs
 

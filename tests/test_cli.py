@@ -19,9 +19,9 @@ import pytest
 import zarr
 
 from remote_zip_store.sample import write_sample_archive
+from remote_zip_store.testing.servers import S3Server, silent_server
 
 from .archives import make_zip
-from .servers import S3Server, silent_server
 
 
 def command() -> list[str]:

@@ -11,11 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from remote_zip_store import RemoteZipStore
+from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.zipformat import span
 
 from .archives import make_zip
 from .faultproxy import Fault, fault_proxy
-from .servers import S3Server
 
 THREADS = 16
 READS = int(os.environ.get("RZS_CONCURRENCY_READS", "10000"))

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 
 from remote_zip_store import ArchiveChangedError, LocalSource, ReadOptions, RemoteZipStore
+from remote_zip_store.testing.servers import S3Server
 
 from .archives import make_zip
 from .faultproxy import FaultProxy, fault_proxy
-from .servers import S3Server
 
 NAMES = [f"c/{i}" for i in range(30)]
 

@@ -12,8 +12,7 @@ import pytest
 
 from remote_zip_store.compare import LOOPBACK_NOTE
 from remote_zip_store.sample import write_sample_archive
-
-from .servers import S3Server
+from remote_zip_store.testing.servers import S3Server
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

@@ -30,9 +30,9 @@ from remote_zip_store import (
     RemoteZipStore,
     SourceError,
 )
+from remote_zip_store.testing.servers import S3Server
 
 from .archives import make_zip
-from .servers import S3Server
 
 SECRETS = ("rzs-test-secret-key", "WRONG-secret-0123456789")
 

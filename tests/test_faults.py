@@ -22,10 +22,10 @@ from remote_zip_store import (
     SourceError,
 )
 from remote_zip_store.sources import base
+from remote_zip_store.testing.servers import S3Server
 
 from .archives import make_zip
 from .faultproxy import Fault, FaultProxy, fault_proxy
-from .servers import S3Server
 
 # ~330 kB: the first GET fetches at least the last 64 kiB (the EOCD comment may be that long),
 # so entries in the first half always need their own GETs.

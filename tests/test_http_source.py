@@ -24,10 +24,10 @@ from remote_zip_store import (
 )
 from remote_zip_store.sample import write_sample_archive
 from remote_zip_store.sources import HTTPOptions
+from remote_zip_store.testing.servers import S3Server
 
 from .archives import make_zip
 from .httpserver import FileServer, file_server, self_signed_cert
-from .servers import S3Server
 
 
 @pytest.fixture(scope="module")

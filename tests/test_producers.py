@@ -30,10 +30,10 @@ import zarr
 
 from remote_zip_store import RemoteZipStore, UnsupportedArchiveError, ZipArchive
 from remote_zip_store.sources import LocalSource
+from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.zipformat import FLAG_DATA_DESCRIPTOR, parse_local_header
 
 from .archives import read_all_with_zipfile
-from .servers import S3Server
 
 ROOT_FOLDER = "data.zarr"
 STUB = b"#!/bin/sh\necho 'self-extracting stub'\nexit 0\n"

@@ -18,10 +18,10 @@ from remote_zip_store import ReadOptions, RemoteZipStore
 from remote_zip_store.planner import ByteRange, plan
 from remote_zip_store.sample import write_sample_archive
 from remote_zip_store.sources import LocalSource
+from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.zipformat import span
 
 from .archives import make_zip
-from .servers import S3Server
 
 CHUNK = 30 * 256  # samples per chunk in the sample archive (30 s epochs at 256 Hz)
 

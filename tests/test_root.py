@@ -12,8 +12,8 @@ import pytest
 import zarr
 
 from remote_zip_store import KeyNotFoundError, RemoteZipError, RemoteZipStore
+from remote_zip_store.testing.servers import S3Server
 
-from .servers import S3Server
 from .zarr_trees import assert_same_hierarchy, rich_tree
 
 

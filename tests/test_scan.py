@@ -9,9 +9,9 @@ import pytest
 
 from remote_zip_store import ArchiveNotFoundError
 from remote_zip_store.scan import parse_prefix, scan
+from remote_zip_store.testing.servers import S3Server
 
 from .archives import make_zip
-from .servers import S3Server
 
 
 def good_archive(i: int) -> bytes:

@@ -7,8 +7,7 @@ import zarr
 
 from remote_zip_store import RemoteZipStore
 from remote_zip_store.sample import write_sample_archive
-
-from .servers import S3Server
+from remote_zip_store.testing.servers import S3Server
 
 
 def test_sample_archive_reads_back_from_s3(s3: S3Server, tmp_path) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from remote_zip_store import RemoteZipStore
+from remote_zip_store.testing.servers import S3Server
 
-from .servers import S3Server
 from .store_suite import OpenStore, StoreSuite
 
 

@@ -16,9 +16,9 @@ import zarr
 
 from remote_zip_store import ArchiveChangedError, RemoteZipStore
 from remote_zip_store.sample import write_sample_archive
+from remote_zip_store.testing.servers import S3Server
 
 from .httpserver import file_server
-from .servers import S3Server
 
 xr = pytest.importorskip("xarray")
 da = pytest.importorskip("dask.array")

@@ -18,8 +18,8 @@ import pytest
 import zarr
 
 from remote_zip_store import RemoteZipStore
+from remote_zip_store.testing.servers import S3Server
 
-from .servers import S3Server
 from .zarr_trees import (
     assert_same_array,
     assert_same_hierarchy,

@@ -32,6 +32,7 @@ from remote_zip_store import (
 from remote_zip_store.archive import ReadOptions
 from remote_zip_store.errors import RemoteZipError, context
 from remote_zip_store.index import ZipIndex
+from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.zipformat import (
     EOCD_SIGNATURE,
     EOCD_SIZE,
@@ -46,7 +47,6 @@ from remote_zip_store.zipformat import (
 
 from . import craft
 from .archives import make_zip, read_all_with_zipfile
-from .servers import S3Server
 
 ARCHIVE = "mem://archive-under-test.zip"
 

@@ -8,24 +8,12 @@ on the same archive when s3fs is installed.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-
-def channels_arg(text: str) -> int:
-    """argparse type for ``--channels``: the sample needs at least one channel array."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def run_demo(channels: int = 4) -> int:

@@ -1,4 +1,4 @@
-"""Real S3 servers on 127.0.0.1 for the tests (and the benchmarks): moto and SeaweedFS.
+"""Real S3 servers on 127.0.0.1 for the tests and the benchmarks: moto and SeaweedFS.
 
 No boto3 call is mocked: every test talks HTTP to one of these.
 """
