@@ -15,7 +15,7 @@ pytest.importorskip("s3fs")
 pytest.importorskip("fsspec")
 pytest.importorskip("matplotlib")
 
-from benchmarks import archives, run
+from benchmarks import archives, report, run
 
 from remote_zip_store.testing.servers import S3Server
 
@@ -32,19 +32,16 @@ def test_quick_suite_runs_every_cell_and_writes_the_report(moto: S3Server, tmp_p
 
     cells = result["cells"]
     assert len(cells) == len(config.conditions) * len(run.SCENARIOS) * len(config.contenders)
-    errors = [
-        (c["condition"], c["scenario"], c["contender"], c["error"]) for c in cells if c["error"]
-    ]
+    errors = [(c.condition, c.scenario, c.contender, c.error) for c in cells if c.error]
     assert errors == []
-    assert all(len(c["times"]) == 1 and c["requests"][0] > 0 for c in cells)
+    assert all(len(c.times) == 1 and c.requests[0] > 0 for c in cells)
     # The proxy saw the store open the archive (it reads at least the directory).
-    store_open = next(
-        c for c in cells if (c["scenario"], c["contender"]) == ("open", "remote-zip-store")
-    )
-    assert store_open["bytes_down"][0] >= result["archives"]["main"]["bytes"] // 100
+    store_open = next(c for c in cells if (c.scenario, c.contender) == ("open", "remote-zip-store"))
+    assert store_open.bytes_down[0] >= result["archives"]["main"]["bytes"] // 100
     assert result["parse"]["entries"] == 2_000
     assert result["parse"]["s3_keys"] == 2_000
     assert {t["target"] for t in result["targets"]}
     assert all(path.exists() and path.stat().st_size > 0 for path in written)
-    assert json.loads((config.out / "results.json").read_text())["cells"]
+    saved = json.loads((config.out / "results.json").read_text())["cells"]
+    assert report.cells_from_json(saved) == cells  # JSON is the only other form of a cell
     assert "| one chunk | remote-zip-store |" in (config.out / "results.md").read_text()
