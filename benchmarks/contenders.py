@@ -7,7 +7,7 @@ CLI's ``bench``/``demo`` can reuse it)::
     zip_fs = fsspec.implementations.zip.ZipFileSystem(fo=fs.open("bucket/archive.zip", "rb"))
     root = zarr.open(fsspec.mapping.FSMap(root="", fs=zip_fs), mode="r")
 
-Each contender returns an :class:`Opened` (the zarr group and how to release it). The
+Each contender returns an :class:`OpenedRoot` (the zarr group and how to release it). The
 harness calls :func:`forget_fsspec_instances` before every run so that fsspec's instance
 and listing caches never carry a warm state from one run into the next.
 """
@@ -52,7 +52,7 @@ class Target:
 
 
 @dataclass
-class Opened:
+class OpenedRoot:
     """An opened hierarchy and the callbacks that release what opening it acquired."""
 
     root: Any
@@ -81,7 +81,7 @@ def open_fsmap_chain(
     key: str,
     secret: str,
     **open_kwargs: Any,
-) -> Opened:
+) -> OpenedRoot:
     """s3fs -> ``fs.open()`` -> fsspec ``ZipFileSystem`` -> ``FSMap`` -> ``zarr.open``.
 
     ``path`` is ``bucket/key``. ``open_kwargs`` go to ``fs.open`` (the tuned chain passes
@@ -95,21 +95,21 @@ def open_fsmap_chain(
     f = fs.open(path, "rb", **open_kwargs)
     zip_fs = fsspec.implementations.zip.ZipFileSystem(fo=f)
     root = zarr.open(fsspec.mapping.FSMap(root="", fs=zip_fs), mode="r")
-    return Opened(root, [f.close, zip_fs.close])
+    return OpenedRoot(root, [f.close, zip_fs.close])
 
 
 #: The tuned chain's settings: small blocks, and each of fsspec's simplest caches.
 TUNED_BLOCK_SIZE = 256 * 1024
 
 
-def _chain(t: Target) -> Opened:
+def _chain(t: Target) -> OpenedRoot:
     return open_fsmap_chain(t.endpoint_url, t.path, key=t.access_key, secret=t.secret_key)
 
 
-def _chain_tuned(cache_type: str) -> Callable[[Target], Opened]:
+def _chain_tuned(cache_type: str) -> Callable[[Target], OpenedRoot]:
     """The chain with small blocks and the given fsspec ``cache_type``."""
 
-    def open_tuned(t: Target) -> Opened:
+    def open_tuned(t: Target) -> OpenedRoot:
         return open_fsmap_chain(
             t.endpoint_url,
             t.path,
@@ -122,7 +122,7 @@ def _chain_tuned(cache_type: str) -> Callable[[Target], Opened]:
     return open_tuned
 
 
-def _fsstore(t: Target) -> Opened:
+def _fsstore(t: Target) -> OpenedRoot:
     """zarr's ``FSStore`` over the chained URL ``zip::s3://bucket/key``."""
     store = zarr.storage.FSStore(
         f"zip::{t.url}",
@@ -133,10 +133,10 @@ def _fsstore(t: Target) -> Opened:
             "client_kwargs": {"endpoint_url": t.endpoint_url},
         },
     )
-    return Opened(zarr.open(store, mode="r"), [])
+    return OpenedRoot(zarr.open(store, mode="r"), [])
 
 
-def _download(t: Target) -> Opened:
+def _download(t: Target) -> OpenedRoot:
     """boto3 ``download_file`` of the whole object, then zarr's ``ZipStore`` on the copy."""
     import boto3
 
@@ -151,13 +151,13 @@ def _download(t: Target) -> Opened:
     )
     client.download_file(t.bucket, t.key, path)
     store = zarr.ZipStore(path, mode="r")
-    return Opened(
+    return OpenedRoot(
         zarr.open(store, mode="r"),
         [lambda: shutil.rmtree(tmp, ignore_errors=True), store.close, client.close],
     )
 
 
-def _remote_zip_store(t: Target) -> Opened:
+def _remote_zip_store(t: Target) -> OpenedRoot:
     store = RemoteZipStore(
         t.url,
         endpoint_url=t.endpoint_url,
@@ -165,14 +165,14 @@ def _remote_zip_store(t: Target) -> Opened:
         aws_access_key_id=t.access_key,
         aws_secret_access_key=t.secret_key,
     )
-    return Opened(zarr.open(store, mode="r"), [store.close])
+    return OpenedRoot(zarr.open(store, mode="r"), [store.close])
 
 
 @dataclass(frozen=True)
 class Contender:
     name: str
     label: str
-    open: Callable[[Target], Opened]
+    open: Callable[[Target], OpenedRoot]
 
 
 CHAIN = Contender("fsmap-chain", "s3fs+ZipFileSystem+FSMap (defaults)", _chain)

@@ -38,7 +38,12 @@ class Scenario:
     """Entries an ideal client must read, per opened archive (for the physical limit)."""
 
 
-def _single(action: Callable[[Any, Archive, Callable[[], None]], None]) -> Callable[..., None]:
+Action = Callable[[Any, Archive, Callable[[], None]], None]
+
+
+def _main_archive(action: Action) -> Callable[..., None]:
+    """A scenario that opens the main archive, marks the open, then runs ``action``."""
+
     def run(contender: Contender, ctx: Context, mark: Callable[[], None]) -> None:
         opened = contender.open(ctx.target)
         try:
@@ -144,25 +149,25 @@ SCENARIOS = (
     Scenario(
         "open",
         "open group",
-        _single(_nothing),
+        _main_archive(_nothing),
         lambda c: [(c.archive, [".zgroup"])],
     ),
     Scenario(
         "tree",
         "tree()",
-        _single(_tree),
+        _main_archive(_tree),
         lambda c: [(c.archive, _all_metadata(c))],
     ),
     Scenario(
         "chunk",
         "one chunk",
-        _single(_chunk),
+        _main_archive(_chunk),
         lambda c: [(c.archive, [*_meta(c.archive, c.archive.arrays[:1]), middle_chunk(c.archive)])],
     ),
     Scenario(
         "channel",
         "one channel",
-        _single(_channel),
+        _main_archive(_channel),
         lambda c: [
             (
                 c.archive,
@@ -173,7 +178,7 @@ SCENARIOS = (
     Scenario(
         "epoch",
         "16 channels x one epoch",
-        _single(_epoch),
+        _main_archive(_epoch),
         lambda c: [
             (
                 c.archive,
@@ -185,7 +190,7 @@ SCENARIOS = (
     Scenario(
         "whole",
         "whole archive",
-        _single(_whole),
+        _main_archive(_whole),
         lambda c: [
             (
                 c.archive,
