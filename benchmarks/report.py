@@ -146,11 +146,19 @@ def _ratio(value: float, base: float) -> str:
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], align: str = "") -> str:
-    """A markdown table; ``align`` has one letter per column, ``r`` right-aligns it."""
+    """A markdown table; ``align`` has one letter per column, ``r`` right-aligns it.
+
+    A value is written ``| value |``; None writes a bare ``| |`` (the physical-limit
+    rows' blanks have always been written so: keeps ``results.md`` byte for byte).
+    """
     marks = ["---:" if align[i : i + 1] == "r" else "---" for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks) + "|"]
-    lines += ["| " + " | ".join(str(value) for value in row) + " |" for row in rows]
+    lines = [_table_row(header), "|" + "|".join(marks) + "|"]
+    lines += [_table_row(row) for row in rows]
     return "\n".join(lines)
+
+
+def _table_row(values: Sequence[object]) -> str:
+    return "|" + "|".join(" " if value is None else f" {value} " for value in values) + "|"
 
 
 def _find_any(cells: Sequence[Cell], condition: str, scenario: str, contender: str) -> Cell | None:
@@ -193,12 +201,12 @@ def markdown(result: dict[str, Any]) -> str:
                         label,
                         "*physical limit*",
                         f"{first.limit_s:.3f}",
-                        "",
+                        None,
                         f"{first.limit_rounds} RTT",
                         f"{first.limit_bytes / 1e6:.2f}",
-                        "",
+                        None,
                         "1.00",
-                        "",
+                        None,
                     )
                 )
         table = markdown_table(header, rows, align="llrrrrrrl")

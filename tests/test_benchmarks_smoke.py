@@ -1,27 +1,50 @@
 """The benchmark suite runs end to end (``--quick`` path) against the real moto server.
 
 No timing is asserted: this proves that every contender, scenario and report step works.
-Skips cleanly without the ``bench`` extra (s3fs, fsspec, matplotlib); .ci/run runs it in
-its second environment, which has the extra.
+The suite test skips cleanly without the ``bench`` extra (s3fs, fsspec, matplotlib);
+.ci/run runs it in its second environment, which has the extra. The report's table
+format is checked everywhere (pure).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
-
-pytest.importorskip("s3fs")
-pytest.importorskip("fsspec")
-pytest.importorskip("matplotlib")
-
 from benchmarks import archives, report, run
 
 from remote_zip_store.testing.servers import S3Server
 
-pytestmark = pytest.mark.s3fs
+
+def test_markdown_keeps_the_table_format_of_results_md():
+    """The tables docs/benchmarks.md quotes: measured, skipped and physical-limit rows."""
+    measured = report.Cell("c", "open", "remote-zip-store", times=[0.5], requests=[2])
+    measured.bytes_down, measured.limit_s, measured.limit_rounds = [1_500_000], 0.25, 2
+    measured.limit_bytes = 240_000
+    skipped = report.Cell("c", "open", "download", note="time-boxed", limit_s=0.25)
+    result = {
+        "config": {"conditions": [{"name": "c"}]},
+        "scenarios": {"open": "open group"},
+        "cells": [measured, skipped],
+    }
+    assert report.markdown(result).splitlines() == [
+        "#### c",
+        "",
+        "| scenario | contender | median s | runs | requests | MB moved "
+        "| × FSMap chain | × limit | note |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| open group | remote-zip-store | 0.500 | 1 | 2 | 1.50 | – | 2.00 |  |",
+        "| open group | download | – | 0 | – | – | – | – | time-boxed |",
+        "| open group | *physical limit* | 0.250 | | 2 RTT | 0.24 | | 1.00 | |",
+    ]
 
 
+@pytest.mark.s3fs
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None for name in ("s3fs", "fsspec", "matplotlib")),
+    reason="needs the bench extra (s3fs, fsspec, matplotlib)",
+)
 def test_quick_suite_runs_every_cell_and_writes_the_report(moto: S3Server, tmp_path, monkeypatch):
     monkeypatch.setattr(archives, "ARCHIVES", tmp_path / "archives")
     config = run.quick_config(tmp_path / "out")
