@@ -171,8 +171,8 @@ def _find_any(cells: Sequence[Cell], condition: str, scenario: str, contender: s
 def markdown(result: dict[str, Any]) -> str:
     """One table per condition: scenario x contender, with ratios to the chain and the limit."""
     cells: list[Cell] = result["cells"]
-    header = ("scenario", "contender", "median s", "runs", "requests", "MB moved")
-    header += ("× FSMap chain", "× limit", "note")
+    header: tuple[str, ...] = ("scenario", "contender", "median s", "runs", "requests")
+    header += ("MB moved", "× FSMap chain", "× limit", "note")
     blocks: list[str] = []
     for condition in result["config"]["conditions"]:
         name = condition["name"]

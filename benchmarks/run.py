@@ -47,7 +47,7 @@ def rerender(path: Path, *, docs: bool) -> dict[str, Any]:
     The limit and the targets are pure functions of the archives, the conditions and
     the measured cells, so a report can be redrawn without measuring again.
     """
-    result = json.loads(path.read_text())
+    result: dict[str, Any] = json.loads(path.read_text())
     saved = result["config"]
     config = Config(quick=saved["quick"], n_archives=saved["n_archives"], out=path.parent)
     config.archive = result["archives"]["main"].get("kind", "eeg")

@@ -132,7 +132,8 @@ def middle_chunk(archive: Archive) -> str:
     is called inside the timed scenario (the untimed warm-up fills the cache)."""
     index = index_of(archive)
     names = _chunk_names(archive, archive.arrays[0])
-    names.sort(key=lambda n: index.get(n).header_offset)
+    offsets = {n: entry.header_offset for n in names if (entry := index.get(n)) is not None}
+    names.sort(key=offsets.__getitem__)
     return names[len(names) // 2]
 
 
@@ -142,7 +143,7 @@ def _all_metadata(ctx: Context) -> list[str]:
 
 
 def _epoch_index(ctx: Context) -> int:
-    return _epoch_slice(ctx.archive).start // ctx.archive.chunk_len
+    return int(_epoch_slice(ctx.archive).start) // ctx.archive.chunk_len
 
 
 SCENARIOS = (
