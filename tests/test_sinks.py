@@ -148,9 +148,11 @@ def test_exception_in_with_leaves_no_object_and_no_upload(moto: S3Server) -> Non
         sink.write(b"more")
 
 
-def test_a_failed_part_aborts_the_upload(moto: S3Server) -> None:
+@pytest.mark.parametrize("through_writer", [True, False])
+def test_a_failed_part_aborts_the_upload(moto: S3Server, through_writer: bool) -> None:
     """Every part PUT answers 500 through the fault proxy: after botocore's retries the
-    write fails with an error naming the archive, and the upload is aborted."""
+    write fails with an error naming the archive, and the upload is aborted, by the sink
+    itself too (``through_writer=False``: nobody calls abort())."""
     key = fresh_key()
     url = f"s3://{moto.bucket}/{key}"
     with fault_proxy(moto.endpoint_url, lifetime=120) as proxy:
@@ -160,14 +162,19 @@ def test_a_failed_part_aborts_the_upload(moto: S3Server) -> None:
         writer = ZipWriter(sink, SMALL_PARTS)
         with pytest.raises(SourceError) as info:
             for name, data in entries_of(20 * MIB).items():
-                writer.write(name, data)
-            writer.close()
+                if through_writer:
+                    writer.write(name, data)
+                else:
+                    sink.write(data)
+            writer.close() if through_writer else sink.complete()
         assert isinstance(info.value, RemoteZipError) and info.value.archive == url
         assert "upload_part failed" in str(info.value) and "500" in str(info.value)
-        assert writer.aborted
+        assert writer.aborted == through_writer
         # The two parts in flight (max_workers), 2 attempts each; no part after the failure.
         assert [r.fault for r in proxy.requests("PUT")] == ["status"] * 4
         assert len(proxy.requests("DELETE")) == 1  # abort_multipart_upload
+        with pytest.raises(StoreClosedError):
+            sink.write(b"more")
     assert keys_and_uploads(moto, key) == ([], [])
 
 
