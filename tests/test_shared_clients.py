@@ -199,15 +199,15 @@ def _host_port(url: str) -> tuple[str, int]:
 
 def test_http_sources_with_equal_settings_share_one_pool(zarr_zip: bytes) -> None:
     with file_server() as files:
-        a = HTTPSource(files.put("a.zip", zarr_zip), HTTPOptions(read_timeout=31.0))
-        b = HTTPSource(files.put("b.zip", zarr_zip), HTTPOptions(read_timeout=31.0))
-        c = HTTPSource(files.put("c.zip", zarr_zip), HTTPOptions(read_timeout=32.0))
+        a = HTTPSource(files.put("/a.zip", zarr_zip), HTTPOptions(read_timeout=31.0))
+        b = HTTPSource(files.put("/b.zip", zarr_zip), HTTPOptions(read_timeout=31.0))
+        c = HTTPSource(files.put("/c.zip", zarr_zip), HTTPOptions(read_timeout=32.0))
         assert a.pool() is b.pool()
         assert c.pool() is not a.pool()
         assert a.read_range(0, 4) == b"PK\x03\x04"
         a.close()
         assert b.read_range(0, 4) == b"PK\x03\x04"
-        with RemoteZipStore(files.put("d.zip", zarr_zip), read_timeout=31.0) as store:
+        with RemoteZipStore(files.put("/d.zip", zarr_zip), read_timeout=31.0) as store:
             assert store.archive.source.pool() is b.pool()  # type: ignore[attr-defined]
             assert json.loads(store[".zattrs"]) == {"subject": "s01"}
         assert b.read_range(0, 4) == b"PK\x03\x04"
