@@ -58,6 +58,7 @@ def run_many(
     max_workers: int = 32,
     on_done: Callable[[str, T | Exception], None] | None = None,
     discard: Callable[[T], None] | None = None,
+    lead: int = 0,
 ) -> dict[str, T | Exception]:
     """``{url: work(url) or the Exception it raised}`` for every URL, in the order given.
 
@@ -66,7 +67,9 @@ def run_many(
     thread's side of the pool, one at a time). Anything that is not an
     ``Exception`` (``KeyboardInterrupt``) cancels what has not started and is
     raised once the running ones end; ``discard`` then releases the results
-    made so far (closes opened stores).
+    made so far (closes opened stores). The first ``lead`` URLs run alone before
+    the others start: what their opens learn (:mod:`remote_zip_store.cohort`)
+    then sizes every other archive's first GET, for one round trip more.
     """
     if max_workers < 1:
         raise ValueError("max_workers must be at least 1")
@@ -83,15 +86,14 @@ def run_many(
     workers = min(max_workers, len(urls))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rzs-many")
     try:
-        futures: dict[Future[T | Exception], str] = {pool.submit(attempt, u): u for u in urls}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when="FIRST_COMPLETED")
-            for future in done:
-                outcome = future.result()
-                results[futures[future]] = outcome
-                if on_done is not None:
-                    on_done(futures[future], outcome)
+        futures: dict[Future[T | Exception], str] = {}
+        pending: set[Future[T | Exception]] = set()
+        for wave in (urls[:lead], urls[lead:]) if lead > 0 else (urls,):
+            for url in wave:
+                future = pool.submit(attempt, url)
+                futures[future] = url
+                pending.add(future)
+            pending = _collect(pending, futures, results, on_done)
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         if discard is not None:
@@ -105,6 +107,23 @@ def run_many(
     return {url: results[url] for url in urls}
 
 
+def _collect(
+    pending: set[Future[T | Exception]],
+    futures: dict[Future[T | Exception], str],
+    results: dict[str, T | Exception],
+    on_done: Callable[[str, T | Exception], None] | None,
+) -> set[Future[T | Exception]]:
+    """Wait for every pending future, recording each outcome as it comes."""
+    while pending:
+        done, pending = wait(pending, return_when="FIRST_COMPLETED")
+        for future in done:
+            outcome = future.result()
+            results[futures[future]] = outcome
+            if on_done is not None:
+                on_done(futures[future], outcome)
+    return pending
+
+
 def open_many(
     urls: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
@@ -116,16 +135,18 @@ def open_many(
 ) -> dict[str, RemoteZipStore | Exception]:
     """Open every archive of ``urls`` concurrently: ``{url: store or the exception}``.
 
-    ``urls`` is an iterable of archive URLs (or paths), or one
-    ``s3://bucket/prefix/`` whose objects ending in ``suffix`` are listed. The
-    result has one item per distinct URL, in the order given (key order for a
-    prefix). ``store_options`` are :class:`~remote_zip_store.RemoteZipStore`'s
-    (connection arguments, ``client=``, read options, ``root``...), the same for
-    every archive; the stores share one client and connection pool, sized for
-    ``max_workers`` concurrent opens (two GETs each) unless
-    ``max_pool_connections`` is given. ``on_listed(n)`` and ``on_done(url,
-    outcome)`` drive a progress display. Close the stores when done (each
-    ``close()`` leaves the shared connections to the others).
+        ``urls`` is an iterable of archive URLs (or paths), or one
+        ``s3://bucket/prefix/`` whose objects ending in ``suffix`` are listed. The
+        result has one item per distinct URL, in the order given (key order for a
+        prefix). ``store_options`` are :class:`~remote_zip_store.RemoteZipStore`'s
+        (connection arguments, ``client=``, read options, ``root``...), the same for
+        every archive; the stores share one client and connection pool, sized for
+        ``max_workers`` concurrent opens (two GETs each) unless
+        ``max_pool_connections`` is given. The first archive opens alone, so that
+    its siblings' first GETs are sized by what it needed
+    (:mod:`remote_zip_store.cohort`). ``on_listed(n)`` and ``on_done(url,
+        outcome)`` drive a progress display. Close the stores when done (each
+        ``close()`` leaves the shared connections to the others).
     """
     from .store import RemoteZipStore
 
@@ -147,4 +168,6 @@ def open_many(
     def close(store: RemoteZipStore) -> None:
         store.close()
 
-    return run_many(listed, open_one, max_workers=max_workers, on_done=on_done, discard=close)
+    return run_many(
+        listed, open_one, max_workers=max_workers, on_done=on_done, discard=close, lead=1
+    )

@@ -146,6 +146,7 @@ def scan(
         lambda url: one(parse_s3_url(url)[1], sizes[url]),
         max_workers=concurrency,
         on_done=done,
+        lead=1,  # the first archive sizes the others' first GET (cohort hints)
     )
     rows: list[ScanRow] = []
     for url, outcome in outcomes.items():
