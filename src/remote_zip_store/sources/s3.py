@@ -198,6 +198,11 @@ def log_retries(client: S3Client) -> None:
     adapter = botocore.retries.standard.RetryEventAdapter()
 
     def on_needs_retry(**kwargs: Any) -> None:
+        response = kwargs.get("response")
+        if kwargs.get("caught_exception") is None and response is not None:
+            status = getattr(response[0], "status_code", 500)
+            if status < 400:  # a success is never retried: skip building a context (CPU)
+                return
         context = adapter.create_retry_context(**kwargs)
         if not conditions.is_retryable(context):
             return
