@@ -15,12 +15,17 @@ moto), puts :mod:`remote_zip_store.testing.netsim` in front of it, and times:
 
 Every phase starts as a fresh process would: no shared client, no cohort hint.
 The proxy's counts (requests, new TCP connections, bytes) come with each figure.
+The proxy runs in a process of its own (``--sim-in-process`` puts it beside the
+client, as ``benchmarks/run.py`` does): 32 threads opening archives hold the GIL
+often enough to delay an in-process proxy's forwarding, which is the simulated
+link's cost, not the client's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import sys
 import time
@@ -38,8 +43,47 @@ import zarr
 from benchmarks import archives
 from remote_zip_store import RemoteZipStore, cohort, open_many
 from remote_zip_store.sources import http, s3
-from remote_zip_store.testing.netsim import Condition, NetSim
+from remote_zip_store.testing.netsim import Condition, Counts, NetSim
 from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server
+
+
+class SimProcess:
+    """A :class:`NetSim` in a child process, with the same ``endpoint`` and ``counts()``."""
+
+    def __init__(self, host: str, port: int, condition: Condition):
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve_sim, args=(child, host, port, condition))
+        self._proc.start()
+        self.port = int(self._conn.recv())
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def counts(self) -> Counts:
+        self._conn.send("counts")
+        counts: Counts = self._conn.recv()
+        return counts
+
+    def __enter__(self) -> SimProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.send("stop")
+        self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.kill()
+
+
+def _serve_sim(conn: Any, host: str, port: int, condition: Condition) -> None:
+    with NetSim(host, port, condition) as sim:
+        conn.send(sim.port)
+        while conn.recv() == "counts":
+            conn.send(sim.counts())
+
+
+Link = NetSim | SimProcess
 
 
 def fresh() -> None:
@@ -49,7 +93,7 @@ def fresh() -> None:
     cohort.clear()
 
 
-def loop(urls: list[str], kwargs: dict[str, Any], sim: NetSim) -> dict[str, Any]:
+def loop(urls: list[str], kwargs: dict[str, Any], sim: Link) -> dict[str, Any]:
     fresh()
     times: list[float] = []
     requests: list[int] = []
@@ -75,7 +119,7 @@ def loop(urls: list[str], kwargs: dict[str, Any], sim: NetSim) -> dict[str, Any]
     }
 
 
-def many(urls: list[str], kwargs: dict[str, Any], sim: NetSim, workers: int) -> dict[str, Any]:
+def many(urls: list[str], kwargs: dict[str, Any], sim: Link, workers: int) -> dict[str, Any]:
     fresh()
     before = sim.counts()
     started = time.perf_counter()
@@ -111,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", type=int, default=100, help="archives in the sequential loop")
     parser.add_argument("--many", type=int, nargs="*", default=[100, 1000])
     parser.add_argument("--max-workers", type=int, default=32)
+    parser.add_argument(
+        "--sim-in-process", action="store_true", help="run the proxy beside the client"
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     small = archives.small()
@@ -130,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         host, port = s3server.endpoint_url.removeprefix("http://").split(":")
-        with NetSim(host, int(port), condition) as sim:
+        link = NetSim(host, int(port), condition).start() if args.sim_in_process else None
+        with link or SimProcess(host, int(port), condition) as sim:
             kwargs = {**s3server.store_kwargs(), "endpoint_url": sim.endpoint}
             urls = [f"s3://{s3server.bucket}/{k}" for k in keys]
             # Warm-up (untimed): imports and botocore's service model, on another prefix.
@@ -143,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                 "condition": condition.describe(),
                 "archive": {"name": small.path.name, "bytes": small.size},
                 "max_workers": args.max_workers,
+                "proxy": "in process" if args.sim_in_process else "own process",
                 "command": " ".join(["python -m benchmarks.cohort_open", *(argv or sys.argv[1:])]),
             }
             if args.loop:
