@@ -157,10 +157,13 @@ class S3Options:
         return client
 
     def client_key(self) -> tuple[S3Options, str]:
-        """What a shared client is keyed by: these options without the pool size and the
-        body retries (which the client does not hold), plus, when credentials come from
-        boto3's default chain, a digest of the ``AWS_*`` environment (so a changed
-        environment gets a new client, as an unshared one would). Never logged."""
+        """What a shared client is keyed by (never logged).
+
+        These options without the pool size and the body retries (which the client
+        does not hold), plus, when credentials come from boto3's default chain, a
+        digest of the ``AWS_*`` environment (so a changed environment gets a new
+        client, as an unshared one would).
+        """
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # verify=False warned when these were made
             options = replace(self, max_pool_connections=0, body_retries=0, retry_backoff=0.0)
@@ -559,8 +562,10 @@ class S3Source:
                 self.version_id = response.get("VersionId")
 
     def close(self) -> None:
-        """Closed for reads; the client is only dropped (a shared one serves other sources,
-        a user's ``client=`` is the user's to close)."""
+        """Closed for reads; the client is dropped, never closed.
+
+        A shared client serves other sources; a user's ``client=`` is the user's to close.
+        """
         self._closed = True
         self._client.close()
 
