@@ -97,7 +97,8 @@ def scan(
         raise ValueError("concurrency must be at least 1")
     bucket, prefix = parse_prefix(prefix_url)
     if options is None:
-        connection.setdefault("max_pool_connections", max(10, concurrency))
+        # Two GETs per open (tail and head) side by side: two connections per worker.
+        connection.setdefault("max_pool_connections", max(10, 2 * concurrency))
         options = S3Options(**connection)
     elif connection:
         raise TypeError("pass either options= or connection keyword arguments, not both")
