@@ -36,6 +36,7 @@ SECTIONS: list[tuple[str, list[str]]] = [
             "list_objects",
         ],
     ),
+    ("remote_zip_store.many", ["open_many"]),
     ("remote_zip_store.scan", ["scan", "ScanRow", "parse_prefix"]),
     (
         "remote_zip_store.errors",
