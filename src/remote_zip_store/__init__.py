@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     )
     from .sources import HTTPSource, LocalSource, S3Options, S3Source, Source
     from .store import ReadOnlyStoreError, RemoteZipStore
+    from .writestore import ChunkNotReadableError, ZipWriteStore
+    from .zipwrite import WriteOptions
 
 #: Public name -> the module that defines it.
 _LAZY = {
@@ -57,6 +59,9 @@ _LAZY = {
     "Source": "sources",
     "ReadOnlyStoreError": "store",
     "RemoteZipStore": "store",
+    "ChunkNotReadableError": "writestore",
+    "ZipWriteStore": "writestore",
+    "WriteOptions": "zipwrite",
 }
 
 
@@ -78,6 +83,7 @@ __all__ = [
     "ArchiveChangedError",
     "ArchiveNotFoundError",
     "BadArchiveError",
+    "ChunkNotReadableError",
     "CorruptEntryError",
     "HTTPSource",
     "InvalidURLError",
@@ -93,6 +99,8 @@ __all__ = [
     "SourceError",
     "StoreClosedError",
     "UnsupportedArchiveError",
+    "WriteOptions",
     "ZipArchive",
+    "ZipWriteStore",
     "__version__",
 ]
