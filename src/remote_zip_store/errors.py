@@ -121,3 +121,26 @@ class KeyNotFoundError(RemoteZipError, KeyError):
 
 class StoreClosedError(RemoteZipError, ValueError):
     """The store was closed; ``zarr.storage.ZipStore`` raises ``ValueError`` here too."""
+
+
+# -- writing ------------------------------------------------------------------------
+
+
+class ArchiveExistsError(SourceError, FileExistsError):
+    """Mode ``"w-"``: an object (or file) already exists under the key; it is left unchanged."""
+
+
+class InvalidKeyError(RemoteZipError, ValueError):
+    """The key cannot be a zip entry name (empty, absolute, ``..``, NUL, not UTF-8...)."""
+
+
+class InvalidValueError(RemoteZipError, TypeError):
+    """The value to write is not bytes-like (``bytes``, ``bytearray``, a contiguous buffer)."""
+
+
+class DuplicateEntryError(RemoteZipError, ValueError):
+    """The writer already wrote an entry with this name (``duplicates="error"``)."""
+
+
+class WriterClosedError(StoreClosedError):
+    """The writer was closed or aborted; nothing more can be written to it."""
