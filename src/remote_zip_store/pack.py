@@ -105,7 +105,10 @@ def pack(
         items = _archive_items(archive, names, on_total)
         source_close = archive.close
     try:
-        with ZipWriteStore(dst_text, mode=mode, write=write, client=client, **connection) as out:
+        out_client = client if dst_text.startswith("s3://") else None
+        with ZipWriteStore(
+            dst_text, mode=mode, write=write, client=out_client, **connection
+        ) as out:
             count = 0
             for name, data in items:
                 out[name] = data
