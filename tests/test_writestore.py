@@ -179,6 +179,18 @@ def test_chunk_written_twice_is_an_error(moto: S3Server) -> None:
         assert zf.read("a/0") == b"one"
 
 
+def test_chunk_written_twice_with_duplicates_warn_appends_like_zipstore(tmp_path: Path) -> None:
+    path = tmp_path / "dup.zip"
+    with RemoteZipStore(path, mode="w", duplicates="warn") as store:
+        store["a/0"] = b"one"
+        with pytest.warns(UserWarning, match="a/0"):
+            store["a/0"] = b"two"
+    with zipfile.ZipFile(path) as zf:
+        assert zf.namelist() == ["a/0", "a/0"]
+    with RemoteZipStore(path) as back:
+        assert back["a/0"] == b"two"
+
+
 def test_partial_chunk_update_fails_instead_of_losing_data(moto: S3Server) -> None:
     url = new_url(moto)
     store = RemoteZipStore(url, mode="w", **moto.store_kwargs())

@@ -8,7 +8,9 @@ in memory and written last, just before the central directory, so that the
 reader's one suffix GET at open also brings every metadata entry.
 
 A streamed chunk cannot be replaced (its bytes are already uploaded): writing
-the same chunk key twice is an error, never a silent duplicate (docs/writing.md).
+the same chunk key twice is an error, never a silent duplicate; with
+``WriteOptions(duplicates="warn")`` a second entry is appended with a warning,
+like ``ZipStore`` (readers use the last) (docs/writing.md).
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ class ZipWriteStore(Store):  # type: ignore[misc]
     ``url`` is ``s3://bucket/key`` or a local path. ``mode="w"`` replaces an
     existing object when (and only when) the new one completes; ``mode="w-"``
     fails if one exists. ``write=WriteOptions(...)`` or its field names as
-    keywords (``part_size``, ``max_workers``, ``compress``, ``compresslevel``)
+    keywords (``part_size``, ``max_workers``, ``compress``, ``duplicates``...)
     set how it is written; every other keyword is a connection argument
     (``endpoint_url``, ``region_name``, the AWS keys...), or pass ``client=``.
 
@@ -163,10 +165,11 @@ class ZipWriteStore(Store):  # type: ignore[misc]
             if is_metadata(name):
                 self._metadata[name] = bytes(data)  # last value wins; written at close
                 return
-            if name in self._chunks:
+            if name in self._chunks and self.options.duplicates == "error":
                 raise DuplicateEntryError(
                     "this chunk was already written and streamed out; a write store takes "
-                    "each chunk once (align the writes with the zarr chunks)",
+                    "each chunk once (align the writes with the zarr chunks, or "
+                    "WriteOptions(duplicates='warn') to append a second entry)",
                     archive=self._url,
                     key=name,
                 )
