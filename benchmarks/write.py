@@ -57,6 +57,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     import botocore.config
     import zarr
 
+    import remote_zip_store.writestore  # noqa: F401  (imported before the baseline, like boto3)
     from remote_zip_store import RemoteZipStore
 
     connection = {
