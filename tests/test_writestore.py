@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import io
 import pickle
+import subprocess
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import zarr
+from numcodecs.compat import ensure_bytes
 
 from remote_zip_store import RemoteZipStore
 from remote_zip_store.errors import (
@@ -32,6 +34,7 @@ from remote_zip_store.frontend import is_metadata
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.writestore import ChunkNotReadableError, ZipWriteStore
 
+from .test_producers import need
 from .zarr_trees import assert_same_hierarchy, rich_tree, write_zip
 
 
@@ -80,22 +83,52 @@ def reference(tmp_path: Path, build: Callable[[Any], None]) -> str:
     return path
 
 
-def check_archive(body: bytes, ref_path: str, tmp_path: Path) -> None:
-    """zipfile's CRC check passes; every key's bytes equal ZipStore's; metadata sits last."""
+class Tee(MutableMapping[str, Any]):
+    """Forwards to the write store and records the last value written under each key."""
+
+    def __init__(self, store: ZipWriteStore):
+        self.store = store
+        self.written: dict[str, bytes] = {}
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.store[key] = value
+        self.written[key] = bytes(ensure_bytes(value))
+
+    def __getitem__(self, key: str) -> Any:
+        return self.store[key]
+
+    def __delitem__(self, key: str) -> None:
+        del self.store[key]
+        del self.written[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.store)
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+
+def written_through(store: ZipWriteStore, build: Callable[[Any], None]) -> dict[str, bytes]:
+    """``build`` run on ``store``; the bytes it wrote, key by key (last value wins)."""
+    tee = Tee(store)
+    build(tee)
+    return tee.written
+
+
+def check_archive(body: bytes, written: dict[str, bytes], tmp_path: Path) -> None:
+    """zipfile's CRC check passes; ZipStore reads back exactly what was written; metadata last."""
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         assert zf.testzip() is None
         names = zf.namelist()
         ours = {name: zf.read(name) for name in names}
     assert len(names) == len(set(names)), "a duplicate entry"
-    with zipfile.ZipFile(ref_path) as zf:
-        ref = {info.filename: zf.read(info) for info in zf.infolist()}  # last one wins
-    assert ours == ref
+    assert ours == written
     kinds = [is_metadata(name) for name in names]
     assert kinds == sorted(kinds), "a metadata entry before a chunk"
     downloaded = tmp_path / "ours.zip"
     downloaded.write_bytes(body)
-    with zarr.ZipStore(str(downloaded), mode="r") as theirs, zarr.ZipStore(ref_path) as want:
-        assert dict(theirs.items()) == dict(want.items())
+    with zarr.ZipStore(str(downloaded), mode="r") as theirs:
+        assert dict(theirs.items()) == written
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
@@ -104,10 +137,11 @@ def test_round_trip(moto: S3Server, tmp_path: Path, shape: str) -> None:
     url = new_url(moto)
     with RemoteZipStore(url, mode="w", **moto.store_kwargs()) as store:
         assert isinstance(store, ZipWriteStore)
-        build(store)
+        written = written_through(store, build)
+    check_archive(download(moto, url), written, tmp_path)
     ref_path = reference(tmp_path, build)
-    check_archive(download(moto, url), ref_path, tmp_path)
     with RemoteZipStore(url, **moto.store_kwargs()) as ours, zarr.ZipStore(ref_path) as ref:
+        assert {key: ours[key] for key in ours} == written
         if shape == "array_at_root":
             got, want = zarr.open_array(ours, mode="r"), zarr.open_array(ref, mode="r")
             np.testing.assert_array_equal(got[...], want[...])
@@ -119,8 +153,21 @@ def test_round_trip(moto: S3Server, tmp_path: Path, shape: str) -> None:
 def test_round_trip_seaweedfs(seaweedfs: S3Server, tmp_path: Path) -> None:
     url = new_url(seaweedfs)
     with RemoteZipStore(url, mode="w", **seaweedfs.store_kwargs()) as store:
-        rich_group(store)
-    check_archive(download(seaweedfs, url), reference(tmp_path, rich_group), tmp_path)
+        written = written_through(store, rich_group)
+    check_archive(download(seaweedfs, url), written, tmp_path)
+
+
+def test_unzip_and_7z_accept_the_archive(moto: S3Server, tmp_path: Path) -> None:
+    url = new_url(moto)
+    with RemoteZipStore(url, mode="w", compress=True, **moto.store_kwargs()) as store:
+        written = written_through(store, rich_group)  # deflate on request
+    path = tmp_path / "w.zip"
+    path.write_bytes(download(moto, url))
+    unzip = subprocess.run([need("unzip"), "-t", str(path)], capture_output=True, text=True)
+    assert unzip.returncode == 0 and "No errors detected" in unzip.stdout, unzip.stdout
+    seven = subprocess.run([need("7z"), "t", str(path)], capture_output=True, text=True)
+    assert seven.returncode == 0 and "Everything is Ok" in seven.stdout, seven.stdout
+    check_archive(path.read_bytes(), written, tmp_path)
 
 
 def test_open_group_mode_w_and_copy_store(moto: S3Server, tmp_path: Path) -> None:
@@ -283,8 +330,8 @@ def test_write_after_close_and_after_abort(tmp_path: Path) -> None:
 def test_local_target_and_bad_mode(tmp_path: Path) -> None:
     path = tmp_path / "l.zip"
     with RemoteZipStore(path, mode="w") as store:
-        rich_group(store)
-    check_archive(path.read_bytes(), reference(tmp_path, rich_group), tmp_path)
+        written = written_through(store, rich_group)
+    check_archive(path.read_bytes(), written, tmp_path)
     with pytest.raises(FileExistsError):
         RemoteZipStore(path, mode="w-")
     with pytest.raises(ValueError, match="mode"):
