@@ -185,6 +185,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._forward("PUT")
 
+    def do_POST(self) -> None:  # multipart create/complete
+        self._forward("POST")
+
+    def do_DELETE(self) -> None:  # multipart abort
+        self._forward("DELETE")
+
     def setup(self) -> None:
         if isinstance(self.request, ssl.SSLSocket):
             self.request.do_handshake()  # a client that rejects our certificate fails here

@@ -204,7 +204,8 @@ class S3MultipartSink:
         self.mode = mode
         self.options = options or WriteOptions()
         self._client = client
-        self._buffer = bytearray()
+        self._buffer: bytearray | None = None
+        self._filled = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._pending: list[Future[dict[str, Any]]] = []
@@ -243,11 +244,21 @@ class S3MultipartSink:
         view = memoryview(data).cast("B")
         size = self.options.part_size
         while view.nbytes:
-            room = size - len(self._buffer)
-            self._buffer += view[:room]
-            view = view[room:]
-            if len(self._buffer) >= size:
+            if self._buffer is None:
+                self._buffer = bytearray(size)  # filled in place: never grown, never copied
+            n = min(size - self._filled, view.nbytes)
+            self._buffer[self._filled : self._filled + n] = view[:n]
+            self._filled += n
+            view = view[n:]
+            if self._filled == size:
                 self._send_buffer()
+
+    def _take_buffer(self) -> bytearray:
+        """The bytes buffered so far, as the body of a request (the buffer itself, trimmed)."""
+        buffer = self._buffer if self._buffer is not None else bytearray()
+        del buffer[self._filled :]
+        self._buffer, self._filled = None, 0
+        return buffer
 
     def _check_open(self) -> None:
         if self._done:
@@ -269,15 +280,14 @@ class S3MultipartSink:
                     f"{self.options.part_size} bytes (S3's limit); raise part_size",
                     archive=self.url,
                 )
-            part = bytes(self._buffer)
-            self._buffer = bytearray()
+            part = self._take_buffer()
             assert self._executor is not None
             self._pending.append(self._executor.submit(self._upload_part, number, part))
         except BaseException:
             self._fail()
             raise
 
-    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+    def _upload_part(self, number: int, body: bytearray) -> dict[str, Any]:
         assert self._upload_id is not None
         response = self._call("upload_part", UploadId=self._upload_id, PartNumber=number, Body=body)
         return {"PartNumber": number, "ETag": response["ETag"]}
@@ -295,9 +305,9 @@ class S3MultipartSink:
         try:
             if self._upload_id is None:
                 kwargs: dict[str, Any] = {"IfNoneMatch": "*"} if self.mode == "w-" else {}
-                self._call("put_object", Body=bytes(self._buffer), **kwargs)
+                self._call("put_object", Body=self._take_buffer(), **kwargs)
             else:
-                if self._buffer:
+                if self._filled:
                     self._send_buffer()
                 self._collect(0)
                 parts = sorted(self._parts, key=lambda part: int(part["PartNumber"]))
@@ -312,7 +322,6 @@ class S3MultipartSink:
             self._fail()
             raise
         self._done = True
-        self._buffer = bytearray()
         self._shutdown(wait_for_parts=False)
 
     def _fail(self) -> None:
@@ -338,7 +347,7 @@ class S3MultipartSink:
         if self._done:
             return
         self._done = True
-        self._buffer = bytearray()
+        self._buffer, self._filled = None, 0
         self._shutdown(wait_for_parts=True)
         self._pending.clear()
         if self._upload_id is None:
