@@ -8,8 +8,11 @@ byte with the same hierarchy written by ``ZipStore``.
 from __future__ import annotations
 
 import io
+import json
+import os
 import pickle
 import subprocess
+import sys
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator, MutableMapping
@@ -355,3 +358,24 @@ def test_rmdir_drops_held_metadata_but_not_streamed_chunks(tmp_path: Path) -> No
             store.rmdir("h")
         del store["h/.zgroup"]
         assert list(store) == ["h/a/0"]
+
+
+def test_write_benchmark_quick_run() -> None:
+    """benchmarks/write.py --quick on moto end to end (figures come from SeaweedFS runs only)."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.write", "--server", "moto", "--quick", "--reps", "1"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["open_ours"]["after_open_requests"] == 0
+    assert {run["object_size"] for run in result["runs"]["upload_file"]} == {
+        result["archive_bytes"]
+    }
+    assert all(run["object_size"] > 0 for run in result["runs"]["ours"])
