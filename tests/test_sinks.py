@@ -314,3 +314,11 @@ def test_memory_stays_bounded_by_parts_in_flight() -> None:
     bound = (options.max_workers + 1) * options.part_size + 2 * MIB
     assert peak < bound, f"peak {peak / MIB:.1f} MiB >= {bound / MIB:.1f} MiB"
     print(f"peak {peak / MIB:.1f} MiB, bound {bound / MIB:.1f} MiB")
+
+
+def test_the_writer_takes_the_sinks_options(moto: S3Server) -> None:
+    options = WriteOptions(part_size=6 * MIB, compress=True)
+    sink = open_sink(f"s3://{moto.bucket}/{fresh_key()}", options=options, client=moto.client())
+    writer = ZipWriter(sink)
+    assert writer.options is options
+    writer.abort()

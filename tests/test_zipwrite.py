@@ -556,3 +556,33 @@ def test_zip64_offsets_in_a_real_sparse_file(tmp_path: Path) -> None:
     with zipfile.ZipFile(path) as z:
         assert z.getinfo("a/0").header_offset > U32_MAX
     validate_zip(path, entries, seven_zip=False)
+
+
+# -- a zarr hierarchy ------------------------------------------------------------------
+
+
+def test_zarr_hierarchy_reads_with_zipstore_and_ours(tmp_path: Path) -> None:
+    """Every entry of a zarr-written archive re-encoded by the writer: zarr's own ZipStore
+    and RemoteZipStore read the same hierarchy as from the original."""
+    import zarr
+
+    from remote_zip_store import RemoteZipStore
+
+    from .zarr_trees import assert_same_hierarchy, rich_tree, write_zip
+
+    original = write_zip(tmp_path / "orig.zip", rich_tree, consolidate=True)
+    with zipfile.ZipFile(original) as z:
+        entries = {info.filename: z.read(info) for info in z.infolist()}
+    ours = tmp_path / "ours.zip"
+    write_local(ours, entries)
+    validate_zip(ours, entries)
+    ref = zarr.ZipStore(original, mode="r")
+    theirs = zarr.ZipStore(os.fspath(ours), mode="r")
+    store = RemoteZipStore(os.fspath(ours))
+    try:
+        assert_same_hierarchy(zarr.open_group(theirs, mode="r"), zarr.open_group(ref, mode="r"))
+        assert_same_hierarchy(zarr.open_group(store, mode="r"), zarr.open_group(ref, mode="r"))
+    finally:
+        ref.close()
+        theirs.close()
+        store.close()

@@ -323,14 +323,19 @@ class ZipWriter:
     As a context manager, an exception inside the block aborts (the sink shows
     nothing under the key) and a clean exit closes (the object appears).
 
+    ``options`` default to the sink's (``open_sink(options=...)``), else :class:`WriteOptions`.
     ``start_offset``: bytes the sink already holds before the archive (a prefix);
     offsets in the archive are absolute, as ``zipfile`` writes them.
     """
 
     def __init__(self, sink: Sink, options: WriteOptions | None = None, *, start_offset: int = 0):
         self._sink = sink
-        self.options = options or WriteOptions()
-        now = self.options.date_time or time.localtime()[:6]
+        # The sink's options (part size) and the writer's usually are one object.
+        inherited = getattr(sink, "options", None)
+        if options is None:
+            options = inherited if isinstance(inherited, WriteOptions) else WriteOptions()
+        self.options: WriteOptions = options
+        now = options.date_time or time.localtime()[:6]
         self._dos_time, self._dos_date = dos_date_time(tuple(now))  # type: ignore[arg-type]
         self._lock = threading.Lock()
         self._start = start_offset
@@ -496,3 +501,15 @@ class ZipWriter:
     def __repr__(self) -> str:
         state = "aborted" if self._aborted else "closed" if self._closed else "open"
         return f"ZipWriter({self._sink.url!r}, {self.entries} entries, {state})"
+
+
+__all__ = [
+    "DEFLATED",
+    "STORED",
+    "WriteOptions",
+    "ZipWriter",
+    "central_record",
+    "encode_name",
+    "end_records",
+    "local_header",
+]
