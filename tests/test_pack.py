@@ -7,8 +7,11 @@ request counts, asserted here; timings live in benchmarks/write.py.
 from __future__ import annotations
 
 import io
+import os
+import pty
 import re
 import subprocess
+import threading
 import uuid
 import zipfile
 from pathlib import Path
@@ -161,3 +164,33 @@ def test_cli_pack_local_directory_and_no_overwrite(moto: S3Server, tmp_path: Pat
     assert str(dst) in again.stderr.decode()
     bad = run_pack(moto, str(directory), str(dst), "--part-size", "0")
     assert bad.returncode == 2
+
+
+def test_cli_pack_progress_bar_on_a_terminal(moto: S3Server, wide_zip: str, tmp_path: Path) -> None:
+    """stderr on a pty: the bar counts every entry; stdout stays clean."""
+    master, slave = pty.openpty()
+    argv = [*command(), "pack", wide_zip, str(tmp_path / "bar.zip")]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=slave, env=env_for(moto, TERM="xterm")
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the process closed its end
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    stdout, _ = proc.communicate(timeout=300)
+    reader.join(timeout=30)
+    os.close(master)
+    assert proc.returncode == 0
+    assert "\rpack [" in b"".join(chunks).decode() and "] 74/74 " in b"".join(chunks).decode()
+    assert "\r" not in stdout.decode()
