@@ -339,6 +339,12 @@ def test_local_target_and_bad_mode(tmp_path: Path) -> None:
         RemoteZipStore(path, mode="w-")
     with pytest.raises(ValueError, match="mode"):
         RemoteZipStore(path, mode="a")
+    for read_argument in ("root", "tail_size", "metadata_prefetch"):
+        with pytest.raises(TypeError, match=read_argument):
+            RemoteZipStore(tmp_path / "n.zip", mode="w", **{read_argument: 1})
+    with pytest.raises(TypeError, match="bogus"):
+        RemoteZipStore(tmp_path / "n.zip", mode="w", bogus=1)
+    assert not (tmp_path / "n.zip").exists()
 
 
 def test_write_store_does_not_pickle(tmp_path: Path) -> None:

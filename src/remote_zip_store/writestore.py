@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from zarr.storage import Store
 from zarr.util import normalize_storage_path
 
+from .archive import ReadOptions
 from .errors import (
     DuplicateEntryError,
     InvalidKeyError,
@@ -46,6 +47,9 @@ else:
 WRITE_MODES = ("w", "w-")
 
 _WRITE_FIELDS = frozenset(field.name for field in dataclasses.fields(WriteOptions))
+_READ_ONLY_ARGUMENTS = frozenset(
+    {"root", "metadata_prefetch", "read", *(f.name for f in dataclasses.fields(ReadOptions))}
+)
 
 
 class ChunkNotReadableError(RemoteZipError, OSError):
@@ -130,6 +134,12 @@ class ZipWriteStore(Store):  # type: ignore[misc]
     ):
         if mode not in WRITE_MODES:
             raise ValueError(f"mode must be one of {WRITE_MODES}, not {mode!r}")
+        misplaced = sorted(set(options) & _READ_ONLY_ARGUMENTS)
+        if misplaced:
+            raise TypeError(
+                f"{', '.join(misplaced)}: read-store arguments; a write store "
+                f"(mode={mode!r}) writes at the archive's root and takes write=WriteOptions(...)"
+            )
         overrides = {name: options.pop(name) for name in list(options) if name in _WRITE_FIELDS}
         self.options = write_options(write, **overrides)
         self.mode = mode
