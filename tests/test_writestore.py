@@ -345,6 +345,8 @@ def test_local_target_and_bad_mode(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="bogus"):
         RemoteZipStore(tmp_path / "n.zip", mode="w", bogus=1)
     assert not (tmp_path / "n.zip").exists()
+    with RemoteZipStore(tmp_path / "n.zip", mode="w", max_workers=2) as store:  # a write option
+        assert store.options.max_workers == 2
 
 
 def test_write_store_does_not_pickle(tmp_path: Path) -> None:

@@ -47,8 +47,11 @@ else:
 WRITE_MODES = ("w", "w-")
 
 _WRITE_FIELDS = frozenset(field.name for field in dataclasses.fields(WriteOptions))
-_READ_ONLY_ARGUMENTS = frozenset(
-    {"root", "metadata_prefetch", "read", *(f.name for f in dataclasses.fields(ReadOptions))}
+_READ_ONLY_ARGUMENTS = (
+    frozenset(
+        {"root", "metadata_prefetch", "read", *(f.name for f in dataclasses.fields(ReadOptions))}
+    )
+    - _WRITE_FIELDS  # max_workers is both: here it is the write's
 )
 
 
