@@ -31,12 +31,14 @@ from remote_zip_store.errors import (
     InvalidKeyError,
     InvalidValueError,
     KeyNotFoundError,
+    SourceError,
     WriterClosedError,
 )
 from remote_zip_store.frontend import is_metadata
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.writestore import ChunkNotReadableError, ZipWriteStore
 
+from .faultproxy import Fault, fault_proxy
 from .test_producers import need
 from .zarr_trees import assert_same_hierarchy, rich_tree, write_zip
 
@@ -387,3 +389,24 @@ def test_write_benchmark_quick_run() -> None:
         result["archive_bytes"]
     }
     assert all(run["object_size"] > 0 for run in result["runs"]["ours"])
+
+
+def test_a_failed_part_aborts_the_store(moto: S3Server) -> None:
+    """Every part PUT answers 500 (fault proxy): the zarr write raises an error naming the
+    archive, the store is aborted (later writes refused), and no object or upload is left."""
+    url = new_url(moto)
+    with fault_proxy(moto.endpoint_url, lifetime=120) as proxy:
+        proxy.arm(Fault("status", count=1000, method="PUT", status=500, code="InternalError"))
+        kwargs = dict(moto.store_kwargs(), endpoint_url=proxy.endpoint_url, max_attempts=2)
+        store = RemoteZipStore(url, mode="w", part_size=5 * 2**20, max_workers=2, **kwargs)
+        rng = np.random.default_rng(5)
+        with pytest.raises(SourceError, match="upload_part failed") as info, store:
+            arr = zarr.create(shape=(4_000_000,), chunks=(250_000,), dtype="f8", store=store)
+            arr[:] = rng.standard_normal(4_000_000)  # 32 MB: parts go out while writing
+        assert info.value.archive == url
+        assert store.aborted
+        with pytest.raises(WriterClosedError):
+            store["x/0"] = b"more"
+    key = url.split("/", 3)[3]
+    assert not exists(moto, url)
+    assert not moto.client().list_multipart_uploads(Bucket=moto.bucket, Prefix=key).get("Uploads")
