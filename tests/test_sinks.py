@@ -322,3 +322,13 @@ def test_the_writer_takes_the_sinks_options(moto: S3Server) -> None:
     writer = ZipWriter(sink)
     assert writer.options is options
     writer.abort()
+
+
+def test_zip64_by_entry_count_on_s3(moto: S3Server, tmp_path: Path) -> None:
+    """70,000 entries through multipart parts: ZIP64 end records, read by every tool."""
+    key = fresh_key()
+    entries = {f"c/{i}": i.to_bytes(3, "little") for i in range(70_000)}
+    sink = open_sink(f"s3://{moto.bucket}/{key}", options=SMALL_PARTS, client=moto.client())
+    write(sink, entries)
+    assert sink.requests["upload_part"] == 2  # type: ignore[attr-defined]
+    check_round_trip(moto, key, entries, tmp_path)

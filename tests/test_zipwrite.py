@@ -375,7 +375,7 @@ def test_local_fail_if_exists(tmp_path: Path) -> None:
     validate_zip(tmp_path / "fresh2.zip", {"a": b"1"})
 
 
-def test_local_file_mode_is_a_normal_files(tmp_path: Path) -> None:
+def test_local_file_mode_is_a_normal_files_mode(tmp_path: Path) -> None:
     path = tmp_path / "p.zip"
     write_local(path, {"a": b"1"})
     umask = os.umask(0)
