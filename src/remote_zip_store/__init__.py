@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from .many import open_many
     from .sources import HTTPSource, LocalSource, S3Options, S3Source, Source
     from .store import ReadOnlyStoreError, RemoteZipStore
+    from .writestore import ChunkNotReadableError, ZipWriteStore
+    from .zipwrite import WriteOptions
 
 #: Public name -> the module that defines it.
 _LAZY = {
@@ -59,6 +61,9 @@ _LAZY = {
     "Source": "sources",
     "ReadOnlyStoreError": "store",
     "RemoteZipStore": "store",
+    "ChunkNotReadableError": "writestore",
+    "ZipWriteStore": "writestore",
+    "WriteOptions": "zipwrite",
 }
 
 
@@ -80,6 +85,7 @@ __all__ = [
     "ArchiveChangedError",
     "ArchiveNotFoundError",
     "BadArchiveError",
+    "ChunkNotReadableError",
     "CorruptEntryError",
     "HTTPSource",
     "InvalidURLError",
@@ -95,7 +101,9 @@ __all__ = [
     "SourceError",
     "StoreClosedError",
     "UnsupportedArchiveError",
+    "WriteOptions",
     "ZipArchive",
+    "ZipWriteStore",
     "__version__",
     "open_many",
 ]

@@ -70,6 +70,10 @@ class RemoteZipStore(Store):  # type: ignore[misc]
     ``max_attempts=5``, ``body_retries=3``, ``retry_backoff=0.1``, and
     ``max_pool_connections=max(10, max_workers)``.
 
+    ``mode="w"`` (replace) or ``"w-"`` (fail if it exists) returns a
+    :class:`~remote_zip_store.writestore.ZipWriteStore` that writes a new
+    archive instead (docs/writing.md).
+
     ``root`` selects a folder inside the zip as the hierarchy's root; by
     default a single top-level folder that holds ``.zgroup``/``.zarray``/
     ``.zmetadata`` (or ``zarr.json``) is detected (``zip -r x.zip data.zarr``). ``root=""``
@@ -87,10 +91,22 @@ class RemoteZipStore(Store):  # type: ignore[misc]
     _erasable = False
     _listable = True
 
+    def __new__(cls, *args: Any, mode: str = "r", **kwargs: Any) -> Any:
+        # mode="w"/"w-" builds the write store instead (not a subclass, so this
+        # class's __init__ does not run on it); unpickling calls __new__(cls) bare.
+        if mode in ("w", "w-"):
+            from .writestore import ZipWriteStore
+
+            return ZipWriteStore(*args, mode=mode, **kwargs)
+        if mode != "r":
+            raise ValueError(f"mode must be 'r', 'w' or 'w-', not {mode!r}")
+        return super().__new__(cls)
+
     def __init__(
         self,
         url: str | os.PathLike[str],
         *,
+        mode: str = "r",
         root: str | None = None,
         metadata_prefetch: Policy = "auto",
         read: ReadOptions | None = None,
@@ -114,7 +130,7 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         metadata_prefetch: Policy = "auto",
     ) -> RemoteZipStore:
         """A store over any :class:`~remote_zip_store.sources.Source`."""
-        store = cls.__new__(cls)
+        store: RemoteZipStore = super().__new__(cls)
         store._setup(ZipArchive(source, options).open(), root, metadata_prefetch)
         return store
 
