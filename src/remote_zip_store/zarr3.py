@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pickle
+import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,11 @@ from .frontend import open_archive, resolve_root
 from .listing import Listing
 from .prefetch import MetadataCache, Policy
 from .sources import Source
+
+if sys.version_info >= (3, 11):
+    from builtins import BaseExceptionGroup
+else:  # pragma: no cover - zarr 3 itself needs Python 3.11
+    raise ImportError("the zarr-3 front end needs Python 3.11 or later")
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -430,7 +436,9 @@ class RemoteZipStore(Store):  # type: ignore[misc]
 
 def _require_read_only(read_only: bool, url: str) -> None:
     if not read_only:
-        raise ReadOnlyStoreError(f"{READ_ONLY_MESSAGE}: read_only=False is not possible", archive=url)
+        raise ReadOnlyStoreError(
+            f"{READ_ONLY_MESSAGE}: read_only=False is not possible", archive=url
+        )
 
 
 def _resolve(byte_range: Any, size: int) -> tuple[int, int]:

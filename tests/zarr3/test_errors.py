@@ -9,11 +9,11 @@ import pytest
 
 pytest.importorskip("zarr", minversion="3.1")
 
-import zarr  # noqa: E402
-from zarr.core.buffer import cpu, default_buffer_prototype  # noqa: E402
-from zarr.core.sync import sync  # noqa: E402
+import zarr
+from zarr.core.buffer import cpu, default_buffer_prototype
+from zarr.core.sync import sync
 
-from remote_zip_store.errors import (  # noqa: E402
+from remote_zip_store.errors import (
     ArchiveAccessError,
     ArchiveNotFoundError,
     BadArchiveError,
@@ -21,15 +21,15 @@ from remote_zip_store.errors import (  # noqa: E402
     RemoteZipError,
     StoreClosedError,
 )
-from remote_zip_store.testing.servers import S3Server  # noqa: E402
-from remote_zip_store.zarr3 import MissingKeyError, ReadOnlyStoreError, RemoteZipStore  # noqa: E402
+from remote_zip_store.testing.servers import S3Server
+from remote_zip_store.zarr3 import MissingKeyError, ReadOnlyStoreError, RemoteZipStore
 
-from .helpers import make_zip  # noqa: E402
+from .helpers import make_zip
 
 
 def test_missing_object(s3: S3Server) -> None:
     url = f"s3://{s3.bucket}/no/such.zip"
-    with pytest.raises(ArchiveNotFoundError, match="no/such.zip") as info:
+    with pytest.raises(ArchiveNotFoundError, match=r"no/such\.zip") as info:
         RemoteZipStore(url, **s3.store_kwargs())
     assert isinstance(info.value, FileNotFoundError)
 
