@@ -66,7 +66,7 @@ def _shutdown(pool: ThreadPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc]
+class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore]
     """A read-only zarr-python 3 store over one zip archive (zarr formats 2 and 3).
 
     Takes the arguments of the zarr-2 ``RemoteZipStore`` (``url``, ``root``,
