@@ -152,6 +152,8 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
             start, end = _resolve(byte_range, entry.uncompressed_size)
             if start == 0 and end == entry.uncompressed_size:
                 data = await self._read_whole(entry)
+            elif start == end:
+                data = b""  # nothing asked: no request, even for a compressed entry
             else:
                 data = await self._run(self.archive.read_entry_range, entry, start, end)
         return prototype.buffer.from_bytes(data)
