@@ -1,4 +1,4 @@
-"""remote-zip-store: a zarr v2 store over a zip archive in S3-compatible storage.
+"""remote-zip-store: a read-only zarr store over a zip archive in S3-compatible storage.
 
 >>> import zarr
 >>> from remote_zip_store import RemoteZipStore
@@ -7,7 +7,9 @@
 
 The names below load on first use (module ``__getattr__``): ``import
 remote_zip_store`` imports neither zarr nor boto3, so the command line and the
-core stay quick to start.
+core stay quick to start. ``RemoteZipStore`` and ``ReadOnlyStoreError`` are the
+zarr-python 3 front end (:mod:`.zarr3`) when the installed zarr is 3 or later,
+the zarr-2 one (:mod:`.store`) under zarr 2.18; the choice is made at first access.
 """
 
 from __future__ import annotations
@@ -55,15 +57,25 @@ _LAZY = {
     "S3Options": "sources",
     "S3Source": "sources",
     "Source": "sources",
-    "ReadOnlyStoreError": "store",
-    "RemoteZipStore": "store",
+    "ReadOnlyStoreError": "",  # the zarr front end (zarr_front_end())
+    "RemoteZipStore": "",
 }
+
+
+def zarr_front_end() -> str:
+    """The front-end module for the installed zarr: ``"zarr3"`` (zarr >= 3) or ``"store"``."""
+    import zarr
+
+    major = str(getattr(zarr, "__version__", "2")).split(".", 1)[0]
+    return "zarr3" if major.isdigit() and int(major) >= 3 else "store"
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if not module:
+        module = zarr_front_end()
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value  # resolved once
     return value

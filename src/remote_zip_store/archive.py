@@ -20,6 +20,7 @@ with a :class:`~remote_zip_store.sources.Source`. It knows nothing about zarr.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -205,11 +206,16 @@ class ZipArchive:
     def read_entry_range(self, entry: Entry, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of ``entry``'s uncompressed contents.
 
-        A stored entry costs one GET of exactly those bytes once its local header
-        is known (the first partial read of an entry fetches the header in the same
-        GET); a compressed one is read whole, checked and sliced. The CRC-32 covers
-        the whole entry, so it is checked only when the whole entry is read: bytes of
-        a partial stored read are checked against nothing but the directory's sizes.
+        A stored entry costs one GET of exactly those bytes once its data start
+        is known. The first partial read of an entry learns it: a range near the
+        start (within ``coalesce_gap``) is one GET of the local header and the
+        data up to ``end``; a range further in (a shard index at the end of a
+        shard) is a GET of the guessed sub-range beside a GET of the local
+        header, in the same round trip, and is refetched if the guess was wrong.
+        A compressed entry is read whole, checked and sliced. The CRC-32 covers
+        the whole entry, so it is checked only when the whole entry is read:
+        bytes of a partial stored read are checked against nothing but the
+        directory's sizes.
         """
         size = entry.uncompressed_size
         if not 0 <= start <= end <= size:
@@ -232,16 +238,48 @@ class ZipArchive:
             data_start = self._data_starts.get(entry)
             if data_start is not None:
                 return self._fetch(data_start + start, data_start + end)
-            # One GET: the local header (with room for a longer extra field), then data to ``end``.
-            guess = LOCAL_SIZE + entry.name_length + entry.extra_length + LOCAL_EXTRA_SLACK
-            raw = self._fetch(first, min(last, first + guess + end))
-            offset = self._data_offset(entry, raw)
-            if len(raw) < offset + end:
-                raw += self._fetch(first + len(raw), first + offset + end)
-            if len(self._data_starts) >= MAX_DATA_OFFSETS:
-                self._data_starts.clear()
-            self._data_starts[entry] = first + offset
-            return raw[offset + start : offset + end]
+            if start <= self.options.coalesce_gap:
+                # One GET: the local header (with room for a longer extra field), then data.
+                guess = LOCAL_SIZE + entry.name_length + entry.extra_length + LOCAL_EXTRA_SLACK
+                raw = self._fetch(first, min(last, first + guess + end))
+                offset = self._data_offset(entry, raw)
+                if len(raw) < offset + end:
+                    raw += self._fetch(first + len(raw), first + offset + end)
+                self._remember_data_start(entry, first + offset)
+                return raw[offset + start : offset + end]
+            return self._read_far_range(entry, start, end)
+
+    def _read_far_range(self, entry: Entry, start: int, end: int) -> bytes:
+        """``[start, end)`` of a stored entry far from its header: two concurrent GETs."""
+        guessed = _guess_data_start(entry)
+        header: list[bytes] = []
+        failure: list[BaseException] = []
+        first = entry.header_offset
+
+        def fetch_header() -> None:
+            try:
+                header.append(self._fetch(first, first + LOCAL_SIZE + entry.name_length))
+            except BaseException as exc:  # re-raised in the caller's thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=fetch_header, name="remote-zip-store-header")
+        thread.start()
+        try:
+            data = self._fetch(guessed + start, guessed + end)
+        finally:
+            thread.join()
+        if failure:
+            raise failure[0]
+        data_start = first + self._data_offset(entry, header[0])
+        self._remember_data_start(entry, data_start)
+        if data_start != guessed:  # the local extra field differs from the guess
+            data = self._fetch(data_start + start, data_start + end)
+        return data
+
+    def _remember_data_start(self, entry: Entry, data_start: int) -> None:
+        if len(self._data_starts) >= MAX_DATA_OFFSETS:
+            self._data_starts.clear()
+        self._data_starts[entry] = data_start
 
     def read_many(self, entries: Iterable[Entry]) -> dict[str, bytes]:
         """Contents of several entries, coalesced and fetched concurrently, by entry name."""
@@ -371,6 +409,19 @@ class ZipArchive:
 
     def __repr__(self) -> str:
         return f"ZipArchive({self.url!r})"
+
+
+def _guess_data_start(entry: Entry) -> int:
+    """Where ``entry``'s data most likely starts, before its local header is read.
+
+    Without a data descriptor the data usually ends where the next entry (or the
+    directory) starts, which places it whatever the local extra field's length;
+    otherwise assume the local header repeats the central extra field.
+    """
+    minimum = entry.header_offset + LOCAL_SIZE + entry.name_length
+    if not entry.flags & 0x08 and entry.span_end - entry.compressed_size >= minimum:
+        return entry.span_end - entry.compressed_size
+    return minimum + entry.extra_length
 
 
 def _shutdown(pool: ThreadPoolExecutor) -> None:

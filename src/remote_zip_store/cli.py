@@ -184,7 +184,7 @@ def _open_archive(args: argparse.Namespace) -> ZipArchive:
 
 
 def _open(args: argparse.Namespace) -> RemoteZipStore:
-    from .store import RemoteZipStore
+    from . import RemoteZipStore  # the front end for the installed zarr (2 or 3)
 
     return RemoteZipStore(_location(args.url), root=args.root, **connection_kwargs(args))
 
@@ -218,6 +218,8 @@ def _entries(index: ZipIndex) -> Iterator[Entry]:
 def _open_hierarchy(store: RemoteZipStore) -> Any:
     import zarr
 
+    if not hasattr(store, "__contains__"):  # zarr 3 finds consolidated metadata itself
+        return zarr.open(store, mode="r")
     if CONSOLIDATED in store:
         return zarr.open_consolidated(store, mode="r")
     return zarr.open(store, mode="r")
@@ -242,14 +244,23 @@ def _tree(args: argparse.Namespace) -> int:
             else:
                 lines.append(f"{indent}{name}/")
 
-        node.visititems(visit)
+        if hasattr(node, "visititems"):
+            node.visititems(visit)
+        else:  # zarr 3: members() walks the hierarchy, sorted here as visititems does
+            for path, item in sorted(node.members(max_depth=None)):
+                visit(path, item)
         for line in lines:
             _out(line)
     return 0
 
 
 def _describe_array(name: str, array: Any) -> str:
-    compressor = array.compressor.codec_id if array.compressor is not None else "none"
+    compressors = getattr(array, "compressors", None)  # zarr 3 (a tuple); zarr 2: compressor
+    if compressors is not None:
+        names = [str(getattr(c, "codec_id", None) or type(c).__name__) for c in compressors]
+        compressor = ",".join(names) or "none"
+    else:
+        compressor = array.compressor.codec_id if array.compressor is not None else "none"
     return (
         f"{name}  shape={tuple(array.shape)} dtype={array.dtype} chunks={tuple(array.chunks)} "
         f"compressor={compressor}"

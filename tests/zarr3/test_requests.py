@@ -1,0 +1,188 @@
+"""Request counts (deterministic) and concurrency of the zarr-3 store, on moto."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("zarr", minversion="3.1")
+
+import zarr  # noqa: E402
+from zarr.abc.store import RangeByteRequest, SuffixByteRequest  # noqa: E402
+from zarr.core.buffer import default_buffer_prototype  # noqa: E402
+from zarr.core.sync import sync  # noqa: E402
+
+from remote_zip_store.testing.servers import S3Server  # noqa: E402
+from remote_zip_store.zarr3 import RemoteZipStore  # noqa: E402
+
+from .helpers import make_zip, write_hierarchy  # noqa: E402
+
+EXPECTED = np.arange(512 * 512, dtype="uint32").reshape(512, 512)
+SMALL_OPEN = {"head_size": 0, "tail_size": 1024}  # nothing served from the open's buffers
+
+
+def _sharded(group: Any) -> None:
+    a = group.create_array(
+        "sh",
+        shape=(512, 512),
+        chunks=(16, 16),
+        shards=(256, 256),
+        dtype="uint32",
+        compressors=None,
+    )
+    a[:] = EXPECTED
+
+
+def test_one_inner_chunk_is_the_shard_index_and_that_chunk(moto: S3Server, tmp_path: Path) -> None:
+    data = write_hierarchy(tmp_path / "s.zip", _sharded)
+    with zipfile.ZipFile(tmp_path / "s.zip") as z:
+        shard_size = z.getinfo("sh/c/0/0").file_size
+    store = RemoteZipStore(moto.put(data), **SMALL_OPEN, **moto.store_kwargs())
+    array = zarr.open_array(store, path="sh", mode="r")
+    stats = store.archive.source.stats
+    index_size = 256 * 16 + 4  # 16x16 inner chunks x (offset, length) + crc32c
+    chunk_size = 16 * 16 * 4
+    stats.reset()
+    np.testing.assert_array_equal(array[0:16, 0:16], EXPECTED[:16, :16])
+    requests, received = stats.snapshot()
+    # the shard's local header beside its index (one round trip), then the inner chunk
+    assert requests == 3, (requests, received)
+    assert received == 30 + len("sh/c/0/0") + index_size + chunk_size
+    assert received < shard_size / 50
+    stats.reset()
+    np.testing.assert_array_equal(array[16:32, 0:16], EXPECTED[16:32, :16])
+    assert stats.snapshot() == (2, index_size + chunk_size)  # data start remembered
+    store.close()
+
+
+def test_neighbouring_entries_in_one_tick_are_one_get(moto: S3Server) -> None:
+    entries = {"pad": b"p" * 300_000, **{f"c/{i}": bytes([i]) * 1000 for i in range(8)}}
+    entries["after"] = b"a" * 300_000
+    store = RemoteZipStore(moto.put(make_zip(entries)), root="", **SMALL_OPEN, **moto.store_kwargs())
+    stats = store.archive.source.stats
+    prototype = default_buffer_prototype()
+
+    async def gather() -> list[Any]:
+        return await asyncio.gather(*(store.get(f"c/{i}", prototype) for i in range(8)))
+
+    stats.reset()
+    values = sync(gather())
+    assert [v.to_bytes() for v in values] == [bytes([i]) * 1000 for i in range(8)]
+    assert stats.snapshot()[0] == 1  # one coalesced GET for the eight
+    stats.reset()
+    got = sync(store.get_partial_values(prototype, [(f"c/{i}", None) for i in (1, 2, 3)]))
+    assert [v.to_bytes() for v in got] == [bytes([i]) * 1000 for i in (1, 2, 3)]
+    assert stats.snapshot()[0] == 1
+    store.close()
+
+
+def test_concurrent_gets_run_together_off_the_event_loop(moto: S3Server) -> None:
+    """Eight ranged gets are eight GETs in flight at once, none on the loop's thread."""
+    n = 8
+    entries = {f"e{i}": bytes([i]) * 200_000 for i in range(n)}
+    store = RemoteZipStore(moto.put(make_zip(entries)), root="", **SMALL_OPEN, **moto.store_kwargs())
+    source = store.archive.source
+    barrier = threading.Barrier(n, timeout=10)  # breaks unless all n reads are in flight
+    threads: set[int] = set()
+    read_range = source.read_range
+
+    def together(start: int, end: int) -> bytes:
+        threads.add(threading.get_ident())
+        barrier.wait()
+        return read_range(start, end)
+
+    prototype = default_buffer_prototype()
+    for i in range(n):  # learn every data start first (the header reads)
+        sync(store.get(f"e{i}", prototype, RangeByteRequest(0, 10)))
+    source.read_range = together  # type: ignore[method-assign]
+
+    async def run() -> tuple[list[Any], int]:
+        loop_thread = threading.get_ident()
+        got = await asyncio.gather(
+            *(store.get(f"e{i}", prototype, RangeByteRequest(100_000, 100_100)) for i in range(n))
+        )
+        return got, loop_thread
+
+    got, loop_thread = sync(run())
+    assert [g.to_bytes() for g in got] == [bytes([i]) * 100 for i in range(n)]
+    assert loop_thread not in threads and len(threads) == n
+    store.close()
+
+
+def test_get_ranges_plans_one_get_per_batch(moto: S3Server) -> None:
+    payload = bytes(range(256)) * 2000  # 512,000 bytes
+    store = RemoteZipStore(
+        moto.put(make_zip({"pad": b"p" * 300_000, "k": payload, "after": b"a" * 300_000})),
+        root="",
+        **SMALL_OPEN,
+        **moto.store_kwargs(),
+    )
+    prototype = default_buffer_prototype()
+    requests = [RangeByteRequest(100_000, 100_010), RangeByteRequest(100_020, 100_030),
+                RangeByteRequest(400_000, 400_005), SuffixByteRequest(4)]
+
+    async def collect() -> dict[int, bytes]:
+        out: dict[int, bytes] = {}
+        async for group in store.get_ranges(
+            "k", requests, prototype=prototype, max_gap_bytes=1000, max_coalesced_bytes=1 << 20
+        ):
+            for i, buf in group:
+                out[i] = buf.to_bytes()
+        return out
+
+    sync(store.get("k", prototype, RangeByteRequest(0, 1)))  # learn the data start
+    stats = store.archive.source.stats
+    stats.reset()
+    out = sync(collect())
+    assert out == {
+        0: payload[100_000:100_010],
+        1: payload[100_020:100_030],
+        2: payload[400_000:400_005],
+        3: payload[-4:],
+    }
+    assert stats.snapshot() == (3, 30 + 5 + 4)  # the first two ranges coalesced
+
+    async def missing() -> None:
+        async for _ in store.get_ranges("nope", requests, prototype=prototype):
+            pass
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        sync(missing())
+    assert info.value.split(FileNotFoundError)[0] is not None
+    store.close()
+
+
+def test_listing_and_sizes_make_no_request(moto: S3Server) -> None:
+    entries = {"zarr.json": b"{}", "a/zarr.json": b"{}", "a/c/0": b"x" * 10, "a/c/1": b"y" * 5}
+    store = RemoteZipStore(moto.put(make_zip(entries)), root="", **moto.store_kwargs())
+    stats = store.archive.source.stats
+    stats.reset()
+
+    async def run() -> tuple[Any, ...]:
+        return (
+            [k async for k in store.list()],
+            [k async for k in store.list_prefix("a/c/")],
+            [k async for k in store.list_dir("a")],
+            await store.getsize("a/c/0"),
+            await store.getsize_prefix("a"),
+            await store.exists("a/c/1"),
+            await store.exists("a/c/2"),
+        )
+
+    assert sync(run()) == (
+        sorted(entries),
+        ["a/c/0", "a/c/1"],
+        ["c", "zarr.json"],
+        10,
+        17,
+        True,
+        False,
+    )
+    assert stats.snapshot() == (0, 0)
+    store.close()
