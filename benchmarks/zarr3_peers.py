@@ -723,6 +723,7 @@ def run_suite(
             "quick": config.quick,
             "reps": config.reps,
             "cell_budget_s": config.cell_budget,
+            "zarr_async_concurrency": _zarr_concurrency(),
             "conditions": [asdict(c) for c in config.conditions],
         },
         "archives": {
@@ -740,6 +741,12 @@ def run_suite(
         "scenarios": {s.name: s.label for s in scenarios},
         "cells": [dict(asdict(c), median=c.median) for c in cells],
     }
+
+
+def _zarr_concurrency() -> Any:
+    import zarr
+
+    return zarr.config.get("async.concurrency")
 
 
 def _cell_line(cell: Cell) -> str:
@@ -834,7 +841,8 @@ def check_targets(result: dict[str, Any], condition: str) -> list[dict[str, Any]
 def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"zarr-3 peers, {result['date']}; server {result['setup']['server']}; "
-        + ", ".join(f"{k} {v}" for k, v in result["setup"]["versions"].items()),
+        + ", ".join(f"{k} {v}" for k, v in result["setup"]["versions"].items())
+        + f"; zarr async.concurrency {result['config']['zarr_async_concurrency']}",
         "",
     ]
     for name, a in result["archives"].items():
@@ -928,8 +936,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--conditions", help="comma-separated, of loopback,20ms-400Mbit")
     parser.add_argument("--scenarios", help=f"comma-separated, of {','.join(SCENARIO_NAMES)}")
     parser.add_argument("--contenders", help=f"comma-separated, of {','.join(BY_NAME)}")
+    parser.add_argument(
+        "--zarr-concurrency",
+        type=int,
+        help="zarr's async.concurrency for every zarr-python contender (default: zarr's, 10)",
+    )
     args = parser.parse_args(argv)
     config = build_config(args)
+    if args.zarr_concurrency:
+        import zarr
+
+        zarr.config.set({"async.concurrency": args.zarr_concurrency})
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     started = time.perf_counter()
