@@ -11,12 +11,18 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .archive import ReadOptions, ZipArchive
-from .errors import KeyNotFoundError
+from .errors import KeyNotFoundError, StoreClosedError
 from .index import ZipIndex
-from .sources import CONNECTION_ARGUMENTS, open_source
+from .listing import Listing
+from .sources import CONNECTION_ARGUMENTS, Source, open_source
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from .prefetch import MetadataCache, Policy
 
 #: Files whose presence marks the root of a zarr v2 hierarchy.
 ZARR_V2_MARKERS = (".zgroup", ".zarray", ".zmetadata")
@@ -120,3 +126,114 @@ def resolve_root(archive: ZipArchive, root: str | None) -> str:
     if chosen and not archive.index.any_under(chosen + "/"):
         raise KeyNotFoundError(f"no entries under root {chosen!r}", archive=archive.url, key=chosen)
     return chosen
+
+
+class ArchiveFrontEnd:
+    """What the zarr-2 and zarr-3 stores share over an opened archive; imports no zarr.
+
+    Opening (the archive closed again when the root is wrong), the root prefix,
+    the sorted listing, the metadata cache, identity (``url``, ``repr``, ``==``,
+    ``hash``) and pickling as configuration (the archive pickles its source and
+    pinned version only). A front end adds the zarr API and may extend
+    :meth:`_attach` with per-process state of its own.
+    """
+
+    archive: ZipArchive
+    root: str
+    _prefix: str
+    _listing: Listing | None
+    _metadata: MetadataCache
+
+    def _open_url(
+        self,
+        url: str | os.PathLike[str],
+        root: str | None,
+        metadata_prefetch: Policy,
+        read: ReadOptions | None,
+        client: Any,
+        options: Mapping[str, Any],
+    ) -> None:
+        archive = open_archive(url, read=read, client=client, **options)
+        try:
+            self._setup(archive, root, metadata_prefetch)
+        except BaseException:
+            archive.close()  # a failed open must not leak the descriptor or the client
+            raise
+
+    @classmethod
+    def from_source(
+        cls,
+        source: Source,
+        *,
+        root: str | None = None,
+        options: ReadOptions | None = None,
+        metadata_prefetch: Policy = "auto",
+    ) -> Self:
+        """A store over any :class:`~remote_zip_store.sources.Source`."""
+        store = cls.__new__(cls)
+        store._setup(ZipArchive(source, options).open(), root, metadata_prefetch)
+        return store
+
+    def _setup(self, archive: ZipArchive, root: str | None, metadata_prefetch: Policy) -> None:
+        self._attach(archive, resolve_root(archive, root), metadata_prefetch)
+
+    def _attach(self, archive: ZipArchive, root: str, metadata_prefetch: Policy) -> None:
+        """Per-process state over ``archive`` (also what unpickling runs)."""
+        from .prefetch import MetadataCache  # prefetch imports this module
+
+        self.archive = archive
+        self.root = root
+        self._prefix = root + "/" if root else ""
+        self._listing = None
+        self._metadata = MetadataCache(archive, self._prefix, metadata_prefetch)
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.archive.url
+
+    def __repr__(self) -> str:
+        root = f", root={self.root!r}" if self.root else ""
+        endpoint = self.archive.source.identity.endpoint
+        shown = f", endpoint_url={endpoint!r}" if endpoint else ""
+        return f"{type(self).__name__}({self.url!r}{shown}{root})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ArchiveFrontEnd):
+            return NotImplemented
+        return (self.archive.source.identity, self.root) == (
+            other.archive.source.identity,
+            other.root,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.archive.source.identity, self.root))
+
+    # -- listing and lifecycle ------------------------------------------------------------
+    def listing(self) -> Listing:
+        """The sorted names, built on first use (no request; 8 bytes per entry)."""
+        listing = self._listing
+        if listing is None:
+            listing = self._listing = Listing(self.archive.index.names())
+        return listing
+
+    def _check_open(self) -> None:
+        if self.archive.closed:
+            raise StoreClosedError(
+                "the store is closed; open a new store to read it", archive=self.url
+            )
+
+    @property
+    def closed(self) -> bool:
+        return self.archive.closed
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Configuration and the pinned version only: cheap, deterministic, no client.
+        return {
+            "archive": self.archive,
+            "root": self.root,
+            "metadata_prefetch": self._metadata.policy,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._attach(state["archive"], state["root"], state.get("metadata_prefetch", "auto"))

@@ -16,12 +16,10 @@ import zarr.errors
 from zarr.storage import Store
 from zarr.util import normalize_storage_path
 
-from .archive import ReadOptions, ZipArchive
-from .errors import KeyNotFoundError, RemoteZipError, StoreClosedError
-from .frontend import open_archive, resolve_root
-from .listing import Listing
-from .prefetch import MetadataCache, Policy
-from .sources import Source
+from .archive import ReadOptions
+from .errors import KeyNotFoundError, RemoteZipError
+from .frontend import ArchiveFrontEnd
+from .prefetch import Policy
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -43,7 +41,7 @@ class ReadOnlyStoreError(RemoteZipError, zarr.errors.ReadOnlyError):  # type: ig
         self.key = key
 
 
-class RemoteZipStore(Store):  # type: ignore[misc]
+class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc]
     """A read-only zarr v2 store over one zip archive.
 
     ``url`` is ``s3://bucket/key``, an ``http(s)://`` URL (a public object or a
@@ -97,55 +95,7 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         client: S3Client | None = None,
         **options: Any,
     ):
-        archive = open_archive(url, read=read, client=client, **options)
-        try:
-            self._setup(archive, root, metadata_prefetch)
-        except BaseException:
-            archive.close()  # a failed open must not leak the descriptor or the client
-            raise
-
-    @classmethod
-    def from_source(
-        cls,
-        source: Source,
-        *,
-        root: str | None = None,
-        options: ReadOptions | None = None,
-        metadata_prefetch: Policy = "auto",
-    ) -> RemoteZipStore:
-        """A store over any :class:`~remote_zip_store.sources.Source`."""
-        store = cls.__new__(cls)
-        store._setup(ZipArchive(source, options).open(), root, metadata_prefetch)
-        return store
-
-    def _setup(self, archive: ZipArchive, root: str | None, metadata_prefetch: Policy) -> None:
-        self.archive = archive
-        self.root = resolve_root(archive, root)
-        self._prefix = self.root + "/" if self.root else ""
-        self._listing: Listing | None = None
-        self._metadata = MetadataCache(archive, self._prefix, metadata_prefetch)
-
-    # -- identity ----------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return self.archive.url
-
-    def __repr__(self) -> str:
-        root = f", root={self.root!r}" if self.root else ""
-        endpoint = self.archive.source.identity.endpoint
-        shown = f", endpoint_url={endpoint!r}" if endpoint else ""
-        return f"RemoteZipStore({self.url!r}{shown}{root})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RemoteZipStore):
-            return NotImplemented
-        return (self.archive.source.identity, self.root) == (
-            other.archive.source.identity,
-            other.root,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.archive.source.identity, self.root))
+        self._open_url(url, root, metadata_prefetch, read, client, options)
 
     # -- reading -----------------------------------------------------------------------
     def __getitem__(self, key: str) -> bytes:
@@ -180,13 +130,6 @@ class RemoteZipStore(Store):  # type: ignore[misc]
     def __contains__(self, key: object) -> bool:
         name = self._name(key)
         return name is not None and name in self.archive.index
-
-    def listing(self) -> Listing:
-        """The sorted names, built on first use (no request; 8 bytes per entry)."""
-        listing = self._listing
-        if listing is None:
-            listing = self._listing = Listing(self.archive.index.names())
-        return listing
 
     def keylist(self) -> list[str]:
         """Sorted keys (directory entries excluded)."""
@@ -252,32 +195,5 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         raise self._read_only("rename()", src_path)
 
     # -- lifecycle -----------------------------------------------------------------------
-    def _check_open(self) -> None:
-        if self.archive.closed:
-            raise StoreClosedError(
-                "the store is closed; open a new store to read it", archive=self.url
-            )
-
     def close(self) -> None:
         self.archive.close()
-
-    @property
-    def closed(self) -> bool:
-        return self.archive.closed
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Configuration and the pinned version only: cheap, deterministic, no client.
-        return {
-            "archive": self.archive,
-            "root": self.root,
-            "metadata_prefetch": self._metadata.policy,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.archive = state["archive"]
-        self.root = state["root"]
-        self._prefix = self.root + "/" if self.root else ""
-        self._listing = None
-        self._metadata = MetadataCache(
-            self.archive, self._prefix, state.get("metadata_prefetch", "auto")
-        )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pickle
+import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -28,12 +29,15 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from . import planner
 from .archive import Entry, ReadOptions, ZipArchive
-from .errors import KeyNotFoundError, RemoteZipError, StoreClosedError
+from .errors import KeyNotFoundError, RemoteZipError
 from .forksafe import PerProcess
-from .frontend import open_archive, resolve_root
-from .listing import Listing
-from .prefetch import MetadataCache, Policy
-from .sources import Source
+from .frontend import ArchiveFrontEnd
+from .prefetch import Policy
+
+if sys.version_info >= (3, 11):
+    from builtins import BaseExceptionGroup
+else:  # pragma: no cover - zarr 3 itself needs Python 3.11
+    raise ImportError("the zarr-3 front end needs Python 3.11 or later")
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -62,7 +66,7 @@ def _shutdown(pool: ThreadPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-class RemoteZipStore(Store):  # type: ignore[misc]
+class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc]
     """A read-only zarr-python 3 store over one zip archive (zarr formats 2 and 3).
 
     Takes the arguments of the zarr-2 ``RemoteZipStore`` (``url``, ``root``,
@@ -90,26 +94,7 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         **options: Any,
     ):
         _require_read_only(read_only, str(url))
-        archive = open_archive(url, read=read, client=client, **options)
-        try:
-            self._setup(archive, root, metadata_prefetch)
-        except BaseException:
-            archive.close()  # a failed open must not leak the descriptor or the client
-            raise
-
-    @classmethod
-    def from_source(
-        cls,
-        source: Source,
-        *,
-        root: str | None = None,
-        options: ReadOptions | None = None,
-        metadata_prefetch: Policy = "auto",
-    ) -> RemoteZipStore:
-        """A store over any :class:`~remote_zip_store.sources.Source`."""
-        store = cls.__new__(cls)
-        store._setup(ZipArchive(source, options).open(), root, metadata_prefetch)
-        return store
+        self._open_url(url, root, metadata_prefetch, read, client, options)
 
     @classmethod
     async def open(cls, *args: Any, **kwargs: Any) -> RemoteZipStore:
@@ -118,13 +103,9 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         await store._open()
         return store
 
-    def _setup(self, archive: ZipArchive, root: str | None, metadata_prefetch: Policy) -> None:
+    def _attach(self, archive: ZipArchive, root: str, metadata_prefetch: Policy) -> None:
         Store.__init__(self, read_only=True)
-        self.archive = archive
-        self.root = resolve_root(archive, root)
-        self._prefix = self.root + "/" if self.root else ""
-        self._listing: Listing | None = None
-        self._metadata = MetadataCache(archive, self._prefix, metadata_prefetch)
+        super()._attach(archive, root, metadata_prefetch)
         self._pool: PerProcess[ThreadPoolExecutor] = PerProcess(self._new_pool, _shutdown)
         # Whole-entry gets waiting for this tick's read_many, per event loop.
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Entry, asyncio.Future[bytes]]]]
@@ -136,30 +117,9 @@ class RemoteZipStore(Store):  # type: ignore[misc]
             max_workers=self.archive.options.max_workers, thread_name_prefix="remote-zip-store-z3"
         )
 
-    # -- identity ----------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return self.archive.url
-
-    def __repr__(self) -> str:
-        root = f", root={self.root!r}" if self.root else ""
-        endpoint = self.archive.source.identity.endpoint
-        shown = f", endpoint_url={endpoint!r}" if endpoint else ""
-        return f"RemoteZipStore({self.url!r}{shown}{root})"
-
+    # -- identity (url, repr, ==, hash: ArchiveFrontEnd) -----------------------------------
     def __str__(self) -> str:
         return f"zip+{self.url}" + (f"/{self.root}" if self.root else "")
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RemoteZipStore):
-            return NotImplemented
-        return (self.archive.source.identity, self.root) == (
-            other.archive.source.identity,
-            other.root,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.archive.source.identity, self.root))
 
     def with_read_only(self, read_only: bool = False) -> RemoteZipStore:
         """A new, unopened copy (no request); only ``read_only=True`` is possible."""
@@ -327,13 +287,6 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         return self._entry(key) is not None
 
     # -- listing (from the index, no request) ---------------------------------------------
-    def listing(self) -> Listing:
-        """The sorted names, built on first use (no request)."""
-        listing = self._listing
-        if listing is None:
-            listing = self._listing = Listing(self.archive.index.names())
-        return listing
-
     async def list(self) -> AsyncIterator[str]:
         for key in self.listing().keys(self._prefix):
             yield key
@@ -393,44 +346,17 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         raise self._refuse()
 
     # -- lifecycle ------------------------------------------------------------------------
-    def _check_open(self) -> None:
-        if self.archive.closed:
-            raise StoreClosedError(
-                "the store is closed; open a new store to read it", archive=self.url
-            )
-
     def close(self) -> None:
         super().close()
         self._pool.close()
         self.archive.close()
 
-    @property
-    def closed(self) -> bool:
-        return bool(self.archive.closed)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Configuration and the pinned version only: cheap, deterministic, no client.
-        return {
-            "archive": self.archive,
-            "root": self.root,
-            "metadata_prefetch": self._metadata.policy,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        archive: ZipArchive = state["archive"]
-        Store.__init__(self, read_only=True)
-        self.archive = archive
-        self.root = state["root"]
-        self._prefix = self.root + "/" if self.root else ""
-        self._listing = None
-        self._metadata = MetadataCache(archive, self._prefix, state["metadata_prefetch"])
-        self._pool = PerProcess(self._new_pool, _shutdown)
-        self._pending = {}
-
 
 def _require_read_only(read_only: bool, url: str) -> None:
     if not read_only:
-        raise ReadOnlyStoreError(f"{READ_ONLY_MESSAGE}: read_only=False is not possible", archive=url)
+        raise ReadOnlyStoreError(
+            f"{READ_ONLY_MESSAGE}: read_only=False is not possible", archive=url
+        )
 
 
 def _resolve(byte_range: Any, size: int) -> tuple[int, int]:

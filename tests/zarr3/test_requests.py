@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import zipfile
+from builtins import BaseExceptionGroup
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +14,15 @@ import pytest
 
 pytest.importorskip("zarr", minversion="3.1")
 
-import zarr  # noqa: E402
-from zarr.abc.store import RangeByteRequest, SuffixByteRequest  # noqa: E402
-from zarr.core.buffer import default_buffer_prototype  # noqa: E402
-from zarr.core.sync import sync  # noqa: E402
+import zarr
+from zarr.abc.store import RangeByteRequest, SuffixByteRequest
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
 
-from remote_zip_store.testing.servers import S3Server  # noqa: E402
-from remote_zip_store.zarr3 import RemoteZipStore  # noqa: E402
+from remote_zip_store.testing.servers import S3Server
+from remote_zip_store.zarr3 import RemoteZipStore
 
-from .helpers import make_zip, write_hierarchy  # noqa: E402
+from .helpers import make_zip, write_hierarchy
 
 EXPECTED = np.arange(512 * 512, dtype="uint32").reshape(512, 512)
 SMALL_OPEN = {"head_size": 0, "tail_size": 1024}  # nothing served from the open's buffers
@@ -64,7 +65,9 @@ def test_one_inner_chunk_is_the_shard_index_and_that_chunk(moto: S3Server, tmp_p
 def test_neighbouring_entries_in_one_tick_are_one_get(moto: S3Server) -> None:
     entries = {"pad": b"p" * 300_000, **{f"c/{i}": bytes([i]) * 1000 for i in range(8)}}
     entries["after"] = b"a" * 300_000
-    store = RemoteZipStore(moto.put(make_zip(entries)), root="", **SMALL_OPEN, **moto.store_kwargs())
+    store = RemoteZipStore(
+        moto.put(make_zip(entries)), root="", **SMALL_OPEN, **moto.store_kwargs()
+    )
     stats = store.archive.source.stats
     prototype = default_buffer_prototype()
 
@@ -86,7 +89,9 @@ def test_concurrent_gets_run_together_off_the_event_loop(moto: S3Server) -> None
     """Eight ranged gets are eight GETs in flight at once, none on the loop's thread."""
     n = 8
     entries = {f"e{i}": bytes([i]) * 200_000 for i in range(n)}
-    store = RemoteZipStore(moto.put(make_zip(entries)), root="", **SMALL_OPEN, **moto.store_kwargs())
+    store = RemoteZipStore(
+        moto.put(make_zip(entries)), root="", **SMALL_OPEN, **moto.store_kwargs()
+    )
     source = store.archive.source
     barrier = threading.Barrier(n, timeout=10)  # breaks unless all n reads are in flight
     threads: set[int] = set()
@@ -124,8 +129,12 @@ def test_get_ranges_plans_one_get_per_batch(moto: S3Server) -> None:
         **moto.store_kwargs(),
     )
     prototype = default_buffer_prototype()
-    requests = [RangeByteRequest(100_000, 100_010), RangeByteRequest(100_020, 100_030),
-                RangeByteRequest(400_000, 400_005), SuffixByteRequest(4)]
+    requests = [
+        RangeByteRequest(100_000, 100_010),
+        RangeByteRequest(100_020, 100_030),
+        RangeByteRequest(400_000, 400_005),
+        SuffixByteRequest(4),
+    ]
 
     async def collect() -> dict[int, bytes]:
         out: dict[int, bytes] = {}

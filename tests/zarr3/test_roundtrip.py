@@ -17,14 +17,14 @@ import pytest
 
 pytest.importorskip("zarr", minversion="3.1")
 
-import zarr  # noqa: E402
-from zarr.storage import ZipStore  # noqa: E402
+import zarr
+from zarr.storage import ZipStore
 
-import remote_zip_store  # noqa: E402
-from remote_zip_store.testing.servers import S3Server  # noqa: E402
-from remote_zip_store.zarr3 import RemoteZipStore  # noqa: E402
+import remote_zip_store
+from remote_zip_store.testing.servers import S3Server
+from remote_zip_store.zarr3 import RemoteZipStore
 
-from .helpers import write_hierarchy  # noqa: E402
+from .helpers import write_hierarchy
 
 
 def _build(group: Any) -> None:

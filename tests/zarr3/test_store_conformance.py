@@ -16,14 +16,14 @@ import pytest
 
 pytest.importorskip("zarr", minversion="3.1")
 
-from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest  # noqa: E402
-from zarr.core.buffer import Buffer, cpu, default_buffer_prototype  # noqa: E402
-from zarr.core.sync import _collect_aiterator, sync  # noqa: E402
-from zarr.storage import ZipStore  # noqa: E402
-from zarr.testing.store import StoreTests  # noqa: E402
+from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
+from zarr.core.buffer import Buffer, cpu, default_buffer_prototype
+from zarr.core.sync import _collect_aiterator, sync
+from zarr.storage import ZipStore
+from zarr.testing.store import StoreTests
 
-from remote_zip_store.errors import RemoteZipError  # noqa: E402
-from remote_zip_store.zarr3 import ReadOnlyStoreError, RemoteZipStore  # noqa: E402
+from remote_zip_store.errors import RemoteZipError
+from remote_zip_store.zarr3 import ReadOnlyStoreError, RemoteZipStore
 
 READ_ONLY = "store was opened in read-only mode and does not support writing"
 
