@@ -66,7 +66,7 @@ def _shutdown(pool: ThreadPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc]
+class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore]
     """A read-only zarr-python 3 store over one zip archive (zarr formats 2 and 3).
 
     Takes the arguments of the zarr-2 ``RemoteZipStore`` (``url``, ``root``,
@@ -152,6 +152,8 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc]
             start, end = _resolve(byte_range, entry.uncompressed_size)
             if start == 0 and end == entry.uncompressed_size:
                 data = await self._read_whole(entry)
+            elif start == end:
+                data = b""  # nothing asked: no request, even for a compressed entry
             else:
                 data = await self._run(self.archive.read_entry_range, entry, start, end)
         return prototype.buffer.from_bytes(data)

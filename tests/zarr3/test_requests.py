@@ -195,3 +195,28 @@ def test_listing_and_sizes_make_no_request(moto: S3Server) -> None:
     )
     assert stats.snapshot() == (0, 0)
     store.close()
+
+
+def test_a_whole_channel_is_one_get_when_zarr_may_ask_for_all_chunks(
+    moto: S3Server, tmp_path: Path
+) -> None:
+    """zarr 3 keeps ``async.concurrency`` gets in flight (default 10); raised to cover the
+    selection, all 240 chunk gets land in one tick and the planner makes them one GET."""
+
+    def channels(group: Any) -> None:
+        for i in range(3):
+            a = group.create_array(
+                f"ch{i}", shape=(240_000,), chunks=(1000,), dtype="int16", compressors=None
+            )
+            a[:] = np.arange(240_000, dtype="int16") + i
+
+    data = write_hierarchy(tmp_path / "c.zip", channels, zarr_format=2)
+    store = RemoteZipStore(moto.put(data), **SMALL_OPEN, **moto.store_kwargs())
+    array = zarr.open_array(store, path="ch1", mode="r")
+    stats = store.archive.source.stats
+    stats.reset()
+    with zarr.config.set({"async.concurrency": 256}):
+        values = array[:]
+    np.testing.assert_array_equal(values, np.arange(240_000, dtype="int16") + 1)
+    assert stats.snapshot()[0] == 1
+    store.close()
