@@ -625,11 +625,15 @@ def run_cell(
     while len(cell.times) < config.reps:
         forget_fsspec_instances()
         marks: list[Counts] = []
+
+        def mark(marks: list[Counts] = marks) -> None:
+            marks.append(sim.counts())
+
         sim.reset()
         t0 = time.perf_counter()
         handle = contender.open(target)
         try:
-            scenario.action(handle, ctx, lambda marks=marks: marks.append(sim.counts()))
+            scenario.action(handle, ctx, mark)
         finally:
             handle.close()
         elapsed = time.perf_counter() - t0
