@@ -20,7 +20,10 @@ OUTPUT = Path(__file__).with_name("api.md")
 #: (module, names) in the order the page presents them.
 SECTIONS: list[tuple[str, list[str]]] = [
     ("remote_zip_store.store", ["RemoteZipStore", "ReadOnlyStoreError"]),
-    ("remote_zip_store.frontend", ["open_archive", "detect_root", "resolve_root"]),
+    (
+        "remote_zip_store.frontend",
+        ["ArchiveFrontEnd", "open_archive", "detect_root", "resolve_root"],
+    ),
     ("remote_zip_store.archive", ["ReadOptions", "ZipArchive"]),
     (
         "remote_zip_store.sources",

@@ -55,7 +55,7 @@ class TestRemoteZipStore(StoreTests[RemoteZipStore, cpu.Buffer]):
         store._is_open = was_open
 
     async def get(self, store: RemoteZipStore, key: str) -> Buffer:
-        oracle = ZipStore(store.url, mode="r")
+        oracle = await ZipStore.open(store.url, mode="r")
         try:
             value = await oracle.get(key, prototype=default_buffer_prototype())
         finally:
@@ -245,7 +245,7 @@ class TestRemoteZipStore(StoreTests[RemoteZipStore, cpu.Buffer]):
             z.writestr("big", big[:100_000])
             z.writestr("after", b"a" * 600_000)
         ours = RemoteZipStore(path, root="", head_size=0, tail_size=1024)
-        oracle = ZipStore(path, mode="r")
+        oracle = await ZipStore.open(path, mode="r")
         prototype = default_buffer_prototype()
         expected = await oracle.get("big", prototype, byte_range)
         observed = await ours.get("big", prototype, byte_range)
