@@ -158,7 +158,9 @@ class RemoteZipStore(Store):  # type: ignore[misc]
         cached = self._metadata.get(entry.name)
         if cached is not None:
             return cached
-        return self.archive.read_entry(entry)
+        value = self.archive.read_entry(entry)
+        self._metadata.remember(entry.name, value)
+        return value
 
     def getitems(
         self, keys: Sequence[str], *, contexts: Mapping[str, Any] | None = None
