@@ -1,6 +1,6 @@
 """Requests and round trips of ``tree()``, counted at a proxy in front of a real moto server.
 
-Every GET is held 0.1 s at the proxy, so a request that starts after another one
+Every GET is held 0.25 s at the proxy, so a request that starts after another one
 finished is plainly one round trip later: the round of a request is one more than
 the latest round that finished before it started. Counts and rounds are
 deterministic; no wall time is asserted.
@@ -24,7 +24,7 @@ from remote_zip_store.testing.servers import S3Server
 
 from .faultproxy import Fault, FaultProxy, Record, fault_proxy
 
-HOLD = 0.1  # seconds every GET waits at the proxy
+HOLD = 0.25  # seconds every GET waits at the proxy
 
 
 def rounds(records: list[Record]) -> list[int]:
