@@ -6,11 +6,11 @@ array, so every array costs an idle round trip on the link (16 arrays at 20 ms:
 0.3 s of 2.9 s; 1.3 s at 80 ms). When two large reads in a row are contiguous in
 the archive (the second starts where the first ended, give or take the few
 metadata entries between two arrays), the scan is sequential and the next
-window (as many bytes as the read just made, at most ``limit``) is fetched in the
-background, in pieces of ``piece`` bytes on the archive's pool. A later read
+windows (``DEPTH`` times the bytes the read just made, at most ``limit``) are fetched
+in the background, in pieces of ``piece`` bytes on the archive's pool. A later read
 whose bytes lie in fetched pieces takes them from memory; any other read drops
-them. Like an OS read-ahead it may fetch up to one window the caller never asks
-for (when the scan stops); single reads, small reads and scattered reads never
+them. Like an OS read-ahead it may fetch up to ``DEPTH`` windows the caller never
+asks for (when the scan stops); single reads, small reads and scattered reads never
 trigger it, so they move exactly the bytes they did.
 
 Pure bookkeeping plus futures: the fetch and submit functions come from the
@@ -27,6 +27,10 @@ from .forksafe import ForkSafeLock
 
 #: A read spanning fewer bytes never starts a read-ahead (metadata, single chunks).
 MIN_SPAN = 1024 * 1024
+#: Windows kept in flight ahead of the scan. One is not enough: the link shares its
+#: bandwidth between the window being read and the next one, so both complete together
+#: and the link idles for a round trip while the one after starts; with two it never does.
+DEPTH = 2
 
 Piece = tuple[int, int, "Future[bytes]"]
 
@@ -90,8 +94,8 @@ class Readahead:
                 self._pieces = [p for p in self._pieces if p[1] > lo]
                 if hi - lo >= MIN_SPAN and self.limit > 0:
                     start = max(self._pieces[-1][1], hi) if self._pieces else hi
-                    # as many bytes as this read, plus room for the metadata before the next
-                    end = min(hi + min(hi - lo, self.limit) + self.slack, stop)
+                    # DEPTH reads' worth of bytes, plus room for the metadata between arrays
+                    end = min(hi + min(DEPTH * (hi - lo), self.limit) + self.slack, stop)
                     while start < end:
                         launch.append((start, min(start + self.piece, end)))
                         start = launch[-1][1]
