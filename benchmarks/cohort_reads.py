@@ -17,10 +17,11 @@ same selection from every archive in two ways:
 
 Selections: ``ch1-20ep`` (channel 1, epochs 100-119: 0.61 MB per archive, less than
 one round trip's worth of bytes at 20 ms x 400 Mbit/s; channel 1, not 3: the last
-channel's last epochs lie in the open's tail buffer and would cost nothing) and ``4ch-60ep`` (channels 0-3,
-epochs 60-119: 7.4 MB per archive). Reported: wall time (median of ``--reps``, cluster
-start-up excluded, one untimed warm-up), archives/s, payload MB/s (the selection's
-bytes), wire MB/s (bytes the proxy sent), and payload as a share of the link.
+channel's last epochs lie in the open's tail buffer and would cost nothing) and
+``4ch-60ep`` (channels 0-3, epochs 60-119: 7.4 MB per archive). Reported: wall time
+(median of ``--reps``, cluster start-up excluded, one untimed warm-up), archives/s,
+payload MB/s (the selection's bytes), wire MB/s (bytes the proxy sent), and payload as a
+share of the link.
 """
 
 from __future__ import annotations
