@@ -111,7 +111,8 @@ class ZipArchive:
         # (by entry, not offset: two records may point at one header under two names).
         self._data_starts: dict[Entry, int] = {}
         self._ahead = Readahead(
-            lambda start, end: self._pool.get().submit(self._fetch, start, end),
+            self._fetch,
+            lambda fn, *args: self._pool.get().submit(fn, *args),
             limit=self.options.readahead,
             piece=self.options.coalesce_max,
             slack=self.options.coalesce_gap,
