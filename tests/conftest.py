@@ -47,3 +47,14 @@ def s3(request: pytest.FixtureRequest) -> S3Server:
     """The core suite runs against both real servers."""
     server: S3Server = request.getfixturevalue(request.param)
     return server
+
+
+@pytest.fixture(autouse=True)
+def _no_cohort_hints() -> Iterator[None]:
+    """Every test opens its archives as a fresh process would: test archives share one
+    prefix (``t/``), so a hint learned by one test would size another's first GET."""
+    from remote_zip_store import cohort
+
+    cohort.clear()
+    yield
+    cohort.clear()

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         StoreClosedError,
         UnsupportedArchiveError,
     )
+    from .many import open_many
     from .sources import HTTPSource, LocalSource, S3Options, S3Source, Source
     from .store import ReadOnlyStoreError, RemoteZipStore
 
@@ -50,6 +51,7 @@ _LAZY = {
     "SourceError": "errors",
     "StoreClosedError": "errors",
     "UnsupportedArchiveError": "errors",
+    "open_many": "many",
     "HTTPSource": "sources",
     "LocalSource": "sources",
     "S3Options": "sources",
@@ -95,4 +97,5 @@ __all__ = [
     "UnsupportedArchiveError",
     "ZipArchive",
     "__version__",
+    "open_many",
 ]

@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from . import indexcache, planner
+from . import cohort, indexcache, planner
 from .decode import STORED, check_supported, decompress
 from .errors import BadArchiveError, CorruptEntryError, StoreClosedError, context
 from .forksafe import ForkSafeLock, PerProcess
@@ -153,7 +153,10 @@ class ZipArchive:
             self._head = cached.head
             return cached.index
         limit = self.options.max_directory_size
-        ends = self.source.read_ends(max(self.options.tail_size, 1024), head=self.options.head_size)
+        tail_size, head_size = cohort.suggest(
+            self.source, max(self.options.tail_size, 1024), self.options.head_size
+        )
+        ends = self.source.read_ends(tail_size, head=head_size)
         data, size = ends.tail, ends.size
         while True:
             tail_start = size - len(data)
@@ -189,6 +192,7 @@ class ZipArchive:
         self._head = ends.head[: min(self._tail_start, location.cd_start)]
         self.size = size
         index = ZipIndex(records, location)
+        cohort.learn(self.source, index, size, ends.head)
         if cache_key is not None:
             opened = indexcache.OpenedDirectory(index, data, self._tail_start, size, self._head)
             indexcache.remember(cache_key, opened)

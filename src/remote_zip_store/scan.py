@@ -3,8 +3,10 @@
 A bucket of thousands of recordings is catalogued by its root attributes. Each
 archive costs its directory read (one suffix GET of ``tail_size`` bytes, a
 second only for a larger directory) plus one GET for the key, whatever its
-size; archives run ``concurrency`` at a time on one shared boto3 client. A
-failing archive becomes a row with an error, never the end of the scan.
+size; archives run ``concurrency`` at a time (:func:`remote_zip_store.many.run_many`,
+the engine of :func:`~remote_zip_store.many.open_many`) on the process-wide
+boto3 client for these settings. A failing archive becomes a row with an
+error, never the end of the scan.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .archive import ReadOptions, ZipArchive
 from .errors import InvalidURLError, KeyNotFoundError, describe
 from .frontend import METADATA_FILES, resolve_root
-from .sources.s3 import S3Options, S3Source, list_objects, parse_s3_url
+from .many import run_many
+from .sources.s3 import S3Options, S3Source, list_objects, parse_s3_url, shared_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -99,7 +101,7 @@ def scan(
         options = S3Options(**connection)
     elif connection:
         raise TypeError("pass either options= or connection keyword arguments, not both")
-    shared = client if client is not None else options.make_client()
+    shared = client if client is not None else shared_client(options)
     # A missing bucket or a denied listing fails the whole scan (the error names the URL).
     listed = sorted(list_archives(shared, bucket, prefix, suffix=suffix))
     if on_listed is not None:
@@ -133,15 +135,26 @@ def scan(
             seconds=time.perf_counter() - started,
         )
 
-    rows: dict[str, ScanRow] = {}
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="rzs-scan") as pool:
-        futures = [pool.submit(one, name, size) for name, size in listed]
-        for future in as_completed(futures):
-            row = future.result()
-            rows[row.url] = row
-            if on_row is not None:
-                on_row(row)
-    return [rows[f"s3://{bucket}/{name}"] for name, _ in listed]
+    sizes = {f"s3://{bucket}/{name}": size for name, size in listed}
+
+    def done(url: str, row: ScanRow | Exception) -> None:
+        if on_row is not None and isinstance(row, ScanRow):
+            on_row(row)
+
+    outcomes = run_many(
+        list(sizes),
+        lambda url: one(parse_s3_url(url)[1], sizes[url]),
+        max_workers=concurrency,
+        on_done=done,
+        lead=1,  # the first archive sizes the others' first GET (cohort hints)
+    )
+    rows: list[ScanRow] = []
+    for url, outcome in outcomes.items():
+        if isinstance(outcome, Exception):  # one() reports its errors; this is a last resort
+            error = str(outcome) or type(outcome).__name__
+            outcome = ScanRow(url=url, size=sizes[url], error=error)
+        rows.append(outcome)
+    return rows
 
 
 def _read_key(archive: ZipArchive, key: str) -> Any:

@@ -17,6 +17,10 @@ the credential).
 * 5xx, 429, connection resets, timeouts and short bodies are retried
   (:mod:`.retry`, each retry logged at WARNING); statuses become this
   library's errors through the shared table (:mod:`.status`).
+* Sources whose :class:`HTTPOptions` agree on TLS and timeouts share one
+  process-wide ``urllib3.PoolManager`` (:func:`shared_pool`): keep-alive
+  connections per host are reused from one archive to the next; a source's
+  ``close()`` never clears it; a forked child builds its own.
 * The query string (a presigned URL's signature) never appears in messages or
   ``repr``; it does travel in a pickle, which is what lets dask workers read.
 """
@@ -98,7 +102,47 @@ class HTTPOptions:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         elif isinstance(self.verify, str):
             kwargs["ca_certs"] = self.verify
-        return urllib3.PoolManager(**kwargs)
+        # One pool per host; a cohort spread over many hosts keeps up to 64 of them warm.
+        return urllib3.PoolManager(num_pools=64, **kwargs)
+
+    def pool_key(self) -> tuple[bool | str | None, float, float]:
+        """What a shared pool manager is keyed by (the pool size is not: it only grows)."""
+        return (self.verify, self.connect_timeout, self.read_timeout)
+
+
+_SHARED: PerProcess[dict[tuple[bool | str | None, float, float], tuple[urllib3.PoolManager, int]]]
+_SHARED = PerProcess(dict)
+_SHARED_LOCK = ForkSafeLock()
+
+
+def shared_pool(options: HTTPOptions) -> urllib3.PoolManager:
+    """The process-wide pool manager for ``options``' TLS and timeout settings.
+
+    It keeps at least ``options.max_connections`` connections per host: a caller
+    that needs more gets a new, larger manager that replaces it for later
+    callers (the smaller one stays with the sources holding it). Never cleared
+    by a source: one store's ``close()`` must not cut another's connections.
+    """
+    key = options.pool_key()
+    pools = _SHARED.get()
+    found = pools.get(key)
+    if found is not None and found[1] >= options.max_connections:
+        return found[0]
+    with _SHARED_LOCK:
+        found = pools.get(key)
+        if found is not None and found[1] >= options.max_connections:
+            return found[0]
+        pool = options.make_pool()
+        pools[key] = (pool, options.max_connections)
+        return pool
+
+
+def clear_shared_pools() -> None:
+    """Forget this process's shared pool managers (sources in use keep theirs)."""
+    with _SHARED_LOCK:
+        pools = _SHARED.peek()
+        if pools:
+            pools.clear()
 
 
 class HTTPSource:
@@ -142,9 +186,7 @@ class HTTPSource:
         #: The server ignores Range: every read comes from ``_body`` (fetched once per process).
         self._whole = whole
         self._body: bytes | None = None
-        self._pool: PerProcess[urllib3.PoolManager] = PerProcess(
-            options.make_pool, close=lambda pool: pool.clear()
-        )
+        self._pool: PerProcess[urllib3.PoolManager] = PerProcess(lambda: shared_pool(options))
         self._lock = ForkSafeLock()
         self._body_lock = ForkSafeLock()  # one fetch of the whole object at a time
         self._closed = False

@@ -1,8 +1,12 @@
 """An S3 object as a byte source, through boto3 only; and the listing of a prefix.
 
-* One client per process, built lazily (:class:`~remote_zip_store.forksafe.PerProcess`:
-  boto3 clients neither pickle nor survive ``fork``); the options that build it
-  are frozen, picklable data.
+* One client per process *and connection settings*, shared by every source
+  whose :class:`S3Options` agree on what the client is built from (endpoint,
+  region, credentials, TLS, timeouts, retries; see :func:`shared_client`), so
+  a loop over a cohort of archives reuses warm connections. Built lazily,
+  once per process (boto3 clients neither pickle nor survive ``fork``: a child
+  builds its own); never closed by a source's ``close()``. The options that
+  build it are frozen, picklable data.
 * The first read pins the object's ETag (and VersionId on versioned buckets);
   every later GET sends ``If-Match`` (and pins the version), so a replaced
   object raises :class:`ArchiveChangedError` instead of mixing versions.
@@ -14,7 +18,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import os
 import warnings
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field, replace
@@ -150,6 +156,16 @@ class S3Options:
         log_retries(client)
         return client
 
+    def client_key(self) -> tuple[S3Options, str]:
+        """What a shared client is keyed by: these options without the pool size and the
+        body retries (which the client does not hold), plus, when credentials come from
+        boto3's default chain, a digest of the ``AWS_*`` environment (so a changed
+        environment gets a new client, as an unshared one would). Never logged."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # verify=False warned when these were made
+            options = replace(self, max_pool_connections=0, body_retries=0, retry_backoff=0.0)
+        return options, _environment_digest() if self.aws_access_key_id is None else ""
+
     def describe_endpoint(self) -> str:
         return self.endpoint_url or "AWS S3"
 
@@ -225,6 +241,62 @@ def _new_session(**kwargs: Any) -> boto3.session.Session:
         return session
 
 
+def _environment_digest() -> str:
+    """A digest of the ``AWS_*`` variables boto3's default chain reads (values never kept)."""
+    items = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
+    return hashlib.sha256(repr(items).encode()).hexdigest()[:32]
+
+
+#: The most clients kept; beyond it the oldest is dropped (not closed: sources using it go on).
+MAX_SHARED_CLIENTS = 64
+
+_SHARED: PerProcess[dict[tuple[S3Options, str], tuple[S3Client, int]]] = PerProcess(dict)
+_SHARED_LOCK = ForkSafeLock()
+
+
+def shared_client(options: S3Options) -> S3Client:
+    """The process-wide client for ``options`` (built on first use), shared by every source
+    whose :meth:`S3Options.client_key` is equal.
+
+    Its pool holds at least ``options.max_pool_connections`` connections: a caller
+    that needs more than the shared client has gets a new, larger one, which then
+    replaces it for later callers (the smaller one stays with the sources that hold
+    it). Shared clients are never closed by a source (one store's ``close()`` must
+    not break another's reads); their idle connections go when the process ends
+    or :func:`clear_shared_clients` drops them. Credentials that refresh (roles,
+    SSO, ``credential_process``, instance metadata) refresh inside the client, for
+    every source that shares it. A forked child starts with no clients.
+    """
+    key = options.client_key()
+    wanted = options.max_pool_connections
+    clients = _SHARED.get()
+    found = clients.get(key)
+    if found is not None and found[1] >= wanted:
+        return found[0]
+    with _SHARED_LOCK:  # one build at a time: 32 threads opening at once build one client
+        found = clients.get(key)
+        if found is not None and found[1] >= wanted:
+            return found[0]
+        client = options.make_client()
+        clients.pop(key, None)
+        clients[key] = (client, wanted)
+        while len(clients) > MAX_SHARED_CLIENTS:
+            del clients[next(iter(clients))]
+        return client
+
+
+def clear_shared_clients() -> None:
+    """Forget this process's shared clients; sources build (or look up) new ones.
+
+    Clients still held by open sources keep working; the others are released (their
+    sockets close when they are collected).
+    """
+    with _SHARED_LOCK:
+        clients = _SHARED.peek()
+        if clients:
+            clients.clear()
+
+
 def options_from_client(client: S3Client) -> S3Options:
     """Picklable options that rebuild a client like ``client`` in another process.
 
@@ -288,7 +360,7 @@ class S3Source:
         self.bucket = bucket
         self.key = key
         self.options = options
-        self._client: PerProcess[S3Client] = PerProcess(options.make_client)
+        self._client: PerProcess[S3Client] = PerProcess(lambda: shared_client(options))
         self._lock = ForkSafeLock()
         self.etag: str | None = version[0] if version else None
         self.version_id: str | None = version[1] if version else None
@@ -482,6 +554,8 @@ class S3Source:
                 self.version_id = response.get("VersionId")
 
     def close(self) -> None:
+        """Closed for reads; the client is only dropped (a shared one serves other sources,
+        a user's ``client=`` is the user's to close)."""
         self._closed = True
         self._client.close()
 
@@ -539,7 +613,7 @@ def list_objects(
     """
     bucket, prefix = parse_s3_url(prefix_url, key_required=False)
     if client is None:
-        client = (options or S3Options(**connection)).make_client()
+        client = shared_client(options or S3Options(**connection))
     try:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):

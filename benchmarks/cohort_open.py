@@ -1,0 +1,172 @@
+"""Opening a cohort: many copies of the "small" archive behind a simulated link (issue 12).
+
+    python -m benchmarks.cohort_open                      # SeaweedFS, 20 ms / 400 Mbit/s
+    python -m benchmarks.cohort_open --loop 100 --many 100 1000 --json out.json
+
+Uploads ``max(--many, --loop)`` copies of the "small" benchmark archive
+(:func:`benchmarks.archives.small`) under one prefix of a local SeaweedFS (or
+moto), puts :mod:`remote_zip_store.testing.netsim` in front of it, and times:
+
+* **loop**: ``--loop`` archives one after another: ``RemoteZipStore(url)``,
+  ``dict(zarr.open(store).attrs)``, ``close()``; the median per archive (the
+  first, which builds the client and the connections, is in the sample too);
+* **open_many**: ``open_many(urls)`` of ``N`` archives then the root attributes of
+  each (``--many``; each ``N`` on a fresh prefix state), wall time in all.
+
+Every phase starts as a fresh process would: no shared client, no cohort hint.
+The proxy's counts (requests, new TCP connections, bytes) come with each figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # ``python benchmarks/cohort_open.py``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import zarr
+
+from benchmarks import archives
+from remote_zip_store import RemoteZipStore, cohort, open_many
+from remote_zip_store.sources import http, s3
+from remote_zip_store.testing.netsim import Condition, NetSim
+from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server
+
+
+def fresh() -> None:
+    """As a new process: no shared client or pool, no cohort hint."""
+    s3.clear_shared_clients()
+    http.clear_shared_pools()
+    cohort.clear()
+
+
+def loop(urls: list[str], kwargs: dict[str, Any], sim: NetSim) -> dict[str, Any]:
+    fresh()
+    times: list[float] = []
+    requests: list[int] = []
+    connections: list[int] = []
+    for url in urls:
+        before = sim.counts()
+        started = time.perf_counter()
+        with RemoteZipStore(url, **kwargs) as store:
+            dict(zarr.open(store, mode="r").attrs)
+        times.append(time.perf_counter() - started)
+        counts = sim.counts() - before
+        requests.append(counts.requests)
+        connections.append(counts.connections)
+    return {
+        "archives": len(urls),
+        "median_s": statistics.median(times),
+        "first_s": times[0],
+        "p90_s": sorted(times)[int(0.9 * (len(times) - 1))],
+        "total_s": sum(times),
+        "median_requests": statistics.median(requests),
+        "connections": sum(connections),
+        "first_connections": connections[0],
+    }
+
+
+def many(urls: list[str], kwargs: dict[str, Any], sim: NetSim, workers: int) -> dict[str, Any]:
+    fresh()
+    before = sim.counts()
+    started = time.perf_counter()
+    result = open_many(urls, max_workers=workers, **kwargs)
+    opened = time.perf_counter() - started
+    failed = 0
+    for value in result.values():
+        if isinstance(value, Exception):
+            failed += 1
+        else:
+            dict(zarr.open(value, mode="r").attrs)
+    elapsed = time.perf_counter() - started
+    counts = sim.counts() - before
+    for value in result.values():
+        if not isinstance(value, Exception):
+            value.close()
+    return {
+        "archives": len(urls),
+        "failed": failed,
+        "open_s": opened,
+        "with_attrs_s": elapsed,
+        "requests": counts.requests,
+        "connections": counts.connections,
+        "mb_down": counts.bytes_down / 1e6,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", choices=("seaweedfs", "moto"), default="seaweedfs")
+    parser.add_argument("--rtt-ms", type=float, default=20.0)
+    parser.add_argument("--mbit", type=float, default=400.0)
+    parser.add_argument("--loop", type=int, default=100, help="archives in the sequential loop")
+    parser.add_argument("--many", type=int, nargs="*", default=[100, 1000])
+    parser.add_argument("--max-workers", type=int, default=32)
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    small = archives.small()
+    count = max([args.loop, *args.many])
+    server: Callable[[], AbstractContextManager[S3Server]] = (
+        seaweedfs_server if args.server == "seaweedfs" else moto_server
+    )
+    condition = Condition.of(f"{args.rtt_ms:g}ms-{args.mbit:g}Mbit", args.rtt_ms, args.mbit)
+    with server() as s3server:
+        data = small.path.read_bytes()
+        keys = [f"cohort/{i:04d}.zip" for i in range(count)]
+        client = s3server.client(max_pool_connections=16)
+        with ThreadPoolExecutor(16) as pool:
+            list(
+                pool.map(
+                    lambda k: client.put_object(Bucket=s3server.bucket, Key=k, Body=data), keys
+                )
+            )
+        host, port = s3server.endpoint_url.removeprefix("http://").split(":")
+        with NetSim(host, int(port), condition) as sim:
+            kwargs = {**s3server.store_kwargs(), "endpoint_url": sim.endpoint}
+            urls = [f"s3://{s3server.bucket}/{k}" for k in keys]
+            # Warm-up (untimed): imports and botocore's service model, on another prefix.
+            fresh()
+            warm = s3server.put(data, "warmup/0.zip")
+            RemoteZipStore(warm, **kwargs).close()
+            results: dict[str, Any] = {
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "server": args.server,
+                "condition": condition.describe(),
+                "archive": {"name": small.path.name, "bytes": small.size},
+                "max_workers": args.max_workers,
+                "command": " ".join(["python -m benchmarks.cohort_open", *(argv or sys.argv[1:])]),
+            }
+            if args.loop:
+                results["loop"] = loop(urls[: args.loop], kwargs, sim)
+                _print("loop", results["loop"], args.rtt_ms)
+            results["many"] = []
+            for n in args.many:
+                row = many(urls[:n], kwargs, sim, args.max_workers)
+                results["many"].append(row)
+                _print(f"open_many {n}", row, args.rtt_ms)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def _print(label: str, row: dict[str, Any], rtt_ms: float) -> None:
+    shown: Iterator[str] = (
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+    )
+    extra = ""
+    if "median_s" in row and rtt_ms:
+        extra = f" ({row['median_s'] * 1000 / rtt_ms:.2f} RTT)"
+    print(f"{label}: {' '.join(shown)}{extra}", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

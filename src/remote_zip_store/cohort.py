@@ -1,0 +1,145 @@
+"""Cohort hints: archives under one prefix are alike, so one open sizes the next ones' first GET.
+
+A cohort (one recording per archive, hundreds under one prefix) has archives
+of one layout: directories of about one size, the root metadata in the first
+few KiB. The default first GET (a 512 KiB tail and a 64 KiB head) is sized for
+an archive nothing is known about; at 400 Mbit/s its 576 KiB cost 12 ms per
+archive, more than half a round trip. After an open, :func:`learn` records,
+per ``(kind, endpoint, folder)`` of the object's URL, how many bytes at the end
+held the end records, the central directory (and a consolidated ``.zmetadata``
+right before it), and how many at the start held the leading run of metadata
+entries (``.zgroup``, ``.zattrs``, the first ``.zarray``...), each with a
+margin; :func:`suggest` lets the next *sibling* ask for only that (never more
+than configured). A sibling that needs more still opens correctly: the archive
+reader fetches the rest of a larger directory (one more GET), a metadata entry
+outside the head is read by its own GET. Hints only grow, so such a sibling
+raises them for the next.
+
+The object that taught a hint is opened as configured again (repeated opens of
+one archive keep the configured buffers). Local files get no hints (reads cost
+no round trip). The table is per process, bounded, and a forked child starts
+empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .forksafe import ForkSafeLock, PerProcess
+from .index import ZipIndex
+from .sources import Source
+from .zipformat import EOCD_SIZE, LOCAL_SIGNATURE, LOCAL_SIZE, MAX_COMMENT, MAX_END_RECORDS
+
+#: The smallest tail the directory locator accepts without asking for more (end record
+#: plus the largest possible comment), and the ZIP64 records beyond it.
+MIN_TAIL = max(EOCD_SIZE + MAX_COMMENT, MAX_END_RECORDS)
+#: Prefixes remembered per process (then all forgotten: bounded memory).
+MAX_HINTS = 4096
+#: Leading entries looked at when measuring the head (metadata comes first or not at all).
+MAX_LEADING = 256
+_ROUND = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """First-GET sizes for a prefix, and the object that taught them."""
+
+    tail: int
+    head: int | None
+    """None: nothing learned about the head (it was not fetched)."""
+    teacher: str
+
+
+_HINTS: PerProcess[dict[tuple[str, str | None, str], Hint]] = PerProcess(dict)
+_LOCK = ForkSafeLock()
+
+
+def _key(source: Source) -> tuple[str, str | None, str] | None:
+    identity = source.identity
+    if identity.kind == "local":
+        return None
+    return identity.kind, identity.endpoint, identity.url.rpartition("/")[0]
+
+
+def suggest(source: Source, tail: int, head: int) -> tuple[int, int]:
+    """``(tail, head)`` for the first GET of ``source``: the configured sizes, or less when
+    a sibling under the same prefix showed that less holds the directory and metadata."""
+    key = _key(source)
+    if key is None:
+        return tail, head
+    hint = _HINTS.get().get(key)
+    if hint is None or hint.teacher == source.url:
+        return tail, head
+    return min(tail, hint.tail), head if hint.head is None else min(head, hint.head)
+
+
+def _round_up(n: int) -> int:
+    return -(-n // _ROUND) * _ROUND
+
+
+def leading_metadata_end(index: ZipIndex, head: bytes) -> int:
+    """Where the run of zarr metadata entries at the archive's start ends, within ``head``
+    (0 when the first entry is not metadata). Walks local headers, checked against the
+    directory; stops at the first entry that is not metadata or does not fit."""
+    from .frontend import is_metadata  # frontend imports archive, which imports this
+
+    offset = end = 0
+    for _ in range(MAX_LEADING):
+        if head[offset : offset + 4] != LOCAL_SIGNATURE or offset + LOCAL_SIZE > len(head):
+            break
+        length = int.from_bytes(head[offset + 26 : offset + 28], "little")
+        name = head[offset + LOCAL_SIZE : offset + LOCAL_SIZE + length].decode("utf-8", "replace")
+        entry = index.get(name)
+        if (
+            entry is None
+            or entry.header_offset != offset
+            or not is_metadata(name)
+            or entry.span_end > len(head)
+            or entry.span_end <= offset
+        ):
+            break
+        offset = end = entry.span_end
+    return end
+
+
+def learn(source: Source, index: ZipIndex, size: int, head: bytes) -> None:
+    """Record what the open of ``source`` needed (``head``: the first bytes it received)."""
+    key = _key(source)
+    if key is None:
+        return
+    start = index.location.cd_start
+    consolidated = index.get(".zmetadata")
+    if consolidated is None:
+        from .frontend import detect_root
+
+        root = detect_root(index)
+        consolidated = index.get(f"{root}/.zmetadata") if root else None
+    if consolidated is not None and consolidated.span_end == start:
+        start = consolidated.header_offset  # written last: keep it in the tail
+    need = size - start
+    tail = max(MIN_TAIL, _round_up(need + max(need // 4, _ROUND)))
+    learned_head: int | None = None
+    if head:
+        lead = leading_metadata_end(index, head)
+        learned_head = _round_up(lead + max(lead // 2, 2048)) if lead else 0
+    with _LOCK:
+        hints = _HINTS.get()
+        old = hints.get(key)
+        if old is not None:
+            tail = max(tail, old.tail)
+            if old.head is not None:
+                learned_head = old.head if learned_head is None else max(learned_head, old.head)
+            teacher = old.teacher
+        else:
+            teacher = source.url
+            if len(hints) >= MAX_HINTS:
+                hints.clear()
+        hints[key] = Hint(tail, learned_head, teacher)
+
+
+def clear() -> None:
+    """Forget every hint (the next open of each prefix uses the configured sizes)."""
+    with _LOCK:
+        hints = _HINTS.peek()
+        if hints:
+            hints.clear()

@@ -1,0 +1,226 @@
+"""open_many: a cohort opened concurrently; and the cohort hint that sizes the first GET."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+import zarr
+
+import remote_zip_store
+from remote_zip_store import (
+    ArchiveNotFoundError,
+    BadArchiveError,
+    InvalidURLError,
+    ReadOptions,
+    RemoteZipStore,
+    cohort,
+)
+from remote_zip_store.many import open_many, run_many
+from remote_zip_store.sources.s3 import S3Options, S3Source
+from remote_zip_store.testing.servers import S3Server
+from tests.archives import make_zarr_zip
+from tests.faultproxy import fault_proxy
+
+
+def _group(subject: str, channels: int = 2) -> Any:
+    def build(root: Any) -> None:
+        root.attrs["subject"] = subject
+        for c in range(channels):
+            root.create_dataset(f"signals/ch{c:02d}", data=list(range(300)), chunks=(10,))
+
+    return build
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    tmp = tmp_path_factory.mktemp("many")
+    return [make_zarr_zip(tmp / f"{i}.zip", _group(f"s{i:02d}")) for i in range(4)]
+
+
+def _subject(store: RemoteZipStore) -> str:
+    return str(json.loads(store[".zattrs"])["subject"])
+
+
+def _rzs_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("rzs-many")]
+
+
+def test_open_many_is_exported_lazily() -> None:
+    assert remote_zip_store.open_many is open_many
+    assert "open_many" in remote_zip_store.__all__
+
+
+def test_good_missing_and_corrupt_archives_each_get_their_outcome(
+    moto: S3Server, recordings: list[bytes]
+) -> None:
+    folder = f"mixed-{uuid.uuid4().hex}"
+    good = [moto.put(data, f"{folder}/{i}.zip") for i, data in enumerate(recordings)]
+    missing = f"s3://{moto.bucket}/{folder}/missing.zip"
+    corrupt = moto.put(b"this is not a zip archive" * 100, f"{folder}/corrupt.zip")
+    urls = [good[0], missing, good[1], corrupt, "ftp://nowhere/x.zip", good[2], good[0]]
+    done: list[str] = []
+    result = open_many(
+        urls, max_workers=3, on_done=lambda url, _: done.append(url), **moto.store_kwargs()
+    )
+    try:
+        # One item per distinct URL, in the order given.
+        assert list(result) == list(dict.fromkeys(urls))
+        assert sorted(done) == sorted(result)
+        for i in range(3):
+            store = result[good[i]]
+            assert isinstance(store, RemoteZipStore)
+            assert _subject(store) == f"s{i:02d}"
+        assert isinstance(result[missing], ArchiveNotFoundError)
+        assert isinstance(result[missing], FileNotFoundError)
+        assert missing in str(result[missing])
+        assert isinstance(result[corrupt], BadArchiveError)
+        assert corrupt in str(result[corrupt])
+        assert isinstance(result["ftp://nowhere/x.zip"], InvalidURLError)
+        assert not _rzs_threads()  # the pool's threads are joined before it returns
+    finally:
+        for value in result.values():
+            if isinstance(value, RemoteZipStore):
+                value.close()
+
+
+def test_a_prefix_is_listed_in_key_order_and_opened_on_one_client(
+    moto: S3Server, recordings: list[bytes]
+) -> None:
+    folder = f"cohort-{uuid.uuid4().hex}"
+    for i in (3, 0, 2, 1):
+        moto.put(recordings[i], f"{folder}/rec{i}.zip")
+    moto.put(b"not an archive", f"{folder}/notes.txt")
+    moto.put(recordings[0], f"{folder}-sibling/rec9.zip")  # another prefix
+    listed: list[int] = []
+    result = open_many(
+        f"s3://{moto.bucket}/{folder}/", on_listed=listed.append, **moto.store_kwargs()
+    )
+    try:
+        assert list(result) == [f"s3://{moto.bucket}/{folder}/rec{i}.zip" for i in range(4)]
+        assert listed == [4]
+        stores = [s for s in result.values() if isinstance(s, RemoteZipStore)]
+        assert [_subject(s) for s in stores] == ["s00", "s01", "s02", "s03"]
+        clients = {id(s.archive.source.client()) for s in stores}  # type: ignore[attr-defined]
+        assert len(clients) == 1
+        client = stores[0].archive.source.client()  # type: ignore[attr-defined]
+        assert client.meta.config.max_pool_connections >= 2 * 32  # two GETs per open
+    finally:
+        for value in result.values():
+            if isinstance(value, RemoteZipStore):
+                value.close()
+
+
+def test_a_missing_bucket_fails_the_listing(moto: S3Server) -> None:
+    with pytest.raises(ArchiveNotFoundError, match="no-such-bucket"):
+        open_many("s3://no-such-bucket-rzs/x/", **moto.store_kwargs())
+
+
+def test_an_empty_list_opens_nothing() -> None:
+    assert open_many([]) == {}
+
+
+def test_run_many_cancels_and_discards_on_an_interrupt() -> None:
+    """Ctrl-C arrives in the calling thread (here: raised by ``on_done`` after the first
+    result): what has not started is cancelled, what was made is discarded (closed)."""
+    started: list[str] = []
+    discarded: list[str] = []
+
+    def work(url: str) -> str:
+        started.append(url)
+        time.sleep(0.05)
+        return url
+
+    def done(url: str, outcome: object) -> None:
+        raise KeyboardInterrupt
+
+    urls = list("abcdefgh")
+    with pytest.raises(KeyboardInterrupt):
+        run_many(urls, work, max_workers=2, on_done=done, discard=discarded.append)
+    assert len(started) <= 4  # the rest never started
+    assert set(discarded) == set(started)  # every result made was released
+    assert not _rzs_threads()
+
+
+# -- cohort hints ---------------------------------------------------------------------------
+def _first_round(proxy: Any) -> list[str]:
+    return sorted(r.range or "" for r in proxy.requests())
+
+
+def test_a_sibling_opens_with_the_first_gets_sized_by_the_first_archive(
+    moto: S3Server, recordings: list[bytes]
+) -> None:
+    folder = f"hint-{uuid.uuid4().hex}"
+    urls = [moto.put(data, f"{folder}/{i}.zip") for i, data in enumerate(recordings[:3])]
+    defaults = ReadOptions()
+    with fault_proxy(moto.endpoint_url) as proxy:
+        kwargs = {**moto.store_kwargs(), "endpoint_url": proxy.endpoint_url}
+        seen = []
+        for url in urls:
+            proxy.clear()
+            with RemoteZipStore(url, **kwargs) as store:
+                root = zarr.open(store, mode="r")
+                assert root.attrs["subject"] == _subject(store)
+                assert list(root["signals/ch00"][:20]) == list(range(20))
+            seen.append(proxy.requests())
+    first = sorted(r.range or "" for r in seen[0][:2])
+    assert first == sorted([f"bytes=-{defaults.tail_size}", f"bytes=0-{defaults.head_size - 1}"])
+    for requests in seen[1:]:
+        ranges = [r.range or "" for r in requests[:2]]
+        tail = next(int(r[len("bytes=-") :]) for r in ranges if r.startswith("bytes=-"))
+        head = next(int(r.rpartition("-")[2]) + 1 for r in ranges if r.startswith("bytes=0-"))
+        assert cohort.MIN_TAIL <= tail < defaults.tail_size // 4
+        assert 0 < head < defaults.head_size // 4
+        # The same requests as the first archive's open and reads: nothing was missed.
+        assert len(requests) == len(seen[0])
+    # The archive that taught the hint opens as configured again.
+    with fault_proxy(moto.endpoint_url) as proxy:
+        kwargs = {**moto.store_kwargs(), "endpoint_url": proxy.endpoint_url}
+        with RemoteZipStore(urls[0], **kwargs):
+            assert f"bytes=-{defaults.tail_size}" in _first_round(proxy)
+
+
+def test_a_sibling_with_a_larger_directory_still_opens_and_raises_the_hint(
+    moto: S3Server, tmp_path: Any, recordings: list[bytes]
+) -> None:
+    folder = f"grow-{uuid.uuid4().hex}"
+    small = moto.put(recordings[0], f"{folder}/a.zip")
+    large_data = make_zarr_zip(tmp_path / "large.zip", _group("big", channels=120))
+    large = moto.put(large_data, f"{folder}/b.zip")
+    with RemoteZipStore(small, **moto.store_kwargs()):
+        pass
+    hinted = cohort.suggest(_source(moto, large), 512 * 1024, 64 * 1024)[0]
+    with RemoteZipStore(large, **moto.store_kwargs()) as store:
+        size = store.archive.size
+        assert size is not None
+        assert size - store.archive.index.location.cd_start > hinted  # the case under test
+        requests = store.archive.source.stats.requests
+        assert requests == 3  # tail + head, then the rest of the directory
+        root = zarr.open(store, mode="r")
+        assert list(root["signals/ch119"][:5]) == list(range(5))
+        assert _subject(store) == "big"
+    # A third sibling now asks for at least the larger directory.
+    third = moto.put(large_data, f"{folder}/c.zip")
+    assert cohort.suggest(_source(moto, third), 512 * 1024, 64 * 1024)[0] > hinted
+    with RemoteZipStore(third, **moto.store_kwargs()) as store:
+        assert store.archive.source.stats.requests == 2
+
+
+def test_local_archives_get_no_hints(tmp_path: Any, recordings: list[bytes]) -> None:
+    for i in range(2):
+        (tmp_path / f"{i}.zip").write_bytes(recordings[i])
+    with RemoteZipStore(tmp_path / "0.zip") as store:
+        assert cohort.suggest(store.archive.source, 1 << 19, 1 << 16) == (1 << 19, 1 << 16)
+    result = open_many([tmp_path / "0.zip", tmp_path / "1.zip"])
+    assert [_subject(s) for s in result.values()] == ["s00", "s01"]  # type: ignore[arg-type]
+    for s in result.values():
+        s.close()  # type: ignore[union-attr]
+
+
+def _source(moto: S3Server, url: str) -> S3Source:
+    bucket, key = url[5:].split("/", 1)
+    return S3Source(bucket, key, options=S3Options(endpoint_url=moto.endpoint_url))
