@@ -11,6 +11,7 @@ same selection from every archive in two ways:
   ``RemoteZipStore`` (one boto3 client shared by all, so connections are reused),
   reads the selection and closes the store. When :func:`remote_zip_store.open_many`
   exists the opens go through it instead.
+* ``threads-plain``: the same without ``open_many`` (each task builds its store).
 * ``threads-small-tail``: the same with ``tail_size=64 KiB, head_size=16 KiB`` (the
   default 512 KiB tail GET is most of the bytes when the selection is small).
 * ``dask``: one dask graph, ``da.stack`` of one ``from_delayed`` task per archive, run
@@ -138,13 +139,16 @@ def run_threads(
     selection: Selection,
     connection: tuple[str, str, str, str],
     options: dict[str, int] | None = None,
+    *,
+    plain: bool = False,
 ) -> tuple[list[np.ndarray], str]:
-    """A plain thread pool: open, read, close per archive (``open_many`` when it exists)."""
+    """A plain thread pool: open, read, close per archive (``open_many`` when it exists,
+    unless ``plain``)."""
     import zarr
 
     import remote_zip_store
 
-    open_many = getattr(remote_zip_store, "open_many", None)
+    open_many = None if plain else getattr(remote_zip_store, "open_many", None)
     with ThreadPoolExecutor(32) as pool:
         if open_many is None:
             return list(
