@@ -62,7 +62,8 @@ class RemoteZipStore(Store):  # type: ignore[misc]
 
     ``read=ReadOptions(...)`` sets how the archive is read; its field names
     (``verify_crc``, ``max_workers``, ``coalesce_gap``, ``coalesce_max``,
-    ``tail_size``, ``head_size``, ``max_directory_size``, ``max_entry_size``)
+    ``readahead``, ``tail_size``, ``head_size``, ``max_directory_size``,
+    ``max_entry_size``)
     are also accepted as keyword arguments and override it. Every other
     keyword is a connection argument of
     :func:`~remote_zip_store.sources.open_source`; an unknown name is a
