@@ -5,16 +5,19 @@ channels and a disabled read-ahead move exactly the bytes they always did."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import zarr
 
-from remote_zip_store import RemoteZipStore
+from remote_zip_store import LocalSource, RemoteZipStore
+from remote_zip_store.errors import SourceError
 from remote_zip_store.readahead import MIN_SPAN
 from remote_zip_store.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
+from remote_zip_store.zipformat import span
 
 CHANNELS = 16
 CHUNK = 30 * 256
@@ -86,3 +89,49 @@ def test_readahead_zero_turns_it_off(moto: S3Server, url: str) -> None:
         _scan(store)
         assert store.archive._ahead.served == 0
         assert store.archive._ahead.pending_bytes == 0
+
+
+class FailingAhead(LocalSource):
+    """A local file whose reads starting at or after ``fail_from`` fail ``times`` times."""
+
+    def __init__(self, path: str, fail_from: int, times: int):
+        super().__init__(path)
+        self.fail_from = fail_from
+        self.times = times
+        self._lock = threading.Lock()
+
+    def read_range(self, start: int, end: int) -> bytes:
+        with self._lock:
+            fail = start >= self.fail_from and self.times > 0
+            if fail:
+                self.times -= 1
+        if fail:
+            raise SourceError("injected read failure", archive=self.url)
+        return super().read_range(start, end)
+
+
+def _ch01_end(sample: Path) -> int:
+    with RemoteZipStore(sample) as store:
+        index = store.archive.index
+        return max(
+            span(entry)[1]
+            for name in index.names()
+            if name.startswith("signals/ch01/") and (entry := index.get(name)) is not None
+        )
+
+
+@pytest.mark.parametrize("times", [1, 10**6])
+def test_a_failed_piece_is_fetched_again_or_fails_with_its_key(sample: Path, times: int) -> None:
+    source = FailingAhead(str(sample), fail_from=_ch01_end(sample), times=times)
+    store = RemoteZipStore.from_source(source)
+    root = zarr.open(store, mode="r")
+    root["signals/ch00"][:]
+    root["signals/ch01"][:]  # contiguous and large: read-ahead starts at ch01's end
+    with RemoteZipStore(sample) as local:
+        expected = zarr.open(local, mode="r")["signals/ch02"][:]
+    if times == 1:  # the piece failed once: the read fetches those bytes itself
+        np.testing.assert_array_equal(root["signals/ch02"][:], expected)
+    else:  # every read there fails: the read's own error, naming archive and key
+        with pytest.raises(SourceError, match=r"signals/ch02/\d+.*injected"):
+            root["signals/ch02"][:]
+    store.close()
