@@ -32,6 +32,7 @@ from .errors import BadArchiveError, CorruptEntryError, StoreClosedError, contex
 from .forksafe import ForkSafeLock, PerProcess
 from .index import ZipIndex
 from .planner import ByteRange
+from .readahead import Readahead
 from .sources import Source
 from .zipformat import (
     LOCAL_EXTRA_SLACK,
@@ -72,6 +73,8 @@ class ReadOptions:
     """Merge entries whose bytes are at most this far apart into one GET."""
     coalesce_max: int = planner.DEFAULT_COALESCE_MAX
     """Never merge a GET beyond this many bytes."""
+    readahead: int = 64 * 1024 * 1024
+    """At most this many bytes fetched ahead of a sequential scan (0: never; :mod:`readahead`)."""
 
     def __post_init__(self) -> None:
         if self.tail_size < 1024:
@@ -84,6 +87,8 @@ class ReadOptions:
             raise ValueError("max_workers must be at least 1")
         if self.coalesce_gap < 0 or self.coalesce_max < 1:
             raise ValueError("coalesce_gap must be >= 0 and coalesce_max >= 1")
+        if self.readahead < 0:
+            raise ValueError("readahead must be >= 0")
 
 
 class ZipArchive:
@@ -106,6 +111,13 @@ class ZipArchive:
         # Absolute data start of entries whose local header a partial read has checked
         # (by entry, not offset: two records may point at one header under two names).
         self._data_starts: dict[Entry, int] = {}
+        self._ahead = Readahead(
+            self._fetch,
+            lambda fn, *args: self._pool.get().submit(fn, *args),
+            limit=self.options.readahead,
+            piece=self.options.coalesce_max,
+            slack=self.options.coalesce_gap,
+        )
         self._closed = closed
         self.size: int | None = None
         """The object's size in bytes, known once the directory has been read."""
@@ -302,6 +314,21 @@ class ZipArchive:
         for entry in wanted:
             with context(self.url, entry.name):
                 ranges.append(ByteRange(*self._checked_span(entry)))
+        lo = min(r.start for r in ranges)
+        hi = max(r.end for r in ranges)
+        self._ahead.advance(lo, hi, self._scan_stop())  # the next window first: link stays busy
+        left = []
+        for i, entry in enumerate(wanted):  # bytes a sequential scan fetched ahead
+            ahead = self._ahead.take(ranges[i].start, ranges[i].end)
+            if ahead is None:
+                left.append(i)
+            else:
+                with context(self.url, entry.name):
+                    results[entry.name] = self._extract(entry, ahead, 0)
+        if not left:
+            return results
+        wanted = [wanted[i] for i in left]
+        ranges = [ranges[i] for i in left]
         batches = planner.plan(
             ranges, coalesce_gap=self.options.coalesce_gap, coalesce_max=self.options.coalesce_max
         )
@@ -328,6 +355,11 @@ class ZipArchive:
             if not future.cancelled():
                 results.update(future.result())
         return results
+
+    def _scan_stop(self) -> int:
+        """Where a read-ahead stops: the central directory, or the tail buffer's start."""
+        stop = self.index.location.cd_start
+        return min(stop, self._tail_start) if self._tail else stop
 
     def is_buffered(self, entry: Entry) -> bool:
         """Whether reading ``entry`` is served from the open's head or tail buffer (no request)."""
@@ -400,6 +432,7 @@ class ZipArchive:
 
     def close(self) -> None:
         self._closed = True
+        self._ahead.clear()
         self._pool.close()
         self.source.close()
 

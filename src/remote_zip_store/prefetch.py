@@ -18,19 +18,33 @@ Policies (``metadata_prefetch=``):
 * ``"off"``: never; every key is one request.
 
 Entries served from the open's head or tail buffer cost no request and never
-count as a miss. Bounds (``MAX_ENTRIES``, ``MAX_ENTRY_SIZE``, ``MAX_TOTAL``) keep a
+count as a miss. A key read singly under "auto" is kept (:meth:`MetadataCache.remember`)
+and left out of the round, so no byte is fetched twice.
+
+Consolidated metadata (``"auto"`` and ``"open"``): when the root's ``.zmetadata``
+lies in the open's tail buffer (zarr writes it last, so it usually does), every
+``.zgroup``/``.zarray``/``.zattrs`` it holds is re-serialized the way zarr 2
+writes metadata (:func:`zarr_json`) and used only when its size and CRC-32
+equal the directory's record of that entry: the bytes are then the entry's own
+bytes, checked as strictly as a read is, and cost no request. A stale or
+differently formatted document fails the check and the key is read from the
+archive as before. A ``tree()`` of such an archive costs the open and nothing else.
+
+Bounds (``MAX_ENTRIES``, ``MAX_ENTRY_SIZE``, ``MAX_TOTAL``) keep a
 pathological archive from turning the round into a download.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Literal
+import json
+import zlib
+from typing import Any, Literal
 
 from .archive import ZipArchive
 from .errors import RemoteZipError
 from .forksafe import ForkSafeLock
-from .frontend import is_metadata
+from .frontend import CONSOLIDATED, is_metadata
 
 Policy = Literal["auto", "open", "off"]
 POLICIES: tuple[str, ...] = ("auto", "open", "off")
@@ -58,9 +72,22 @@ class MetadataCache:
         self._lock = ForkSafeLock()
         self._started = policy == "off"
         self._misses = 0
+        self._single: set[str] = set()  # read singly under "auto": not fetched again
+        self._consolidated = policy == "off"  # whether .zmetadata was looked at
+
+    def _derive(self) -> None:
+        """Fill the cache from a free, verifiable ``.zmetadata`` (once; see module doc)."""
+        with self._lock:
+            if self._consolidated:
+                return
+            self._consolidated = True
+            with contextlib.suppress(RemoteZipError, ValueError, TypeError, RecursionError):
+                self._values.update(from_consolidated(self.archive, self.prefix))
 
     def get(self, name: str) -> bytes | None:
         """Cached bytes of ``name``, running the round if this miss triggers it."""
+        if not self._consolidated and is_metadata(name):
+            self._derive()
         value = self._values.get(name)
         if value is not None or self._started or not is_metadata(name):
             return value
@@ -73,11 +100,17 @@ class MetadataCache:
             if self.policy == "auto" and "/" in name[len(self.prefix) :]:
                 self._misses += 1
             if self.policy == "auto" and self._misses < TRIGGER_MISSES:
+                self._single.add(name)
                 return None
             self._started = True
         with contextlib.suppress(RemoteZipError):  # then each key is read (and fails) alone
             self._values.update(self._round())
         return self._values.get(name)
+
+    def remember(self, name: str, value: bytes) -> None:
+        """Keep a key read singly under "auto" (the round leaves it out: no byte twice)."""
+        if name in self._single:
+            self._values[name] = value
 
     def _round(self) -> dict[str, bytes]:
         index = self.archive.index
@@ -86,6 +119,8 @@ class MetadataCache:
         total = 0
         for name in index.names():  # distinct files: no folders, no shadowed duplicates
             if name.startswith(prefix) and is_metadata(name):
+                if name in self._values or name in self._single:
+                    continue  # derived from .zmetadata, or already read singly
                 entry = index.get(name)
                 if entry is None or entry.compressed_size > MAX_ENTRY_SIZE:
                     continue
@@ -93,4 +128,40 @@ class MetadataCache:
                 total += entry.compressed_size
                 if len(wanted) > MAX_ENTRIES or total > MAX_TOTAL:
                     return {}
-        return self.archive.read_many(wanted)
+        return self.archive.read_many(wanted) if wanted else {}
+
+
+def zarr_json(value: Any) -> bytes:
+    """``value`` serialized exactly as zarr 2 writes metadata (``zarr.util.json_dumps``)."""
+    return json.dumps(
+        value, indent=4, sort_keys=True, ensure_ascii=True, separators=(",", ": ")
+    ).encode("ascii")
+
+
+def from_consolidated(archive: ZipArchive, prefix: str) -> dict[str, bytes]:
+    """Metadata entries recovered from a buffered root ``.zmetadata``, each CRC-checked.
+
+    Only a ``.zmetadata`` already in the open's buffers is used (no request); a
+    value is kept only when its zarr serialization has the size and CRC-32 the
+    directory records for that entry, so what is returned is byte-for-byte the
+    entry's contents.
+    """
+    index = archive.index
+    entry = index.get(prefix + CONSOLIDATED)
+    if entry is None or entry.uncompressed_size > MAX_ENTRY_SIZE or not archive.is_buffered(entry):
+        return {}
+    document = json.loads(archive.read_entry(entry))
+    metadata = document.get("metadata") if isinstance(document, dict) else None
+    if not isinstance(metadata, dict):
+        return {}
+    found: dict[str, bytes] = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not is_metadata(key):
+            continue
+        target = index.get(prefix + key)
+        if target is None:
+            continue
+        data = zarr_json(value)
+        if len(data) == target.uncompressed_size and zlib.crc32(data) == target.crc32:
+            found[target.name] = data
+    return found

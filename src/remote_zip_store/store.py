@@ -60,7 +60,8 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc]
 
     ``read=ReadOptions(...)`` sets how the archive is read; its field names
     (``verify_crc``, ``max_workers``, ``coalesce_gap``, ``coalesce_max``,
-    ``tail_size``, ``head_size``, ``max_directory_size``, ``max_entry_size``)
+    ``readahead``, ``tail_size``, ``head_size``, ``max_directory_size``,
+    ``max_entry_size``)
     are also accepted as keyword arguments and override it. Every other
     keyword is a connection argument of
     :func:`~remote_zip_store.sources.open_source`; an unknown name is a
@@ -124,7 +125,9 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc]
         cached = self._metadata.get(entry.name)
         if cached is not None:
             return cached
-        return self.archive.read_entry(entry)
+        value = self.archive.read_entry(entry)
+        self._metadata.remember(entry.name, value)
+        return value
 
     def getitems(
         self, keys: Sequence[str], *, contexts: Mapping[str, Any] | None = None

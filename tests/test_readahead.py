@@ -1,0 +1,137 @@
+"""Sequential read-ahead, counted on a real moto server: a channel-by-channel scan of
+the whole archive takes most of its bytes from pieces fetched while zarr was busy
+with the previous channel, and moves no byte twice; a single channel, an epoch across
+channels and a disabled read-ahead move exactly the bytes they always did."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from remote_zip_store import LocalSource, RemoteZipStore
+from remote_zip_store.errors import SourceError
+from remote_zip_store.readahead import MIN_SPAN
+from remote_zip_store.sample import write_sample_archive
+from remote_zip_store.testing.servers import S3Server
+from remote_zip_store.zipformat import span
+
+CHANNELS = 16
+CHUNK = 30 * 256
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ra") / "rec.zip"
+    write_sample_archive(path, channels=CHANNELS, seconds=1200, consolidated=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def url(moto: S3Server, sample: Path) -> str:
+    return moto.put_file(sample)
+
+
+def _names() -> list[str]:
+    return [f"signals/ch{c:02d}" for c in range(CHANNELS)]
+
+
+def _scan(store: RemoteZipStore) -> dict[str, np.ndarray]:
+    root = zarr.open(store, mode="r")
+    return {name: root[name][:] for name in _names()}
+
+
+def test_whole_archive_scan_is_read_ahead(moto: S3Server, url: str, sample: Path) -> None:
+    with RemoteZipStore(url, client=moto.client(max_pool_connections=16)) as store:
+        opened = store.archive.source.stats.snapshot()
+        data = _scan(store)
+        nbytes = store.archive.source.stats.bytes
+        channel = CHUNK * 4 * (1200 // 30)
+        assert channel >= MIN_SPAN  # large enough to count as a scan
+        served = store.archive._ahead.served
+        # channels 0 and 1 establish the pattern; from channel 2 on the bytes were fetched
+        # ahead, but for the last ~0.6 channel, which lies in the open's 512 KiB tail buffer
+        assert served >= (CHANNELS - 4) * channel
+        # no byte twice: the scan moves at most the archive, the open's buffers aside
+        assert nbytes - opened[1] <= sample.stat().st_size
+    with RemoteZipStore(sample) as local:
+        expected = _scan(local)
+    for name in _names():
+        np.testing.assert_array_equal(data[name], expected[name])
+
+
+def _moved(moto: S3Server, url: str, action: str, readahead: int) -> tuple[int, int, int]:
+    with RemoteZipStore(url, client=moto.client(), readahead=readahead) as store:
+        before = store.archive.source.stats.snapshot()
+        root = zarr.open(store, mode="r")
+        if action == "channel":
+            root["signals/ch05"][:]
+        else:  # one epoch of every channel: scattered single chunks
+            for name in _names():
+                root[name][20 * CHUNK : 21 * CHUNK]
+        after = store.archive.source.stats.snapshot()
+        return after[0] - before[0], after[1] - before[1], store.archive._ahead.served
+
+
+@pytest.mark.parametrize("action", ["channel", "epoch"])
+def test_other_reads_move_what_they_did(moto: S3Server, url: str, action: str) -> None:
+    with_ahead = _moved(moto, url, action, 64 * 1024 * 1024)
+    without = _moved(moto, url, action, 0)
+    assert with_ahead == without
+    assert with_ahead[2] == 0
+
+
+def test_readahead_zero_turns_it_off(moto: S3Server, url: str) -> None:
+    with RemoteZipStore(url, client=moto.client(), readahead=0) as store:
+        _scan(store)
+        assert store.archive._ahead.served == 0
+        assert store.archive._ahead.pending_bytes == 0
+
+
+class FailingAhead(LocalSource):
+    """A local file whose reads starting at or after ``fail_from`` fail ``times`` times."""
+
+    def __init__(self, path: str, fail_from: int, times: int):
+        super().__init__(path)
+        self.fail_from = fail_from
+        self.times = times
+        self._lock = threading.Lock()
+
+    def read_range(self, start: int, end: int) -> bytes:
+        with self._lock:
+            fail = start >= self.fail_from and self.times > 0
+            if fail:
+                self.times -= 1
+        if fail:
+            raise SourceError("injected read failure", archive=self.url)
+        return super().read_range(start, end)
+
+
+def _ch01_end(sample: Path) -> int:
+    with RemoteZipStore(sample) as store:
+        index = store.archive.index
+        return max(
+            span(entry)[1]
+            for name in index.names()
+            if name.startswith("signals/ch01/") and (entry := index.get(name)) is not None
+        )
+
+
+@pytest.mark.parametrize("times", [1, 10**6])
+def test_a_failed_piece_is_fetched_again_or_fails_with_its_key(sample: Path, times: int) -> None:
+    source = FailingAhead(str(sample), fail_from=_ch01_end(sample), times=times)
+    store = RemoteZipStore.from_source(source)
+    root = zarr.open(store, mode="r")
+    root["signals/ch00"][:]
+    root["signals/ch01"][:]  # contiguous and large: read-ahead starts at ch01's end
+    with RemoteZipStore(sample) as local:
+        expected = zarr.open(local, mode="r")["signals/ch02"][:]
+    if times == 1:  # the piece failed once: the read fetches those bytes itself
+        np.testing.assert_array_equal(root["signals/ch02"][:], expected)
+    else:  # every read there fails: the read's own error, naming archive and key
+        with pytest.raises(SourceError, match=r"signals/ch02/\d+.*injected"):
+            root["signals/ch02"][:]
+    store.close()
