@@ -39,6 +39,10 @@ SECTIONS: list[tuple[str, list[str]]] = [
             "list_objects",
         ],
     ),
+    ("remote_zip_store.writestore", ["ZipWriteStore", "ChunkNotReadableError"]),
+    ("remote_zip_store.zipwrite", ["WriteOptions", "ZipWriter"]),
+    ("remote_zip_store.sinks", ["open_sink", "S3MultipartSink", "LocalSink", "Sink"]),
+    ("remote_zip_store.pack", ["pack", "open_cost", "PackResult", "OpenCost"]),
     ("remote_zip_store.many", ["open_many"]),
     ("remote_zip_store.scan", ["scan", "ScanRow", "parse_prefix"]),
     (
@@ -54,6 +58,11 @@ SECTIONS: list[tuple[str, list[str]]] = [
             "UnsupportedArchiveError",
             "KeyNotFoundError",
             "StoreClosedError",
+            "ArchiveExistsError",
+            "InvalidKeyError",
+            "InvalidValueError",
+            "DuplicateEntryError",
+            "WriterClosedError",
         ],
     ),
 ]
