@@ -63,8 +63,8 @@ _LAZY = {
     "Source": "sources",
     "ReadOnlyStoreError": "",  # the zarr front end (zarr_front_end())
     "RemoteZipStore": "",
-    "ChunkNotReadableError": "writestore",
-    "ZipWriteStore": "writestore",
+    "ChunkNotReadableError": "writecore",
+    "ZipWriteStore": "write",  # writestore (zarr 2) or zarr3write (zarr 3)
     "WriteOptions": "zipwrite",
 }
 
@@ -83,6 +83,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     if not module:
         module = zarr_front_end()
+    elif module == "write":
+        module = "zarr3write" if zarr_front_end() == "zarr3" else "writestore"
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value  # resolved once
     return value

@@ -72,6 +72,8 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
     Takes the arguments of the zarr-2 ``RemoteZipStore`` (``url``, ``root``,
     ``metadata_prefetch``, ``read``, ``client`` and the read/connection
     keywords; docs/usage.md) plus zarr 3's ``read_only``, which must be True.
+    ``mode="w"``/``"w-"`` returns the zarr-3
+    :class:`~remote_zip_store.zarr3write.ZipWriteStore` instead (docs/writing.md).
     The constructor reads the central directory (one round trip), so a missing
     object or bad credentials fail here. It pickles as configuration and the
     pinned version: an unpickled copy makes no request until it is read.
@@ -82,6 +84,16 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
     supports_listing = True
     supports_partial_writes = False
 
+    def __new__(cls, *args: Any, mode: str = "r", **kwargs: Any) -> Any:
+        # mode="w"/"w-" builds the zarr-3 write store instead, as store.py's __new__ does.
+        if mode in ("w", "w-"):
+            from .zarr3write import ZipWriteStore
+
+            return ZipWriteStore(*args, mode=mode, **kwargs)
+        if mode != "r":
+            raise ValueError(f"mode must be 'r', 'w' or 'w-', not {mode!r}")
+        return super().__new__(cls)
+
     def __init__(
         self,
         url: str | os.PathLike[str],
@@ -91,6 +103,7 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
         read: ReadOptions | None = None,
         client: S3Client | None = None,
         read_only: bool = True,
+        mode: str = "r",
         **options: Any,
     ):
         _require_read_only(read_only, str(url))
