@@ -430,7 +430,7 @@ def _scan(args: argparse.Namespace) -> int:
 def _pack(args: argparse.Namespace) -> int:
     """Repack SRC into DST (metadata last, duplicates dropped); print the open cost before/after."""
     from .pack import is_remote, open_cost, pack
-    from .writestore import write_options
+    from .writecore import write_options
 
     src, dst = _location(args.src), _location(args.dst)
     connection = connection_kwargs(args)

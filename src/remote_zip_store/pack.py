@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import InvalidURLError
 from .frontend import is_metadata, open_archive
-from .writestore import ZipWriteStore
+from .writecore import WriteSession  # ZipWriteStore's rules without zarr (zarr 2 or 3)
 from .zipformat import Entry
 from .zipwrite import WriteOptions
 
@@ -106,12 +106,10 @@ def pack(
         source_close = archive.close
     try:
         out_client = client if dst_text.startswith("s3://") else None
-        with ZipWriteStore(
-            dst_text, mode=mode, write=write, client=out_client, **connection
-        ) as out:
+        with WriteSession(dst_text, mode, write, out_client, dict(connection)) as out:
             count = 0
             for name, data in items:
-                out[name] = data
+                out.put(name, data)
                 count += 1
                 if on_entry is not None:
                     on_entry(len(data))

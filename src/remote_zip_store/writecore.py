@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .archive import ReadOptions
@@ -240,6 +241,20 @@ class WriteSession:
         self.closed = self.aborted = True
         self.metadata.clear()
         self._writer.abort()
+
+    def __enter__(self) -> WriteSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
 
     def check_writable(self, key: str | None) -> None:
         if self.closed:

@@ -298,3 +298,20 @@ def test_set_runs_off_the_event_loop_thread(tmp_path: Path) -> None:
     loop_thread = asyncio.run(main())
     store.close()
     assert threads and loop_thread not in threads
+
+
+def test_pack_runs_under_zarr3(moto: S3Server, tmp_path: Path) -> None:
+    """``pack`` and ``remote-zip-store pack`` work in a zarr-3 environment (no zarr-2 import)."""
+    from remote_zip_store.cli import main
+    from remote_zip_store.pack import pack
+
+    build = SHAPES["group_v3"]
+    ref = reference(tmp_path, build)  # ZipStore's rewrites: duplicate entries
+    src = tmp_path / "src.zip"
+    src.write_bytes(ref)
+    url = new_url(moto)
+    result = pack(src, url, **moto.store_kwargs())
+    assert result.records_dropped > 0
+    check_archive(download(moto, url), ref, tmp_path)
+    assert main(["pack", str(src), str(tmp_path / "cli.zip")]) == 0
+    check_archive((tmp_path / "cli.zip").read_bytes(), ref, tmp_path)
