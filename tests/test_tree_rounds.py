@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import botocore.config
 import pytest
 import zarr
 
@@ -24,7 +25,7 @@ from remote_zip_store.testing.servers import S3Server
 
 from .faultproxy import Fault, FaultProxy, Record, fault_proxy
 
-HOLD = 0.25  # seconds every GET waits at the proxy
+HOLD = 0.6  # seconds every GET waits at the proxy (long beside thread-scheduling jitter)
 
 
 def rounds(records: list[Record]) -> list[int]:
@@ -83,6 +84,8 @@ def _open(moto: S3Server, proxy: FaultProxy, url: str, **options: object) -> Rem
         region_name="us-east-1",
         aws_access_key_id=moto.access_key,
         aws_secret_access_key=moto.secret_key,
+        # a connection for every GET of a round: none waits for a free one
+        config=botocore.config.Config(max_pool_connections=64),
     )
     return RemoteZipStore(url, client=client, **options)  # type: ignore[arg-type]
 
