@@ -15,7 +15,7 @@ import dataclasses
 import os
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .archive import ReadOptions
 from .errors import (
@@ -97,7 +97,37 @@ def as_buffer(value: object, url: str, key: str) -> memoryview:
     return view.cast("B") if (view.ndim != 1 or view.format != "B") else view
 
 
-class WriteSession:
+class _Completable(Protocol):
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+_C = TypeVar("_C", bound=_Completable)
+
+
+class CompletesOnExit:
+    """``with``: leaving the block completes the archive (``close``), an exception aborts it.
+
+    Shared by the session and both write stores; it goes first among the bases so
+    that it wins over zarr's ``Store.__exit__`` (which only closes).
+    """
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(
+        self: _Completable,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+class WriteSession(CompletesOnExit):
     """One archive being written: the sink, the writer, held metadata, streamed names.
 
     ``options`` are the keywords of the write store: ``WriteOptions`` field
@@ -241,20 +271,6 @@ class WriteSession:
         self.closed = self.aborted = True
         self.metadata.clear()
         self._writer.abort()
-
-    def __enter__(self) -> WriteSession:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
 
     def check_writable(self, key: str | None) -> None:
         if self.closed:

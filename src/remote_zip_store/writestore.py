@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from zarr.storage import Store
@@ -27,6 +26,7 @@ from .errors import KeyNotFoundError
 from .writecore import (
     WRITE_MODES,
     ChunkNotReadableError,
+    CompletesOnExit,
     WriteSession,
     as_buffer,
     check_key,
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 
-class ZipWriteStore(Store):  # type: ignore[misc]
+class ZipWriteStore(CompletesOnExit, Store):  # type: ignore[misc]
     """A zarr v2 store that writes one new zip archive; ``close()`` completes it.
 
     ``url`` is ``s3://bucket/key`` or a local path. ``mode="w"`` replaces an
@@ -175,17 +175,3 @@ class ZipWriteStore(Store):  # type: ignore[misc]
     def abort(self) -> None:
         """Abandon the archive: the upload is aborted, nothing appears under the key."""
         self._session.abort()
-
-    def __enter__(self) -> ZipWriteStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()

@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from zarr.abc.store import Store
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from .errors import InvalidValueError, KeyNotFoundError
-from .writecore import ChunkNotReadableError, WriteSession, check_key
+from .writecore import ChunkNotReadableError, CompletesOnExit, WriteSession, check_key
 from .zipwrite import WriteOptions
 
 if TYPE_CHECKING:
@@ -35,7 +34,7 @@ class MissingKeyError(KeyNotFoundError, FileNotFoundError):
     """``getsize`` of a key never written (zarr 3 expects ``FileNotFoundError``)."""
 
 
-class ZipWriteStore(Store):  # type: ignore[misc,unused-ignore]
+class ZipWriteStore(CompletesOnExit, Store):  # type: ignore[misc,unused-ignore]
     """A zarr-python 3 store that writes one new zip archive; ``close()`` completes it.
 
     Takes the zarr-2 write store's arguments (``url``, ``mode`` ``"w"``/``"w-"``,
@@ -205,17 +204,3 @@ class ZipWriteStore(Store):  # type: ignore[misc,unused-ignore]
     def abort(self) -> None:
         """Abandon the archive: the upload is aborted, nothing appears under the key."""
         self._session.abort()
-
-    def __enter__(self) -> ZipWriteStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
