@@ -9,6 +9,7 @@ root the same way, so it is written once, here. This module imports no zarr:
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,19 @@ METADATA_FILES = (".zgroup", ".zarray", ".zattrs", ".zmetadata", ZARR_V3_METADAT
 
 #: Keyword arguments that configure :class:`ReadOptions` (the rest go to the source).
 READ_OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(ReadOptions))
+
+
+def write_store_for(mode: str, module: str) -> Any:
+    """The write store class of ``module`` for ``mode="w"``/``"w-"``, None for ``"r"``.
+
+    ``RemoteZipStore(url, mode=...)`` of either zarr major builds its write store
+    through this (imported only when asked for); any other mode is a ``ValueError``.
+    """
+    if mode in ("w", "w-"):
+        return importlib.import_module(f".{module}", __package__).ZipWriteStore
+    if mode != "r":
+        raise ValueError(f"mode must be 'r', 'w' or 'w-', not {mode!r}")
+    return None
 
 
 def is_metadata(name: str) -> bool:

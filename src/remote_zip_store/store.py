@@ -18,7 +18,7 @@ from zarr.util import normalize_storage_path
 
 from .archive import ReadOptions
 from .errors import KeyNotFoundError, RemoteZipError
-from .frontend import ArchiveFrontEnd
+from .frontend import ArchiveFrontEnd, write_store_for
 from .prefetch import Policy
 
 if TYPE_CHECKING:
@@ -93,12 +93,9 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc]
     def __new__(cls, *args: Any, mode: str = "r", **kwargs: Any) -> Any:
         # mode="w"/"w-" builds the write store instead (not a subclass, so this
         # class's __init__ does not run on it); unpickling calls __new__(cls) bare.
-        if mode in ("w", "w-"):
-            from .writestore import ZipWriteStore
-
-            return ZipWriteStore(*args, mode=mode, **kwargs)
-        if mode != "r":
-            raise ValueError(f"mode must be 'r', 'w' or 'w-', not {mode!r}")
+        writer = write_store_for(mode, "writestore")
+        if writer is not None:
+            return writer(*args, mode=mode, **kwargs)
         return super().__new__(cls)
 
     def __init__(

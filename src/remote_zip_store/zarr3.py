@@ -31,7 +31,7 @@ from . import planner
 from .archive import Entry, ReadOptions, ZipArchive
 from .errors import KeyNotFoundError, RemoteZipError
 from .forksafe import PerProcess
-from .frontend import ArchiveFrontEnd
+from .frontend import ArchiveFrontEnd, write_store_for
 from .prefetch import Policy
 
 if sys.version_info >= (3, 11):
@@ -85,13 +85,11 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
     supports_partial_writes = False
 
     def __new__(cls, *args: Any, mode: str = "r", **kwargs: Any) -> Any:
-        # mode="w"/"w-" builds the zarr-3 write store instead, as store.py's __new__ does.
-        if mode in ("w", "w-"):
-            from .zarr3write import ZipWriteStore
-
-            return ZipWriteStore(*args, mode=mode, **kwargs)
-        if mode != "r":
-            raise ValueError(f"mode must be 'r', 'w' or 'w-', not {mode!r}")
+        # mode="w"/"w-" builds the write store instead (not a subclass, so this
+        # class's __init__ does not run on it); unpickling calls __new__(cls) bare.
+        writer = write_store_for(mode, "zarr3write")
+        if writer is not None:
+            return writer(*args, mode=mode, **kwargs)
         return super().__new__(cls)
 
     def __init__(
