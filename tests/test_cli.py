@@ -47,6 +47,31 @@ def env_for(s3: S3Server, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Run ``argv`` with stderr on a pty: ``(exit code, what the terminal showed, stdout)``."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the process closed its end
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    stdout, _ = proc.communicate(timeout=300)
+    reader.join(timeout=30)
+    os.close(master)
+    return proc.returncode, b"".join(chunks).decode(), stdout.decode()
+
+
 def run(s3: S3Server, *args: str, env: dict[str, str] | None = None, endpoint: bool = True):
     argv = [*command(), *args]
     if endpoint and len(args) > 1 and args[0] not in ("demo",):
@@ -220,31 +245,10 @@ def test_scan_json_lines(moto: S3Server, scan_prefix: str) -> None:
 
 def test_scan_progress_bar_on_a_terminal(moto: S3Server, scan_prefix: str) -> None:
     """stderr on a pty: the bar is drawn; stdout stays a clean pipe."""
-    master, slave = pty.openpty()
     argv = [*command(), "scan", scan_prefix, "--endpoint-url", moto.endpoint_url]
-    env = env_for(moto, TERM="xterm")
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, env=env)
-    os.close(slave)
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # EIO: the process closed its end
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    stdout, _ = proc.communicate(timeout=300)
-    reader.join(timeout=30)
-    os.close(master)
-    terminal = b"".join(chunks).decode()
+    _, terminal, stdout = run_on_a_terminal(argv, env_for(moto, TERM="xterm"))
     assert "\rscan [" in terminal and "] 61/61 " in terminal
-    assert "\r" not in stdout.decode() and len(stdout.decode().splitlines()) == 61
+    assert "\r" not in stdout and len(stdout.splitlines()) == 61
 
 
 # -- issue 11: exit codes, --version, failure options, messages in CLI terms ---------------

@@ -7,11 +7,8 @@ request counts, asserted here; timings live in benchmarks/write.py.
 from __future__ import annotations
 
 import io
-import os
-import pty
 import re
 import subprocess
-import threading
 import uuid
 import zipfile
 from pathlib import Path
@@ -26,7 +23,7 @@ from remote_zip_store.frontend import is_metadata
 from remote_zip_store.pack import open_cost, pack
 from remote_zip_store.testing.servers import S3Server
 
-from .test_cli import command, env_for
+from .test_cli import command, env_for, run_on_a_terminal
 from .zarr_trees import (
     assert_same_hierarchy,
     rich_tree,
@@ -168,29 +165,8 @@ def test_cli_pack_local_directory_and_no_overwrite(moto: S3Server, tmp_path: Pat
 
 def test_cli_pack_progress_bar_on_a_terminal(moto: S3Server, wide_zip: str, tmp_path: Path) -> None:
     """stderr on a pty: the bar counts every entry; stdout stays clean."""
-    master, slave = pty.openpty()
     argv = [*command(), "pack", wide_zip, str(tmp_path / "bar.zip")]
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=slave, env=env_for(moto, TERM="xterm")
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # EIO: the process closed its end
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    stdout, _ = proc.communicate(timeout=300)
-    reader.join(timeout=30)
-    os.close(master)
-    assert proc.returncode == 0
-    assert "\rpack [" in b"".join(chunks).decode() and "] 74/74 " in b"".join(chunks).decode()
-    assert "\r" not in stdout.decode()
+    returncode, terminal, stdout = run_on_a_terminal(argv, env_for(moto, TERM="xterm"))
+    assert returncode == 0
+    assert "\rpack [" in terminal and "] 74/74 " in terminal
+    assert "\r" not in stdout
