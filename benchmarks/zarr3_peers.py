@@ -833,6 +833,8 @@ def check_targets(
                 f"({channel['median'] * 1000:.0f} ms vs {best['median'] * 1000:.0f} ms)",
             )
         for scenario, factor in (("open", 1.5), ("channel", 1.3)):
+            if scenario not in result["scenarios"]:
+                continue  # not run (--scenarios)
             mine = get(scenario, name)
             label = f"{result['scenarios'][scenario]} within {factor}x of the physical limit"
             if mine is None or not mine["limit_s"]:

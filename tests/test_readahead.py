@@ -14,7 +14,7 @@ import zarr
 
 from remote_zip_store import LocalSource, RemoteZipStore
 from remote_zip_store.errors import SourceError
-from remote_zip_store.readahead import MIN_SPAN
+from remote_zip_store.readahead import MIN_SPAN, RUN_SPAN, Readahead
 from remote_zip_store.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.zipformat import span
@@ -135,3 +135,72 @@ def test_a_failed_piece_is_fetched_again_or_fails_with_its_key(sample: Path, tim
         with pytest.raises(SourceError, match=r"signals/ch02/\d+.*injected"):
             root["signals/ch02"][:]
     store.close()
+
+
+class Recorder:
+    """Fetch and submit for a bare :class:`Readahead`: pieces run at once, are recorded."""
+
+    def __init__(self) -> None:
+        self.fetched: list[tuple[int, int]] = []
+
+    def fetch(self, start: int, end: int) -> bytes:
+        self.fetched.append((start, end))
+        return bytes(end - start)
+
+    def submit(self, fn: object, *args: object) -> None:
+        fn(*args)  # type: ignore[operator]
+
+
+def _bare(recorder: Recorder) -> Readahead:
+    return Readahead(recorder.fetch, recorder.submit, limit=64 << 20, piece=4 << 20, slack=64 << 10)
+
+
+def _small_reads(
+    ahead: Readahead, start: int, count: int, size: int, region_end: int | None
+) -> None:
+    for i in range(count):
+        lo = start + i * size
+        ahead.advance(lo, lo + size, 1 << 40, region_end)
+        ahead.take(lo, lo + size)
+
+
+def test_small_sequential_reads_read_ahead_only_with_a_region_end() -> None:
+    size = 30 * 1024  # ten zarr-3 chunks of 3 KiB: one tick's read
+    plain = Recorder()
+    _small_reads(_bare(plain), 0, 40, size, None)
+    assert plain.fetched == []  # the zarr-2 store's small reads: exactly what they were
+    region = Recorder()
+    ahead = _bare(region)
+    end = 40 * size + 5000
+    _small_reads(ahead, 0, 40, size, end)
+    assert region.fetched, "a run past RUN_SPAN reads ahead"
+    assert max(last for _, last in region.fetched) <= end  # never past the array's end
+    assert ahead.served >= (40 * size) - RUN_SPAN - 2 * size
+
+
+def test_a_scattered_read_of_another_region_does_not_join_the_run() -> None:
+    """The metadata round's one read spans the whole archive; the array's reads after it
+    (inside its span, but of a region of their own) start a run of their own."""
+    recorder = Recorder()
+    ahead = _bare(recorder)
+    ahead.advance(0, 100 << 20, 1 << 40, None)  # .zarray files at both ends of the archive
+    size = 30 * 1024
+    start, end = 10 << 20, (10 << 20) + 100 * size
+    _small_reads(ahead, start, 20, size, end)
+    assert recorder.fetched and all(
+        start <= first and last <= end for first, last in recorder.fetched
+    )
+    assert ahead.served > 0
+
+
+def test_a_slightly_reordered_read_stays_in_the_run() -> None:
+    recorder = Recorder()
+    ahead = _bare(recorder)
+    size = 30 * 1024
+    end = 100 * size
+    _small_reads(ahead, 0, 12, size, end)  # the run is on: pieces fetched ahead
+    fetched = len(recorder.fetched)
+    ahead.advance(13 * size, 14 * size, 1 << 40, end)
+    ahead.advance(12 * size, 13 * size, 1 << 40, end)  # finished after its neighbour
+    assert ahead.take(12 * size, 13 * size) is not None  # still served from the pieces
+    assert len(recorder.fetched) >= fetched

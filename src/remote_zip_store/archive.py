@@ -297,8 +297,15 @@ class ZipArchive:
             self._data_starts.clear()
         self._data_starts[entry] = data_start
 
-    def read_many(self, entries: Iterable[Entry]) -> dict[str, bytes]:
-        """Contents of several entries, coalesced and fetched concurrently, by entry name."""
+    def read_many(
+        self, entries: Iterable[Entry], *, region_end: int | None = None
+    ) -> dict[str, bytes]:
+        """Contents of several entries, coalesced and fetched concurrently, by entry name.
+
+        ``region_end``: where the entries' array ends in the archive, if the caller
+        knows; a run of small sequential reads may then be read ahead up to there
+        (:mod:`~remote_zip_store.readahead`).
+        """
         results: dict[str, bytes] = {}
         wanted = []
         for entry in entries:
@@ -316,7 +323,9 @@ class ZipArchive:
                 ranges.append(ByteRange(*self._checked_span(entry)))
         lo = min(r.start for r in ranges)
         hi = max(r.end for r in ranges)
-        self._ahead.advance(lo, hi, self._scan_stop())  # the next window first: link stays busy
+        self._ahead.advance(
+            lo, hi, self._scan_stop(), region_end
+        )  # the next window first: link stays busy
         left = []
         for i, entry in enumerate(wanted):  # bytes a sequential scan fetched ahead
             ahead = self._ahead.take(ranges[i].start, ranges[i].end)

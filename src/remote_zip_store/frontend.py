@@ -19,6 +19,7 @@ from .errors import KeyNotFoundError, StoreClosedError
 from .index import ZipIndex
 from .listing import Listing
 from .sources import CONNECTION_ARGUMENTS, Source, open_source
+from .zipformat import span
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -200,6 +201,7 @@ class ArchiveFrontEnd:
         self._prefix = root + "/" if root else ""
         self._listing = None
         self._metadata = MetadataCache(archive, self._prefix, metadata_prefetch)
+        self._region_ends: dict[str, int | None] = {}
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -230,6 +232,36 @@ class ArchiveFrontEnd:
         if listing is None:
             listing = self._listing = Listing(self.archive.index.names())
         return listing
+
+    def region_end(self, name: str) -> int | None:
+        """Where the bytes of the array holding entry ``name`` end in the archive.
+
+        The array is the nearest folder above ``name`` with a ``.zarray`` or
+        ``zarr.json``; None when there is none. A read-ahead of small reads stops
+        here, so reading one array never fetches the next one's chunks. From the
+        index, once per folder: no request.
+        """
+        folder = name.rpartition("/")[0]
+        if folder in self._region_ends:
+            return self._region_ends[folder]
+        index = self.archive.index
+        array: str | None = folder
+        while array is not None:
+            prefix = array + "/" if array else ""
+            if f"{prefix}.zarray" in index or f"{prefix}{ZARR_V3_METADATA}" in index:
+                break
+            array = array.rpartition("/")[0] if array else None
+        end = None
+        if array is not None:
+            prefix = array + "/" if array else ""
+            ends = (
+                span(entry)[1]
+                for rest in self.listing().keys(prefix)
+                if (entry := index.get(prefix + rest))
+            )
+            end = max(ends, default=None)
+        self._region_ends[folder] = end
+        return end
 
     def _check_open(self) -> None:
         if self.archive.closed:

@@ -288,7 +288,8 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
             else:
                 rest.append(entry)
         if rest:
-            found.update(self.archive.read_many(rest))
+            ends = [end for entry in rest if (end := self.region_end(entry.name)) is not None]
+            found.update(self.archive.read_many(rest, region_end=max(ends, default=None)))
         return found
 
     async def _run(self, function: Any, *args: Any) -> Any:

@@ -220,3 +220,40 @@ def test_a_whole_channel_is_one_get_when_zarr_may_ask_for_all_chunks(
     np.testing.assert_array_equal(values, np.arange(240_000, dtype="int16") + 1)
     assert stats.snapshot()[0] == 1
     store.close()
+
+
+def test_a_channel_at_default_concurrency_is_read_ahead_up_to_its_end(
+    moto: S3Server, tmp_path: Path
+) -> None:
+    """At zarr's default concurrency (10 gets at a time) a channel of 240 chunks is 24
+    small reads; once they run sequentially the store fetches ahead, in a few large GETs,
+    and never past the channel's last chunk (the next channel's bytes stay unread)."""
+
+    def channels(group: Any) -> None:
+        for i in range(3):
+            a = group.create_array(
+                f"ch{i}", shape=(2_400_000,), chunks=(10_000,), dtype="int16", compressors=None
+            )
+            a[:] = np.arange(2_400_000, dtype="int16") + i
+
+    data = write_hierarchy(tmp_path / "c.zip", channels, zarr_format=2)
+    store = RemoteZipStore(moto.put(data), **SMALL_OPEN, **moto.store_kwargs())
+    array = zarr.open_array(store, path="ch1", mode="r")
+    index = store.archive.index
+    chunk_spans = [
+        (entry.header_offset, entry.span_end)
+        for name in index.names()
+        if name.startswith("ch1/") and not name.rpartition("/")[2].startswith(".")
+        if (entry := index.get(name)) is not None
+    ]
+    first, last = min(s for s, _ in chunk_spans), max(e for _, e in chunk_spans)
+    stats = store.archive.source.stats
+    stats.reset()
+    assert zarr.config.get("async.concurrency") == 10
+    values = array[:]
+    np.testing.assert_array_equal(values, np.arange(2_400_000, dtype="int16") + 1)
+    requests, moved = stats.snapshot()
+    assert requests <= 10  # without the read-ahead: 24 or more
+    assert moved <= last - first  # nothing of ch2 (after ch1 in the archive) was fetched
+    assert store.archive._ahead.served > (last - first) // 2
+    store.close()
