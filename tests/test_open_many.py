@@ -151,12 +151,28 @@ def _first_round(proxy: Any) -> list[str]:
     return sorted(r.range or "" for r in proxy.requests())
 
 
-def test_a_sibling_opens_with_the_first_gets_sized_by_the_first_archive(
-    moto: S3Server, recordings: list[bytes]
-) -> None:
+def _big_group(subject: str, consolidated: bool) -> Any:
+    """Larger than ``cohort.WHOLE_MAX``: siblings get a tail (and maybe head) hint."""
+
+    def build(root: Any) -> None:
+        root.attrs["subject"] = subject
+        for c in range(2):
+            root.create_dataset(
+                f"signals/ch{c:02d}", data=list(range(60_000)), chunks=(5_000,), compressor=None
+            )
+        if consolidated:
+            zarr.consolidate_metadata(root.store)
+
+    return build
+
+
+def _siblings(
+    moto: S3Server, blobs: list[bytes], chunks: bool = True
+) -> tuple[list[Any], list[str]]:
+    """Open each archive (all under one new prefix) through a recording proxy; read its
+    metadata and (``chunks``) a few values."""
     folder = f"hint-{uuid.uuid4().hex}"
-    urls = [moto.put(data, f"{folder}/{i}.zip") for i, data in enumerate(recordings[:3])]
-    defaults = ReadOptions()
+    urls = [moto.put(data, f"{folder}/{i}.zip") for i, data in enumerate(blobs)]
     with fault_proxy(moto.endpoint_url) as proxy:
         kwargs = {**moto.store_kwargs(), "endpoint_url": proxy.endpoint_url}
         seen = []
@@ -165,23 +181,64 @@ def test_a_sibling_opens_with_the_first_gets_sized_by_the_first_archive(
             with RemoteZipStore(url, **kwargs) as store:
                 root = zarr.open(store, mode="r")
                 assert root.attrs["subject"] == _subject(store)
-                assert list(root["signals/ch00"][:20]) == list(range(20))
+                array = root["signals/ch00"]
+                if chunks:
+                    assert list(array[:20]) == list(range(20))
             seen.append(proxy.requests())
-    first = sorted(r.range or "" for r in seen[0][:2])
-    assert first == sorted([f"bytes=-{defaults.tail_size}", f"bytes=0-{defaults.head_size - 1}"])
-    for requests in seen[1:]:
-        ranges = [r.range or "" for r in requests[:2]]
-        tail = next(int(r[len("bytes=-") :]) for r in ranges if r.startswith("bytes=-"))
-        head = next(int(r.rpartition("-")[2]) + 1 for r in ranges if r.startswith("bytes=0-"))
-        assert cohort.MIN_TAIL <= tail < defaults.tail_size // 4
-        assert 0 < head < defaults.head_size // 4
-        # The same requests as the first archive's open and reads: nothing was missed.
-        assert len(requests) == len(seen[0])
+    return seen, urls
+
+
+def _first_gets(requests: list[Any]) -> tuple[int | None, int | None]:
+    """``(tail, head)`` sizes of an open's first round (None: not sent)."""
+    ranges = [r.range or "" for r in requests[:2]]
+    tails = [int(r[len("bytes=-") :]) for r in ranges if r.startswith("bytes=-")]
+    heads = [int(r.rpartition("-")[2]) + 1 for r in ranges if r.startswith("bytes=0-")]
+    return (tails[0] if tails else None), (heads[0] if heads else None)
+
+
+def test_a_small_sibling_is_fetched_whole_by_one_get(
+    moto: S3Server, recordings: list[bytes]
+) -> None:
+    seen, urls = _siblings(moto, recordings[:3])
+    defaults = ReadOptions()
+    assert _first_gets(seen[0]) == (defaults.tail_size, defaults.head_size)
+    for data, requests in zip(recordings[1:3], seen[1:], strict=True):
+        tail, head = _first_gets(requests)
+        assert head is None  # no head GET: the one suffix GET holds the whole object
+        assert tail is not None and len(data) <= tail <= cohort.WHOLE_MAX
+        assert len(requests) == len(seen[0]) - 1  # the head GET less, nothing missed
     # The archive that taught the hint opens as configured again.
     with fault_proxy(moto.endpoint_url) as proxy:
         kwargs = {**moto.store_kwargs(), "endpoint_url": proxy.endpoint_url}
         with RemoteZipStore(urls[0], **kwargs):
             assert f"bytes=-{defaults.tail_size}" in _first_round(proxy)
+
+
+def test_a_sibling_opens_with_the_first_gets_sized_by_the_first_archive(
+    moto: S3Server, tmp_path: Any
+) -> None:
+    blobs = [make_zarr_zip(tmp_path / f"{i}.zip", _big_group(f"b{i}", False)) for i in range(3)]
+    assert min(map(len, blobs)) > cohort.WHOLE_MAX
+    seen, _ = _siblings(moto, blobs, chunks=False)  # the head is sized for metadata only
+    defaults = ReadOptions()
+    for requests in seen[1:]:
+        tail, head = _first_gets(requests)
+        # no comment: the tail holds just the directory (no 64 KiB comment window)
+        assert tail is not None and tail < cohort.MIN_TAIL
+        # the leading .zgroup/.zattrs of a zarr-2 ZipStore archive
+        assert head is not None and 0 < head < defaults.head_size // 4
+        assert len(requests) == len(seen[0])  # the same requests: no metadata was missed
+
+
+def test_a_consolidated_sibling_opens_with_one_get(moto: S3Server, tmp_path: Any) -> None:
+    blobs = [make_zarr_zip(tmp_path / f"{i}.zip", _big_group(f"c{i}", True)) for i in range(3)]
+    seen, _ = _siblings(moto, blobs, chunks=False)
+    for requests in seen[1:]:
+        tail, head = _first_gets(requests)
+        # .zmetadata sits before the directory, so every metadata read comes from the tail
+        assert head is None
+        assert tail is not None and tail < cohort.MIN_TAIL
+        assert len(requests) == len(seen[0]) - 1
 
 
 def test_a_sibling_with_a_larger_directory_still_opens_and_raises_the_hint(
@@ -199,7 +256,8 @@ def test_a_sibling_with_a_larger_directory_still_opens_and_raises_the_hint(
         assert size is not None
         assert size - store.archive.index.location.cd_start > hinted  # the case under test
         requests = store.archive.source.stats.requests
-        assert requests == 3  # tail + head, then the rest of the directory
+        # the small teacher was fetched whole (no head): tail, then the rest of the directory
+        assert requests == 2
         root = zarr.open(store, mode="r")
         assert list(root["signals/ch119"][:5]) == list(range(5))
         assert _subject(store) == "big"
@@ -207,7 +265,9 @@ def test_a_sibling_with_a_larger_directory_still_opens_and_raises_the_hint(
     third = moto.put(large_data, f"{folder}/c.zip")
     assert cohort.suggest(_source(moto, third), 512 * 1024, 64 * 1024)[0] > hinted
     with RemoteZipStore(third, **moto.store_kwargs()) as store:
-        assert store.archive.source.stats.requests == 2
+        # one GET: the grown tail holds the whole directory; no head GET (the small
+        # teacher was fetched whole, and the large one never fetched a head to learn from)
+        assert store.archive.source.stats.requests == 1
 
 
 def test_local_archives_get_no_hints(tmp_path: Any, recordings: list[bytes]) -> None:

@@ -162,8 +162,10 @@ def test_open_consolidated_reads_only_zmetadata(both: Any, consolidated_zip: str
     ours, ref = both(consolidated_zip)
     before = ours.archive.source.stats.requests
     group = zarr.open_consolidated(ours, mode="r")
-    # .zmetadata is written last: it came with the directory in the tail read at open.
-    assert ours.archive.source.stats.requests == before
+    # .zmetadata is written last: it came with the directory in the tail read at open;
+    # a 1 KiB tail holds only the end record, so the directory and .zmetadata cost a GET each.
+    small = ours.archive.options.tail_size < 64 * 1024
+    assert ours.archive.source.stats.requests == before + (1 if small else 0)
     assert_same_hierarchy(group, zarr.open_consolidated(ref, mode="r"))
     assert_same_hierarchy(group, zarr.open(ref, mode="r"))
 

@@ -799,3 +799,34 @@ def test_the_parser_raises_details_and_the_archive_adds_where(tmp_path: Path) ->
     assert (
         str(info.value) == f"archive {path}: not a zip archive (no end of central directory record)"
     )
+
+
+# -- short tails: a comment-less end record needs no comment window -------------------------
+
+
+def test_a_short_tail_ending_in_a_bare_record_locates_the_directory() -> None:
+    data = make_zip({f"k{i}": bytes([i]) * 50 for i in range(20)}, comment=b"")
+    reference = parse(data)[0]
+    directory = len(data) - reference.cd_start
+    tail = data[-directory:]  # the directory and the end record, nothing more
+    assert len(tail) < EOCD_SIZE + MAX_COMMENT
+    assert locate_directory(tail, len(data)) == reference
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        b"x",  # a comment: the whole window is needed to be sure of the record
+        b"note:" + craft.eocd(entries=0, cd_size=0, cd_offset=0),  # a bare record faked at the end
+    ],
+)
+@pytest.mark.parametrize("size", [22, 30, 60, 200])
+def test_a_short_tail_never_takes_a_record_it_cannot_be_sure_of(comment: bytes, size: int) -> None:
+    data = make_zip({"big": os.urandom(5000), **SMALL}, comment=comment)
+    reference = parse(data)[0]
+    try:
+        location = locate_directory(data[-size:], len(data))
+    except NeedMoreBytes as more:
+        assert 0 <= more.start < len(data) - size
+    else:  # only when the real record is in the tail, ahead of the fake one
+        assert location == reference

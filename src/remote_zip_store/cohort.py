@@ -10,7 +10,11 @@ held the end records, the central directory (and a consolidated ``.zmetadata``
 right before it), and how many at the start held the leading run of metadata
 entries (``.zgroup``, ``.zattrs``, the first ``.zarray``...), each with a
 margin; :func:`suggest` lets the next *sibling* ask for only that (never more
-than configured). A sibling that needs more still opens correctly: the archive
+than configured). Archives of at most ``WHOLE_MAX`` bytes teach one suffix GET of the
+whole object instead (no head GET), and so does a consolidated ``.zmetadata`` next to
+the directory (every metadata read is then served from it): one request per open.
+A sibling of an end record without a comment gets a tail of just what it needs
+(no 64 KiB comment window). A sibling that needs more still opens correctly: the archive
 reader fetches the rest of a larger directory (one more GET), a metadata entry
 outside the head is read by its own GET. Hints only grow, so such a sibling
 raises them for the next.
@@ -38,6 +42,8 @@ MAX_HINTS = 4096
 #: Leading entries looked at when measuring the head (metadata comes first or not at all).
 MAX_LEADING = 256
 _ROUND = 4096
+#: Siblings of an archive at most this big (with a margin) are fetched whole by one GET.
+WHOLE_MAX = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +120,27 @@ def learn(source: Source, index: ZipIndex, size: int, head: bytes) -> None:
 
         root = detect_root(index)
         consolidated = index.get(f"{root}/.zmetadata") if root else None
-    if consolidated is not None and consolidated.span_end == start:
+    in_tail = consolidated is not None and consolidated.span_end == start
+    if consolidated is not None and in_tail:
         start = consolidated.header_offset  # written last: keep it in the tail
     need = size - start
-    tail = max(MIN_TAIL, _round_up(need + max(need // 4, _ROUND)))
+    # An end record without a comment is located in any tail that holds it (zipformat);
+    # with a comment the locator needs the whole comment window.
+    floor = MIN_TAIL if index.location.comment else 0
+    tail = max(floor, _round_up(need + max(need // 4, _ROUND)))
     learned_head: int | None = None
-    if head:
+    if in_tail:
+        # Every metadata read is then served from the consolidated document in the
+        # tail (prefetch.MetadataCache), so the leading .zgroup/.zattrs are not needed.
+        learned_head = 0
+    elif head:
         lead = leading_metadata_end(index, head)
         learned_head = _round_up(lead + max(lead // 2, 2048)) if lead else 0
+    whole = _round_up(size + max(size // 4, _ROUND))
+    if whole <= max(tail + (learned_head or 0), WHOLE_MAX):
+        # A small archive: one suffix GET of the whole object (with a margin for bigger
+        # siblings) costs no more bytes than tail and head would, and one request less.
+        tail, learned_head = whole, 0
     with _LOCK:
         hints = _HINTS.get()
         old = hints.get(key)

@@ -166,8 +166,26 @@ def locate_directory(tail: bytes, total_size: int) -> DirectoryLocation:
     tail_start = total_size - len(tail)
     if total_size < EOCD_SIZE:
         raise BadArchiveError(f"not a zip archive ({total_size} bytes, smaller than an end record)")
-    if len(tail) < EOCD_SIZE + MAX_COMMENT and tail_start > 0:
-        raise NeedMoreBytes(max(0, total_size - MAX_END_RECORDS))
+    whole_window = EOCD_SIZE + MAX_COMMENT
+    if len(tail) < whole_window and tail_start > 0:
+        if not _ends_with_bare_record(tail):
+            raise NeedMoreBytes(max(0, total_size - MAX_END_RECORDS))
+        # A short tail ending in a comment-less end record: taken only when the record
+        # is a plain archive's (directory right before it, no prefix); anything else,
+        # such as a record faked at the end of a real record's comment, gets the window.
+        window = max(0, total_size - MAX_END_RECORDS)
+        try:
+            location = _locate(tail, tail_start)
+        except (BadArchiveError, UnsupportedArchiveError):
+            raise NeedMoreBytes(window) from None  # judged on the whole window instead
+        if location.prefix or location.cd_start + location.cd_size != location.end_records_start:
+            raise NeedMoreBytes(window)
+        return location
+    return _locate(tail, tail_start)
+
+
+def _locate(tail: bytes, tail_start: int) -> DirectoryLocation:
+    """The end records in ``tail`` (which starts at ``tail_start``), validated."""
     search_from = max(0, len(tail) - EOCD_SIZE - MAX_COMMENT)
     exact: list[int] = []  # comment reaches the end; latest first
     trailed: list[int] = []  # comment ends before the end: trailing bytes follow
@@ -205,6 +223,21 @@ def locate_directory(tail: bytes, total_size: int) -> DirectoryLocation:
     if problem is not None:
         raise problem
     raise BadArchiveError("not a zip archive (no end of central directory record)")
+
+
+def _ends_with_bare_record(tail: bytes) -> bool:
+    """Whether ``tail`` ends with an end record without a comment (as almost every zip does).
+
+    Then a tail shorter than the largest possible comment is enough to locate the
+    directory (zipfile looks there first too); a cohort hint sizes siblings' first GET
+    to just the directory (:mod:`remote_zip_store.cohort`). A record with a comment still
+    needs the whole comment window, so a record faked inside a comment is never taken.
+    """
+    return (
+        len(tail) >= EOCD_SIZE
+        and tail[-EOCD_SIZE : -EOCD_SIZE + 4] == EOCD_SIGNATURE
+        and tail[-2:] == b"\0\0"
+    )
 
 
 def _in_comment(tail: bytes, tail_start: int, trailed: list[int], position: int) -> bool:

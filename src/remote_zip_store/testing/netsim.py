@@ -301,6 +301,10 @@ class NetSim:
             )
         except (OSError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # close() cancels open connections; ending quietly keeps asyncio's stream
+            # callback from logging the cancellation as an error at every shutdown.
+            pass
         finally:
             for w in (writer, up_writer):
                 with contextlib.suppress(Exception):
