@@ -135,6 +135,10 @@ class FaultProxy:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            # socketserver's default listen backlog is 5: a round of 16 new connections
+            # overflowed it on a loaded machine, and a dropped SYN is retried after 1 s,
+            # which read as a request one round trip late.
+            request_queue_size = 128
 
             def get_request(self) -> tuple[Any, Any]:
                 sock, addr = self.socket.accept()

@@ -110,11 +110,15 @@ def _handler(server: FileServer) -> type[http.server.BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # not socketserver's 5: concurrent connects must not wait 1 s
+
+
 @contextlib.contextmanager
 def file_server(tls: tuple[str, str] | None = None) -> Iterator[FileServer]:
     """Serve on a free loopback port; ``tls=(certfile, keyfile)`` for HTTPS."""
     state = FileServer()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    httpd = _Server(("127.0.0.1", 0), _handler(state))
     httpd.daemon_threads = True
     scheme = "http"
     if tls is not None:

@@ -108,11 +108,6 @@ def test_tree_of_a_consolidated_archive_costs_the_open_only(
         assert len(proxy.requests()) == 2
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect (issue 12 note): now and then one .zarray of the metadata round is "
-    "fetched again on its own after the round, a 4th round trip; bytes stay correct",
-)
 def test_tree_without_consolidated_metadata_is_three_rounds(
     moto: S3Server, proxy: FaultProxy, archives: dict[str, Path]
 ) -> None:
