@@ -138,35 +138,29 @@ def run_child(
 
 
 def open_cost(sim: NetSim, server: S3Server, key: str) -> dict[str, Any]:
-    """Open through the proxy, read every metadata key and tree(): requests, source and proxy."""
-    import zarr
+    """Open through the proxy and read every metadata key as a store does (``tree()``'s
+    reads and the rest): :func:`remote_zip_store.pack.open_cost`, as a fresh process would
+    (no cohort hint from the other archive)."""
+    from remote_zip_store import cohort
+    from remote_zip_store.pack import open_cost as measure
 
-    from remote_zip_store import RemoteZipStore
-    from remote_zip_store.frontend import is_metadata
-
+    cohort.clear()
     sim.reset()
     t0 = time.perf_counter()
-    with RemoteZipStore(
+    cost = measure(
         f"s3://{server.bucket}/{key}",
         endpoint_url=sim.endpoint,
         aws_access_key_id=server.access_key,
         aws_secret_access_key=server.secret_key,
         region_name="us-east-1",
-    ) as store:
-        stats = store.archive.source.stats
-        opened = stats.requests
-        group = zarr.open_group(store, mode="r")
-        str(group.tree())
-        for name in store:
-            if is_metadata(name):
-                store[name]
-        return {
-            "open_requests": opened,
-            "after_open_requests": stats.requests - opened,
-            "bytes": stats.bytes,
-            "proxy_requests": sim.counts().requests,
-            "seconds": time.perf_counter() - t0,
-        }
+    )
+    return {
+        "open_requests": cost.open_requests,
+        "after_open_requests": cost.after_open_requests,
+        "bytes": cost.bytes,
+        "proxy_requests": sim.counts().requests,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 @contextmanager

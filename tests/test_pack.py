@@ -56,16 +56,20 @@ def new_url(s3: S3Server) -> str:
 
 
 def requests_to_open_and_walk(url: str, s3: S3Server, **read: Any) -> tuple[int, int]:
-    """(requests to open, requests after the open for every metadata key and tree())."""
-    with RemoteZipStore(url, **read, **s3.store_kwargs()) as store:
-        stats = store.archive.source.stats
-        opened = stats.requests
-        group = zarr.open_group(store, mode="r")
-        str(group.tree())
-        for name in store:
-            if is_metadata(name):
-                store[name]
-        return opened, stats.requests - opened
+    """(requests to open, requests after the open for every metadata key, as stores read)."""
+    cost = open_cost(url, **read, **s3.store_kwargs())
+    return cost.open_requests, cost.after_open_requests
+
+
+def test_tree_of_a_packed_archive_makes_no_request_after_the_open(
+    moto: S3Server, wide_zip: str
+) -> None:
+    dst = new_url(moto)
+    pack(moto.put_file(wide_zip), dst, **moto.store_kwargs())
+    with RemoteZipStore(dst, **moto.store_kwargs()) as store:
+        opened = store.archive.source.stats.requests
+        str(zarr.open_group(store, mode="r").tree())
+        assert store.archive.source.stats.requests == opened
 
 
 def test_packed_archive_opens_and_reads_all_metadata_in_one_request(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidURLError
-from .frontend import is_metadata, open_archive
+from .frontend import is_metadata, open_archive, resolve_root
 from .writecore import WriteSession  # ZipWriteStore's rules without zarr (zarr 2 or 3)
 from .zipformat import Entry
 from .zipwrite import WriteOptions
@@ -33,6 +33,12 @@ class OpenCost:
     requests: int
     bytes: int
     metadata_keys: int
+    open_requests: int = 0
+    """Of ``requests``, the open's (the rest are the metadata reads after it)."""
+
+    @property
+    def after_open_requests(self) -> int:
+        return self.requests - self.open_requests
 
 
 @dataclass(frozen=True)
@@ -46,21 +52,30 @@ class PackResult:
     bytes_written: int
 
 
-def open_cost(url: str | os.PathLike[str], *, client: Any = None, **connection: Any) -> OpenCost:
-    """Open ``url`` with our reader and read each metadata key the way zarr does (one at a time).
+def open_cost(url: str | os.PathLike[str], *, client: Any = None, **options: Any) -> OpenCost:
+    """Open ``url`` and read each metadata key the way the stores serve zarr (one at a time).
 
-    The figures are the source's own counters (``source.stats``): every
-    request the open and the reads made, and the bytes they brought.
+    Keys go through the stores' :class:`~remote_zip_store.prefetch.MetadataCache`
+    (consolidated metadata, the prefetch round), so the figures are what a
+    ``tree()`` plus every metadata read costs a store: the source's own counters
+    (``source.stats``), every request and the bytes they brought. ``options``: read
+    options and connection arguments, as for the stores.
     """
-    archive = open_archive(url, client=client, **connection)
+    from .prefetch import MetadataCache  # prefetch imports frontend, which this imports
+
+    archive = open_archive(url, client=client, **options)
     try:
+        opened = archive.source.stats.requests
+        root = resolve_root(archive, None)
+        cache = MetadataCache(archive, root + "/" if root else "", "auto")
         names = [name for name in archive.index.names() if is_metadata(name)]
         for name in names:
-            archive.read(name)
+            if cache.get(name) is None:
+                cache.remember(name, archive.read(name))
         requests, nbytes = archive.source.stats.snapshot()
     finally:
         archive.close()
-    return OpenCost(requests=requests, bytes=nbytes, metadata_keys=len(names))
+    return OpenCost(requests=requests, bytes=nbytes, metadata_keys=len(names), open_requests=opened)
 
 
 def is_remote(url: str) -> bool:
