@@ -14,8 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from .archive import ReadOptions
 from .errors import (
@@ -28,7 +27,7 @@ from .errors import (
 )
 from .frontend import is_metadata
 from .sinks import open_sink
-from .zipwrite import WriteOptions, ZipWriter
+from .zipwrite import CompletesOnExit, WriteOptions, ZipWriter
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -95,36 +94,6 @@ def as_buffer(value: object, url: str, key: str) -> memoryview:
     if not view.c_contiguous:
         raise InvalidValueError("the value must be a C-contiguous buffer", archive=url, key=key)
     return view.cast("B") if (view.ndim != 1 or view.format != "B") else view
-
-
-class _Completable(Protocol):
-    def close(self) -> None: ...
-    def abort(self) -> None: ...
-
-
-_C = TypeVar("_C", bound=_Completable)
-
-
-class CompletesOnExit:
-    """``with``: leaving the block completes the archive (``close``), an exception aborts it.
-
-    Shared by the session and both write stores; it goes first among the bases so
-    that it wins over zarr's ``Store.__exit__`` (which only closes).
-    """
-
-    def __enter__(self: _C) -> _C:
-        return self
-
-    def __exit__(
-        self: _Completable,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
 
 
 class WriteSession(CompletesOnExit):

@@ -26,13 +26,12 @@ from .errors import KeyNotFoundError
 from .writecore import (
     WRITE_MODES,
     ChunkNotReadableError,
-    CompletesOnExit,
     WriteSession,
     as_buffer,
     check_key,
     write_options,
 )
-from .zipwrite import WriteOptions
+from .zipwrite import CompletesOnExit, WriteOptions
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -160,7 +160,7 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
         if byte_range is None:
             data = await self._read_whole(entry)
         else:
-            start, end = _resolve(byte_range, entry.uncompressed_size)
+            start, end = resolve_byte_request(byte_range, entry.uncompressed_size)
             if start == 0 and end == entry.uncompressed_size:
                 data = await self._read_whole(entry)
             elif start == end:
@@ -205,7 +205,8 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
         if not byte_ranges:
             return
         resolved = [
-            (0, size) if request is None else _resolve(request, size) for request in byte_ranges
+            (0, size) if request is None else resolve_byte_request(request, size)
+            for request in byte_ranges
         ]
         if any(start == 0 and end == size for start, end in resolved) or self._whole_is_cheap(
             entry
@@ -373,7 +374,7 @@ def _require_read_only(read_only: bool, url: str) -> None:
         )
 
 
-def _resolve(byte_range: Any, size: int) -> tuple[int, int]:
+def resolve_byte_request(byte_range: Any, size: int) -> tuple[int, int]:
     """``[start, end)`` of a zarr byte request on a value of ``size`` bytes, clamped.
 
     Past-the-end requests are clamped like ``LocalStore``/``ZipStore`` read them.

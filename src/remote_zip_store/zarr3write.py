@@ -19,8 +19,8 @@ from zarr.abc.store import Store
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from .errors import InvalidValueError, KeyNotFoundError
-from .writecore import ChunkNotReadableError, CompletesOnExit, WriteSession, check_key
-from .zipwrite import WriteOptions
+from .writecore import ChunkNotReadableError, WriteSession, check_key
+from .zipwrite import CompletesOnExit, WriteOptions
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -141,9 +141,9 @@ class ZipWriteStore(CompletesOnExit, Store):  # type: ignore[misc,unused-ignore]
         if held is None:
             return None
         if byte_range is not None:
-            from .zarr3 import _resolve
+            from .zarr3 import resolve_byte_request
 
-            start, end = _resolve(byte_range, len(held))
+            start, end = resolve_byte_request(byte_range, len(held))
             held = held[start:end]
         return prototype.buffer.from_bytes(held)
 

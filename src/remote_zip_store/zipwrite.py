@@ -35,7 +35,7 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from . import errors
 from .errors import (
@@ -315,7 +315,41 @@ def deflate(data: memoryview, level: int) -> bytes:
 # -- the writer ----------------------------------------------------------------------
 
 
-class ZipWriter:
+class _Completable(Protocol):
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+_C = TypeVar("_C", bound=_Completable)
+
+
+class CompletesOnExit:
+    """``with``: leaving the block completes the archive (``close``), an exception aborts it.
+
+    Shared by the writer, the session and both write stores; it goes first among the
+    bases so that it wins over zarr's ``Store.__exit__`` (which only closes). A failing
+    abort is logged, so the block's own exception is what propagates.
+    """
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(
+        self: _Completable,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:  # the block's exception is the one to see; a failing abort is only logged
+            self.abort()
+        except Exception as failure:
+            log.warning("aborting after %s failed too: %s", exc_type.__name__, failure)
+
+
+class ZipWriter(CompletesOnExit):
     """Writes entries one after another to ``sink``; :meth:`close` adds the directory.
 
     Thread-safe: concurrent :meth:`write` calls (dask, a thread pool) compute
@@ -483,20 +517,6 @@ class ZipWriter:
             self.abort()
         except Exception as exc:
             log.warning("aborting %s failed too: %s", self._sink.url, exc)
-
-    def __enter__(self) -> ZipWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self._abort_quietly()
-        else:
-            self.close()
 
     def __repr__(self) -> str:
         state = "aborted" if self._aborted else "closed" if self._closed else "open"

@@ -197,21 +197,27 @@ def test_listing_and_sizes_make_no_request(moto: S3Server) -> None:
     store.close()
 
 
+def _three_channels(moto: S3Server, tmp_path: Path, length: int, chunk: int) -> RemoteZipStore:
+    """Channels ch0-ch2 (``arange + i``, int16, uncompressed) in one archive, opened small."""
+
+    def channels(group: Any) -> None:
+        for i in range(3):
+            a = group.create_array(
+                f"ch{i}", shape=(length,), chunks=(chunk,), dtype="int16", compressors=None
+            )
+            a[:] = np.arange(length, dtype="int16") + i
+
+    data = write_hierarchy(tmp_path / "c.zip", channels, zarr_format=2)
+    return RemoteZipStore(moto.put(data), **SMALL_OPEN, **moto.store_kwargs())
+
+
 def test_a_whole_channel_is_one_get_when_zarr_may_ask_for_all_chunks(
     moto: S3Server, tmp_path: Path
 ) -> None:
     """zarr 3 keeps ``async.concurrency`` gets in flight (default 10); raised to cover the
     selection, all 240 chunk gets land in one tick and the planner makes them one GET."""
 
-    def channels(group: Any) -> None:
-        for i in range(3):
-            a = group.create_array(
-                f"ch{i}", shape=(240_000,), chunks=(1000,), dtype="int16", compressors=None
-            )
-            a[:] = np.arange(240_000, dtype="int16") + i
-
-    data = write_hierarchy(tmp_path / "c.zip", channels, zarr_format=2)
-    store = RemoteZipStore(moto.put(data), **SMALL_OPEN, **moto.store_kwargs())
+    store = _three_channels(moto, tmp_path, 240_000, 1000)
     array = zarr.open_array(store, path="ch1", mode="r")
     stats = store.archive.source.stats
     stats.reset()
@@ -229,15 +235,7 @@ def test_a_channel_at_default_concurrency_is_read_ahead_up_to_its_end(
     small reads; once they run sequentially the store fetches ahead, in a few large GETs,
     and never past the channel's last chunk (the next channel's bytes stay unread)."""
 
-    def channels(group: Any) -> None:
-        for i in range(3):
-            a = group.create_array(
-                f"ch{i}", shape=(2_400_000,), chunks=(10_000,), dtype="int16", compressors=None
-            )
-            a[:] = np.arange(2_400_000, dtype="int16") + i
-
-    data = write_hierarchy(tmp_path / "c.zip", channels, zarr_format=2)
-    store = RemoteZipStore(moto.put(data), **SMALL_OPEN, **moto.store_kwargs())
+    store = _three_channels(moto, tmp_path, 2_400_000, 10_000)
     array = zarr.open_array(store, path="ch1", mode="r")
     index = store.archive.index
     chunk_spans = [
