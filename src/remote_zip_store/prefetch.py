@@ -74,21 +74,34 @@ class MetadataCache:
         self._misses = 0
         self._single: set[str] = set()  # read singly under "auto": not fetched again
         self._consolidated = policy == "off"  # whether .zmetadata was looked at
+        self._document: Consolidated | None = None
 
     def _derive(self) -> None:
-        """Fill the cache from a free, verifiable ``.zmetadata`` (once; see module doc)."""
+        """Load a free ``.zmetadata`` once (see module doc); values are checked when asked."""
         with self._lock:
             if self._consolidated:
                 return
             self._consolidated = True
             with contextlib.suppress(RemoteZipError, ValueError, TypeError, RecursionError):
-                self._values.update(from_consolidated(self.archive, self.prefix))
+                self._document = Consolidated.load(self.archive, self.prefix)
+
+    def _derived(self, name: str) -> bytes | None:
+        """``name`` from the consolidated document, if it has a checked value for it."""
+        document = self._document
+        if document is None:
+            return None
+        value = document.get(name)
+        if value is not None:
+            self._values[name] = value
+        return value
 
     def get(self, name: str) -> bytes | None:
         """Cached bytes of ``name``, running the round if this miss triggers it."""
         if not self._consolidated and is_metadata(name):
             self._derive()
         value = self._values.get(name)
+        if value is None and is_metadata(name):
+            value = self._derived(name)
         if value is not None or self._started or not is_metadata(name):
             return value
         entry = self.archive.index.get(name)
@@ -119,7 +132,7 @@ class MetadataCache:
         total = 0
         for name in index.names():  # distinct files: no folders, no shadowed duplicates
             if name.startswith(prefix) and is_metadata(name):
-                if name in self._values or name in self._single:
+                if name in self._values or name in self._single or self._derived(name):
                     continue  # derived from .zmetadata, or already read singly
                 entry = index.get(name)
                 if entry is None or entry.compressed_size > MAX_ENTRY_SIZE:
@@ -138,30 +151,70 @@ def zarr_json(value: Any) -> bytes:
     ).encode("ascii")
 
 
-def from_consolidated(archive: ZipArchive, prefix: str) -> dict[str, bytes]:
-    """Metadata entries recovered from a buffered root ``.zmetadata``, each CRC-checked.
+class Consolidated:
+    """A buffered root ``.zmetadata``: each key's value serialized and checked when asked.
 
-    Only a ``.zmetadata`` already in the open's buffers is used (no request); a
-    value is kept only when its zarr serialization has the size and CRC-32 the
-    directory records for that entry, so what is returned is byte-for-byte the
-    entry's contents.
+    Loading parses the JSON once; :meth:`get` re-serializes one value and keeps it only
+    when its size and CRC-32 are the directory's record of that entry, so what it
+    returns is byte-for-byte the entry's contents. Opening a group and reading its
+    attributes checks two or three keys, not the whole hierarchy's.
     """
-    index = archive.index
-    entry = index.get(prefix + CONSOLIDATED)
-    if entry is None or entry.uncompressed_size > MAX_ENTRY_SIZE or not archive.is_buffered(entry):
-        return {}
-    document = json.loads(archive.read_entry(entry))
-    metadata = document.get("metadata") if isinstance(document, dict) else None
-    if not isinstance(metadata, dict):
-        return {}
-    found: dict[str, bytes] = {}
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not is_metadata(key):
-            continue
-        target = index.get(prefix + key)
+
+    def __init__(self, archive: ZipArchive, prefix: str, metadata: dict[str, Any]):
+        self._archive = archive
+        self._prefix = prefix
+        self._pending = {
+            prefix + key: value
+            for key, value in metadata.items()
+            if isinstance(key, str) and is_metadata(key)
+        }
+        self._lock = ForkSafeLock()
+
+    @classmethod
+    def load(cls, archive: ZipArchive, prefix: str) -> Consolidated | None:
+        """The root ``.zmetadata`` if it lies in the open's buffers (no request), else None."""
+        entry = archive.index.get(prefix + CONSOLIDATED)
+        if (
+            entry is None
+            or entry.uncompressed_size > MAX_ENTRY_SIZE
+            or not archive.is_buffered(entry)
+        ):
+            return None
+        document = json.loads(archive.read_entry(entry))
+        metadata = document.get("metadata") if isinstance(document, dict) else None
+        return cls(archive, prefix, metadata) if isinstance(metadata, dict) else None
+
+    def names(self) -> list[str]:
+        """Archive names the document has an (unchecked) value for."""
+        with self._lock:
+            return list(self._pending)
+
+    def get(self, name: str) -> bytes | None:
+        """The checked bytes of ``name`` (once: the caller keeps them), or None."""
+        with self._lock:
+            value = self._pending.pop(name, _MISSING)
+        if value is _MISSING:
+            return None
+        target = self._archive.index.get(name)
         if target is None:
-            continue
-        data = zarr_json(value)
+            return None
+        try:
+            data = zarr_json(value)
+        except (TypeError, ValueError, RecursionError):
+            return None
         if len(data) == target.uncompressed_size and zlib.crc32(data) == target.crc32:
-            found[target.name] = data
-    return found
+            return data
+        return None
+
+
+_MISSING = object()
+
+
+def from_consolidated(archive: ZipArchive, prefix: str) -> dict[str, bytes]:
+    """Every metadata entry recoverable from a buffered root ``.zmetadata``, each CRC-checked
+    (:class:`Consolidated`, all keys at once)."""
+    document = Consolidated.load(archive, prefix)
+    if document is None:
+        return {}
+    found = {name: document.get(name) for name in document.names()}
+    return {name: data for name, data in found.items() if data is not None}
