@@ -13,7 +13,9 @@ The parts: :mod:`benchmarks.scenarios` (what a cell reads), :mod:`benchmarks.lim
 this module is the command line.
 
 Outputs (in ``--out``, default ``benchmarks/out/``): ``results.json``, ``results.md``
-and ``benchmarks.png``; a full run also copies the chart to ``docs/img/``.
+and ``benchmarks.png``; a full run also copies the chart to ``docs/img/``. ``--cohorts
+also`` (or ``only``) adds the cohort benchmarks, ``cohort_open.json`` and
+``cohort_reads.json`` in the same folder.
 """
 
 from __future__ import annotations
@@ -113,12 +115,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rerender", metavar="RESULTS_JSON", help="redraw a saved run's report, measure nothing"
     )
+    parser.add_argument(
+        "--cohorts",
+        choices=("also", "only"),
+        help="also (or only) run the cohort benchmarks (cohort_open, cohort_reads; issue 12)",
+    )
     args = parser.parse_args(argv)
     if args.rerender:
         result = rerender(Path(args.rerender), docs=not args.no_docs)
         print(report.targets_markdown(result))
         return 0
     config = build_config(args)
+    if args.cohorts == "only":
+        return run_cohorts(config, args.server)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     # aiobotocore clients closed after fsspec's instance cache is dropped log a harmless
     # "attached to a different loop" on garbage collection.
@@ -134,7 +143,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     written = report.write_outputs(result, config.out, docs=not (config.quick or args.no_docs))
     print(report.targets_markdown(result))
     print(f"done in {result['wall_s']} s; wrote " + ", ".join(str(p) for p in written))
-    return 0
+    return run_cohorts(config, args.server) if args.cohorts == "also" else 0
+
+
+def run_cohorts(config: Config, server: str) -> int:
+    """The cohort benchmarks (each starts its own server), results beside the suite's.
+
+    ``--quick`` runs them small (10 archives); otherwise with their own defaults (the
+    figures in docs/benchmarks.md, "Cohorts").
+    """
+    from benchmarks import cohort_open, cohort_reads
+
+    config.out.mkdir(parents=True, exist_ok=True)
+    opened = ["--server", server, "--json", str(config.out / "cohort_open.json")]
+    reads = ["--out", str(config.out / "cohort_reads.json")]
+    if config.quick:
+        opened += ["--loop", "10", "--many", "10"]
+        reads += ["--archives", "10", "--reps", "1", "--contenders", "threads"]
+    print("== cohort_open " + " ".join(opened), flush=True)
+    status = cohort_open.main(opened)
+    print("== cohort_reads " + " ".join(reads), flush=True)
+    return status or cohort_reads.main(reads)
 
 
 if __name__ == "__main__":

@@ -280,16 +280,20 @@ class S3MultipartSink:
                     f"{self.options.part_size} bytes (S3's limit); raise part_size",
                     archive=self.url,
                 )
-            part = self._take_buffer()
+            # In a list the worker empties: the executor's work item would otherwise keep
+            # the buffer alive after the part is done, while the next one is being filled.
+            part = [self._take_buffer()]
             assert self._executor is not None
             self._pending.append(self._executor.submit(self._upload_part, number, part))
         except BaseException:
             self._fail()
             raise
 
-    def _upload_part(self, number: int, body: bytearray) -> dict[str, Any]:
+    def _upload_part(self, number: int, holder: list[bytearray]) -> dict[str, Any]:
         assert self._upload_id is not None
+        body = holder.pop()
         response = self._call("upload_part", UploadId=self._upload_id, PartNumber=number, Body=body)
+        del body  # freed before the part counts as done (memory stays at the bound)
         return {"PartNumber": number, "ETag": response["ETag"]}
 
     def _collect(self, keep: int) -> None:
