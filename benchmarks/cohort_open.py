@@ -41,8 +41,8 @@ if __package__ in (None, ""):  # ``python benchmarks/cohort_open.py``
 import zarr
 
 from benchmarks import archives
-from remote_zip_store import RemoteZipStore, cohort, open_many
-from remote_zip_store.sources import http, s3
+from remote_zip_store import RemoteZipStore, open_many
+from remote_zip_store.testing.cold import forget_process_state
 from remote_zip_store.testing.netsim import Condition, Counts, NetSim
 from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server
 
@@ -88,9 +88,7 @@ Link = NetSim | SimProcess
 
 def fresh() -> None:
     """As a new process: no shared client or pool, no cohort hint."""
-    s3.clear_shared_clients()
-    http.clear_shared_pools()
-    cohort.clear()
+    forget_process_state()
 
 
 def loop(urls: list[str], kwargs: dict[str, Any], sim: Link) -> dict[str, Any]:

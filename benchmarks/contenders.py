@@ -9,7 +9,8 @@ CLI's ``bench``/``demo`` can reuse it)::
 
 Each contender returns an :class:`OpenedRoot` (the zarr group and how to release it). The
 harness calls :func:`forget_fsspec_instances` before every run so that fsspec's instance
-and listing caches never carry a warm state from one run into the next.
+and listing caches, our shared clients and cohort hints never carry a warm state from one
+run into the next.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import zarr
 
 from remote_zip_store import RemoteZipStore
+from remote_zip_store.testing.cold import forget_process_state
 
 
 @dataclass(frozen=True)
@@ -64,14 +66,9 @@ class OpenedRoot:
 
 
 def forget_fsspec_instances() -> None:
-    """Drop fsspec's cached filesystem instances (each run starts cold, as a new process)."""
-    try:
-        import fsspec.implementations.zip
-        import s3fs
-    except ImportError:
-        return
-    s3fs.S3FileSystem.clear_instance_cache()
-    fsspec.implementations.zip.ZipFileSystem.clear_instance_cache()
+    """Each run starts cold, as a new process: fsspec's cached filesystems, our shared
+    clients and cohort hints dropped (``testing.cold.forget_process_state``)."""
+    forget_process_state()
 
 
 def open_fsmap_chain(

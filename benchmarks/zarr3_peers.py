@@ -53,6 +53,7 @@ if __package__ in (None, ""):  # ``python benchmarks/zarr3_peers.py``
 
 import numpy as np
 
+from remote_zip_store.testing.cold import forget_process_state
 from remote_zip_store.testing.netsim import LOOPBACK, Condition, Counts, NetSim
 from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server
 
@@ -438,14 +439,6 @@ CONTENDERS = (
 BY_NAME = {c.name: c for c in CONTENDERS}
 
 
-def forget_fsspec_instances() -> None:
-    """Each run starts cold, as a new process would: drop fsspec's cached filesystems."""
-    with contextlib.suppress(ImportError):
-        import s3fs
-
-        s3fs.S3FileSystem.clear_instance_cache()
-
-
 # -- scenarios ------------------------------------------------------------------------------------
 
 
@@ -623,7 +616,7 @@ def run_cell(
     target = ctx.eeg_target if scenario.archive == "eeg" else ctx.sharded_target
     started = time.perf_counter()
     while len(cell.times) < config.reps:
-        forget_fsspec_instances()
+        forget_process_state()
         marks: list[Counts] = []
 
         def mark(marks: list[Counts] = marks) -> None:
@@ -664,7 +657,7 @@ def verify(contender: Contender, ctx: Context) -> None:
         where = slice(k * EPOCH, (k + 1) * EPOCH)
         with zarr.storage.ZipStore(archive.path, mode="r") as local:
             expected = np.asarray(zarr.open_group(local, mode="r")[archive.arrays[0]][where])
-        forget_fsspec_instances()
+        forget_process_state()
         handle = contender.open(target)
         try:
             got = handle.read(archive.arrays[0], where)

@@ -1,0 +1,22 @@
+"""Start a benchmark run as a new process would: no shared client, pool or cohort hint."""
+
+from __future__ import annotations
+
+
+def forget_process_state() -> None:
+    """Drop the process-wide state a store reuses: shared boto3 clients, HTTP pools and
+    cohort hints (a warm connection or a hint taught by another archive is what a new
+    process does not have), and fsspec's cached filesystems when fsspec is installed."""
+    from .. import cohort
+    from ..sources import http, s3
+
+    s3.clear_shared_clients()
+    http.clear_shared_pools()
+    cohort.clear()
+    try:
+        import fsspec.implementations.zip
+        import s3fs
+    except ImportError:
+        return
+    s3fs.S3FileSystem.clear_instance_cache()
+    fsspec.implementations.zip.ZipFileSystem.clear_instance_cache()
