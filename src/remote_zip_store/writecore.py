@@ -206,6 +206,12 @@ class WriteSession(CompletesOnExit):
         with self.lock:
             return sorted(set(self.chunks).union(self.metadata))
 
+    def children(self, path: str) -> list[str]:
+        """The names one level below ``path`` ("" for the root) among the keys written, sorted."""
+        prefix = path + "/" if path else ""
+        names = self.names()
+        return sorted({n[len(prefix) :].partition("/")[0] for n in names if n.startswith(prefix)})
+
     def size(self, key: str) -> int | None:
         """The size of a key written, ``None`` if never written."""
         with self.lock:
@@ -254,3 +260,58 @@ class WriteSession(CompletesOnExit):
             archive=self.url,
             key=key,
         )
+
+
+class WriteFrontEnd(CompletesOnExit):
+    """What the zarr-2 and zarr-3 write stores share over a :class:`WriteSession`; no zarr.
+
+    The session, its options and mode, identity (``url``, ``repr``), the refusal
+    to pickle, and the lifecycle (``closed``, ``aborted``, ``bytes_written``,
+    ``abort``). A front end adds the zarr API; ``with`` completes or aborts
+    (:class:`~remote_zip_store.zipwrite.CompletesOnExit`, first among the bases).
+    """
+
+    _session: WriteSession
+    options: WriteOptions
+    mode: str
+
+    def _start_session(
+        self,
+        url: str | os.PathLike[str],
+        mode: str,
+        write: WriteOptions | None,
+        client: S3Client | None,
+        options: dict[str, Any],
+    ) -> None:
+        self._session = WriteSession(url, mode, write, client, options)
+        self.options = self._session.options
+        self.mode = mode
+
+    @property
+    def url(self) -> str:
+        return self._session.url
+
+    def __repr__(self) -> str:
+        return f"ZipWriteStore({self.url!r}, mode={self.mode!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError(
+            f"a write store cannot be pickled ({self.url}): one upload lives in one process; "
+            "write with threads (dask's threaded scheduler), not processes"
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self._session.closed
+
+    @property
+    def aborted(self) -> bool:
+        return self._session.aborted
+
+    @property
+    def bytes_written(self) -> int:
+        return self._session.bytes_written
+
+    def abort(self) -> None:
+        """Abandon the archive: the upload is aborted, nothing appears under the key."""
+        self._session.abort()

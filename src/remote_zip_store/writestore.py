@@ -26,12 +26,12 @@ from .errors import KeyNotFoundError
 from .writecore import (
     WRITE_MODES,
     ChunkNotReadableError,
-    WriteSession,
+    WriteFrontEnd,
     as_buffer,
     check_key,
     write_options,
 )
-from .zipwrite import CompletesOnExit, WriteOptions
+from .zipwrite import WriteOptions
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 
-class ZipWriteStore(CompletesOnExit, Store):  # type: ignore[misc]
+class ZipWriteStore(WriteFrontEnd, Store):  # type: ignore[misc]
     """A zarr v2 store that writes one new zip archive; ``close()`` completes it.
 
     ``url`` is ``s3://bucket/key`` or a local path. ``mode="w"`` replaces an
@@ -79,24 +79,7 @@ class ZipWriteStore(CompletesOnExit, Store):  # type: ignore[misc]
         client: S3Client | None = None,
         **options: Any,
     ):
-        self._session = WriteSession(url, mode, write, client, options)
-        self.options = self._session.options
-        self.mode = mode
-        self._url = self._session.url
-
-    # -- identity ----------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return self._url
-
-    def __repr__(self) -> str:
-        return f"ZipWriteStore({self._url!r}, mode={self.mode!r})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        raise TypeError(
-            f"a write store cannot be pickled ({self._url}): one upload lives in one process; "
-            "write with threads (dask's threaded scheduler), not processes"
-        )
+        self._start_session(url, mode, write, client, options)
 
     # -- writing -----------------------------------------------------------------------
     def __setitem__(self, key: str, value: Any) -> None:
@@ -118,7 +101,7 @@ class ZipWriteStore(CompletesOnExit, Store):  # type: ignore[misc]
         if held is not None:
             return held
         shown = key if isinstance(key, str) else repr(key)
-        raise KeyNotFoundError("does not exist", archive=self._url, key=shown)
+        raise KeyNotFoundError("does not exist", archive=self.url, key=shown)
 
     def __contains__(self, key: object) -> bool:
         return key in self._session
@@ -133,12 +116,7 @@ class ZipWriteStore(CompletesOnExit, Store):  # type: ignore[misc]
         return len(self._session.names())
 
     def listdir(self, path: str | None = None) -> list[str]:
-        path = normalize_storage_path(path)
-        prefix = path + "/" if path else ""
-        children = {
-            name[len(prefix) :].partition("/")[0] for name in self.keys() if name.startswith(prefix)
-        }
-        return sorted(children)
+        return self._session.children(normalize_storage_path(path))
 
     def getsize(self, path: str | None = None) -> int:
         """Sizes of held metadata only (streamed chunks are not tracked): a lower bound."""
@@ -154,23 +132,7 @@ class ZipWriteStore(CompletesOnExit, Store):  # type: ignore[misc]
                 if k.startswith(prefix) and "/" not in k[len(prefix) :]
             )
 
-    # -- lifecycle -----------------------------------------------------------------------
-    @property
-    def closed(self) -> bool:
-        return self._session.closed
-
-    @property
-    def aborted(self) -> bool:
-        return self._session.aborted
-
-    @property
-    def bytes_written(self) -> int:
-        return self._session.bytes_written
-
+    # -- lifecycle (closed, aborted, bytes_written, abort: WriteFrontEnd) -------------------
     def close(self) -> None:
         """Write the held metadata, the central directory and complete the object."""
         self._session.close()
-
-    def abort(self) -> None:
-        """Abandon the archive: the upload is aborted, nothing appears under the key."""
-        self._session.abort()

@@ -19,8 +19,8 @@ from zarr.abc.store import Store
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from .errors import InvalidValueError, KeyNotFoundError
-from .writecore import ChunkNotReadableError, WriteSession, check_key
-from .zipwrite import CompletesOnExit, WriteOptions
+from .writecore import ChunkNotReadableError, WriteFrontEnd, check_key
+from .zipwrite import WriteOptions
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -34,7 +34,7 @@ class MissingKeyError(KeyNotFoundError, FileNotFoundError):
     """``getsize`` of a key never written (zarr 3 expects ``FileNotFoundError``)."""
 
 
-class ZipWriteStore(CompletesOnExit, Store):  # type: ignore[misc,unused-ignore]
+class ZipWriteStore(WriteFrontEnd, Store):  # type: ignore[misc,unused-ignore]
     """A zarr-python 3 store that writes one new zip archive; ``close()`` completes it.
 
     Takes the zarr-2 write store's arguments (``url``, ``mode`` ``"w"``/``"w-"``,
@@ -59,19 +59,11 @@ class ZipWriteStore(CompletesOnExit, Store):  # type: ignore[misc,unused-ignore]
         client: S3Client | None = None,
         **options: Any,
     ):
-        self._session = WriteSession(url, mode, write, client, options)
-        super().__init__(read_only=False)
+        self._start_session(url, mode, write, client, options)
+        Store.__init__(self, read_only=False)
         self._is_open = True
-        self.options = self._session.options
-        self.mode = mode
 
-    # -- identity ----------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return self._session.url
-
-    def __repr__(self) -> str:
-        return f"ZipWriteStore({self.url!r}, mode={self.mode!r})"
+    # -- identity (url, repr, no pickling: WriteFrontEnd) -------------------------------
 
     def __str__(self) -> str:
         return f"zip+{self.url}"
@@ -81,12 +73,6 @@ class ZipWriteStore(CompletesOnExit, Store):  # type: ignore[misc,unused-ignore]
 
     def __hash__(self) -> int:
         return id(self)
-
-    def __getstate__(self) -> dict[str, Any]:
-        raise TypeError(
-            f"a write store cannot be pickled ({self.url}): one upload lives in one process; "
-            "write with threads, not processes"
-        )
 
     def with_read_only(self, read_only: bool = False) -> Store:
         """Not possible: what was written cannot be read until the archive is complete."""
@@ -173,34 +159,11 @@ class ZipWriteStore(CompletesOnExit, Store):  # type: ignore[misc,unused-ignore]
                 yield name
 
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
-        prefix = prefix.strip("/")
-        start = prefix + "/" if prefix else ""
-        children = {
-            name[len(start) :].partition("/")[0]
-            for name in self._session.names()
-            if name.startswith(start)
-        }
-        for child in sorted(children):
+        for child in self._session.children(prefix.strip("/")):
             yield child
 
-    # -- lifecycle -----------------------------------------------------------------------
-    @property
-    def closed(self) -> bool:
-        return self._session.closed
-
-    @property
-    def aborted(self) -> bool:
-        return self._session.aborted
-
-    @property
-    def bytes_written(self) -> int:
-        return self._session.bytes_written
-
+    # -- lifecycle (closed, aborted, bytes_written, abort: WriteFrontEnd) -------------------
     def close(self) -> None:
         """Write the held metadata, the central directory and complete the object."""
         self._session.close()
-        super().close()
-
-    def abort(self) -> None:
-        """Abandon the archive: the upload is aborted, nothing appears under the key."""
-        self._session.abort()
+        Store.close(self)
