@@ -58,5 +58,4 @@ def physical_limit(
         whole += archive.size
 
     nbytes = min(targeted, whole)
-    seconds = 2 * condition.rtt + (nbytes / condition.bandwidth if condition.bandwidth else 0)
-    return seconds, 2, nbytes
+    return condition.lower_bound(nbytes), 2, nbytes

@@ -50,9 +50,11 @@ from typing import Any
 
 if __package__ in (None, ""):  # ``python benchmarks/zarr3_peers.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks.contenders
 
 import numpy as np
 
+from benchmarks.contenders import Target  # the suite's: one object, endpoint, credentials
 from remote_zip_store.testing.cold import forget_process_state
 from remote_zip_store.testing.netsim import LOOPBACK, Condition, Counts, NetSim
 from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server
@@ -248,10 +250,9 @@ def limit_bytes(need: Need) -> int:
 
 def physical_limit(need: Need, condition: Condition) -> tuple[float, int]:
     """``(seconds, bytes)``: 2 round trips (connection, one round of GETs) plus the bytes
-    over the bandwidth; 0 on loopback. As in ``benchmarks/run.py``'s physical_limit."""
+    over the bandwidth; 0 on loopback (``Condition.lower_bound``, as in ``benchmarks.limits``)."""
     nbytes = limit_bytes(need)
-    seconds = 2 * condition.rtt + (nbytes / condition.bandwidth if condition.bandwidth else 0)
-    return seconds, nbytes
+    return condition.lower_bound(nbytes), nbytes
 
 
 _LAYOUTS: dict[Path, Layout] = {}
@@ -264,26 +265,6 @@ def _layout(path: Path) -> Layout:
 
 
 # -- contenders -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """One object in one S3 endpoint, with the credentials that read it."""
-
-    endpoint_url: str
-    bucket: str
-    key: str
-    access_key: str
-    secret_key: str
-    region: str = "us-east-1"
-
-    @property
-    def url(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-    @property
-    def path(self) -> str:
-        return f"{self.bucket}/{self.key}"
 
 
 class Handle:

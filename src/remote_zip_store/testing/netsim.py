@@ -43,6 +43,12 @@ class Condition:
     def of(cls, name: str, rtt_ms: float, mbit_s: float) -> Condition:
         return cls(name, rtt_ms / 1000.0, mbit_s * 1e6 / 8 if mbit_s else 0.0)
 
+    def lower_bound(self, nbytes: int, rounds: int = 2) -> float:
+        """Seconds no client can beat for ``nbytes`` here: ``rounds`` round trips (by
+        default connection setup and one round of GETs) plus the bytes over the bandwidth;
+        0 on loopback. The benchmarks' "physical limit"."""
+        return rounds * self.rtt + (nbytes / self.bandwidth if self.bandwidth else 0.0)
+
     def describe(self) -> str:
         if not self.rtt and not self.bandwidth:
             return "loopback (no added latency, no bandwidth cap)"
