@@ -158,6 +158,16 @@ class ArchiveFrontEnd:
     _prefix: str
     _listing: Listing | None
     _metadata: MetadataCache
+    #: The module whose ``ZipWriteStore`` ``RemoteZipStore(url, mode="w")`` builds.
+    _write_module: str
+
+    def __new__(cls, *args: Any, mode: str = "r", **kwargs: Any) -> Any:
+        # mode="w"/"w-" builds the write store instead (not a subclass, so this
+        # class's __init__ does not run on it); unpickling calls __new__(cls) bare.
+        writer = write_store_for(mode, cls._write_module)
+        if writer is not None:
+            return writer(*args, mode=mode, **kwargs)
+        return super().__new__(cls)
 
     def _open_url(
         self,
@@ -185,7 +195,7 @@ class ArchiveFrontEnd:
         metadata_prefetch: Policy = "auto",
     ) -> Self:
         """A store over any :class:`~remote_zip_store.sources.Source`."""
-        store = cls.__new__(cls)
+        store: Self = cls.__new__(cls)
         store._setup(ZipArchive(source, options).open(), root, metadata_prefetch)
         return store
 

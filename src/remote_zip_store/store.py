@@ -18,7 +18,7 @@ from zarr.util import normalize_storage_path
 
 from .archive import ReadOptions
 from .errors import KeyNotFoundError, RemoteZipError
-from .frontend import ArchiveFrontEnd, write_store_for
+from .frontend import ArchiveFrontEnd
 from .prefetch import Policy
 
 if TYPE_CHECKING:
@@ -90,13 +90,7 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc]
     _erasable = False
     _listable = True
 
-    def __new__(cls, *args: Any, mode: str = "r", **kwargs: Any) -> Any:
-        # mode="w"/"w-" builds the write store instead (not a subclass, so this
-        # class's __init__ does not run on it); unpickling calls __new__(cls) bare.
-        writer = write_store_for(mode, "writestore")
-        if writer is not None:
-            return writer(*args, mode=mode, **kwargs)
-        return super().__new__(cls)
+    _write_module = "writestore"  # mode="w"/"w-": ArchiveFrontEnd.__new__ builds its ZipWriteStore
 
     def __init__(
         self,

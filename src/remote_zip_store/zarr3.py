@@ -31,7 +31,7 @@ from . import planner
 from .archive import Entry, ReadOptions, ZipArchive
 from .errors import KeyNotFoundError, RemoteZipError
 from .forksafe import PerProcess
-from .frontend import ArchiveFrontEnd, write_store_for
+from .frontend import ArchiveFrontEnd
 from .prefetch import Policy
 
 if sys.version_info >= (3, 11):
@@ -84,13 +84,7 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
     supports_listing = True
     supports_partial_writes = False
 
-    def __new__(cls, *args: Any, mode: str = "r", **kwargs: Any) -> Any:
-        # mode="w"/"w-" builds the write store instead (not a subclass, so this
-        # class's __init__ does not run on it); unpickling calls __new__(cls) bare.
-        writer = write_store_for(mode, "zarr3write")
-        if writer is not None:
-            return writer(*args, mode=mode, **kwargs)
-        return super().__new__(cls)
+    _write_module = "zarr3write"  # mode="w"/"w-": ArchiveFrontEnd.__new__ builds its ZipWriteStore
 
     def __init__(
         self,
