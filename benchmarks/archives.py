@@ -2,7 +2,7 @@
 
 * ``eeg`` / ``eeg-deflate``: the EEG-like recording of the issue, 16 channels x 2 h at
   256 Hz float32, one chunk per 30 s epoch (240 chunks per channel), written by
-  :func:`remote_zip_store.sample.write_sample_archive` (zarr's own ``ZipStore``).
+  :func:`remote_zip_store.testing.sample.write_sample_archive` (zarr's own ``ZipStore``).
 * ``grid``: a 2-D float32 array with large (4 MiB) chunks.
 * ``many``: a 1-D array with 72,000 small chunks (a 70k+ entry directory, ZIP64 end records).
 * ``small``: a short recording, uploaded 100 times for the "open 100 archives" scenario.
@@ -23,7 +23,7 @@ import numpy as np
 import zarr
 
 from benchmarks import parse_scale
-from remote_zip_store.sample import write_sample_archive
+from remote_zip_store.testing.sample import write_sample_archive
 
 OUT = Path(__file__).resolve().parent / "out"
 ARCHIVES = OUT / "archives"

@@ -48,8 +48,8 @@ import numpy as np
 
 from benchmarks.archives import ARCHIVES, OUT, _generated
 from remote_zip_store import RemoteZipStore
-from remote_zip_store.sample import write_sample_archive
 from remote_zip_store.testing.netsim import CONDITIONS, NetSim
+from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import seaweedfs_server
 
 RATE = 256

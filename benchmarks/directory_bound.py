@@ -19,8 +19,8 @@ import tracemalloc
 import zipfile
 
 from remote_zip_store import ReadOptions, ZipArchive
-from remote_zip_store.sources import LocalSource
-from remote_zip_store.zipformat import locate_directory
+from remote_zip_store.transport import LocalSource
+from remote_zip_store.zipfmt.parse import locate_directory
 
 
 def main() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from benchmarks.archives import Archive
 from remote_zip_store import LocalSource, ZipArchive
-from remote_zip_store.index import ZipIndex
 from remote_zip_store.testing.netsim import Condition
-from remote_zip_store.zipformat import span
+from remote_zip_store.zipfmt.index import ZipIndex
+from remote_zip_store.zipfmt.parse import span
 
 _INDEXES: dict[Path, ZipIndex] = {}
 

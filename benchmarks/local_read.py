@@ -13,7 +13,7 @@ import time
 import zarr
 
 from remote_zip_store import RemoteZipStore
-from remote_zip_store.sources import LocalSource
+from remote_zip_store.transport import LocalSource
 
 
 def main() -> None:

@@ -24,8 +24,8 @@ from typing import Any
 import zarr
 
 from remote_zip_store import ReadOptions, RemoteZipStore
-from remote_zip_store.sample import write_sample_archive
-from remote_zip_store.sources import Ends, LocalSource, SourceIdentity, Stats
+from remote_zip_store.testing.sample import write_sample_archive
+from remote_zip_store.transport import Ends, LocalSource, SourceIdentity, Stats
 
 
 class SimulatedLink:

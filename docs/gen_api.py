@@ -19,14 +19,10 @@ OUTPUT = Path(__file__).with_name("api.md")
 
 #: (module, names) in the order the page presents them.
 SECTIONS: list[tuple[str, list[str]]] = [
-    ("remote_zip_store.store", ["RemoteZipStore", "ReadOnlyStoreError"]),
+    ("remote_zip_store.zarr2.store", ["RemoteZipStore", "ReadOnlyStoreError"]),
+    ("remote_zip_store.archive.reader", ["ReadOptions", "ZipArchive"]),
     (
-        "remote_zip_store.frontend",
-        ["ArchiveFrontEnd", "open_archive", "detect_root", "resolve_root"],
-    ),
-    ("remote_zip_store.archive", ["ReadOptions", "ZipArchive"]),
-    (
-        "remote_zip_store.sources",
+        "remote_zip_store.transport",
         [
             "open_source",
             "S3Options",
@@ -39,12 +35,12 @@ SECTIONS: list[tuple[str, list[str]]] = [
             "list_objects",
         ],
     ),
-    ("remote_zip_store.writestore", ["ZipWriteStore", "ChunkNotReadableError"]),
-    ("remote_zip_store.zipwrite", ["WriteOptions", "ZipWriter"]),
-    ("remote_zip_store.sinks", ["open_sink", "S3MultipartSink", "LocalSink", "Sink"]),
-    ("remote_zip_store.pack", ["pack", "open_cost", "PackResult", "OpenCost"]),
-    ("remote_zip_store.many", ["open_many"]),
-    ("remote_zip_store.scan", ["scan", "ScanRow", "parse_prefix"]),
+    ("remote_zip_store.zarr2.write", ["ZipWriteStore"]),
+    ("remote_zip_store.archive.writer", ["WriteOptions", "ZipWriter"]),
+    ("remote_zip_store.transport.sinks", ["open_sink", "S3MultipartSink", "LocalSink", "Sink"]),
+    ("remote_zip_store.verbs.pack", ["pack", "open_cost", "PackResult", "OpenCost"]),
+    ("remote_zip_store.verbs.many", ["open_many"]),
+    ("remote_zip_store.verbs.scan", ["scan", "ScanRow", "parse_prefix"]),
     (
         "remote_zip_store.errors",
         [
@@ -63,6 +59,9 @@ SECTIONS: list[tuple[str, list[str]]] = [
             "InvalidValueError",
             "DuplicateEntryError",
             "WriterClosedError",
+            "ChunkNotReadableError",
+            "MissingKeyError",
+            "ReadOnlyStoreError",
         ],
     ),
 ]

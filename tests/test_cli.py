@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import zarr
 
-from remote_zip_store.sample import write_sample_archive
+from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server, silent_server
 
 from .archives import make_zip

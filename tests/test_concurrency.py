@@ -12,7 +12,7 @@ import pytest
 
 from remote_zip_store import RemoteZipStore
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zipformat import span
+from remote_zip_store.zipfmt.parse import span
 
 from .archives import make_zip
 from .faultproxy import Fault, fault_proxy

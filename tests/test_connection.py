@@ -172,7 +172,7 @@ def test_silent_http_endpoint_fails_fast_and_logs_each_retry(
 
 
 def test_importing_sources_loads_no_transport(tmp_path: Path) -> None:
-    """``import remote_zip_store.sources`` (and a local open) loads no boto3, urllib3 or zarr.
+    """``import remote_zip_store.transport`` (and a local open) loads no boto3, urllib3 or zarr.
 
     A plain import, package ``__init__`` included: a local ``ls`` pays for none of them.
     """
@@ -180,13 +180,13 @@ def test_importing_sources_loads_no_transport(tmp_path: Path) -> None:
     path.write_bytes(make_zip(ENTRIES))
     code = f"""
 import sys
-import remote_zip_store.sources as sources
+import remote_zip_store.transport as sources
 source = sources.open_source({str(path)!r})
 assert source.read_ends(1024).size > 0
 heavy = ("boto3", "botocore", "urllib3", "zarr", "numcodecs")
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
 assert not loaded, loaded
-assert sources.S3Options.__module__ == "remote_zip_store.sources.s3"  # lazy names still work
+assert sources.S3Options.__module__ == "remote_zip_store.transport.s3"  # lazy names still work
 assert "boto3" in sys.modules
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

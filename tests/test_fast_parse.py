@@ -14,11 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remote_zip_store import LocalSource, ReadOptions, ZipArchive, indexcache
+from remote_zip_store import LocalSource, ReadOptions, ZipArchive
+from remote_zip_store.archive import indexcache
 from remote_zip_store.errors import BadArchiveError
-from remote_zip_store.index import ZipIndex
-from remote_zip_store.listing import Listing
-from remote_zip_store.zipformat import (
+from remote_zip_store.zipfmt.index import ZipIndex
+from remote_zip_store.zipfmt.listing import Listing
+from remote_zip_store.zipfmt.parse import (
     FLAG_UTF8,
     DirectoryLocation,
     Records,

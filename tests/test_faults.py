@@ -21,8 +21,8 @@ from remote_zip_store import (
     RemoteZipStore,
     SourceError,
 )
-from remote_zip_store.sources import base
 from remote_zip_store.testing.servers import S3Server
+from remote_zip_store.transport import base
 
 from .archives import make_zip
 from .faultproxy import Fault, FaultProxy, fault_proxy

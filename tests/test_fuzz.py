@@ -35,11 +35,11 @@ from remote_zip_store import (
     RemoteZipStore,
     ZipArchive,
 )
+from remote_zip_store.testing.memsource import MemorySource
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zipformat import locate_directory
+from remote_zip_store.zipfmt.parse import locate_directory
 
 from .archives import make_zip
-from .memsource import MemorySource
 
 EXAMPLES = int(os.environ.get("RZS_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(

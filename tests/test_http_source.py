@@ -22,9 +22,9 @@ from remote_zip_store import (
     RemoteZipStore,
     SourceError,
 )
-from remote_zip_store.sample import write_sample_archive
-from remote_zip_store.sources import HTTPOptions
+from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
+from remote_zip_store.transport import HTTPOptions
 
 from .archives import make_zip
 from .httpserver import FileServer, file_server, self_signed_cert

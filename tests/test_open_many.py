@@ -18,13 +18,14 @@ from remote_zip_store import (
     InvalidURLError,
     ReadOptions,
     RemoteZipStore,
-    cohort,
 )
-from remote_zip_store.many import open_many, run_many
-from remote_zip_store.sources.s3 import S3Options, S3Source
+from remote_zip_store.archive import cohort
 from remote_zip_store.testing.servers import S3Server
-from tests.archives import make_zarr_zip
-from tests.faultproxy import fault_proxy
+from remote_zip_store.transport.s3 import S3Options, S3Source
+from remote_zip_store.verbs.many import open_many, run_many
+
+from .archives import make_zarr_zip
+from .faultproxy import fault_proxy
 
 
 def _group(subject: str, channels: int = 2) -> Any:

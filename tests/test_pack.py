@@ -19,9 +19,9 @@ import pytest
 import zarr
 
 from remote_zip_store import RemoteZipStore
-from remote_zip_store.frontend import is_metadata
-from remote_zip_store.pack import open_cost, pack
+from remote_zip_store.hierarchy.names import is_metadata
 from remote_zip_store.testing.servers import S3Server
+from remote_zip_store.verbs.pack import open_cost, pack
 
 from .test_cli import command, env_for, run_on_a_terminal
 from .zarr_trees import (

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remote_zip_store.planner import (
+from remote_zip_store.zipfmt.planner import (
     DEFAULT_COALESCE_GAP,
     DEFAULT_COALESCE_MAX,
     Batch,

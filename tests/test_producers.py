@@ -29,9 +29,9 @@ import pytest
 import zarr
 
 from remote_zip_store import RemoteZipStore, UnsupportedArchiveError, ZipArchive
-from remote_zip_store.sources import LocalSource
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zipformat import FLAG_DATA_DESCRIPTOR, parse_local_header
+from remote_zip_store.transport import LocalSource
+from remote_zip_store.zipfmt.parse import FLAG_DATA_DESCRIPTOR, parse_local_header
 
 from .archives import read_all_with_zipfile
 

@@ -13,11 +13,11 @@ import pytest
 import zarr
 
 from remote_zip_store import LocalSource, RemoteZipStore
+from remote_zip_store.archive.readahead import MIN_SPAN, RUN_SPAN, Readahead
 from remote_zip_store.errors import SourceError
-from remote_zip_store.readahead import MIN_SPAN, RUN_SPAN, Readahead
-from remote_zip_store.sample import write_sample_archive
+from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zipformat import span
+from remote_zip_store.zipfmt.parse import span
 
 CHANNELS = 16
 CHUNK = 30 * 256

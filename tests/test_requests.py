@@ -15,11 +15,11 @@ import pytest
 import zarr
 
 from remote_zip_store import ReadOptions, RemoteZipStore
-from remote_zip_store.planner import ByteRange, plan
-from remote_zip_store.sample import write_sample_archive
-from remote_zip_store.sources import LocalSource
+from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zipformat import span
+from remote_zip_store.transport import LocalSource
+from remote_zip_store.zipfmt.parse import span
+from remote_zip_store.zipfmt.planner import ByteRange, plan
 
 from .archives import make_zip
 

@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from remote_zip_store import ArchiveNotFoundError
-from remote_zip_store.scan import parse_prefix, scan
 from remote_zip_store.testing.servers import S3Server
+from remote_zip_store.verbs.scan import parse_prefix, scan
 
 from .archives import make_zip
 

@@ -19,10 +19,10 @@ import pytest
 import zarr
 
 from remote_zip_store import RemoteZipStore
-from remote_zip_store.sources import HTTPOptions, HTTPSource
-from remote_zip_store.sources.s3 import S3Options, S3Source, shared_client
 from remote_zip_store.testing.netsim import NetSim
 from remote_zip_store.testing.servers import S3Server
+from remote_zip_store.transport import HTTPOptions, HTTPSource
+from remote_zip_store.transport.s3 import S3Options, S3Source, shared_client
 from tests.archives import make_zarr_zip
 from tests.faultproxy import fault_proxy
 from tests.httpserver import file_server

@@ -6,7 +6,7 @@ import numpy as np
 import zarr
 
 from remote_zip_store import RemoteZipStore
-from remote_zip_store.sample import write_sample_archive
+from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
 
 

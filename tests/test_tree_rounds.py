@@ -19,8 +19,8 @@ import pytest
 import zarr
 
 from remote_zip_store import ReadOptions, RemoteZipStore
-from remote_zip_store.prefetch import from_consolidated
-from remote_zip_store.sample import write_sample_archive
+from remote_zip_store.hierarchy.prefetch import from_consolidated
+from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
 
 from .faultproxy import Fault, FaultProxy, Record, fault_proxy

@@ -15,7 +15,7 @@ import pytest
 import zarr
 
 from remote_zip_store import ArchiveChangedError, RemoteZipStore
-from remote_zip_store.sample import write_sample_archive
+from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
 
 from .httpserver import file_server
@@ -218,7 +218,7 @@ def test_unpickled_copies_share_one_directory_read(moto: S3Server, tmp_path: Pat
 
 
 def test_index_cache_is_bounded() -> None:
-    from remote_zip_store import indexcache
+    from remote_zip_store.archive import indexcache
 
     index: Any = object()  # stands in for a parsed index
     indexcache.clear()

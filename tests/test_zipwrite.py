@@ -18,18 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from remote_zip_store import zipformat
-from remote_zip_store.errors import (
-    ArchiveExistsError,
-    DuplicateEntryError,
-    InvalidKeyError,
-    InvalidValueError,
-    RemoteZipError,
-    StoreClosedError,
-)
-from remote_zip_store.frontend import open_archive
-from remote_zip_store.sinks import LocalSink, open_sink
-from remote_zip_store.zipwrite import (
+from remote_zip_store.archive.writer import (
     U32_MAX,
     WriteOptions,
     ZipWriter,
@@ -39,6 +28,17 @@ from remote_zip_store.zipwrite import (
     end_records,
     local_header,
 )
+from remote_zip_store.errors import (
+    ArchiveExistsError,
+    DuplicateEntryError,
+    InvalidKeyError,
+    InvalidValueError,
+    RemoteZipError,
+    StoreClosedError,
+)
+from remote_zip_store.hierarchy.frontend import open_archive
+from remote_zip_store.transport.sinks import LocalSink, open_sink
+from remote_zip_store.zipfmt import parse as zipformat
 
 FIXED = WriteOptions(date_time=(2026, 12, 3, 12, 0, 0))
 

@@ -1,15 +1,20 @@
-"""remote-zip-store: a read-only zarr store over a zip archive in S3-compatible storage.
+"""remote-zip-store: zarr stores (zarr-python 2 and 3) over a zip archive in S3, HTTP(S) or on disk.
 
 >>> import zarr
 >>> from remote_zip_store import RemoteZipStore
 >>> store = RemoteZipStore("s3://bucket/recording.zarr.zip", endpoint_url="https://minio:9000")
->>> root = zarr.open(store, mode="r")
+>>> root = zarr.open_group(store, mode="r")
+
+The package root is the face of the package; the layers below it, in the order
+their dependencies point, are ``zipfmt`` (the pure zip format), ``transport``
+(byte sources and sinks), ``archive`` (one zip over a transport, no zarr),
+``hierarchy`` (zarr knowledge without importing zarr), ``zarr2`` and ``zarr3``
+(the front ends), ``verbs`` (``open_many``, ``scan``, ``pack``...) and ``cli``.
 
 The names below load on first use (module ``__getattr__``): ``import
-remote_zip_store`` imports neither zarr nor boto3, so the command line and the
-core stay quick to start. ``RemoteZipStore`` and ``ReadOnlyStoreError`` are the
-zarr-python 3 front end (:mod:`.zarr3`) when the installed zarr is 3 or later,
-the zarr-2 one (:mod:`.store`) under zarr 2.18; the choice is made at first access.
+remote_zip_store`` imports neither zarr nor boto3. ``RemoteZipStore``,
+``ZipWriteStore`` and ``ReadOnlyStoreError`` are those of the installed zarr's
+front end (:mod:`.zarr3` under zarr >= 3, :mod:`.zarr2` under zarr 2.18).
 """
 
 from __future__ import annotations
@@ -17,15 +22,21 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import _legacy
+
 __version__ = "0.1.0"
 
+_legacy.install()
+
 if TYPE_CHECKING:
-    from .archive import ReadOptions, ZipArchive
+    from .archive.reader import ReadOptions, ZipArchive
+    from .archive.writer import WriteOptions
     from .errors import (
         ArchiveAccessError,
         ArchiveChangedError,
         ArchiveNotFoundError,
         BadArchiveError,
+        ChunkNotReadableError,
         CorruptEntryError,
         InvalidURLError,
         KeyNotFoundError,
@@ -34,20 +45,20 @@ if TYPE_CHECKING:
         StoreClosedError,
         UnsupportedArchiveError,
     )
-    from .many import open_many
-    from .sources import HTTPSource, LocalSource, S3Options, S3Source, Source
-    from .store import ReadOnlyStoreError, RemoteZipStore
-    from .writestore import ChunkNotReadableError, ZipWriteStore
-    from .zipwrite import WriteOptions
+    from .transport import HTTPSource, LocalSource, S3Options, S3Source, Source
+    from .verbs.many import open_many
+    from .zarr2.store import ReadOnlyStoreError, RemoteZipStore
+    from .zarr2.write import ZipWriteStore
 
 #: Public name -> the module that defines it.
 _LAZY = {
-    "ReadOptions": "archive",
-    "ZipArchive": "archive",
+    "ReadOptions": "archive.reader",
+    "ZipArchive": "archive.reader",
     "ArchiveAccessError": "errors",
     "ArchiveChangedError": "errors",
     "ArchiveNotFoundError": "errors",
     "BadArchiveError": "errors",
+    "ChunkNotReadableError": "errors",
     "CorruptEntryError": "errors",
     "InvalidURLError": "errors",
     "KeyNotFoundError": "errors",
@@ -55,36 +66,32 @@ _LAZY = {
     "SourceError": "errors",
     "StoreClosedError": "errors",
     "UnsupportedArchiveError": "errors",
-    "open_many": "many",
-    "HTTPSource": "sources",
-    "LocalSource": "sources",
-    "S3Options": "sources",
-    "S3Source": "sources",
-    "Source": "sources",
-    "ReadOnlyStoreError": "",  # the zarr front end (zarr_front_end())
-    "RemoteZipStore": "",
-    "ChunkNotReadableError": "writecore",
-    "ZipWriteStore": "write",  # writestore (zarr 2) or zarr3write (zarr 3)
-    "WriteOptions": "zipwrite",
+    "open_many": "verbs.many",
+    "HTTPSource": "transport",
+    "LocalSource": "transport",
+    "S3Options": "transport",
+    "S3Source": "transport",
+    "Source": "transport",
+    "ReadOnlyStoreError": "store",  # the installed zarr's front end (verbs.frontends)
+    "RemoteZipStore": "store",
+    "ZipWriteStore": "write",
+    "WriteOptions": "archive.writer",
 }
 
 
 def zarr_front_end() -> str:
-    """The front-end module for the installed zarr: ``"zarr3"`` (zarr >= 3) or ``"store"``."""
-    import zarr
+    """The front-end package for the installed zarr: ``"zarr3"`` (zarr >= 3) or ``"zarr2"``."""
+    from .verbs.frontends import front_end
 
-    major = str(getattr(zarr, "__version__", "2")).split(".", 1)[0]
-    return "zarr3" if major.isdigit() and int(major) >= 3 else "store"
+    return front_end()
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if not module:
-        module = zarr_front_end()
-    elif module == "write":
-        module = "zarr3write" if zarr_front_end() == "zarr3" else "writestore"
+    if module in ("store", "write"):
+        module = f"{zarr_front_end()}.{module}"
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value  # resolved once
     return value

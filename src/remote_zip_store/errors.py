@@ -144,3 +144,26 @@ class DuplicateEntryError(RemoteZipError, ValueError):
 
 class WriterClosedError(StoreClosedError):
     """The writer was closed or aborted; nothing more can be written to it."""
+
+
+class ChunkNotReadableError(RemoteZipError, OSError):
+    """A chunk already streamed out cannot be read back from a write store.
+
+    Deliberately not a ``KeyError``: zarr would take the chunk for missing and
+    silently rebuild it from the fill value on a partial chunk update.
+    """
+
+
+class MissingKeyError(KeyNotFoundError, FileNotFoundError):
+    """A key that is not in the archive where zarr 3 expects ``FileNotFoundError``
+    (``getsize``, ``get_ranges``); also a ``KeyError`` like the zarr-2 store's."""
+
+
+class ReadOnlyStoreError(RemoteZipError, ValueError, PermissionError):
+    """A write to a read-only store.
+
+    zarr 3 raises ``ValueError`` for writes to a read-only store; it is also a
+    ``PermissionError``, as zarr 2's ``ReadOnlyError`` is, so code written for
+    either keeps catching it. The zarr-2 front end raises its subclass that is
+    also zarr 2's ``ReadOnlyError`` (it cannot be defined here without zarr).
+    """

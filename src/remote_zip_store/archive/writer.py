@@ -1,0 +1,529 @@
+"""Zip encoding and a streaming writer: entries go to a :class:`~.sinks.Sink` as they come.
+
+The writer never seeks and keeps only the central directory in memory (about
+46 bytes plus the name per entry): each entry's value is in memory when it is
+written, so its CRC-32 and sizes are known and go straight into the local
+header (no data descriptor, no bit 3). The bytes it hands to the sink are the
+whole archive, in order; the sink decides how they travel (a temp file, S3
+multipart parts).
+
+Layout decisions (docs/writing.md, docs/zip-format.md for the reader's side):
+
+* Stored by default (zarr chunks are compressed already); deflate on request.
+* ZIP64 exactly when a field cannot hold its value: an entry whose size or
+  offset is ``>= 0xFFFFFFFF`` (the all-ones value itself means "see ZIP64" to
+  every reader) gets a ZIP64 extra field; the end records get the ZIP64 pair
+  when there are more than 65,535 entries, or the directory's size or offset
+  overflows 32 bits. The local ZIP64 extra holds both sizes (APPNOTE 4.5.3);
+  the central one only the overflowed fields, in the order usize, csize, offset.
+* Names are UTF-8; bit 11 is set only for a name that is not ASCII (an ASCII
+  name reads the same in cp437, and old tools show it either way).
+* Unix "made by" with mode 0644 for files, so ``unzip`` extracts sane permissions.
+
+The pure functions (:func:`local_header`, :func:`central_record`,
+:func:`end_records`, :func:`encode_name`) are what the unit tests drive with
+sizes and offsets too large to write for real.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import time
+import warnings
+import zlib
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+
+from .. import errors
+from ..errors import (
+    DuplicateEntryError,
+    InvalidKeyError,
+    InvalidValueError,
+    WriterClosedError,
+)
+from ..transport.sinks import MIN_PART_SIZE, Sink
+from ..zipfmt.parse import (
+    CENTRAL_SIGNATURE,
+    EOCD_SIGNATURE,
+    FLAG_UTF8,
+    LOCAL_SIGNATURE,
+    U16_MAX,
+    U32_MAX,
+    ZIP64_EOCD_SIGNATURE,
+    ZIP64_EOCD_SIZE,
+    ZIP64_EXTRA_ID,
+    ZIP64_LOCATOR_SIGNATURE,
+)
+
+log = logging.getLogger(__name__)
+
+STORED = 0
+DEFLATED = 8
+
+VERSION_DEFAULT = 20  # deflate, directories (APPNOTE 4.4.3.2)
+VERSION_ZIP64 = 45
+MADE_BY_UNIX = 3 << 8
+#: ``-rw-r--r--`` regular file, in the high 16 bits of the external attributes.
+FILE_ATTRIBUTES = (0o100644 & 0xFFFF) << 16
+#: Most entries in the end record without ZIP64 (the brief's "more than 65,535").
+MAX_PLAIN_ENTRIES = U16_MAX
+
+_LOCAL = struct.Struct("<4s5H3L2H")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_EOCD = struct.Struct("<4s4H2LH")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_EXTRA_HEADER = struct.Struct("<2H")
+
+DUPLICATE_POLICIES = ("error", "warn")
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """How an archive is written: frozen, picklable data shared by the writer and the sink."""
+
+    part_size: int = 8 * 2**20
+    """Multipart part size in bytes, >= 5 MiB (S3's minimum); also the sink's buffer."""
+    max_workers: int = 4
+    """Parts uploaded concurrently; memory is about (max_workers + 1) x part_size."""
+    compress: bool = False
+    """Default of :meth:`ZipWriter.write`: stored (zarr chunks are compressed); True = deflate."""
+    compresslevel: int = 6
+    date_time: tuple[int, int, int, int, int, int] | None = None
+    """Modification time of every entry; ``None``: local time when the writer starts."""
+    duplicates: str = "error"
+    """A name written twice: ``"error"`` raises :class:`DuplicateEntryError`; ``"warn"``
+    writes a second entry and warns, like ``zipfile`` (readers, ours too, use the last)."""
+
+    def __post_init__(self) -> None:
+        if self.part_size < MIN_PART_SIZE:
+            raise ValueError(
+                f"part_size must be >= {MIN_PART_SIZE} bytes (5 MiB, S3's minimum part size)"
+            )
+        if self.max_workers < 1:
+            raise ValueError("max_workers must be >= 1")
+        if not 0 <= self.compresslevel <= 9:
+            raise ValueError("compresslevel must be between 0 and 9")
+        if self.duplicates not in DUPLICATE_POLICIES:
+            raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}")
+        if self.date_time is not None and self.date_time[0] < 1980:
+            raise ValueError("zip timestamps start in 1980")
+
+
+# -- pure encoding -------------------------------------------------------------------
+
+
+def encode_name(name: str) -> tuple[bytes, int]:
+    """``(raw name, flags)`` for a zip entry name; :class:`InvalidKeyError` when it cannot be one.
+
+    Refused: not a ``str``, empty, a leading ``/``, a backslash (APPNOTE 4.4.17:
+    forward slashes only), empty, ``.`` or ``..`` segments, NUL, text that is
+    not encodable as UTF-8 (lone surrogates), longer than 65,535 bytes.
+    """
+    if not isinstance(name, str):
+        raise InvalidKeyError(f"an entry name must be a str, not {type(name).__name__}")
+    if not name:
+        raise InvalidKeyError("an entry name must not be empty")
+    if "\x00" in name:
+        raise InvalidKeyError(f"entry name {name!r} contains a NUL character")
+    if name.startswith("/"):
+        raise InvalidKeyError(f"entry name {name!r} is absolute (starts with '/')")
+    if "\\" in name:
+        raise InvalidKeyError(f"entry name {name!r} contains a backslash (zip names use '/')")
+    for segment in name.split("/"):
+        if segment in ("", ".", ".."):
+            raise InvalidKeyError(f"entry name {name!r} has an empty, '.' or '..' path segment")
+    try:
+        raw = name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidKeyError(f"entry name {name!r} is not valid UTF-8 ({exc.reason})") from exc
+    if len(raw) > U16_MAX:
+        raise InvalidKeyError(f"entry name is {len(raw)} bytes; a zip name holds at most 65,535")
+    return raw, (0 if raw.isascii() else FLAG_UTF8)
+
+
+def dos_date_time(date_time: tuple[int, int, int, int, int, int]) -> tuple[int, int]:
+    """``(time, date)`` in MS-DOS format (2-second resolution, years 1980-2107)."""
+    year, month, day, hour, minute, second = date_time
+    year = min(max(year, 1980), 2107)
+    return (hour << 11) | (minute << 5) | (second // 2), ((year - 1980) << 9) | (month << 5) | day
+
+
+def entry_needs_zip64(compressed_size: int, uncompressed_size: int, offset: int = 0) -> bool:
+    """Whether an entry needs a ZIP64 extra field (a field value of 0xFFFFFFFF or more)."""
+    return max(compressed_size, uncompressed_size, offset) >= U32_MAX
+
+
+def local_header(
+    raw_name: bytes,
+    *,
+    flags: int,
+    method: int,
+    crc32: int,
+    compressed_size: int,
+    uncompressed_size: int,
+    dos_time: int = 0,
+    dos_date: int = (1 << 5) | 1,
+) -> bytes:
+    """A local file header; sizes over 32 bits go into a ZIP64 extra holding both sizes."""
+    extra = b""
+    csize, usize = compressed_size, uncompressed_size
+    version = VERSION_DEFAULT
+    if entry_needs_zip64(csize, usize):
+        extra = _EXTRA_HEADER.pack(ZIP64_EXTRA_ID, 16) + struct.pack("<2Q", usize, csize)
+        csize = usize = U32_MAX
+        version = VERSION_ZIP64
+    header = _LOCAL.pack(
+        LOCAL_SIGNATURE,
+        version,
+        flags,
+        method,
+        dos_time,
+        dos_date,
+        crc32,
+        csize,
+        usize,
+        len(raw_name),
+        len(extra),
+    )
+    return header + raw_name + extra
+
+
+def central_record(
+    raw_name: bytes,
+    *,
+    flags: int,
+    method: int,
+    crc32: int,
+    compressed_size: int,
+    uncompressed_size: int,
+    offset: int,
+    dos_time: int = 0,
+    dos_date: int = (1 << 5) | 1,
+    external_attributes: int = FILE_ATTRIBUTES,
+) -> bytes:
+    """A central-directory record; only the overflowed fields go into the ZIP64 extra."""
+    values: list[int] = []
+    usize, csize, rel = uncompressed_size, compressed_size, offset
+    if usize >= U32_MAX:
+        values.append(usize)
+        usize = U32_MAX
+    if csize >= U32_MAX:
+        values.append(csize)
+        csize = U32_MAX
+    if rel >= U32_MAX:
+        values.append(rel)
+        rel = U32_MAX
+    extra = b""
+    version = VERSION_DEFAULT
+    if values:
+        extra = _EXTRA_HEADER.pack(ZIP64_EXTRA_ID, 8 * len(values))
+        extra += struct.pack(f"<{len(values)}Q", *values)
+        version = VERSION_ZIP64
+    record = _CENTRAL.pack(
+        CENTRAL_SIGNATURE,
+        MADE_BY_UNIX | version,
+        version,
+        flags,
+        method,
+        dos_time,
+        dos_date,
+        crc32,
+        csize,
+        usize,
+        len(raw_name),
+        len(extra),
+        0,  # comment length
+        0,  # disk number
+        0,  # internal attributes
+        external_attributes,
+        rel,
+    )
+    return record + raw_name + extra
+
+
+def directory_needs_zip64(entries: int, cd_size: int, cd_offset: int) -> bool:
+    """Whether the end records need the ZIP64 pair (a count or 32-bit field overflows)."""
+    return entries > MAX_PLAIN_ENTRIES or cd_size >= U32_MAX or cd_offset >= U32_MAX
+
+
+def end_records(entries: int, cd_size: int, cd_offset: int, comment: bytes = b"") -> bytes:
+    """The end of the archive, right after the directory at absolute ``cd_offset``.
+
+    With ZIP64: the ZIP64 end record, its locator, then the classic record with
+    the overflowed fields at their all-ones value.
+    """
+    if len(comment) > U16_MAX:
+        raise ValueError("a zip comment holds at most 65,535 bytes")
+    out = b""
+    if directory_needs_zip64(entries, cd_size, cd_offset):
+        z64_offset = cd_offset + cd_size
+        out += _ZIP64_EOCD.pack(
+            ZIP64_EOCD_SIGNATURE,
+            ZIP64_EOCD_SIZE - 12,  # the record's size after this field
+            MADE_BY_UNIX | VERSION_ZIP64,
+            VERSION_ZIP64,
+            0,
+            0,
+            entries,
+            entries,
+            cd_size,
+            cd_offset,
+        )
+        out += _ZIP64_LOCATOR.pack(ZIP64_LOCATOR_SIGNATURE, 0, z64_offset, 1)
+        entries = min(entries, U16_MAX)
+        cd_size = min(cd_size, U32_MAX)
+        cd_offset = min(cd_offset, U32_MAX)
+    return (
+        out
+        + _EOCD.pack(EOCD_SIGNATURE, 0, 0, entries, entries, cd_size, cd_offset, len(comment))
+        + comment
+    )
+
+
+def as_bytes(value: Any) -> memoryview:
+    """``value`` as a flat byte view (no copy); :class:`InvalidValueError` when not bytes-like."""
+    if isinstance(value, str):
+        raise InvalidValueError("a value must be bytes-like, not str (encode it first)")
+    try:
+        view = memoryview(value)
+    except TypeError as exc:
+        raise InvalidValueError(
+            f"a value must be bytes-like (bytes, bytearray, memoryview, a contiguous "
+            f"buffer), not {type(value).__name__}"
+        ) from exc
+    if not view.c_contiguous:
+        raise InvalidValueError("a value must be a C-contiguous buffer")
+    return view.cast("B") if (view.format != "B" or view.ndim != 1) else view
+
+
+def deflate(data: memoryview, level: int) -> bytes:
+    """Raw deflate (no zlib header), as zip method 8 stores it."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
+
+
+# -- the writer ----------------------------------------------------------------------
+
+
+class _Completable(Protocol):
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+_C = TypeVar("_C", bound=_Completable)
+
+
+class CompletesOnExit:
+    """``with``: leaving the block completes the archive (``close``), an exception aborts it.
+
+    Shared by the writer, the session and both write stores; it goes first among the
+    bases so that it wins over zarr's ``Store.__exit__`` (which only closes). A failing
+    abort is logged, so the block's own exception is what propagates.
+    """
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(
+        self: _Completable,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:  # the block's exception is the one to see; a failing abort is only logged
+            self.abort()
+        except Exception as failure:
+            log.warning("aborting after %s failed too: %s", exc_type.__name__, failure)
+
+
+class ZipWriter(CompletesOnExit):
+    """Writes entries one after another to ``sink``; :meth:`close` adds the directory.
+
+    Thread-safe: concurrent :meth:`write` calls (dask, a thread pool) compute
+    CRC-32 and deflate outside the lock and append under it, one entry at a time.
+    As a context manager, an exception inside the block aborts (the sink shows
+    nothing under the key) and a clean exit closes (the object appears).
+
+    ``options`` default to the sink's (``open_sink(options=...)``), else :class:`WriteOptions`.
+    ``start_offset``: bytes the sink already holds before the archive (a prefix);
+    offsets in the archive are absolute, as ``zipfile`` writes them.
+    """
+
+    def __init__(self, sink: Sink, options: WriteOptions | None = None, *, start_offset: int = 0):
+        self._sink = sink
+        # The sink's options (part size) and the writer's usually are one object.
+        inherited = getattr(sink, "options", None)
+        if options is None:
+            options = inherited if isinstance(inherited, WriteOptions) else WriteOptions()
+        self.options: WriteOptions = options
+        now = options.date_time or time.localtime()[:6]
+        self._dos_time, self._dos_date = dos_date_time(tuple(now))  # type: ignore[arg-type]
+        self._lock = threading.Lock()
+        self._start = start_offset
+        self._offset = start_offset
+        self._directory = bytearray()
+        self._names: set[str] = set()
+        self._closed = False
+        self._aborted = False
+        self.entries = 0
+
+    @property
+    def url(self) -> str:
+        return self._sink.url
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close` or :meth:`abort` (or a failed write, which aborts)."""
+        return self._closed
+
+    @property
+    def aborted(self) -> bool:
+        return self._aborted
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes handed to the sink so far (the archive's size once closed)."""
+        return self._offset - self._start
+
+    def __contains__(self, name: object) -> bool:
+        """Whether an entry named ``name`` was written."""
+        return name in self._names
+
+    def _check_open(self, name: str | None = None) -> None:
+        if self._closed:
+            state = "aborted" if self._aborted else "closed"
+            raise WriterClosedError(
+                f"the archive writer is {state}; nothing more can be written",
+                archive=self._sink.url,
+                key=name,
+            )
+
+    def write(
+        self,
+        name: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        compress: bool | None = None,
+    ) -> None:
+        """Write one entry: local header and data now, its directory record at close.
+
+        A sink failure aborts the whole archive (nothing becomes visible) and is raised.
+        """
+        with errors.context(self._sink.url, name if isinstance(name, str) else None):
+            self._check_open(name)
+            raw, flags = encode_name(name)
+            view = as_bytes(data)
+        deflated = self.options.compress if compress is None else compress
+        crc = zlib.crc32(view)
+        payload: bytes | memoryview = (
+            deflate(view, self.options.compresslevel) if deflated else view
+        )
+        method = DEFLATED if deflated else STORED
+        usize, csize = view.nbytes, len(payload)
+        header = local_header(
+            raw,
+            flags=flags,
+            method=method,
+            crc32=crc,
+            compressed_size=csize,
+            uncompressed_size=usize,
+            dos_time=self._dos_time,
+            dos_date=self._dos_date,
+        )
+        with self._lock:
+            self._check_open(name)
+            if name in self._names:
+                if self.options.duplicates == "error":
+                    raise DuplicateEntryError(
+                        "written already (a zip entry name appears once; "
+                        "WriteOptions(duplicates='warn') writes another entry)",
+                        archive=self._sink.url,
+                        key=name,
+                    )
+                warnings.warn(
+                    f"duplicate zip entry name {name!r} in {self._sink.url}", stacklevel=2
+                )
+            record = central_record(
+                raw,
+                flags=flags,
+                method=method,
+                crc32=crc,
+                compressed_size=csize,
+                uncompressed_size=usize,
+                offset=self._offset,
+                dos_time=self._dos_time,
+                dos_date=self._dos_date,
+            )
+            try:
+                self._sink.write(header)
+                self._sink.write(payload)
+            except BaseException:
+                self._abort_quietly()
+                raise
+            self._offset += len(header) + csize
+            self._directory += record
+            self._names.add(name)
+            self.entries += 1
+
+    def close(self) -> None:
+        """Write the directory and end records, then complete the sink (the object appears).
+
+        Idempotent; after :meth:`abort` it does nothing. A failure aborts and is raised.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                cd_offset = self._offset
+                end = end_records(self.entries, len(self._directory), cd_offset)
+                self._sink.write(self._directory)
+                self._sink.write(end)
+                self._offset += len(self._directory) + len(end)
+                self._sink.complete()
+            except BaseException:
+                self._abort_quietly()
+                raise
+            self._closed = True
+            self._directory = bytearray()
+
+    def abort(self) -> None:
+        """Drop the archive: the sink aborts, nothing appears under the key. Idempotent.
+
+        After a successful :meth:`close` the object exists already and this does nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._aborted = True
+        self._directory = bytearray()
+        self._sink.abort()
+
+    def _abort_quietly(self) -> None:
+        """Abort while another error propagates: a failing abort is logged, not raised."""
+        try:
+            self.abort()
+        except Exception as exc:
+            log.warning("aborting %s failed too: %s", self._sink.url, exc)
+
+    def __repr__(self) -> str:
+        state = "aborted" if self._aborted else "closed" if self._closed else "open"
+        return f"ZipWriter({self._sink.url!r}, {self.entries} entries, {state})"
+
+
+__all__ = [
+    "DEFLATED",
+    "STORED",
+    "WriteOptions",
+    "ZipWriter",
+    "central_record",
+    "encode_name",
+    "end_records",
+    "local_header",
+]

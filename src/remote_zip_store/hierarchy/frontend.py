@@ -1,0 +1,232 @@
+"""What every front end shares: an archive from a URL, the zarr root, zarr's file names.
+
+The zarr-2 store (:mod:`remote_zip_store.zarr2.store`), the zarr-3 store, the CLI and
+:func:`~remote_zip_store.verbs.scan.scan` all open archives and find the hierarchy's
+root the same way, so it is written once, here. This module imports no zarr:
+``remote-zip-store ls`` and ``info`` run without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..archive.reader import ReadOptions, ZipArchive
+from ..errors import StoreClosedError
+from ..transport import CONNECTION_ARGUMENTS, Source, open_source
+from ..zipfmt.listing import Listing
+from ..zipfmt.parse import span
+from .names import ARRAY_MARKERS, OPEN_PROFILE
+from .prefetch import MetadataCache, Policy
+from .roots import resolve_root
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+#: Keyword arguments that configure :class:`ReadOptions` (the rest go to the source).
+READ_OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(ReadOptions))
+
+
+def read_options(read: ReadOptions | None = None, **overrides: Any) -> ReadOptions:
+    """``read`` (or the defaults) with the ``overrides`` that are not None."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    base = read if read is not None else ReadOptions()
+    return dataclasses.replace(base, **given) if given else base
+
+
+def split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(read option overrides, connection arguments)``; any other name is a ``TypeError``."""
+    unknown = sorted(set(options) - READ_OPTION_NAMES - CONNECTION_ARGUMENTS)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+    read = {name: value for name, value in options.items() if name in READ_OPTION_NAMES}
+    connection = {name: value for name, value in options.items() if name in CONNECTION_ARGUMENTS}
+    return read, connection
+
+
+def open_archive(
+    url: str | os.PathLike[str],
+    *,
+    read: ReadOptions | None = None,
+    client: Any = None,
+    **options: Any,
+) -> ZipArchive:
+    """The archive at ``url`` with its directory read; the one place a URL becomes an archive.
+
+    ``options`` takes the :class:`ReadOptions` field names (they override
+    ``read``) and the connection arguments of
+    :func:`~remote_zip_store.transport.open_source`. The connection pool gets at
+    least ``max(10, max_workers)`` connections, so ``read_many`` never waits
+    for one. A failed open closes what it opened (descriptor, client).
+    """
+    overrides, connection = split_options(options)
+    chosen = read_options(read, **overrides)
+    if connection.get("max_pool_connections") is None:
+        connection["max_pool_connections"] = max(10, chosen.max_workers)
+    archive = ZipArchive(open_source(url, client=client, **connection), chosen, OPEN_PROFILE)
+    try:
+        return archive.open()
+    except BaseException:
+        archive.close()
+        raise
+
+
+class ArchiveFrontEnd:
+    """What the zarr-2 and zarr-3 stores share over an opened archive; imports no zarr.
+
+    Opening (the archive closed again when the root is wrong), the root prefix,
+    the sorted listing, the metadata cache, identity (``url``, ``repr``, ``==``,
+    ``hash``) and pickling as configuration (the archive pickles its source and
+    pinned version only). A front end adds the zarr API and may extend
+    :meth:`_attach` with per-process state of its own.
+    """
+
+    archive: ZipArchive
+    root: str
+    _prefix: str
+    _listing: Listing | None
+    _metadata: MetadataCache
+
+    def __new__(cls, *args: Any, mode: str = "r", **kwargs: Any) -> Any:
+        """``mode="w"``/``"w-"`` builds the front end's write store instead.
+
+        The write store is fully built by its own ``__init__`` here, and is a
+        registered virtual subclass of the read store (``isinstance`` holds), not a
+        real one, so this class's ``__init__`` does not run on it again. Unpickling
+        calls ``__new__(cls)`` bare (mode ``"r"``).
+        """
+        if mode in ("w", "w-"):
+            return cls._write_store()(*args, mode=mode, **kwargs)
+        if mode != "r":
+            raise ValueError(f"mode must be 'r', 'w' or 'w-', not {mode!r}")
+        return super().__new__(cls)
+
+    @classmethod
+    def _write_store(cls) -> Any:
+        """The write store ``mode="w"`` builds: each front end names its own."""
+        raise ValueError(f"{cls.__name__} cannot write; use mode='r'")
+
+    def _open_url(
+        self,
+        url: str | os.PathLike[str],
+        root: str | None,
+        metadata_prefetch: Policy,
+        read: ReadOptions | None,
+        client: Any,
+        options: Mapping[str, Any],
+    ) -> None:
+        archive = open_archive(url, read=read, client=client, **options)
+        try:
+            self._setup(archive, root, metadata_prefetch)
+        except BaseException:
+            archive.close()  # a failed open must not leak the descriptor or the client
+            raise
+
+    @classmethod
+    def from_source(
+        cls,
+        source: Source,
+        *,
+        root: str | None = None,
+        options: ReadOptions | None = None,
+        metadata_prefetch: Policy = "auto",
+    ) -> Self:
+        """A store over any :class:`~remote_zip_store.transport.Source`."""
+        store: Self = cls.__new__(cls)
+        store._setup(ZipArchive(source, options, OPEN_PROFILE).open(), root, metadata_prefetch)
+        return store
+
+    def _setup(self, archive: ZipArchive, root: str | None, metadata_prefetch: Policy) -> None:
+        self._attach(archive, resolve_root(archive, root), metadata_prefetch)
+
+    def _attach(self, archive: ZipArchive, root: str, metadata_prefetch: Policy) -> None:
+        """Per-process state over ``archive`` (also what unpickling runs)."""
+        self.archive = archive
+        self.root = root
+        self._prefix = root + "/" if root else ""
+        self._listing = None
+        self._metadata = MetadataCache(archive, self._prefix, metadata_prefetch)
+        self._region_ends: dict[str, int | None] = {}
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.archive.url
+
+    def __repr__(self) -> str:
+        root = f", root={self.root!r}" if self.root else ""
+        endpoint = self.archive.source.identity.endpoint
+        shown = f", endpoint_url={endpoint!r}" if endpoint else ""
+        return f"{type(self).__name__}({self.url!r}{shown}{root})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ArchiveFrontEnd):
+            return NotImplemented
+        return (self.archive.source.identity, self.root) == (
+            other.archive.source.identity,
+            other.root,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.archive.source.identity, self.root))
+
+    # -- listing and lifecycle ------------------------------------------------------------
+    def listing(self) -> Listing:
+        """The sorted names, built on first use (no request; 8 bytes per entry)."""
+        listing = self._listing
+        if listing is None:
+            listing = self._listing = Listing(self.archive.index.names())
+        return listing
+
+    def region_end(self, name: str) -> int | None:
+        """Where the bytes of the array holding entry ``name`` end in the archive.
+
+        The array is the nearest folder above ``name`` with a ``.zarray`` or
+        ``zarr.json``; None when there is none. A read-ahead of small reads stops
+        here, so reading one array never fetches the next one's chunks. From the
+        index, once per folder: no request.
+        """
+        folder = name.rpartition("/")[0]
+        if folder in self._region_ends:
+            return self._region_ends[folder]
+        index = self.archive.index
+        array: str | None = folder
+        while array is not None:
+            prefix = array + "/" if array else ""
+            if any(f"{prefix}{marker}" in index for marker in ARRAY_MARKERS):
+                break
+            array = array.rpartition("/")[0] if array else None
+        end = None
+        if array is not None:
+            prefix = array + "/" if array else ""
+            ends = (
+                span(entry)[1]
+                for rest in self.listing().keys(prefix)
+                if (entry := index.get(prefix + rest))
+            )
+            end = max(ends, default=None)
+        self._region_ends[folder] = end
+        return end
+
+    def _check_open(self) -> None:
+        if self.archive.closed:
+            raise StoreClosedError(
+                "the store is closed; open a new store to read it", archive=self.url
+            )
+
+    @property
+    def closed(self) -> bool:
+        return self.archive.closed
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Configuration and the pinned version only: cheap, deterministic, no client.
+        return {
+            "archive": self.archive,
+            "root": self.root,
+            "metadata_prefetch": self._metadata.policy,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._attach(state["archive"], state["root"], state.get("metadata_prefetch", "auto"))

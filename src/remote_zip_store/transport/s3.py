@@ -1,0 +1,636 @@
+"""An S3 object as a byte source, through boto3 only; and the listing of a prefix.
+
+* One client per process *and connection settings*, shared by every source
+  whose :class:`S3Options` agree on what the client is built from (endpoint,
+  region, credentials, TLS, timeouts, retries; see :func:`shared_client`), so
+  a loop over a cohort of archives reuses warm connections. Built lazily,
+  once per process (boto3 clients neither pickle nor survive ``fork``: a child
+  builds its own); never closed by a source's ``close()``. The options that
+  build it are frozen, picklable data.
+* The first read pins the object's ETag (and VersionId on versioned buckets);
+  every later GET sends ``If-Match`` (and pins the version), so a replaced
+  object raises :class:`ArchiveChangedError` instead of mixing versions.
+* Status-level retries are botocore's (``standard`` mode: 5xx, throttling,
+  connection errors), logged at WARNING through a ``needs-retry`` handler;
+  failures *while streaming a body* and short bodies are retried here
+  (:mod:`.retry`). Every botocore error is translated in :func:`translate_error`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import warnings
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+import botocore
+import botocore.config
+import botocore.exceptions
+import botocore.loaders
+import botocore.retries.standard
+import botocore.session
+import urllib3.exceptions
+
+from ..errors import (
+    ArchiveAccessError,
+    ArchiveChangedError,
+    InvalidURLError,
+    RemoteZipError,
+    SourceError,
+)
+from . import retry
+from .base import (
+    Ends,
+    Head,
+    SourceIdentity,
+    Stats,
+    check_open,
+    redact,
+    serves,
+    total_size,
+    warn_insecure,
+    with_head,
+)
+from .forksafe import ForkSafeLock, PerProcess
+from .status import changed, error_for_status
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+else:
+    S3Client = Any
+
+_T = TypeVar("_T")
+
+#: botocore >= 1.44 retries a bare HTTP 429 in "standard" mode; older releases (the ones
+#: aiobotocore pins, so any environment with s3fs) only retry throttling *codes*. There, a
+#: 429 is retried here instead, up to the same ``max_attempts``.
+_BOTOCORE_RETRIES_429 = hasattr(botocore.retries.standard, "ThrottlingStatusCodeChecker")
+
+_STREAM_ERRORS: tuple[type[BaseException], ...] = (
+    botocore.exceptions.IncompleteReadError,
+    botocore.exceptions.ResponseStreamingError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.EndpointConnectionError,
+    ConnectionError,
+    TimeoutError,
+    # Raised mid-body by urllib3/http.client when botocore does not wrap them.
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+)
+
+
+def parse_s3_url(url: str, *, key_required: bool = True) -> tuple[str, str]:
+    """``s3://bucket/key`` -> ``("bucket", "key")`` (the key may be empty for a prefix)."""
+    if not url.startswith("s3://"):
+        raise InvalidURLError("not an s3:// URL", archive=url)
+    bucket, _, key = url[5:].partition("/")
+    if not bucket or (key_required and not key):
+        raise InvalidURLError(
+            "an S3 URL needs a bucket and a key" if key_required else "an S3 URL needs a bucket",
+            archive=url,
+        )
+    return bucket, key
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """Everything needed to build a boto3 S3 client and retry its reads: plain data, so it pickles.
+
+    Explicit keys given by the user are part of it (a pickled store carries
+    them to dask workers); credentials from boto3's default chain are not:
+    each process resolves its own.
+    """
+
+    endpoint_url: str | None = None
+    region_name: str | None = None
+    verify: bool | str | None = None
+    anon: bool = False
+    aws_access_key_id: str | None = field(default=None, repr=False)
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+    profile_name: str | None = None
+    max_pool_connections: int = 32
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_attempts: int = 5
+    addressing_style: str | None = None
+    config: botocore.config.Config | None = None
+    #: Retries of a body that breaks off or comes back short (on top of botocore's).
+    body_retries: int = 3
+    #: Base of the jittered exponential backoff between those retries, in seconds.
+    retry_backoff: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.body_retries < 0 or self.retry_backoff < 0:
+            raise ValueError("body_retries and retry_backoff must be >= 0")
+        if self.verify is False:  # where the user asked for it, once
+            warn_insecure()
+
+    def make_client(self) -> S3Client:
+        session = _new_session(
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            aws_session_token=self.aws_session_token,
+            profile_name=self.profile_name,
+            region_name=self.region_name,
+        )
+        style = self.addressing_style or ("path" if self.endpoint_url else "auto")
+        config = botocore.config.Config(
+            max_pool_connections=self.max_pool_connections,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+            s3={"addressing_style": style},  # type: ignore[arg-type]
+            signature_version=botocore.UNSIGNED if self.anon else None,
+        )
+        if self.config is not None:
+            config = config.merge(self.config)
+        client: S3Client = session.client(
+            "s3", endpoint_url=self.endpoint_url, verify=self.verify, config=config
+        )
+        log_retries(client)
+        return client
+
+    def client_key(self) -> tuple[S3Options, str]:
+        """What a shared client is keyed by (never logged).
+
+        These options without the pool size and the body retries (which the client
+        does not hold), plus, when credentials come from boto3's default chain, a
+        digest of the ``AWS_*`` environment (so a changed environment gets a new
+        client, as an unshared one would).
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # verify=False warned when these were made
+            options = replace(self, max_pool_connections=0, body_retries=0, retry_backoff=0.0)
+        return options, _environment_digest() if self.aws_access_key_id is None else ""
+
+    def describe_endpoint(self) -> str:
+        return self.endpoint_url or "AWS S3"
+
+    def with_retries(self, body_retries: int | None, retry_backoff: float | None) -> S3Options:
+        """These options with other body retries (None keeps a value), without warning again."""
+        changes: dict[str, Any] = {}
+        if body_retries is not None and body_retries != self.body_retries:
+            changes["body_retries"] = body_retries
+        if retry_backoff is not None and retry_backoff != self.retry_backoff:
+            changes["retry_backoff"] = retry_backoff
+        if not changes:
+            return self
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # verify=False warned when these were made
+            return replace(self, **changes)
+
+
+def log_retries(client: S3Client) -> None:
+    """Log each of botocore's own retries at WARNING, as ours are (:func:`retry.log_retry`).
+
+    botocore decides and sleeps; this handler on ``needs-retry`` asks the same
+    ``standard``-mode conditions and only logs. Clients in another retry mode
+    are left alone (their decision cannot be replayed here).
+    """
+    retries: dict[str, Any] = getattr(client.meta.config, "retries", None) or {}
+    if retries.get("mode") != "standard":
+        return
+    attempts = int(retries.get("total_max_attempts") or retries.get("max_attempts", 2) + 1)
+    conditions = botocore.retries.standard.StandardRetryConditions(max_attempts=attempts)
+    adapter = botocore.retries.standard.RetryEventAdapter()
+
+    def on_needs_retry(**kwargs: Any) -> None:
+        response = kwargs.get("response")
+        if kwargs.get("caught_exception") is None and response is not None:
+            status = getattr(response[0], "status_code", 500)
+            if status < 400:  # a success is never retried: skip building a context (CPU)
+                return
+        context = adapter.create_retry_context(**kwargs)
+        if not conditions.is_retryable(context):
+            return
+        if context.caught_exception is not None:
+            exc = context.caught_exception
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            status = context.http_response.status_code if context.http_response else None
+            reason = " ".join(str(p) for p in (f"HTTP {status}", context.get_error_code()) if p)
+        url = redact(str(kwargs["request_dict"].get("url", "")))
+        name = getattr(kwargs.get("operation"), "name", "request")
+        retry.log_retry(url, name, context.attempt_number, attempts, reason, None)
+
+    client.meta.events.register("needs-retry.s3", on_needs_retry)
+
+
+_LOADER: botocore.loaders.Loader | None = None
+_LOADER_LOCK = ForkSafeLock()
+
+
+def _new_session(**kwargs: Any) -> boto3.session.Session:
+    """A fresh boto3 session that shares one botocore data loader per process.
+
+    Loading botocore's JSON service models is most of a new session's cost
+    (~100 ms against ~8 ms with a warm loader, measured 2026-11-23), paid once
+    per store otherwise: opening 100 archives spent most of its time here.
+    Only the loader (static model data) is shared; each session still resolves
+    its own credentials and configuration, so environment and profile changes
+    apply to the next store.
+    """
+    global _LOADER
+    with _LOADER_LOCK:  # boto3 sessions are not thread-safe while being built
+        if _LOADER is None:
+            _LOADER = botocore.loaders.create_loader()
+        core = botocore.session.Session()
+        core.register_component("data_loader", _LOADER)
+        session = boto3.session.Session(botocore_session=core, **kwargs)
+        # boto3 appends its own data path to the loader on every session: keep it once.
+        paths = _LOADER.search_paths
+        paths[:] = list(dict.fromkeys(paths))
+        return session
+
+
+def _environment_digest() -> str:
+    """A digest of the ``AWS_*`` variables boto3's default chain reads (values never kept)."""
+    items = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
+    return hashlib.sha256(repr(items).encode()).hexdigest()[:32]
+
+
+#: The most clients kept; beyond it the oldest is dropped (not closed: sources using it go on).
+MAX_SHARED_CLIENTS = 64
+
+_SHARED: PerProcess[dict[tuple[S3Options, str], tuple[S3Client, int]]] = PerProcess(dict)
+_SHARED_LOCK = ForkSafeLock()
+
+
+def shared_client(options: S3Options) -> S3Client:
+    """The process-wide client for ``options`` (built on first use), shared by every source
+    whose :meth:`S3Options.client_key` is equal.
+
+    Its pool holds at least ``options.max_pool_connections`` connections: a caller
+    that needs more than the shared client has gets a new, larger one, which then
+    replaces it for later callers (the smaller one stays with the sources that hold
+    it). Shared clients are never closed by a source (one store's ``close()`` must
+    not break another's reads); their idle connections go when the process ends
+    or :func:`clear_shared_clients` drops them. Credentials that refresh (roles,
+    SSO, ``credential_process``, instance metadata) refresh inside the client, for
+    every source that shares it. A forked child starts with no clients.
+    """
+    key = options.client_key()
+    wanted = options.max_pool_connections
+    clients = _SHARED.get()
+    found = clients.get(key)
+    if found is not None and found[1] >= wanted:
+        return found[0]
+    with _SHARED_LOCK:  # one build at a time: 32 threads opening at once build one client
+        found = clients.get(key)
+        if found is not None and found[1] >= wanted:
+            return found[0]
+        client = options.make_client()
+        clients.pop(key, None)
+        clients[key] = (client, wanted)
+        while len(clients) > MAX_SHARED_CLIENTS:
+            del clients[next(iter(clients))]
+        return client
+
+
+def clear_shared_clients() -> None:
+    """Forget this process's shared clients; sources build (or look up) new ones.
+
+    Clients still held by open sources keep working; the others are released (their
+    sockets close when they are collected).
+    """
+    with _SHARED_LOCK:
+        clients = _SHARED.peek()
+        if clients:
+            clients.clear()
+
+
+def options_from_client(client: S3Client) -> S3Options:
+    """Picklable options that rebuild a client like ``client`` in another process.
+
+    Credentials are *not* copied: a process that unpickles the store resolves
+    its own through boto3's default chain (environment, profile, role).
+    """
+    meta = client.meta
+    return S3Options(endpoint_url=meta.endpoint_url, region_name=meta.region_name)
+
+
+def client_error_status(exc: botocore.exceptions.ClientError) -> tuple[int | None, str]:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status, str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def translate_error(exc: BaseException, archive: str) -> RemoteZipError:
+    """The one place where botocore's exceptions become this library's (archive, no key)."""
+    if isinstance(exc, RemoteZipError):
+        return exc
+    if isinstance(exc, botocore.exceptions.ClientError):
+        status, code = client_error_status(exc)
+        message = str(exc.response.get("Error", {}).get("Message") or "")
+        return error_for_status(status, archive, code=code, reason=message)
+    if isinstance(
+        exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
+    ):
+        return ArchiveAccessError(
+            f"no usable AWS credentials ({exc}); pass aws_access_key_id/"
+            "aws_secret_access_key, set AWS_* variables, or use anon=True",
+            archive=archive,
+        )
+    if isinstance(exc, botocore.exceptions.SSLError):
+        return SourceError(
+            f"TLS failure ({exc}); pass verify='/path/to/ca.crt' for a private CA",
+            archive=archive,
+        )
+    return SourceError(f"{type(exc).__name__}: {exc}", archive=archive)
+
+
+class S3Source:
+    """Range reads of one S3 object, pinned to the version seen at the first read."""
+
+    def __init__(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        options: S3Options | None = None,
+        client: S3Client | None = None,
+        body_retries: int | None = None,
+        retry_backoff: float | None = None,
+    ):
+        base = options or (options_from_client(client) if client else S3Options())
+        self._setup(bucket, key, base.with_retries(body_retries, retry_backoff), None)
+        if client is not None:
+            self._client.set(client)
+
+    def _setup(
+        self, bucket: str, key: str, options: S3Options, version: tuple[str, str | None] | None
+    ) -> None:
+        self.bucket = bucket
+        self.key = key
+        self.options = options
+        self._client: PerProcess[S3Client] = PerProcess(lambda: shared_client(options))
+        self._lock = ForkSafeLock()
+        self.etag: str | None = version[0] if version else None
+        self.version_id: str | None = version[1] if version else None
+        self._closed = False
+        self.stats = Stats()
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def identity(self) -> SourceIdentity:
+        return SourceIdentity("s3", self.url, self.options.endpoint_url)
+
+    @property
+    def version(self) -> Hashable | None:
+        return (self.etag, self.version_id) if self.etag is not None else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def body_retries(self) -> int:
+        return self.options.body_retries
+
+    @property
+    def retry_backoff(self) -> float:
+        return self.options.retry_backoff
+
+    def client(self) -> S3Client:
+        check_open(self._closed, self.url)
+        return self._client.get()
+
+    # -- reads --------------------------------------------------------------------
+    def read_ends(self, tail: int, *, head: int = 0) -> Ends:
+        """One suffix GET; the size comes from ``Content-Range`` (no HEAD).
+
+        With ``head``, a ``bytes=0-`` GET runs alongside it (see :func:`with_head`).
+        """
+
+        def ends() -> Ends:
+            return self._retrying(lambda: self._read_tail_once(tail), "reading the archive's tail")
+
+        if head <= 0:
+            return ends()
+        return with_head(ends, lambda: self._read_head(head), lambda: self.version, self.url)
+
+    def _read_head(self, length: int) -> Head:
+        """The first ``length`` bytes (fewer if the object is smaller), not pinned: the
+        caller compares the version with the tail's."""
+        response = self._get(f"bytes=0-{length - 1}", pinned=self.etag is not None)
+        body = response["Body"]
+        size = total_size(response.get("ContentRange"))
+        want = min(length, size) if size is not None else -1
+        if want <= 0 or not serves(response.get("ContentRange"), 0, want):
+            body.close()  # ignored Range (maybe the whole object): not worth reading
+            raise _ShortBody(
+                f"a head GET answered with Content-Range {response.get('ContentRange')!r}"
+            )
+        data = self._read_body(body, want)
+        etag = response.get("ETag")
+        return Head(data, (etag, response.get("VersionId")) if etag else None)
+
+    def _read_tail_once(self, length: int) -> Ends:
+        try:
+            response = self._get(f"bytes=-{length}", pinned=self.etag is not None)
+        except ArchiveChangedError:
+            raise
+        except SourceError as exc:
+            if not _rejects_suffix(exc):
+                raise
+            return self._read_tail_with_head(length)
+        self._check_version(response)
+        size = total_size(response.get("ContentRange"))
+        body = response["Body"]
+        if size is None:
+            # A server that ignored the Range header answered with the whole object.
+            whole = int(response.get("ContentLength", 0))
+            if whole > 4 * length:
+                body.close()
+                return self._read_tail_with_head(length)
+            data = self._read_body(body, whole)
+            self._pin(response)
+            return Ends(data[-length:] if length < len(data) else data, len(data))
+        data = self._read_body(body, min(length, size))
+        self._pin(response)
+        return Ends(data, size)
+
+    def _read_tail_with_head(self, length: int) -> Ends:
+        head = self._call("head_object")
+        size = int(head["ContentLength"])
+        self._pin(head)
+        if size == 0:
+            return Ends(b"", 0)
+        start = max(0, size - length)
+        return Ends(self.read_range(start, size), size)
+
+    def read_range(self, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        return self._retrying(
+            lambda: self._read_range_once(start, end), f"reading bytes {start}-{end - 1}"
+        )
+
+    def _read_range_once(self, start: int, end: int) -> bytes:
+        want = end - start
+        response = self._get(f"bytes={start}-{end - 1}", pinned=True)
+        self._check_version(response)
+        content_range = response.get("ContentRange")
+        if content_range is None and (start != 0 or int(response.get("ContentLength", -1)) != want):
+            # A 200 with the whole object is only the right bytes when they start at 0.
+            response["Body"].close()
+            raise SourceError("the server ignored the Range header", archive=self.url)
+        if content_range is not None and not serves(content_range, start, end):
+            response["Body"].close()
+            raise _ShortBody(f"asked for bytes {start}-{end - 1}, got {content_range!r}")
+        return self._read_body(response["Body"], want)
+
+    def _retrying(self, read: Callable[[], _T], what: str) -> _T:
+        """``read`` under :func:`retry.run`: bodies that break off or come back short are
+        retried up to ``body_retries`` times; status-level failures (5xx, throttling,
+        connect errors) were already retried by botocore inside ``read``."""
+
+        def attempt() -> _T:
+            try:
+                return read()
+            except _ShortBody as exc:
+                raise retry.Retry(f"_ShortBody: {exc}", budget="body") from exc
+            except _STREAM_ERRORS as exc:
+                raise retry.Retry(f"{type(exc).__name__}: {exc}", budget="body") from exc
+            except SourceError as exc:
+                if _BOTOCORE_RETRIES_429 or not _is_http_429(exc):
+                    raise
+                raise retry.Retry("HTTP 429") from exc
+            except RemoteZipError:
+                raise
+            except Exception as exc:  # anything else from a body read: still a library error
+                raise translate_error(exc, self.url) from exc
+
+        return retry.run(
+            attempt,
+            url=self.url,
+            what=what,
+            attempts=self.options.max_attempts,
+            body_attempts=self.options.body_retries + 1,
+            backoff=self.options.retry_backoff,
+        )
+
+    def _get(self, byte_range: str, *, pinned: bool) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"Range": byte_range}
+        if pinned and self.etag is not None:
+            kwargs["IfMatch"] = self.etag
+        if pinned and self.version_id is not None:
+            kwargs["VersionId"] = self.version_id
+        return self._call("get_object", **kwargs)
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        client = self.client()
+        try:
+            method = getattr(client, operation)
+            response: dict[str, Any] = method(Bucket=self.bucket, Key=self.key, **kwargs)
+            return response
+        except Exception as exc:  # translated at this one boundary
+            raise translate_error(exc, self.url) from exc
+
+    def _read_body(self, body: Any, want: int) -> bytes:
+        try:
+            data: bytes = body.read()
+        finally:
+            body.close()
+        self.stats.add(len(data))
+        if len(data) != want:
+            raise _ShortBody(f"expected {want} bytes, received {len(data)}")
+        return data
+
+    def _check_version(self, response: dict[str, Any]) -> None:
+        """Refuse a response for another version, even from a server that ignores If-Match."""
+        etag, version = self.etag, self.version_id
+        got_etag, got_version = response.get("ETag"), response.get("VersionId")
+        if (etag is not None and got_etag is not None and got_etag != etag) or (
+            version is not None and got_version is not None and got_version != version
+        ):
+            response["Body"].close()
+            raise changed(self.url, f"ETag {etag} became {got_etag}")
+
+    def _pin(self, response: dict[str, Any]) -> None:
+        with self._lock:
+            if self.etag is None:
+                self.etag = response.get("ETag")
+                self.version_id = response.get("VersionId")
+
+    def close(self) -> None:
+        """Closed for reads; the client is dropped, never closed.
+
+        A shared client serves other sources; a user's ``client=`` is the user's to close.
+        """
+        self._closed = True
+        self._client.close()
+
+    # -- pickling: the frozen options and the pinned version, never a client ------------
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "options": self.options,
+            "version": (self.etag, self.version_id) if self.etag is not None else None,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._setup(state["bucket"], state["key"], state["options"], state["version"])
+
+    def __repr__(self) -> str:
+        return f"S3Source({self.url!r}, endpoint={self.options.describe_endpoint()!r})"
+
+
+class _ShortBody(Exception):
+    """A body with fewer bytes than asked for: retried, never returned."""
+
+
+def _is_http_429(exc: SourceError) -> bool:
+    cause = exc.__cause__
+    return (
+        isinstance(cause, botocore.exceptions.ClientError) and client_error_status(cause)[0] == 429
+    )
+
+
+def _rejects_suffix(exc: SourceError) -> bool:
+    """Errors that mean "no suffix range here" (empty object, or a server without them)."""
+    cause = exc.__cause__
+    if isinstance(cause, botocore.exceptions.ClientError):
+        status, code = client_error_status(cause)
+        return code in {"InvalidRange", "NotImplemented", "InvalidArgument"} or status in {
+            400,
+            416,
+            501,
+        }
+    return False
+
+
+def list_objects(
+    prefix_url: str,
+    *,
+    suffix: str = "",
+    client: S3Client | None = None,
+    options: S3Options | None = None,
+    **connection: Any,
+) -> Iterator[tuple[str, int]]:
+    """``(s3 URL, size)`` of every object under ``s3://bucket/prefix`` whose key ends with
+    ``suffix``, in listing (key) order; a missing bucket or denied listing raises the
+    library's error naming ``prefix_url``.
+
+    ``connection`` takes :class:`S3Options` fields; ``client`` a ready boto3 client.
+    """
+    bucket, prefix = parse_s3_url(prefix_url, key_required=False)
+    if client is None:
+        client = shared_client(options or S3Options(**connection))
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if key.endswith(suffix):
+                    yield f"s3://{bucket}/{key}", int(item["Size"])
+    except Exception as exc:  # bucket missing, access denied
+        raise translate_error(exc, prefix_url) from exc
