@@ -45,6 +45,8 @@ SECTIONS: list[tuple[str, list[str]]] = [
     ("remote_zip_store.pack", ["pack", "open_cost", "PackResult", "OpenCost"]),
     ("remote_zip_store.many", ["open_many"]),
     ("remote_zip_store.scan", ["scan", "ScanRow", "parse_prefix"]),
+    ("remote_zip_store.check", ["check", "Report", "Finding"]),
+    ("remote_zip_store.conventions", ["OzxInfo", "parse_ozx_comment"]),
     (
         "remote_zip_store.errors",
         [
