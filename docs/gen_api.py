@@ -41,6 +41,8 @@ SECTIONS: list[tuple[str, list[str]]] = [
     ("remote_zip_store.verbs.pack", ["pack", "open_cost", "PackResult", "OpenCost"]),
     ("remote_zip_store.verbs.many", ["open_many"]),
     ("remote_zip_store.verbs.scan", ["scan", "ScanRow", "parse_prefix"]),
+    ("remote_zip_store.verbs.check", ["check", "Report", "Finding"]),
+    ("remote_zip_store.zipfmt.conventions", ["OzxInfo", "parse_ozx_comment"]),
     (
         "remote_zip_store.errors",
         [

@@ -30,6 +30,7 @@ from ..errors import BadArchiveError, CorruptEntryError, StoreClosedError, conte
 from ..transport import Source
 from ..transport.forksafe import ForkSafeLock, PerProcess
 from ..zipfmt import planner
+from ..zipfmt.conventions import OzxInfo, parse_ozx_comment
 from ..zipfmt.decode import STORED, check_supported, decompress
 from ..zipfmt.index import ZipIndex
 from ..zipfmt.parse import (
@@ -207,7 +208,30 @@ class ZipArchive:
             indexcache.remember(cache_key, opened)
         return index
 
+    @property
+    def comment(self) -> bytes:
+        """The archive comment (from the end record; read with the directory)."""
+        return self.index.location.comment
+
+    @property
+    def ome(self) -> OzxInfo | None:
+        """The OME-Zarr RFC-9 (``.ozx``) declaration in the comment, or None.
+
+        ``ome.json_first``: the writer put every ``zarr.json`` first (see
+        :mod:`~remote_zip_store.conventions`).
+        """
+        return parse_ozx_comment(self.comment)
+
     # -- read ---------------------------------------------------------------------------
+    def read_raw(self, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of the object as stored (a validator's view; no decoding).
+
+        From the open's head or tail buffer when one holds them, else one GET.
+        """
+        _ = self.index
+        with context(self.url):
+            return self._fetch(start, end)
+
     def entry(self, name: str) -> Entry | None:
         return self.index.get(name)
 

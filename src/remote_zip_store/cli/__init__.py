@@ -1,4 +1,4 @@
-"""Command line ``remote-zip-store``: ls, tree, info, cat, bench, demo, scan, pack.
+"""Command line ``remote-zip-store``: ls, tree, info, cat, bench, demo, scan, pack, check.
 
 Exit codes for shell use: 0 success, 1 a failure at run time (one line on
 stderr naming the archive and key), 2 bad usage (a malformed URL, a wrong
@@ -297,6 +297,12 @@ def _info(args: argparse.Namespace) -> int:
             ("consolidated", "yes" if consolidated in index else "no"),
             ("opened with", f"{requests} request(s), {nbytes:,} bytes"),
         ]
+        ome = archive.ome  # an RFC-9 (.ozx) comment; any other comment shown as it is
+        if ome is not None:
+            first = ", jsonFirst" if ome.json_first else ""
+            rows.insert(-1, ("ome", f"RFC-9 comment, version {ome.version}{first}"))
+        elif archive.comment:
+            rows.insert(-1, ("comment", repr(archive.comment[:200])))
     finally:
         archive.close()
     for name, value in rows:
@@ -467,6 +473,20 @@ def _pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    """The archive against the zarr zip store draft and RFC-9 (code in check.py)."""
+    from ..verbs.check import run_command
+
+    return run_command(
+        _location(args.url),
+        deep=args.deep,
+        as_json=args.json,
+        root=args.root,
+        out=_out,
+        **connection_kwargs(args),
+    )
+
+
 def _row_json(row: ScanRow) -> dict[str, Any]:
     value = row.value
     if isinstance(value, bytes):
@@ -512,6 +532,11 @@ def build_parser() -> argparse.ArgumentParser:
     archive_command("info", _info, "directory facts and the requests/bytes it took to open")
     cat = archive_command("cat", _cat, "write one key's raw bytes to stdout")
     cat.add_argument("key", metavar="KEY", help="zarr key (e.g. .zattrs) or archive entry name")
+    check = archive_command(
+        "check", _check, "check the archive against the zarr zip store draft and RFC-9 (.ozx)"
+    )
+    check.add_argument("--deep", action="store_true", help="read every entry: CRC-32, headers")
+    check.add_argument("--json", action="store_true", help="a machine-readable report")
     archive_command("bench", _bench, "this archive: the store vs the s3fs+ZipFileSystem chain")
 
     demo = commands.add_parser(

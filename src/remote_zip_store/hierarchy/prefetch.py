@@ -10,7 +10,9 @@ concurrent) the first time it is worth it, and serves them from memory after.
 Policies (``metadata_prefetch=``):
 
 * ``"auto"`` (default): the *second* metadata miss below the root (for example
-  ``signals/ch00/.zarray`` after ``signals/.zgroup``) triggers the round.
+  ``signals/ch00/.zarray`` after ``signals/.zgroup``) triggers the round; the first
+  miss does when the archive's RFC-9 comment declares ``jsonFirst`` (every
+  ``zarr.json`` lies at the start, so the round is one GET).
   Root-level keys and the first key below the root are read singly, so opening
   a group, reading root attributes or opening one array costs one request per
   key, and anything that walks the hierarchy pays one round for the rest.
@@ -112,7 +114,11 @@ class MetadataCache:
                 return self._values.get(name)
             if self.policy == "auto" and "/" in name[len(self.prefix) :]:
                 self._misses += 1
-            if self.policy == "auto" and self._misses < TRIGGER_MISSES:
+            if (
+                self.policy == "auto"
+                and self._misses < TRIGGER_MISSES
+                and not _json_first(self.archive)
+            ):
                 self._single.add(name)
                 return None
             self._started = True
@@ -142,6 +148,12 @@ class MetadataCache:
                 if len(wanted) > MAX_ENTRIES or total > MAX_TOTAL:
                     return {}
         return self.archive.read_many(wanted) if wanted else {}
+
+
+def _json_first(archive: ZipArchive) -> bool:
+    """An RFC-9 archive declaring its zarr.json first: they lie together, one GET reads all."""
+    ome = archive.ome
+    return ome is not None and ome.json_first
 
 
 def zarr_json(value: Any) -> bytes:
