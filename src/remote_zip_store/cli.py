@@ -1,4 +1,4 @@
-"""Command line ``remote-zip-store``: ls, tree, info, cat, bench, demo, scan, pack.
+"""Command line ``remote-zip-store``: ls, tree, info, cat, bench, demo, scan, pack, refs.
 
 Exit codes for shell use: 0 success, 1 a failure at run time (one line on
 stderr naming the archive and key), 2 bad usage (a malformed URL, a wrong
@@ -563,6 +563,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_connection(pack_parser)
     pack_parser.set_defaults(run=_pack)
+
+    from .refscli import add_command as add_refs_command
+
+    add_refs_command(commands, _add_connection)
     return parser
 
 
