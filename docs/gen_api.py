@@ -46,6 +46,10 @@ SECTIONS: list[tuple[str, list[str]]] = [
     ("remote_zip_store.many", ["open_many"]),
     ("remote_zip_store.scan", ["scan", "ScanRow", "parse_prefix"]),
     (
+        "remote_zip_store.refs",
+        ["kerchunk_refs", "to_icechunk", "icechunk_credentials", "IcechunkResult"],
+    ),
+    (
         "remote_zip_store.errors",
         [
             "RemoteZipError",

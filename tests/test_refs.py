@@ -203,3 +203,27 @@ def test_stored_archive_written_by_zipfile_in_memory(tmp_path: Path) -> None:
     path = tmp_path / "e.zip"
     path.write_bytes(buf.getvalue())
     assert kerchunk_refs(path)["refs"]["empty"] == ""  # nothing to point at: inlined
+
+
+def test_small_archive_costs_no_request_after_the_open(tmp_path: Path, moto: S3Server) -> None:
+    path = tmp_path / "a.zip"
+    make_zarr_zip(path, _build)
+    archive = open_archive(moto.put_file(path), **moto.store_kwargs())
+    archive.source.stats.reset()
+    refs = kerchunk_refs(archive)["refs"]
+    assert archive.source.stats.requests == 0  # headers and metadata all in the open's buffers
+    assert refs == kerchunk_refs(path, url=archive.url)["refs"]  # same offsets as on disk
+    archive.close()
+
+
+def test_importing_refs_imports_no_zarr_fsspec_or_icechunk() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, remote_zip_store.refs, remote_zip_store.refscli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('zarr', 'fsspec', 'icechunk', 'numcodecs')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -26,7 +26,7 @@ from typing import Any
 from .archive import ZipArchive
 from .decode import METHOD_NAMES, STORED, check_supported
 from .errors import CorruptEntryError, UnsupportedArchiveError, context
-from .frontend import ZARR_V3_METADATA, is_metadata, open_archive, resolve_root
+from .frontend import ZARR_V3_METADATA, is_metadata, open_archive, resolve_root, split_options
 from .sources.local import LocalSource
 from .zipformat import Entry
 
@@ -244,7 +244,10 @@ def to_icechunk(
     the prefix without ``.zip``). ``repo``: a local directory (created if new)
     or an ``icechunk.Storage``. Each reference carries its archive's ETag as the
     checksum, so Icechunk refuses to read an archive replaced since the export
-    instead of returning bytes of another object. S3 archives get a virtual
+    instead of returning bytes of another object (a local file: its mtime, in
+    whole seconds, so a replacement within the same second goes unseen). The
+    repository is created, or an existing one gets these keys written over
+    (keys of an earlier export that are gone now stay). S3 archives get a virtual
     chunk container per bucket (``endpoint_url`` etc. from ``options``) and,
     when keys are given, its credentials; readers authorize it the same way
     (:func:`icechunk_credentials`). Zarr format 3 only (Icechunk's format).
@@ -256,7 +259,7 @@ def to_icechunk(
     from .many import archive_urls, run_many
 
     prefix = os.fspath(urls_or_prefix) if isinstance(urls_or_prefix, str | os.PathLike) else None
-    open_options, connection = _split_connection(options)
+    open_options, connection = split_options(options)
     urls = archive_urls(urls_or_prefix, suffix=suffix, **connection)
     single = prefix is not None and not (prefix.startswith("s3://") and prefix.endswith("/"))
     groups = {urls[0]: ""} if single else group_names(urls, prefix)
@@ -335,12 +338,6 @@ def to_icechunk(
         chunks += len(refs.chunks)
     snapshot = session.commit(message or f"remote-zip-store: {len(urls)} archive(s)")
     return IcechunkResult(str(snapshot), groups, chunks, inlined)
-
-
-def _split_connection(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    from .frontend import split_options
-
-    return split_options(options)
 
 
 def _location(archive: ZipArchive) -> str:
