@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import logging
 import os
 import posixpath
 from collections.abc import Iterable, Mapping
@@ -29,6 +30,8 @@ from .errors import CorruptEntryError, UnsupportedArchiveError, context
 from .frontend import ZARR_V3_METADATA, is_metadata, open_archive, resolve_root, split_options
 from .sources.local import LocalSource
 from .zipformat import Entry
+
+logger = logging.getLogger("remote_zip_store")
 
 #: Entries named in the "cannot be a reference" error before "and N more".
 MAX_LISTED = 10
@@ -223,6 +226,8 @@ class IcechunkResult:
     """Virtual chunk references written."""
     inlined: int
     """Keys written as native chunks (small or compressed entries inlined)."""
+    skipped: int = 0
+    """Entries that are neither metadata nor a chunk of an array (left out, logged)."""
 
 
 def to_icechunk(
@@ -250,7 +255,9 @@ def to_icechunk(
     (keys of an earlier export that are gone now stay). S3 archives get a virtual
     chunk container per bucket (``endpoint_url`` etc. from ``options``) and,
     when keys are given, its credentials; readers authorize it the same way
-    (:func:`icechunk_credentials`). Zarr format 3 only (Icechunk's format).
+    (:func:`icechunk_credentials`). Icechunk holds zarr format 3: a format-2
+    archive's metadata is converted (zarr's migration, ``v2`` chunk key encoding,
+    so its chunk keys stay), ``_ARRAY_DIMENSIONS`` becoming ``dimension_names``.
     """
     import icechunk
     from zarr.core.buffer import default_buffer_prototype
@@ -275,14 +282,23 @@ def to_icechunk(
 
     outcomes = run_many(urls, export, max_workers=max_workers)
     exported: dict[str, ArchiveRefs] = {}
+    skipped = 0
     for url in urls:
         outcome = outcomes[url]
         if isinstance(outcome, Exception):
             raise outcome
-        if outcome.zarr_format != 3:
-            raise UnsupportedArchiveError(
-                "holds a zarr format 2 hierarchy; Icechunk stores zarr format 3 only",
-                archive=url,
+        with context(url):
+            if outcome.zarr_format != 3:
+                outcome.metadata = _metadata_v3(outcome.metadata)
+            left_out = _default_chunk_keys(outcome)
+        if left_out:
+            skipped += len(left_out)
+            logger.warning(
+                "archive %s: %d entries are no metadata and no chunk of an array, left out "
+                "of the Icechunk repository: %s",
+                url,
+                len(left_out),
+                ", ".join(repr(key) for key in left_out[:MAX_LISTED]),
             )
         exported[url] = outcome
 
@@ -337,7 +353,112 @@ def to_icechunk(
             )
         chunks += len(refs.chunks)
     snapshot = session.commit(message or f"remote-zip-store: {len(urls)} archive(s)")
-    return IcechunkResult(str(snapshot), groups, chunks, inlined)
+    return IcechunkResult(str(snapshot), groups, chunks, inlined, skipped)
+
+
+def _metadata_v3(metadata: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Format-2 metadata as format-3 ``zarr.json`` documents that read the same chunk keys.
+
+    zarr's own migration (``v2`` chunk key encoding, codecs from the compressor and
+    filters, ``F`` order as a transpose); ``_ARRAY_DIMENSIONS`` becomes
+    ``dimension_names`` (what xarray reads from format 3). No request: the
+    documents are already here.
+    """
+    import json
+
+    import zarr
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+    from zarr.metadata.migrate_v3 import migrate_to_v3
+    from zarr.storage import MemoryStore, StorePath
+
+    buffer = default_buffer_prototype().buffer
+    source = MemoryStore({key: buffer.from_bytes(data) for key, data in metadata.items()})
+    try:
+        node = zarr.open(source, mode="r", zarr_format=2, use_consolidated=False)
+        written: dict[str, Any] = {}
+        migrate_to_v3(node, sync(StorePath.open(MemoryStore(written), path="", mode="w")))
+    except (TypeError, ValueError, NotImplementedError) as exc:
+        raise UnsupportedArchiveError(
+            f"zarr format 2 metadata cannot be converted to format 3 for Icechunk: {exc}"
+        ) from exc
+    converted: dict[str, bytes] = {}
+    for key, value in written.items():
+        document = json.loads(value.to_bytes())
+        names = document.get("attributes", {}).get("_ARRAY_DIMENSIONS")
+        if (
+            document.get("node_type") == "array"
+            and isinstance(names, list)
+            and len(names) == len(document.get("shape", ()))
+        ):
+            document["dimension_names"] = names
+            del document["attributes"]["_ARRAY_DIMENSIONS"]
+        converted[key] = json.dumps(document, indent=2).encode()
+    return converted
+
+
+def _default_chunk_keys(refs: ArchiveRefs) -> list[str]:
+    """Rewrite chunk keys to format 3's default encoding (``c/0/1``), the one Icechunk parses.
+
+    Arrays with another encoding (``v2``, or ``.`` separators) get their metadata
+    changed to match; the bytes referenced stay the same. Returns the keys that
+    belong to no array, dropped from ``refs``.
+    """
+    import json
+
+    arrays: dict[str, tuple[str, str, int]] = {}
+    for key, data in list(refs.metadata.items()):
+        if key.rpartition("/")[2] != ZARR_V3_METADATA:
+            continue
+        document = json.loads(data)
+        if document.get("node_type") != "array":
+            continue
+        encoding = document.get("chunk_key_encoding", {"name": "default"})
+        name = encoding.get("name", "default")
+        separator = encoding.get("configuration", {}).get("separator", "/")
+        if name not in ("default", "v2"):
+            raise UnsupportedArchiveError(f"chunk key encoding {name!r} is not supported", key=key)
+        arrays[key.rpartition("/")[0]] = (name, separator, len(document.get("shape", ())))
+        if (name, separator) != ("default", "/"):
+            document["chunk_key_encoding"] = {
+                "name": "default",
+                "configuration": {"separator": "/"},
+            }
+            refs.metadata[key] = json.dumps(document, indent=2).encode()
+    left_out: list[str] = []
+    for table in (refs.chunks, refs.inline):
+        for key in list(table):
+            value = table.pop(key)
+            new = _chunk_key(key, arrays)
+            if new is None:
+                left_out.append(key)
+            else:
+                table[new] = value  # type: ignore[assignment]
+    return sorted(left_out)
+
+
+def _chunk_key(key: str, arrays: Mapping[str, tuple[str, str, int]]) -> str | None:
+    """``key`` in the default encoding of the array it is a chunk of, None when none."""
+    path = key
+    while True:
+        path = path.rpartition("/")[0] if "/" in path else ""
+        if path in arrays:
+            name, separator, ndim = arrays[path]
+            rest = key[len(path) + 1 :] if path else key
+            if name == "default":
+                if rest == "c" and ndim == 0:
+                    indices: list[str] = []
+                elif rest.startswith("c" + separator):
+                    indices = rest[2:].split(separator)
+                else:
+                    return None
+            else:
+                indices = [] if rest == "0" and ndim == 0 else rest.split(separator)
+            if len(indices) != ndim or not all(index.isdigit() for index in indices):
+                return None
+            return "/".join([path, "c", *indices] if path else ["c", *indices])
+        if not path:
+            return None
 
 
 def _location(archive: ZipArchive) -> str:

@@ -117,12 +117,27 @@ def test_icechunk_cohort_round_trip_and_replaced_archive_refused(
         again["rec1/signals/raw"][:100]
 
 
-def test_icechunk_refuses_format_2(tmp_path: Path) -> None:
-    path = tmp_path / "v2.zip"
-    write_hierarchy(path, _build, zarr_format=2)
-    with pytest.raises(UnsupportedArchiveError, match="format 2") as caught:
-        to_icechunk(path, tmp_path / "repo")
-    assert str(path) in str(caught.value)
+def test_icechunk_converts_format_2_metadata_and_keeps_the_chunk_keys(
+    tmp_path: Path, moto: S3Server
+) -> None:
+    def build(group: Any) -> None:
+        _build(group)
+        group["f"].attrs["_ARRAY_DIMENSIONS"] = ["time", "channel"]
+        fortran = group.create_array("fortran", shape=(6, 5), chunks=(4, 4), dtype="i4", order="F")
+        fortran[:] = np.arange(30, dtype="i4").reshape(6, 5)
+
+    data = write_hierarchy(tmp_path / "v2.zip", build, zarr_format=2, consolidated=True)
+    url = moto.put(data, f"v2-{tmp_path.name}/v2.zip")
+    result = to_icechunk(url, tmp_path / "repo", **moto.store_kwargs())
+    assert result.inlined == 0 and result.chunks > 0
+    ours = _repo(tmp_path / "repo", icechunk_credentials([url], **moto.store_kwargs()))
+    assert ours.metadata.zarr_format == 3
+    assert ours["f"].metadata.dimension_names == ("time", "channel")
+    assert "_ARRAY_DIMENSIONS" not in ours["f"].attrs
+    oracle = zarr.open_group(RemoteZipStore(url, **moto.store_kwargs()), mode="r")
+    for path in ("signals/raw", "f", "fortran"):
+        np.testing.assert_array_equal(ours[path][...], oracle[path][...])
+    assert dict(ours.attrs) == dict(oracle.attrs)
 
 
 def test_icechunk_local_archive_and_a_later_replacement(tmp_path: Path) -> None:
@@ -180,3 +195,30 @@ def test_cli_icechunk(tmp_path: Path, moto: S3Server, capsys: pytest.CaptureFixt
     assert main(["refs", url, "-o", str(tmp_path / "r.json"), "--icechunk", str(repo)]) == 2
     assert main(["refs", f"s3://{moto.bucket}/cli-{tmp_path.name}/", *args]) == 2
     assert "needs --icechunk" in capsys.readouterr().err
+
+
+def test_icechunk_rewrites_other_chunk_key_encodings_and_leaves_strays_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import zipfile
+
+    def build(group: Any) -> None:
+        dotted = group.create_array(
+            "dotted", shape=(6, 6), chunks=(4, 4), dtype="i2", chunk_key_encoding={"name": "v2"}
+        )
+        dotted[:] = np.arange(36, dtype="i2").reshape(6, 6)
+        scalar = group.create_array("scalar", shape=(), dtype="f8")
+        scalar[()] = 2.5
+
+    path = tmp_path / "enc.zip"
+    write_hierarchy(path, build, zarr_format=3)
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("README.txt", "not zarr")
+    assert "dotted/1.1" in kerchunk_refs(path)["refs"]  # kerchunk keeps the keys as they are
+    with caplog.at_level("WARNING", logger="remote_zip_store"):
+        result = to_icechunk(path, tmp_path / "repo", inline_threshold=8)
+    assert result.skipped == 1 and "'README.txt'" in caplog.text
+    ours = _repo(tmp_path / "repo", icechunk_credentials([str(path)]))
+    assert ours["dotted"].metadata.chunk_key_encoding.to_dict()["name"] == "default"
+    np.testing.assert_array_equal(ours["dotted"][:], np.arange(36).reshape(6, 6))
+    assert ours["scalar"][()] == 2.5
