@@ -227,3 +227,17 @@ def test_importing_refs_imports_no_zarr_fsspec_or_icechunk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_http_archive_refs_name_the_url_and_presigned_urls_are_given(tmp_path: Path) -> None:
+    from .httpserver import file_server
+
+    path = tmp_path / "a.zip"
+    make_zarr_zip(path, _build)
+    local = kerchunk_refs(path)["refs"]
+    with file_server() as server:
+        url = server.put("/d/a.zip", path.read_bytes())
+        table = kerchunk_refs(url + "?X-Amz-Signature=secret")["refs"]
+        given = kerchunk_refs(url + "?sig=1", url=url + "?sig=1")["refs"]
+    assert table["raw/0.0"] == [url, *local["raw/0.0"][1:]]  # the query never leaks
+    assert given["raw/0.0"][0] == url + "?sig=1"  # a presigned URL is written when given

@@ -26,7 +26,7 @@ from typing import Any
 
 from .archive import ZipArchive
 from .decode import METHOD_NAMES, STORED, check_supported
-from .errors import CorruptEntryError, UnsupportedArchiveError, context
+from .errors import ArchiveNotFoundError, CorruptEntryError, UnsupportedArchiveError, context
 from .frontend import ZARR_V3_METADATA, is_metadata, open_archive, resolve_root, split_options
 from .sources.local import LocalSource
 from .zipformat import Entry
@@ -113,7 +113,9 @@ def collect(
     starts = archive.data_starts(ranged)
     source = archive.source
     etag = getattr(source, "etag", None)
-    refs = ArchiveRefs(url or archive.url, etag if isinstance(etag, str) else None)
+    if not isinstance(etag, str) or etag.startswith("W/"):
+        etag = None  # a weak ETag does not identify bytes
+    refs = ArchiveRefs(url or archive.url, etag)
     if isinstance(source, LocalSource) and isinstance(source.version, tuple):
         # Icechunk keeps whole seconds: round up, or the file reads as modified since.
         seconds = -(-source.version[1] // 1_000_000_000)
@@ -255,9 +257,10 @@ def to_icechunk(
     (keys of an earlier export that are gone now stay). S3 archives get a virtual
     chunk container per bucket (``endpoint_url`` etc. from ``options``) and,
     when keys are given, its credentials; readers authorize it the same way
-    (:func:`icechunk_credentials`). Icechunk holds zarr format 3: a format-2
-    archive's metadata is converted (zarr's migration, ``v2`` chunk key encoding,
-    so its chunk keys stay), ``_ARRAY_DIMENSIONS`` becoming ``dimension_names``.
+    (:func:`icechunk_credentials`). Icechunk holds zarr format 3 and parses only
+    the default chunk key encoding: a format-2 archive's metadata is converted
+    (zarr's migration; ``_ARRAY_DIMENSIONS`` becomes ``dimension_names``) and
+    chunk keys are rewritten (``0.1`` -> ``c/0/1``), the bytes referenced unchanged.
     """
     import icechunk
     from zarr.core.buffer import default_buffer_prototype
@@ -268,6 +271,8 @@ def to_icechunk(
     prefix = os.fspath(urls_or_prefix) if isinstance(urls_or_prefix, str | os.PathLike) else None
     open_options, connection = split_options(options)
     urls = archive_urls(urls_or_prefix, suffix=suffix, **connection)
+    if not urls:
+        raise ArchiveNotFoundError(f"no archives ending in {suffix!r}", archive=prefix)
     single = prefix is not None and not (prefix.startswith("s3://") and prefix.endswith("/"))
     groups = {urls[0]: ""} if single else group_names(urls, prefix)
 

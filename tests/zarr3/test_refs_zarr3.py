@@ -222,3 +222,12 @@ def test_icechunk_rewrites_other_chunk_key_encodings_and_leaves_strays_out(
     assert ours["dotted"].metadata.chunk_key_encoding.to_dict()["name"] == "default"
     np.testing.assert_array_equal(ours["dotted"][:], np.arange(36).reshape(6, 6))
     assert ours["scalar"][()] == 2.5
+
+
+def test_icechunk_of_an_empty_prefix_is_an_error(tmp_path: Path, moto: S3Server) -> None:
+    from remote_zip_store.errors import ArchiveNotFoundError
+
+    prefix = f"s3://{moto.bucket}/nothing-{tmp_path.name}/"
+    with pytest.raises(ArchiveNotFoundError, match="no archives ending in"):
+        to_icechunk(prefix, tmp_path / "repo", **moto.store_kwargs())
+    assert not (tmp_path / "repo").exists()
