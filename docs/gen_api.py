@@ -44,6 +44,10 @@ SECTIONS: list[tuple[str, list[str]]] = [
     ("remote_zip_store.verbs.check", ["check", "Report", "Finding"]),
     ("remote_zip_store.zipfmt.conventions", ["OzxInfo", "parse_ozx_comment"]),
     (
+        "remote_zip_store.verbs.refs",
+        ["kerchunk_refs", "to_icechunk", "icechunk_credentials", "IcechunkResult"],
+    ),
+    (
         "remote_zip_store.errors",
         [
             "RemoteZipError",

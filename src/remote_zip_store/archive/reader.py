@@ -397,6 +397,63 @@ class ZipArchive:
                 results.update(future.result())
         return results
 
+    def data_starts(self, entries: Iterable[Entry]) -> dict[str, int]:
+        """Where each entry's data starts in the object, by entry name (local headers read).
+
+        The central directory does not say how long a local header's extra field
+        is, so each header is read; the headers' ranges are coalesced by the
+        planner (``coalesce_gap``/``coalesce_max``) and fetched concurrently, and
+        headers inside the open's head or tail buffer cost nothing. Exports of
+        byte-range references (kerchunk, Icechunk) need exactly this.
+        """
+        found: dict[str, int] = {}
+        wanted: list[Entry] = []
+        ranges: list[ByteRange] = []
+        for entry in entries:
+            with context(self.url, entry.name):
+                self._checked_span(entry)
+                known = self._data_starts.get(entry)
+                if known is not None:
+                    found[entry.name] = known
+                    continue
+                first = entry.header_offset
+                header = ByteRange(first, first + LOCAL_SIZE + entry.name_length)
+                buffered = self._from_buffers(header.start, header.end)
+                if buffered is not None and len(buffered) == header.size:
+                    found[entry.name] = first + self._data_offset(entry, buffered)
+                    continue
+            wanted.append(entry)
+            ranges.append(header)
+        if not wanted:
+            return found
+        batches = planner.plan(
+            ranges, coalesce_gap=self.options.coalesce_gap, coalesce_max=self.options.coalesce_max
+        )
+
+        def run(batch: planner.Batch) -> dict[str, int]:
+            with context(self.url, wanted[batch.members[0]].name):
+                data = self._fetch(batch.start, batch.end)
+            starts = {}
+            for i in batch.members:
+                entry = wanted[i]
+                with context(self.url, entry.name):
+                    offset = self._data_offset(entry, batch.cut(data, ranges[i]))
+                starts[entry.name] = entry.header_offset + offset
+                self._remember_data_start(entry, entry.header_offset + offset)
+            return starts
+
+        if len(batches) == 1:
+            found.update(run(batches[0]))
+            return found
+        futures = [self._pool.get().submit(run, batch) for batch in batches]
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in pending:
+            future.cancel()
+        for future in futures:  # re-raises the first failure
+            if not future.cancelled():
+                found.update(future.result())
+        return found
+
     def _scan_stop(self) -> int:
         """Where a read-ahead stops: the central directory, or the tail buffer's start."""
         stop = self.index.location.cd_start

@@ -6,7 +6,8 @@ the :class:`~remote_zip_store.archive.writer.ZipWriter` at once; metadata keys
 and written last, just before the central directory, so that the reader's one
 suffix GET at open also brings every metadata entry. The zarr-2 store
 (:mod:`remote_zip_store.zarr2.write`) and the zarr-3 store
-(:mod:`remote_zip_store.zarr3.write`) are thin adapters over it, so the rules are written once (docs/writing.md).
+(:mod:`remote_zip_store.zarr3.write`) are thin adapters over it, so the rules are
+written once (docs/writing.md).
 """
 
 from __future__ import annotations

@@ -1,0 +1,243 @@
+"""Kerchunk references into a zip (``remote_zip_store.verbs.refs``), read back through fsspec's
+ReferenceFileSystem and zarr 2: the same arrays as :class:`RemoteZipStore`, the data
+offsets found with coalesced local-header reads."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import random
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+
+from remote_zip_store import RemoteZipStore
+from remote_zip_store.cli import main
+from remote_zip_store.errors import UnsupportedArchiveError
+from remote_zip_store.hierarchy.frontend import open_archive
+from remote_zip_store.testing.servers import S3Server
+from remote_zip_store.verbs.refs import MAX_LISTED, kerchunk_refs
+
+from . import craft
+from .archives import make_zarr_zip
+
+fsspec = pytest.importorskip("fsspec")
+
+
+def _build(group: Any) -> None:
+    group.attrs["title"] = "refs"
+    group.create_dataset(
+        "raw", data=np.arange(6000, dtype="f4").reshape(20, 300), chunks=(7, 64), compressor=None
+    )
+    group.create_dataset("sub/blosc", data=np.arange(1000, dtype="i8"), chunks=(99,))
+    group.create_dataset("sub/partial", shape=(50,), chunks=(10,), dtype="u2", fill_value=3)
+    group["sub/partial"][:15] = 9  # chunks 2..4 never written: fill value
+
+
+def _read_back(refs: dict[str, Any], **options: Any) -> Any:
+    fs = fsspec.filesystem("reference", fo=refs, **options)
+    return zarr.open_group(fs.get_mapper(""), mode="r")
+
+
+def _assert_same(group: Any, store: RemoteZipStore) -> None:
+    expected = zarr.open_group(store, mode="r")
+    assert dict(group.attrs) == dict(expected.attrs)
+    for path in ("raw", "sub/blosc", "sub/partial"):
+        np.testing.assert_array_equal(group[path][:], expected[path][:])
+
+
+def test_format_2_round_trip_through_fsspec(tmp_path: Path) -> None:
+    path = tmp_path / "a.zip"
+    make_zarr_zip(path, _build)
+    refs = kerchunk_refs(path)
+    assert refs["version"] == 1
+    table = refs["refs"]
+    assert json.loads(table[".zattrs"]) == {"title": "refs"}  # metadata inlined as text
+    assert isinstance(table["sub/blosc/.zarray"], str)
+    ref = table["raw/0.0"]
+    assert ref[0] == str(path) and ref[2] == 7 * 64 * 4
+    with zipfile.ZipFile(path) as z:  # the range is exactly the entry's stored bytes
+        assert path.read_bytes()[ref[1] : ref[1] + ref[2]] == z.read("raw/0.0")
+    assert "sub/partial/3" not in table  # absent chunks stay absent
+    assert json.loads(json.dumps(refs)) == refs  # plain JSON
+    _assert_same(_read_back(refs), RemoteZipStore(path))
+
+
+def test_keys_are_relative_to_a_detected_or_given_root(tmp_path: Path) -> None:
+    inner = tmp_path / "inner.zip"
+    make_zarr_zip(inner, _build)
+    with zipfile.ZipFile(inner) as src, zipfile.ZipFile(tmp_path / "r.zip", "w") as dst:
+        for info in src.infolist():  # as `zip -r r.zip data.zarr` lays it out
+            dst.writestr("data.zarr/" + info.filename, src.read(info))
+    detected = kerchunk_refs(tmp_path / "r.zip")["refs"]
+    assert ".zgroup" in detected and "raw/0.0" in detected
+    _assert_same(_read_back({"version": 1, "refs": detected}), RemoteZipStore(inner))
+    sub = kerchunk_refs(tmp_path / "r.zip", root="data.zarr/sub")["refs"]
+    assert set(sub) >= {".zgroup", "blosc/.zarray", "blosc/0"} and "raw/0.0" not in sub
+
+
+def test_local_extra_longer_than_central_gives_the_true_offset(tmp_path: Path) -> None:
+    # Info-ZIP and ZIP64 writers put extra fields in the local header only: the
+    # directory cannot say where the data starts, the local header does.
+    payload = random.Random(1).randbytes(5000)
+    builder = craft.Builder()
+    builder.add(b".zgroup", b'{"zarr_format": 2}')
+    builder.add(b"x", payload, local_extra=b"\x55\x54\x05\x00\x01\x00\x00\x00\x00" * 3)
+    path = tmp_path / "x.zip"
+    path.write_bytes(builder.finish())
+    _url, offset, length = kerchunk_refs(path)["refs"]["x"]
+    assert path.read_bytes()[offset : offset + length] == payload
+
+
+def _deflated(tmp_path: Path, count: int) -> Path:
+    path = tmp_path / "d.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(".zgroup", '{"zarr_format": 2}')
+        for i in range(count):
+            z.writestr(f"k{i:02d}", bytes([i]) * (100 + i))
+    return path
+
+
+def test_compressed_entries_are_refused_naming_archive_and_keys(tmp_path: Path) -> None:
+    path = _deflated(tmp_path, MAX_LISTED + 3)
+    with pytest.raises(UnsupportedArchiveError) as caught:
+        kerchunk_refs(path)
+    message = str(caught.value)
+    assert str(path) in message and "'k00' (deflate)" in message
+    assert "and 3 more" in message and f"'k{MAX_LISTED:02d}'" not in message
+    assert "inline_threshold=112" in message  # the size that would inline them all
+
+
+def test_inline_threshold_inlines_decoded_entries_kerchunk_style(tmp_path: Path) -> None:
+    path = _deflated(tmp_path, 3)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("bin", b"\xff\xfe" * 50)
+    table = kerchunk_refs(path, inline_threshold=200)["refs"]
+    assert table["k01"] == "\x01" * 101  # UTF-8 text as is
+    assert table["bin"] == "base64:" + base64.b64encode(b"\xff\xfe" * 50).decode()
+    fs = fsspec.filesystem("reference", fo={"version": 1, "refs": table})
+    assert fs.cat("bin") == b"\xff\xfe" * 50 and fs.cat("k02") == b"\x02" * 102
+
+
+def _many_chunks(tmp_path: Path) -> Path:
+    path = tmp_path / "many.zip"
+
+    def build(group: Any) -> None:
+        group.create_dataset(
+            "a", data=np.arange(1_000_000, dtype="f4"), chunks=(1000,), compressor=None
+        )
+
+    make_zarr_zip(path, build)
+    return path
+
+
+def test_a_thousand_chunks_cost_a_few_coalesced_gets(tmp_path: Path, moto: S3Server) -> None:
+    path = _many_chunks(tmp_path)
+    url = moto.put_file(path)
+    archive = open_archive(url, **moto.store_kwargs())
+    stats = archive.source.stats
+    stats.reset()
+    refs = kerchunk_refs(archive)["refs"]
+    chunks = [key for key in refs if key.startswith("a/") and not key.endswith(".zarray")]
+    assert len(chunks) == 1000
+    # 4 MB of chunks: their local headers in 4 MiB coalesced GETs (the last ones in the
+    # tail already read at open), not 1000 GETs.
+    assert stats.requests == 1, stats
+    # Each reference reads the stored bytes from S3 itself.
+    client = moto.client()
+    bucket, key = url[len("s3://") :].split("/", 1)
+    store = RemoteZipStore(url, **moto.store_kwargs())
+    for name in ("a/0", "a/517", "a/999"):
+        where, offset, length = refs[name]
+        assert where == url
+        got = client.get_object(
+            Bucket=bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}"
+        )
+        assert got["Body"].read() == store[name]
+    archive.close()
+
+
+def test_header_reads_follow_the_coalescing_options(tmp_path: Path, moto: S3Server) -> None:
+    url = moto.put_file(_many_chunks(tmp_path))
+    archive = open_archive(url, coalesce_max=1024 * 1024, **moto.store_kwargs())
+    archive.source.stats.reset()
+    kerchunk_refs(archive)
+    assert archive.source.stats.requests == 4  # 3.5 MB before the tail, 1 MiB at a time
+    archive.close()
+
+
+def test_cli_writes_json_to_stdout_or_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "a.zip"
+    make_zarr_zip(path, _build)
+    assert main(["refs", str(path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == kerchunk_refs(path)
+    out = tmp_path / "refs.json"
+    assert main(["refs", str(path), "-o", str(out)]) == 0
+    assert json.loads(out.read_text()) == printed
+    assert capsys.readouterr().out == ""
+
+
+def test_cli_refuses_compressed_entries_unless_inlined(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _deflated(tmp_path, 2)
+    assert main(["refs", str(path)]) == 1
+    assert "cannot be byte-range references" in capsys.readouterr().err
+    assert main(["refs", str(path), "--inline-threshold", "200"]) == 0
+    assert json.loads(capsys.readouterr().out)["refs"]["k00"] == "\x00" * 100
+
+
+def test_stored_archive_written_by_zipfile_in_memory(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(".zgroup", '{"zarr_format": 2}')
+        z.writestr("empty", b"")
+    path = tmp_path / "e.zip"
+    path.write_bytes(buf.getvalue())
+    assert kerchunk_refs(path)["refs"]["empty"] == ""  # nothing to point at: inlined
+
+
+def test_small_archive_costs_no_request_after_the_open(tmp_path: Path, moto: S3Server) -> None:
+    path = tmp_path / "a.zip"
+    make_zarr_zip(path, _build)
+    archive = open_archive(moto.put_file(path), **moto.store_kwargs())
+    archive.source.stats.reset()
+    refs = kerchunk_refs(archive)["refs"]
+    assert archive.source.stats.requests == 0  # headers and metadata all in the open's buffers
+    assert refs == kerchunk_refs(path, url=archive.url)["refs"]  # same offsets as on disk
+    archive.close()
+
+
+def test_importing_refs_imports_no_zarr_fsspec_or_icechunk() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, remote_zip_store.verbs.refs, remote_zip_store.cli.refs; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('zarr', 'fsspec', 'icechunk', 'numcodecs')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_http_archive_refs_name_the_url_and_presigned_urls_are_given(tmp_path: Path) -> None:
+    from .httpserver import file_server
+
+    path = tmp_path / "a.zip"
+    make_zarr_zip(path, _build)
+    local = kerchunk_refs(path)["refs"]
+    with file_server() as server:
+        url = server.put("/d/a.zip", path.read_bytes())
+        table = kerchunk_refs(url + "?X-Amz-Signature=secret")["refs"]
+        given = kerchunk_refs(url + "?sig=1", url=url + "?sig=1")["refs"]
+    assert table["raw/0.0"] == [url, *local["raw/0.0"][1:]]  # the query never leaks
+    assert given["raw/0.0"][0] == url + "?sig=1"  # a presigned URL is written when given
