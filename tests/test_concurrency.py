@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from remote_zip_store import RemoteZipStore
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.zipfmt.parse import span
 
 from .archives import make_zip
 from .faultproxy import Fault, fault_proxy
+from .worlds import RemoteZipStore
 
 THREADS = 16
 READS = int(os.environ.get("RZS_CONCURRENCY_READS", "10000"))

@@ -15,10 +15,11 @@ from typing import Any
 import botocore.config
 import pytest
 
-from remote_zip_store import ArchiveChangedError, RemoteZipStore, S3Source, SourceError
+from remote_zip_store import ArchiveChangedError, S3Source, SourceError
 from remote_zip_store.testing.servers import S3Server, silent_server
 
 from .archives import make_zip
+from .worlds import RemoteZipStore
 
 ENTRIES = {".zgroup": b'{"zarr_format": 2}', "a/0": b"chunk"}
 

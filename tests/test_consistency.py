@@ -10,11 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from remote_zip_store import ArchiveChangedError, LocalSource, ReadOptions, RemoteZipStore
+from remote_zip_store import ArchiveChangedError, LocalSource, ReadOptions
 from remote_zip_store.testing.servers import S3Server
 
 from .archives import make_zip
 from .faultproxy import FaultProxy, fault_proxy
+from .worlds import RemoteZipStore
 
 NAMES = [f"c/{i}" for i in range(30)]
 

@@ -24,7 +24,6 @@ from remote_zip_store import (
     LocalSource,
     ReadOptions,
     RemoteZipError,
-    RemoteZipStore,
     UnsupportedArchiveError,
     ZipArchive,
 )
@@ -35,6 +34,7 @@ from remote_zip_store.zipfmt.parse import Entry, parse_local_header, span
 
 from . import craft
 from .archives import make_zip, read_all_with_zipfile
+from .worlds import RemoteZipStore
 
 METHODS = {
     "stored": zipfile.ZIP_STORED,

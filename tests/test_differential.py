@@ -21,11 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from remote_zip_store import LocalSource, ReadOptions, RemoteZipError, RemoteZipStore, ZipArchive
+from remote_zip_store import LocalSource, ReadOptions, RemoteZipError, ZipArchive
 from remote_zip_store.testing.servers import S3Server
 
 from . import craft
 from .archives import read_all_with_zipfile
+from .worlds import RemoteZipStore
 
 METHODS = [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
 

@@ -18,7 +18,6 @@ import pytest
 from remote_zip_store import (
     ArchiveChangedError,
     ReadOptions,
-    RemoteZipStore,
     SourceError,
 )
 from remote_zip_store.testing.servers import S3Server
@@ -26,6 +25,7 @@ from remote_zip_store.transport import base
 
 from .archives import make_zip
 from .faultproxy import Fault, FaultProxy, fault_proxy
+from .worlds import RemoteZipStore
 
 # ~330 kB: the first GET fetches at least the last 64 kiB (the EOCD comment may be that long),
 # so entries in the first half always need their own GETs.

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from remote_zip_store import HTTPSource, LocalSource, RemoteZipStore
+from remote_zip_store import HTTPSource, LocalSource
 from remote_zip_store.testing.servers import S3Server
 
 from .archives import make_zip
 from .faultproxy import Fault, fault_proxy
 from .httpserver import file_server
+from .worlds import RemoteZipStore
 
 ENTRIES = {f"x/{i}": os.urandom(6000) for i in range(30)}
 

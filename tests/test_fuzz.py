@@ -32,7 +32,6 @@ from remote_zip_store import (
     CorruptEntryError,
     ReadOptions,
     RemoteZipError,
-    RemoteZipStore,
     ZipArchive,
 )
 from remote_zip_store.testing.memsource import MemorySource
@@ -40,6 +39,7 @@ from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.zipfmt.parse import locate_directory
 
 from .archives import make_zip
+from .worlds import RemoteZipStore
 
 EXAMPLES = int(os.environ.get("RZS_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from remote_zip_store import BadArchiveError, KeyNotFoundError, RemoteZipStore
+from remote_zip_store import BadArchiveError, KeyNotFoundError
 
 from .archives import make_zip
+from .worlds import RemoteZipStore
 
 pytestmark = pytest.mark.skipif(
     not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc/self/fd"

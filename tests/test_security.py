@@ -11,12 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from remote_zip_store import ArchiveAccessError, RemoteZipStore, S3Options, SourceError
+from remote_zip_store import ArchiveAccessError, S3Options, SourceError
 from remote_zip_store.testing.servers import S3Server
 
 from .archives import make_zip
 from .faultproxy import FaultProxy, fault_proxy
 from .httpserver import self_signed_cert
+from .worlds import RemoteZipStore
 
 ENTRIES = {f"s/{i}": os.urandom(5000) for i in range(20)}
 SECRET = "rzs-very-secret-value-0123456789"

@@ -25,7 +25,6 @@ from remote_zip_store import (
     BadArchiveError,
     CorruptEntryError,
     LocalSource,
-    RemoteZipStore,
     UnsupportedArchiveError,
     ZipArchive,
 )
@@ -47,6 +46,7 @@ from remote_zip_store.zipfmt.parse import (
 
 from . import craft
 from .archives import make_zip, read_all_with_zipfile
+from .worlds import RemoteZipStore
 
 ARCHIVE = "mem://archive-under-test.zip"
 

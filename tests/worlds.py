@@ -1,0 +1,181 @@
+"""What lets one test run in both zarr worlds (zarr-python 2.18 and zarr 3).
+
+Tests about the archive, the transports, faults and errors read through a store; under
+zarr 2 that is the zarr-2 ``RemoteZipStore`` itself (a mapping), under zarr 3 it is the
+zarr-3 store seen through :class:`MappingView`, which answers the same mapping calls by
+running the store's own async API (``get``, ``exists``, ``list``, ``getsize``) on zarr's
+event loop. So the same assertions exercise whichever front end is installed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import zarr
+
+from remote_zip_store.errors import KeyNotFoundError
+from remote_zip_store.verbs.frontends import front_end, store_class
+
+#: True under zarr-python 3 (the zarr-3 front end), False under zarr 2.18.
+ZARR3 = front_end() == "zarr3"
+
+
+def zip_store(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> Any:
+    """zarr's own ``ZipStore`` of the installed zarr (the reference reader and writer)."""
+    if ZARR3:
+        return zarr.storage.ZipStore(os.fspath(path), mode=mode, **kwargs)
+    return zarr.ZipStore(os.fspath(path), mode=mode, **kwargs)
+
+
+def group(store: Any) -> Any:
+    """A new group in ``store``, zarr format 2 (readable by both front ends and zarr 2)."""
+    if ZARR3:
+        return zarr.open_group(store=store, mode="w", zarr_format=2)
+    return zarr.group(store=store)
+
+
+def array(parent: Any, name: str, data: Any, **kwargs: Any) -> Any:
+    """``parent[name] = data`` as a zarr array with ``kwargs`` (chunks, compressor...)."""
+    if ZARR3:
+        compressor = kwargs.pop("compressor", "default")
+        if compressor != "default":
+            kwargs["compressors"] = None if compressor is None else [compressor]
+        created = parent.create_array(name, shape=data.shape, dtype=data.dtype, **kwargs)
+        created[...] = data
+        return created
+    return parent.create_dataset(name, data=data, **kwargs)
+
+
+def open_store(url: str | os.PathLike[str], **kwargs: Any) -> Any:
+    """The installed front end's store over ``url``, seen as a mapping."""
+    store = store_class()(url, **kwargs)
+    return MappingView(store) if ZARR3 else store
+
+
+def as_mapping(store: Any) -> Any:
+    """``store`` (of either front end) seen as a mapping."""
+    return MappingView(store) if ZARR3 and not isinstance(store, MappingView) else store
+
+
+class MappingView:
+    """The zarr-2 store's mapping calls, answered by a zarr-3 store's async API."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MappingView, (self.store,))
+
+    def __repr__(self) -> str:
+        return repr(self.store)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, MappingView):
+            other = other.store
+        return bool(self.store == other)
+
+    def __hash__(self) -> int:
+        return hash(self.store)
+
+    def __enter__(self) -> MappingView:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
+
+    @staticmethod
+    def _sync(coroutine: Any) -> Any:
+        from zarr.core.sync import sync
+
+        return sync(coroutine)
+
+    def _get(self, key: str) -> bytes | None:
+        from zarr.core.buffer import default_buffer_prototype
+
+        value = self._sync(self.store.get(key, default_buffer_prototype()))
+        return None if value is None else bytes(value.to_bytes())
+
+    def __getitem__(self, key: str) -> bytes:
+        value = self._get(key)
+        if value is None:
+            raise KeyNotFoundError("no such key", archive=self.store.url, key=key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._get(key)
+        return default if value is None else value
+
+    def getitems(self, keys: Sequence[str], *, contexts: Any = None) -> dict[str, bytes]:
+        """All keys at once, as zarr 3 reads a selection: concurrent ``get`` calls."""
+        import asyncio
+
+        from zarr.core.buffer import default_buffer_prototype
+
+        async def all_of() -> list[Any]:
+            prototype = default_buffer_prototype()
+            return await asyncio.gather(*(self.store.get(k, prototype) for k in keys))
+
+        values = self._sync(all_of())
+        return {k: bytes(v.to_bytes()) for k, v in zip(keys, values, strict=True) if v is not None}
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and bool(self._sync(self.store.exists(key)))
+
+    def _listed(self, listing: Any) -> list[str]:
+        async def collect() -> list[str]:
+            return [key async for key in listing]
+
+        return list(self._sync(collect()))
+
+    def keys(self) -> Iterator[str]:
+        return iter(self._listed(self.store.list()))
+
+    def keylist(self) -> list[str]:
+        return sorted(self._listed(self.store.list()))
+
+    def __iter__(self) -> Iterator[str]:
+        return self.keys()
+
+    def __len__(self) -> int:
+        return len(self._listed(self.store.list()))
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        keys = self.keylist()
+        values = self.getitems(keys)
+        return iter([(k, values[k]) for k in keys if k in values])
+
+    def listdir(self, path: str | None = None) -> list[str]:
+        prefix = (path or "").strip("/")
+        return sorted(self._listed(self.store.list_dir(prefix)))
+
+    def getsize(self, path: str | None = None) -> int:
+        key = (path or "").strip("/")
+        if key and key in self:
+            return int(self._sync(self.store.getsize(key)))
+        return int(self._sync(self.store.getsize_prefix(key)))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class _Stores:
+    """``RemoteZipStore`` for world-neutral tests: the installed front end's store, built
+    with the same arguments, seen as a mapping (:func:`open_store`)."""
+
+    def __call__(self, url: str | os.PathLike[str], **kwargs: Any) -> Any:
+        return open_store(url, **kwargs)
+
+    def from_source(self, source: Any, **kwargs: Any) -> Any:
+        return as_mapping(store_class().from_source(source, **kwargs))
+
+    def __instancecheck__(self, instance: object) -> bool:
+        return isinstance(getattr(instance, "store", instance), store_class())
+
+
+#: Use in place of ``remote_zip_store.RemoteZipStore`` in a test that runs in both worlds.
+RemoteZipStore = _Stores()
