@@ -14,6 +14,11 @@
   connection errors), logged at WARNING through a ``needs-retry`` handler;
   failures *while streaming a body* and short bodies are retried here
   (:mod:`.retry`). Every botocore error is translated in :func:`translate_error`.
+* Reads (the tail, head and range GETs, the HEAD) take the lean path by
+  default (:mod:`.s3lean`: our SigV4 signer on urllib3, a third of botocore's
+  client CPU per GET); ``S3Options(transport="botocore")`` or
+  ``RZS_S3_TRANSPORT=botocore`` keeps them on the boto3 client (for one release).
+  Listing and uploads always use the client.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from .base import (
     warn_insecure,
     with_head,
 )
+from .s3lean import LeanS3, shared_lean, transport_of
 from .status import changed, error_for_status
 
 if TYPE_CHECKING:
@@ -124,6 +130,9 @@ class S3Options:
     body_retries: int = 3
     #: Base of the jittered exponential backoff between those retries, in seconds.
     retry_backoff: float = 0.1
+    #: How reads are sent: ``"lean"`` (our signer on urllib3), ``"botocore"`` (the client's
+    #: ``get_object``), None: ``RZS_S3_TRANSPORT``, else lean (see :func:`.s3lean.transport_of`).
+    transport: str | None = None
 
     def __post_init__(self) -> None:
         if self.body_retries < 0 or self.retry_backoff < 0:
@@ -347,6 +356,8 @@ def translate_error(exc: BaseException, archive: str) -> RemoteZipError:
 class S3Source:
     """Range reads of one S3 object, pinned to the version seen at the first read."""
 
+    _lean: PerProcess[LeanS3] | None  # None: reads go through the boto3 client
+
     def __init__(
         self,
         bucket: str,
@@ -360,7 +371,11 @@ class S3Source:
         base = options or (options_from_client(client) if client else S3Options())
         self._setup(bucket, key, base.with_retries(body_retries, retry_backoff), None)
         if client is not None:
+            # A ready client reads through botocore in this process: its credentials,
+            # config and event hooks are the user's (they may not be reachable otherwise).
+            # A process that unpickles the source uses the options' transport.
             self._client.set(client)
+            self._lean = None
 
     def _setup(
         self, bucket: str, key: str, options: S3Options, version: tuple[str, str | None] | None
@@ -369,6 +384,9 @@ class S3Source:
         self.key = key
         self.options = options
         self._client: PerProcess[S3Client] = PerProcess(lambda: shared_client(options))
+        self._lean = (
+            PerProcess(lambda: shared_lean(options)) if transport_of(options) == "lean" else None
+        )
         self._lock = ForkSafeLock()
         self.etag: str | None = version[0] if version else None
         self.version_id: str | None = version[1] if version else None
@@ -420,7 +438,13 @@ class S3Source:
     def _read_head(self, length: int) -> Head:
         """The first ``length`` bytes (fewer if the object is smaller), not pinned: the
         caller compares the version with the tail's."""
-        response = self._get(f"bytes=0-{length - 1}", pinned=self.etag is not None)
+        response = retry.run(  # status-level retries, as botocore's on its path
+            lambda: self._get(f"bytes=0-{length - 1}", pinned=self.etag is not None),
+            url=self.url,
+            what="the head GET",
+            attempts=self.options.max_attempts,
+            backoff=self.options.retry_backoff,
+        )
         body = response["Body"]
         size = total_size(response.get("ContentRange"))
         want = min(length, size) if size is not None else -1
@@ -496,6 +520,8 @@ class S3Source:
         def attempt() -> _T:
             try:
                 return read()
+            except retry.Retry:  # the lean path's transient answers and connection failures
+                raise
             except _ShortBody as exc:
                 raise retry.Retry(f"_ShortBody: {exc}", budget="body") from exc
             except _STREAM_ERRORS as exc:
@@ -512,7 +538,7 @@ class S3Source:
         return retry.run(
             attempt,
             url=self.url,
-            what=what,
+            what=self._where(what),
             attempts=self.options.max_attempts,
             body_attempts=self.options.body_retries + 1,
             backoff=self.options.retry_backoff,
@@ -526,7 +552,25 @@ class S3Source:
             kwargs["VersionId"] = self.version_id
         return self._call("get_object", **kwargs)
 
+    def _where(self, what: str) -> str:
+        """``what`` and, on the lean path, the request URL (no query): log lines show where."""
+        if self._lean is None:
+            return what
+        try:
+            return f"{what} (GET {self._lean.get().describe(self.bucket, self.key)})"
+        except Exception:  # credentials missing: _call raises the translated error
+            return what
+
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        lean = self._lean
+        if lean is not None:
+            check_open(self._closed, self.url)
+            try:
+                return lean.get().call(operation, self.bucket, self.key, **kwargs)
+            except retry.Retry:
+                raise
+            except Exception as exc:  # translated at this one boundary
+                raise translate_error(exc, self.url) from exc
         client = self.client()
         try:
             method = getattr(client, operation)
@@ -568,6 +612,8 @@ class S3Source:
         """
         self._closed = True
         self._client.close()
+        if self._lean is not None:
+            self._lean.close()
 
     # -- pickling: the frozen options and the pinned version, never a client ------------
     def __getstate__(self) -> dict[str, Any]:
