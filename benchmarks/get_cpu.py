@@ -15,6 +15,8 @@ them alike; CPU is ``time.process_time`` (all threads of this process):
   Python HTTP client here (no signing per request, no checks).
 
 Prints µs of CPU per GET and each path's ratio to urllib3 and to get_object.
+moto runs inside this process (its CPU would be counted): use SeaweedFS for
+absolute figures; with ``--server moto`` only the ratios mean much.
 """
 
 from __future__ import annotations

@@ -281,3 +281,9 @@ def test_seaweedfs_refuses_a_wrong_secret_and_a_wrong_token(seaweedfs: S3Server)
     with pytest.raises(ArchiveAccessError, match="SignatureDoesNotMatch") as info:
         RemoteZipStore(url, **wrong)
     assert "not-the-secret" not in str(info.value)
+    # The token is sent and signed: SeaweedFS (no STS configured here) looks the key up
+    # among its temporary credentials and refuses it.
+    token = "rzs-session-token-0123456789abcdef"
+    with pytest.raises(ArchiveAccessError) as info:
+        RemoteZipStore(url, **dict(kwargs, aws_session_token=token))
+    assert token not in str(info.value) and "InvalidAccessKeyId" in str(info.value)

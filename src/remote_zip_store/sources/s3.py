@@ -354,7 +354,15 @@ def translate_error(exc: BaseException, archive: str) -> RemoteZipError:
 
 
 class S3Source:
-    """Range reads of one S3 object, pinned to the version seen at the first read."""
+    """Range reads of one S3 object, pinned to the version seen at the first read.
+
+    Reads take ``options``' transport (:func:`.s3lean.transport_of`: lean unless
+    ``transport="botocore"``, ``RZS_S3_TRANSPORT=botocore``, a ``config=`` or a proxy).
+    A ready ``client=`` reads through botocore in this process: its credentials,
+    config and event hooks are the user's, and botocore offers no public way to
+    take its credentials out. A process that unpickles the source (which carries
+    the client's endpoint and region, not the client) reads on the lean path.
+    """
 
     _lean: PerProcess[LeanS3] | None  # None: reads go through the boto3 client
 
@@ -387,6 +395,7 @@ class S3Source:
         self._lean = (
             PerProcess(lambda: shared_lean(options)) if transport_of(options) == "lean" else None
         )
+        self._request_url: str | None = None  # the lean path's URL (no query), for messages
         self._lock = ForkSafeLock()
         self.etag: str | None = version[0] if version else None
         self.version_id: str | None = version[1] if version else None
@@ -556,10 +565,13 @@ class S3Source:
         """``what`` and, on the lean path, the request URL (no query): log lines show where."""
         if self._lean is None:
             return what
-        try:
-            return f"{what} (GET {self._lean.get().describe(self.bucket, self.key)})"
-        except Exception:  # credentials missing: _call raises the translated error
-            return what
+        where = self._request_url
+        if where is None:
+            try:
+                where = self._request_url = self._lean.get().describe(self.bucket, self.key)
+            except Exception:  # credentials missing: _call raises the translated error
+                return what
+        return f"{what} (GET {where})"
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         lean = self._lean

@@ -50,7 +50,7 @@ import urllib3.exceptions
 
 from ..forksafe import ForkSafeLock, PerProcess
 from . import retry, sigv4
-from .http import HTTPOptions, shared_pool
+from .http import _TRANSIENT, HTTPOptions, _discard, shared_pool
 from .status import RETRY_CODES, RETRY_STATUS
 
 if TYPE_CHECKING:
@@ -69,14 +69,6 @@ _STALE_HINT = (
     "SSO session, which boto3 refreshes)"
 )
 
-_TRANSIENT: tuple[type[BaseException], ...] = (
-    urllib3.exceptions.ProtocolError,
-    urllib3.exceptions.TimeoutError,
-    urllib3.exceptions.NewConnectionError,
-    urllib3.exceptions.ProxyError,
-    ConnectionError,
-    TimeoutError,
-)
 
 _ERROR_READ: tuple[type[BaseException], ...] = (*_TRANSIENT, urllib3.exceptions.HTTPError)
 
@@ -143,6 +135,7 @@ class LeanS3:
         self._pool = shared_pool(http)
         self._credentials_lock = ForkSafeLock()
         self._regions: dict[str, str] = {}  # bucket -> region, learned from a redirect
+        self._endpoints: dict[tuple[str, str], _Endpoint] = {}  # (bucket, region) -> where
         self._credentials: Any = None if options.anon else self._resolve_credentials()
 
     def _resolve_credentials(self) -> Any:
@@ -194,9 +187,9 @@ class LeanS3:
         while True:
             response = self._send_once(method, bucket, key, headers, params)
             status = response.status
-            if status < 300 or status == 304:
+            if status < 300:
                 return response
-            body = b"" if method == "HEAD" else _read_error(response)
+            body = _read_error(response)  # (a HEAD has none: this releases the connection)
             code, message = _error_fields(body)
             code = code or str(status)
             region = response.headers.get("x-amz-bucket-region") or _between(body, b"Region", 40)
@@ -280,6 +273,12 @@ class LeanS3:
 
     def _endpoint(self, bucket: str) -> _Endpoint:
         region = self._region_of(bucket)
+        found = self._endpoints.get((bucket, region))
+        if found is None:
+            found = self._endpoints[bucket, region] = self._new_endpoint(bucket, region)
+        return found
+
+    def _new_endpoint(self, bucket: str, region: str) -> _Endpoint:
         style = self.options.addressing_style
         if self.endpoint_url:
             parts = urlsplit(self.endpoint_url)
@@ -323,8 +322,7 @@ class _Body:
     def close(self) -> None:
         if not self._done:  # unread or broken: the connection cannot be reused
             self._done = True
-            self._response.close()
-            self._response.release_conn()
+            _discard(self._response)
 
 
 def _release(response: urllib3.BaseHTTPResponse) -> None:
@@ -338,8 +336,7 @@ def _read_error(response: urllib3.BaseHTTPResponse) -> bytes:
         data = response.read(4096)
     except _ERROR_READ:
         data = b""
-    response.close()
-    response.release_conn()
+    _discard(response)
     return data
 
 
