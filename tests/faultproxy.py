@@ -52,6 +52,8 @@ class Fault:
     """Only requests with exactly this ``Range`` header (``None``: any)."""
     suffix_only: bool = False
     fired: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra response headers of a ``status`` fault (``x-amz-bucket-region``)."""
 
 
 @dataclass
@@ -65,6 +67,8 @@ class Record:
     fault: str
     started: float
     finished: float = 0.0
+    scope: str = ""
+    """The SigV4 credential scope signed (``date/region/s3/aws4_request``), if signed."""
 
 
 @dataclass
@@ -205,6 +209,8 @@ class _Handler(BaseHTTPRequestHandler):
         record = Record(
             method, self.path, byte_range, self.headers.get("If-Match"), "", time.monotonic()
         )
+        authorization = self.headers.get("Authorization") or ""
+        record.scope = authorization.partition("Credential=")[2].partition(",")[0].partition("/")[2]
         with self.owner._lock:
             self.owner.records.append(record)
         length = int(self.headers.get("Content-Length") or 0)
@@ -224,7 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and (
             fault.kind == "status" or (fault.kind == "suffix" and fault.status != 200)
         ):
-            self._error(fault.status, fault.code)
+            self._error(fault.status, fault.code, fault.headers)
             return
         dropped = _HOP_BY_HOP | self.owner.drop_headers
         headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
@@ -269,7 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _error(self, status: int, code: str) -> None:
+    def _error(self, status: int, code: str, headers: dict[str, str] | None = None) -> None:
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             f"<Error><Code>{code}</Code><Message>injected by the test proxy</Message>"
@@ -277,6 +283,8 @@ class _Handler(BaseHTTPRequestHandler):
         ).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/xml")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -21,7 +21,8 @@ from remote_zip_store import (
     SourceError,
 )
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.transport import base
+from remote_zip_store.transport import S3Options, base
+from remote_zip_store.transport.s3lean import transport_of
 
 from .archives import make_zip
 from .faultproxy import Fault, FaultProxy, fault_proxy
@@ -41,6 +42,11 @@ RAISED = {
     "('Connection broken: IncompleteRead(",
     "short": "(_ShortBody: expected 8",
 }
+if transport_of(S3Options()) == "lean":  # urllib3's own exceptions, unwrapped
+    RAISED.update(
+        reset='(ProtocolError: ("Connection broken: ConnectionResetError',
+        truncate="(ProtocolError: ('Connection broken: IncompleteRead(",
+    )
 
 
 @pytest.fixture(scope="module", params=["moto", "seaweedfs"])

@@ -1,13 +1,14 @@
-"""Request counts on the read path, counted at the source (botocore events on a real
-moto server): one round trip of two GETs to open (the tail and the head), one exact
-GET per chunk, coalesced getitems, no requests for listings, and the metadata
+"""Request counts on the read path on a real moto server, for each S3 transport: a
+ready boto3 client (counted by its botocore events) and the lean path (counted at a
+pass-through proxy): one round trip of two GETs to open (the tail and the head), one
+exact GET per chunk, coalesced getitems, no requests for listings, and the metadata
 prefetch policy."""
 
 from __future__ import annotations
 
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -22,18 +23,24 @@ from remote_zip_store.zipfmt.parse import span
 from remote_zip_store.zipfmt.planner import ByteRange, plan
 
 from .archives import make_zip
+from .faultproxy import FaultProxy, fault_proxy
 
 CHUNK = 30 * 256  # samples per chunk in the sample archive (30 s epochs at 256 Hz)
 
 
 class Calls:
-    """Every HTTP request a boto3 client sends: (method, Range header)."""
+    """Every HTTP request a boto3 client sends: (method, Range header); or, given a proxy,
+    every request that reached it (``threads`` then stays empty: the proxy cannot tell)."""
 
-    def __init__(self, client: Any):
+    def __init__(self, client: Any = None, proxy: FaultProxy | None = None):
         self.seen: list[tuple[str, str | None]] = []
         self.threads: list[str] = []
         self._lock = threading.Lock()
-        client.meta.events.register("before-send.s3", self._record)
+        self._proxy = proxy
+        self._taken = 0
+        self.knows_threads = client is not None
+        if client is not None:
+            client.meta.events.register("before-send.s3", self._record)
 
     def _record(self, request: Any, **_: Any) -> None:
         value = request.headers.get("Range")
@@ -44,9 +51,36 @@ class Calls:
             self.threads.append(threading.current_thread().name)
 
     def take(self) -> list[tuple[str, str | None]]:
+        if self._proxy is not None:
+            records = self._proxy.records[self._taken :]
+            self._taken += len(records)
+            return [(r.method, r.range) for r in records]
         with self._lock:
             seen, self.seen, self.threads = self.seen, [], []
         return seen
+
+
+Opener = Callable[..., tuple[RemoteZipStore, Calls]]
+
+
+@pytest.fixture(params=["client", "lean"])
+def counted(request: pytest.FixtureRequest, moto: S3Server) -> Iterator[Opener]:
+    """``open(url, **kwargs) -> (store, calls)``: a store on a ready boto3 client (botocore
+    reads), or on the lean transport through a counting proxy."""
+    with fault_proxy(moto.endpoint_url, lifetime=120) as proxy:
+
+        def open_store(url: str, **kwargs: Any) -> tuple[RemoteZipStore, Calls]:
+            if request.param == "client":
+                client = moto.client(max_pool_connections=16)
+                calls = Calls(client)
+                return RemoteZipStore(url, client=client, **kwargs), calls
+            calls = Calls(proxy=proxy)
+            calls._taken = len(proxy.records)
+            options = dict(moto.store_kwargs(), endpoint_url=proxy.endpoint_url)
+            store = RemoteZipStore(url, transport="lean", **options, **kwargs)
+            return store, calls
+
+        yield open_store
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +99,9 @@ def plain_url(moto: S3Server, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def store_and_calls(moto: S3Server, sample_url: str) -> Iterator[tuple[RemoteZipStore, Calls]]:
-    client = moto.client(max_pool_connections=16)
-    calls = Calls(client)
-    with RemoteZipStore(sample_url, client=client) as store:
+def store_and_calls(counted: Opener, sample_url: str) -> Iterator[tuple[RemoteZipStore, Calls]]:
+    store, calls = counted(sample_url)
+    with store:
         yield store, calls
 
 
@@ -88,23 +121,22 @@ def test_open_is_a_suffix_get_and_a_head_get_side_by_side(
     store, calls = store_and_calls
     threads = list(calls.threads)
     assert sorted(calls.take()) == sorted([TAIL, HEAD])  # no HEAD: size from Content-Range
-    assert len(set(threads)) == 2  # the head GET ran on its own thread, in the same round
+    if calls.knows_threads:  # the head GET ran on its own thread, in the same round
+        assert len(set(threads)) == 2
     assert store.archive.source.stats.requests == 2
 
 
-def test_head_size_zero_opens_with_one_suffix_get(moto: S3Server, sample_url: str) -> None:
-    client = moto.client()
-    calls = Calls(client)
-    with RemoteZipStore(sample_url, client=client, head_size=0, metadata_prefetch="off") as store:
+def test_head_size_zero_opens_with_one_suffix_get(counted: Opener, sample_url: str) -> None:
+    store, calls = counted(sample_url, head_size=0, metadata_prefetch="off")
+    with store:
         assert calls.take() == [TAIL]
         store[".zgroup"]
         assert len(calls.take()) == 1  # not in any buffer now: one GET
 
 
-def test_open_group_is_two_requests_in_one_round_trip(moto: S3Server, sample_url: str) -> None:
-    client = moto.client()
-    calls = Calls(client)
-    with RemoteZipStore(sample_url, client=client) as store:
+def test_open_group_is_two_requests_in_one_round_trip(counted: Opener, sample_url: str) -> None:
+    store, calls = counted(sample_url)
+    with store:
         root = zarr.open_group(store, mode="r")
         dict(root.attrs)
         root["signals/ch00"]
@@ -112,13 +144,14 @@ def test_open_group_is_two_requests_in_one_round_trip(moto: S3Server, sample_url
         assert sorted(calls.take()) == sorted([TAIL, HEAD])
 
 
-def test_open_makes_a_second_get_only_for_a_larger_directory(moto: S3Server) -> None:
+def test_open_makes_a_second_get_only_for_a_larger_directory(
+    moto: S3Server, counted: Opener
+) -> None:
     names = {f"array/{i // 100:04d}.{i % 100:04d}.padding-padding": b"x" for i in range(12_000)}
     data = make_zip(names)
     url = moto.put(data)
-    client = moto.client()
-    calls = Calls(client)
-    with RemoteZipStore(url, client=client) as store:
+    store, calls = counted(url)
+    with store:
         location = store.archive.index.location
         assert location.cd_size > ReadOptions().tail_size  # the case under test
         seen = calls.take()
@@ -208,13 +241,12 @@ def test_listing_makes_no_requests(store_and_calls: tuple[RemoteZipStore, Calls]
     assert calls.take() == []
 
 
-def test_metadata_round_serves_a_tree_walk(moto: S3Server, plain_url: str) -> None:
+def test_metadata_round_serves_a_tree_walk(moto: S3Server, counted: Opener, plain_url: str) -> None:
     counts = {}
     later = {}
     for policy in ("off", "auto"):
-        client = moto.client(max_pool_connections=16)
-        calls = Calls(client)
-        with RemoteZipStore(plain_url, client=client, metadata_prefetch=policy) as store:
+        store, calls = counted(plain_url, metadata_prefetch=policy)
+        with store:
             calls.take()
             root = zarr.open_group(store, mode="r")
             str(root.tree())
@@ -223,7 +255,7 @@ def test_metadata_round_serves_a_tree_walk(moto: S3Server, plain_url: str) -> No
             for c in range(16):
                 dict(root[f"signals/ch{c:02d}"].attrs)
             later[policy] = len(calls.take())
-        if policy == "auto":
+        if policy == "auto" and calls.knows_threads:
             # the round ran on the pool, concurrently, not one key after the other
             assert len(pool_threads) > 1
     nodes = 1 + 1 + 16  # root, signals, 16 arrays: "off" reads one key per node, in turn
@@ -241,10 +273,9 @@ def test_metadata_round_serves_a_tree_walk(moto: S3Server, plain_url: str) -> No
     assert later["auto"] == 0
 
 
-def test_metadata_auto_keeps_root_reads_single(moto: S3Server, sample_url: str) -> None:
-    client = moto.client()
-    calls = Calls(client)
-    with RemoteZipStore(sample_url, client=client) as store:
+def test_metadata_auto_keeps_root_reads_single(counted: Opener, sample_url: str) -> None:
+    store, calls = counted(sample_url)
+    with store:
         calls.take()
         root = zarr.open_group(store, mode="r")
         dict(root.attrs)
@@ -253,10 +284,9 @@ def test_metadata_auto_keeps_root_reads_single(moto: S3Server, sample_url: str) 
         assert len(calls.take()) <= 2
 
 
-def test_consolidated_metadata_comes_from_the_tail(moto: S3Server, sample_url: str) -> None:
-    client = moto.client()
-    calls = Calls(client)
-    with RemoteZipStore(sample_url, client=client) as store:
+def test_consolidated_metadata_comes_from_the_tail(counted: Opener, sample_url: str) -> None:
+    store, calls = counted(sample_url)
+    with store:
         calls.take()
         root = zarr.open_consolidated(store, mode="r")
         assert root["signals/ch05"].shape == (1200 * 256,)

@@ -39,7 +39,7 @@ __all__ = [
 _LAZY = {
     "HTTPOptions": "http",
     "HTTPSource": "http",
-    "S3Options": "s3",
+    "S3Options": "s3config",
     "S3Source": "s3",
     "list_objects": "s3",
     "parse_s3_url": "s3",
@@ -72,6 +72,7 @@ CONNECTION_ARGUMENTS = frozenset(
         "body_retries",
         "retry_backoff",
         "max_pool_connections",
+        "transport",
     }
 )
 #: The ones that apply to ``http(s)://`` URLs, and their HTTPOptions names.

@@ -14,19 +14,19 @@
   connection errors), logged at WARNING through a ``needs-retry`` handler;
   failures *while streaming a body* and short bodies are retried here
   (:mod:`.retry`). Every botocore error is translated in :func:`translate_error`.
+* Reads (the tail, head and range GETs, the HEAD) take the lean path by
+  default (:mod:`.s3lean`: our SigV4 signer on urllib3, a third of botocore's
+  client CPU per GET); ``S3Options(transport="botocore")`` or
+  ``RZS_S3_TRANSPORT=botocore`` keeps them on the boto3 client (for one release).
+  Listing and uploads always use the client.
 """
 
 from __future__ import annotations
 
-import hashlib
 import http.client
-import os
-import warnings
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import boto3
 import botocore
 import botocore.config
 import botocore.exceptions
@@ -49,13 +49,13 @@ from .base import (
     SourceIdentity,
     Stats,
     check_open,
-    redact,
     serves,
     total_size,
-    warn_insecure,
     with_head,
 )
 from .forksafe import ForkSafeLock, PerProcess
+from .s3config import S3Options
+from .s3lean import LeanS3, shared_lean, transport_of
 from .status import changed, error_for_status
 
 if TYPE_CHECKING:
@@ -95,164 +95,6 @@ def parse_s3_url(url: str, *, key_required: bool = True) -> tuple[str, str]:
             archive=url,
         )
     return bucket, key
-
-
-@dataclass(frozen=True)
-class S3Options:
-    """Everything needed to build a boto3 S3 client and retry its reads: plain data, so it pickles.
-
-    Explicit keys given by the user are part of it (a pickled store carries
-    them to dask workers); credentials from boto3's default chain are not:
-    each process resolves its own.
-    """
-
-    endpoint_url: str | None = None
-    region_name: str | None = None
-    verify: bool | str | None = None
-    anon: bool = False
-    aws_access_key_id: str | None = field(default=None, repr=False)
-    aws_secret_access_key: str | None = field(default=None, repr=False)
-    aws_session_token: str | None = field(default=None, repr=False)
-    profile_name: str | None = None
-    max_pool_connections: int = 32
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    max_attempts: int = 5
-    addressing_style: str | None = None
-    config: botocore.config.Config | None = None
-    #: Retries of a body that breaks off or comes back short (on top of botocore's).
-    body_retries: int = 3
-    #: Base of the jittered exponential backoff between those retries, in seconds.
-    retry_backoff: float = 0.1
-
-    def __post_init__(self) -> None:
-        if self.body_retries < 0 or self.retry_backoff < 0:
-            raise ValueError("body_retries and retry_backoff must be >= 0")
-        if self.verify is False:  # where the user asked for it, once
-            warn_insecure()
-
-    def make_client(self) -> S3Client:
-        session = _new_session(
-            aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key,
-            aws_session_token=self.aws_session_token,
-            profile_name=self.profile_name,
-            region_name=self.region_name,
-        )
-        style = self.addressing_style or ("path" if self.endpoint_url else "auto")
-        config = botocore.config.Config(
-            max_pool_connections=self.max_pool_connections,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
-            s3={"addressing_style": style},  # type: ignore[arg-type]
-            signature_version=botocore.UNSIGNED if self.anon else None,
-        )
-        if self.config is not None:
-            config = config.merge(self.config)
-        client: S3Client = session.client(
-            "s3", endpoint_url=self.endpoint_url, verify=self.verify, config=config
-        )
-        log_retries(client)
-        return client
-
-    def client_key(self) -> tuple[S3Options, str]:
-        """What a shared client is keyed by (never logged).
-
-        These options without the pool size and the body retries (which the client
-        does not hold), plus, when credentials come from boto3's default chain, a
-        digest of the ``AWS_*`` environment (so a changed environment gets a new
-        client, as an unshared one would).
-        """
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # verify=False warned when these were made
-            options = replace(self, max_pool_connections=0, body_retries=0, retry_backoff=0.0)
-        return options, _environment_digest() if self.aws_access_key_id is None else ""
-
-    def describe_endpoint(self) -> str:
-        return self.endpoint_url or "AWS S3"
-
-    def with_retries(self, body_retries: int | None, retry_backoff: float | None) -> S3Options:
-        """These options with other body retries (None keeps a value), without warning again."""
-        changes: dict[str, Any] = {}
-        if body_retries is not None and body_retries != self.body_retries:
-            changes["body_retries"] = body_retries
-        if retry_backoff is not None and retry_backoff != self.retry_backoff:
-            changes["retry_backoff"] = retry_backoff
-        if not changes:
-            return self
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # verify=False warned when these were made
-            return replace(self, **changes)
-
-
-def log_retries(client: S3Client) -> None:
-    """Log each of botocore's own retries at WARNING, as ours are (:func:`retry.log_retry`).
-
-    botocore decides and sleeps; this handler on ``needs-retry`` asks the same
-    ``standard``-mode conditions and only logs. Clients in another retry mode
-    are left alone (their decision cannot be replayed here).
-    """
-    retries: dict[str, Any] = getattr(client.meta.config, "retries", None) or {}
-    if retries.get("mode") != "standard":
-        return
-    attempts = int(retries.get("total_max_attempts") or retries.get("max_attempts", 2) + 1)
-    conditions = botocore.retries.standard.StandardRetryConditions(max_attempts=attempts)
-    adapter = botocore.retries.standard.RetryEventAdapter()
-
-    def on_needs_retry(**kwargs: Any) -> None:
-        response = kwargs.get("response")
-        if kwargs.get("caught_exception") is None and response is not None:
-            status = getattr(response[0], "status_code", 500)
-            if status < 400:  # a success is never retried: skip building a context (CPU)
-                return
-        context = adapter.create_retry_context(**kwargs)
-        if not conditions.is_retryable(context):
-            return
-        if context.caught_exception is not None:
-            exc = context.caught_exception
-            reason = f"{type(exc).__name__}: {exc}"
-        else:
-            status = context.http_response.status_code if context.http_response else None
-            reason = " ".join(str(p) for p in (f"HTTP {status}", context.get_error_code()) if p)
-        url = redact(str(kwargs["request_dict"].get("url", "")))
-        name = getattr(kwargs.get("operation"), "name", "request")
-        retry.log_retry(url, name, context.attempt_number, attempts, reason, None)
-
-    client.meta.events.register("needs-retry.s3", on_needs_retry)
-
-
-_LOADER: botocore.loaders.Loader | None = None
-_LOADER_LOCK = ForkSafeLock()
-
-
-def _new_session(**kwargs: Any) -> boto3.session.Session:
-    """A fresh boto3 session that shares one botocore data loader per process.
-
-    Loading botocore's JSON service models is most of a new session's cost
-    (~100 ms against ~8 ms with a warm loader, measured 2026-11-23), paid once
-    per store otherwise: opening 100 archives spent most of its time here.
-    Only the loader (static model data) is shared; each session still resolves
-    its own credentials and configuration, so environment and profile changes
-    apply to the next store.
-    """
-    global _LOADER
-    with _LOADER_LOCK:  # boto3 sessions are not thread-safe while being built
-        if _LOADER is None:
-            _LOADER = botocore.loaders.create_loader()
-        core = botocore.session.Session()
-        core.register_component("data_loader", _LOADER)
-        session = boto3.session.Session(botocore_session=core, **kwargs)
-        # boto3 appends its own data path to the loader on every session: keep it once.
-        paths = _LOADER.search_paths
-        paths[:] = list(dict.fromkeys(paths))
-        return session
-
-
-def _environment_digest() -> str:
-    """A digest of the ``AWS_*`` variables boto3's default chain reads (values never kept)."""
-    items = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
-    return hashlib.sha256(repr(items).encode()).hexdigest()[:32]
 
 
 #: The most clients kept; beyond it the oldest is dropped (not closed: sources using it go on).
@@ -345,7 +187,17 @@ def translate_error(exc: BaseException, archive: str) -> RemoteZipError:
 
 
 class S3Source:
-    """Range reads of one S3 object, pinned to the version seen at the first read."""
+    """Range reads of one S3 object, pinned to the version seen at the first read.
+
+    Reads take ``options``' transport (:func:`.s3lean.transport_of`: lean unless
+    ``transport="botocore"``, ``RZS_S3_TRANSPORT=botocore``, a ``config=`` or a proxy).
+    A ready ``client=`` reads through botocore in this process: its credentials,
+    config and event hooks are the user's, and botocore offers no public way to
+    take its credentials out. A process that unpickles the source (which carries
+    the client's endpoint and region, not the client) reads on the lean path.
+    """
+
+    _lean: PerProcess[LeanS3] | None  # None: reads go through the boto3 client
 
     def __init__(
         self,
@@ -360,7 +212,11 @@ class S3Source:
         base = options or (options_from_client(client) if client else S3Options())
         self._setup(bucket, key, base.with_retries(body_retries, retry_backoff), None)
         if client is not None:
+            # A ready client reads through botocore in this process: its credentials,
+            # config and event hooks are the user's (they may not be reachable otherwise).
+            # A process that unpickles the source uses the options' transport.
             self._client.set(client)
+            self._lean = None
 
     def _setup(
         self, bucket: str, key: str, options: S3Options, version: tuple[str, str | None] | None
@@ -369,6 +225,10 @@ class S3Source:
         self.key = key
         self.options = options
         self._client: PerProcess[S3Client] = PerProcess(lambda: shared_client(options))
+        self._lean = (
+            PerProcess(lambda: shared_lean(options)) if transport_of(options) == "lean" else None
+        )
+        self._request_url: str | None = None  # the lean path's URL (no query), for messages
         self._lock = ForkSafeLock()
         self.etag: str | None = version[0] if version else None
         self.version_id: str | None = version[1] if version else None
@@ -420,7 +280,13 @@ class S3Source:
     def _read_head(self, length: int) -> Head:
         """The first ``length`` bytes (fewer if the object is smaller), not pinned: the
         caller compares the version with the tail's."""
-        response = self._get(f"bytes=0-{length - 1}", pinned=self.etag is not None)
+        response = retry.run(  # status-level retries, as botocore's on its path
+            lambda: self._get(f"bytes=0-{length - 1}", pinned=self.etag is not None),
+            url=self.url,
+            what="the head GET",
+            attempts=self.options.max_attempts,
+            backoff=self.options.retry_backoff,
+        )
         body = response["Body"]
         size = total_size(response.get("ContentRange"))
         want = min(length, size) if size is not None else -1
@@ -496,6 +362,8 @@ class S3Source:
         def attempt() -> _T:
             try:
                 return read()
+            except retry.Retry:  # the lean path's transient answers and connection failures
+                raise
             except _ShortBody as exc:
                 raise retry.Retry(f"_ShortBody: {exc}", budget="body") from exc
             except _STREAM_ERRORS as exc:
@@ -512,7 +380,7 @@ class S3Source:
         return retry.run(
             attempt,
             url=self.url,
-            what=what,
+            what=self._where(what),
             attempts=self.options.max_attempts,
             body_attempts=self.options.body_retries + 1,
             backoff=self.options.retry_backoff,
@@ -526,7 +394,28 @@ class S3Source:
             kwargs["VersionId"] = self.version_id
         return self._call("get_object", **kwargs)
 
+    def _where(self, what: str) -> str:
+        """``what`` and, on the lean path, the request URL (no query): log lines show where."""
+        if self._lean is None:
+            return what
+        where = self._request_url
+        if where is None:
+            try:
+                where = self._request_url = self._lean.get().describe(self.bucket, self.key)
+            except Exception:  # credentials missing: _call raises the translated error
+                return what
+        return f"{what} (GET {where})"
+
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        lean = self._lean
+        if lean is not None:
+            check_open(self._closed, self.url)
+            try:
+                return lean.get().call(operation, self.bucket, self.key, **kwargs)
+            except retry.Retry:
+                raise
+            except Exception as exc:  # translated at this one boundary
+                raise translate_error(exc, self.url) from exc
         client = self.client()
         try:
             method = getattr(client, operation)
@@ -568,6 +457,8 @@ class S3Source:
         """
         self._closed = True
         self._client.close()
+        if self._lean is not None:
+            self._lean.close()
 
     # -- pickling: the frozen options and the pinned version, never a client ------------
     def __getstate__(self) -> dict[str, Any]:
@@ -634,3 +525,15 @@ def list_objects(
                     yield f"s3://{bucket}/{key}", int(item["Size"])
     except Exception as exc:  # bucket missing, access denied
         raise translate_error(exc, prefix_url) from exc
+
+
+__all__ = [
+    "S3Options",  # defined in s3config (shared with s3lean), imported from here until 0.2
+    "S3Source",
+    "client_error_status",
+    "list_objects",
+    "options_from_client",
+    "parse_s3_url",
+    "shared_client",
+    "translate_error",
+]

@@ -17,6 +17,21 @@ from ..errors import (
 #: Statuses worth another attempt (throttling, server trouble).
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
+#: S3 error codes worth another attempt whatever their status (botocore's "standard" mode's).
+RETRY_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "RequestThrottled",
+        "RequestTimeout",
+        "PriorRequestNotComplete",
+        "InternalError",
+    }
+)
+
 #: S3 error codes whose status a server may get wrong (or a HEAD reports without a body).
 CODE_STATUS = {
     "NoSuchKey": 404,
