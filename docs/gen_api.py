@@ -42,7 +42,10 @@ SECTIONS: list[tuple[str, list[str]]] = [
     ("remote_zip_store.verbs.many", ["open_many"]),
     ("remote_zip_store.verbs.scan", ["scan", "ScanRow", "parse_prefix"]),
     ("remote_zip_store.verbs.check", ["check", "Report", "Finding"]),
-    ("remote_zip_store.zipfmt.conventions", ["OzxInfo", "parse_ozx_comment"]),
+    (
+        "remote_zip_store.zipfmt.conventions",
+        ["OzxInfo", "parse_ozx_comment", "ozx_comment", "json_first_key"],
+    ),
     (
         "remote_zip_store.verbs.refs",
         ["kerchunk_refs", "to_icechunk", "icechunk_credentials", "IcechunkResult"],
@@ -64,6 +67,7 @@ SECTIONS: list[tuple[str, list[str]]] = [
             "InvalidKeyError",
             "InvalidValueError",
             "DuplicateEntryError",
+            "LayoutError",
             "WriterClosedError",
             "ChunkNotReadableError",
             "MissingKeyError",

@@ -507,6 +507,31 @@ def test_json_first_order_warns_and_fails_when_the_comment_declares_it(tmp_path:
     assert found.status == "fail" and "breadth-first" in found.entries[0]
 
 
+def test_declared_json_first_covers_the_central_directory_only(tmp_path: Path) -> None:
+    """jsonFirst sits under zipFile.centralDirectory: a file order that differs only warns."""
+    from remote_zip_store.archive.writer import ZipWriter
+    from remote_zip_store.transport.sinks import open_sink
+    from remote_zip_store.zipfmt.conventions import json_first_key, ozx_comment
+
+    def write_ozx(name: str, order: list[str]) -> str:
+        path = tmp_path / name
+        writer = ZipWriter(open_sink(path), zip64_end_records=True, directory_order=json_first_key)
+        for key in order:
+            writer.write(key, ozx_entries()[key])
+        writer.close(comment=ozx_comment())
+        return str(path)
+
+    chunks_first = ["img/0/c/0", "img/0/c/1", "img/0/zarr.json", "img/zarr.json", "zarr.json"]
+    report = check(write_ozx("late.ozx", chunks_first))
+    found = report.finding("rfc9-json-first")
+    assert found.status == "warn" and report.ok
+    assert found.entries == ("file: first entry is 'img/0/c/0'",)
+    assert "first in the central directory" in found.message
+    assert check(write_ozx("first.ozx", list(ozx_entries()))).finding("rfc9-json-first").status == (
+        "pass"
+    )
+
+
 # -- over S3 ---------------------------------------------------------------------------------------
 def test_check_over_s3_matches_the_local_report(s3: S3Server, tmp_path: Path) -> None:
     data = zip64_zip(ozx_entries())

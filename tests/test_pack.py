@@ -7,6 +7,7 @@ request counts, asserted here; timings live in benchmarks/write.py.
 from __future__ import annotations
 
 import io
+import json
 import re
 import subprocess
 import uuid
@@ -19,6 +20,7 @@ import pytest
 import zarr
 
 from remote_zip_store import RemoteZipStore
+from remote_zip_store.archive.writer import WriteOptions
 from remote_zip_store.hierarchy.names import is_metadata
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.verbs.pack import open_cost, pack
@@ -174,3 +176,137 @@ def test_cli_pack_progress_bar_on_a_terminal(moto: S3Server, wide_zip: str, tmp_
     assert returncode == 0
     assert "\rpack [" in terminal and "] 74/74 " in terminal
     assert "\r" not in stdout
+
+
+# -- .ozx (OME-Zarr RFC-9): pack needs no zarr, so a hand-built v3 hierarchy runs here -----------
+def v3_tree() -> dict[str, bytes]:
+    """Two branches: a directory walk is depth-first, RFC-9's order breadth-first."""
+    from .test_check import v3_array, v3_group
+
+    root = json.dumps(
+        {"zarr_format": 3, "node_type": "group", "attributes": {"ome": {"version": "0.6"}}}
+    ).encode()
+    return {
+        "zarr.json": root,
+        "a/zarr.json": v3_group(),
+        "a/0/zarr.json": v3_array([4], [2]),
+        "a/0/c/0": b"\x01\x02",
+        "a/0/c/1": b"\x03\x04",
+        "b/zarr.json": v3_group(),
+        "b/0/zarr.json": v3_array([2], [2]),
+        "b/0/c/0": b"\x05\x06",
+    }
+
+
+RFC9_ORDER = [
+    "zarr.json",
+    "a/zarr.json",
+    "b/zarr.json",
+    "a/0/zarr.json",
+    "b/0/zarr.json",
+    "a/0/c/0",
+    "a/0/c/1",
+    "b/0/c/0",
+]
+
+
+def write_tree(folder: Path, entries: dict[str, bytes]) -> Path:
+    for name, data in entries.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def assert_packed_ozx(body: bytes, url: str, entries: dict[str, bytes], **read: Any) -> None:
+    """zarr.json first in the directory and the file; stored; ZIP64; comment; check is clean."""
+    from remote_zip_store.verbs.check import check
+
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        assert zf.testzip() is None
+        infos = zf.infolist()
+        assert [i.filename for i in infos] == RFC9_ORDER  # the central directory
+        by_offset = sorted(infos, key=lambda i: i.header_offset)
+        assert [i.filename for i in by_offset] == RFC9_ORDER  # the file
+        assert {i.compress_type for i in infos} == {zipfile.ZIP_STORED}
+        assert {i.filename: zf.read(i) for i in infos} == entries
+        assert json.loads(zf.comment) == {
+            "ome": {"version": "0.6", "zipFile": {"centralDirectory": {"jsonFirst": True}}}
+        }
+    assert b"PK\x06\x06" in body[-200:] and b"PK\x06\x07" in body[-200:]  # ZIP64 end pair
+    report = check(url, deep=True, **read)
+    assert report.ok and report.ozx, report.failed
+    assert [f.rule for f in report.warnings] == [], report.warnings
+
+
+def test_pack_a_v3_directory_into_an_ozx(moto: S3Server, tmp_path: Path) -> None:
+    entries = v3_tree()
+    src = write_tree(tmp_path / "img.zarr", entries)
+    local = tmp_path / "img.ozx"
+    result = pack(src, local)  # chosen by the extension
+    assert result.entries == len(entries)
+    assert_packed_ozx(local.read_bytes(), str(local), entries)
+    url = f"s3://{moto.bucket}/p/{uuid.uuid4().hex}.ozx"
+    pack(src, url, **moto.store_kwargs())
+    body = moto.client().get_object(Bucket=moto.bucket, Key=url.split("/", 3)[3])["Body"].read()
+    assert_packed_ozx(body, url, entries, **moto.store_kwargs())
+
+
+def test_pack_a_zip_with_a_root_folder_into_an_ozx(moto: S3Server, tmp_path: Path) -> None:
+    """``zip -r x.zip img.zarr`` keeps a folder; the .ozx's root is the hierarchy's."""
+    entries = v3_tree()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        # chunks first, metadata after them in reverse: the chunks keep their order
+        for name in RFC9_ORDER[5:] + RFC9_ORDER[4::-1]:
+            zf.writestr(f"img.zarr/{name}", entries[name])
+    src = moto.put(buf.getvalue())
+    dst = tmp_path / "img.zip"
+    pack(src, dst, layout="ozx", **moto.store_kwargs())  # the layout, whatever the name
+    data = dst.read_bytes()
+    with zipfile.ZipFile(dst) as zf:
+        assert zf.namelist() == RFC9_ORDER
+    renamed = tmp_path / "img.ozx"
+    renamed.write_bytes(data)
+    assert_packed_ozx(data, str(renamed), entries)
+
+
+def test_pack_refuses_what_an_ozx_cannot_hold(moto: S3Server, tmp_path: Path) -> None:
+    from remote_zip_store.errors import LayoutError
+
+    v2 = tmp_path / "v2.zarr"
+    rich_tree(zarr.open_group(str(v2), mode="w"))
+    rootless = write_tree(  # an array below the root, no zarr.json at the root
+        tmp_path / "rootless", {k[2:]: v for k, v in v3_tree().items() if k.startswith("a/0/")}
+    )
+    v3 = write_tree(tmp_path / "v3", v3_tree())
+    url = f"s3://{moto.bucket}/p/{uuid.uuid4().hex}.ozx"
+    with pytest.raises(LayoutError, match="zarr v2 metadata"):
+        pack(v2, url, **moto.store_kwargs())
+    with pytest.raises(LayoutError, match=r"no zarr\.json at the hierarchy's root"):
+        pack(rootless, url, **moto.store_kwargs())
+    with pytest.raises(LayoutError, match="no zip-level compression"):
+        pack(v3, url, write=WriteOptions(compress=True), **moto.store_kwargs())
+    bad_root = v3_tree()
+    bad_root["zarr.json"] = b'{"zarr_format": 2}'
+    with pytest.raises(LayoutError, match="not a zarr v3 document"):
+        pack(write_tree(tmp_path / "bad", bad_root), url, **moto.store_kwargs())
+    key = url.split("/", 3)[3]
+    assert not moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=key).get("Contents")
+
+
+def test_cli_pack_ozx_by_extension_or_flag(moto: S3Server, tmp_path: Path) -> None:
+    entries = v3_tree()
+    src = write_tree(tmp_path / "img.zarr", entries)
+    for dst, flags in ((tmp_path / "a.ozx", ()), (tmp_path / "b.zip", ("--ozx",))):
+        done = run_pack(moto, str(src), str(dst), *flags)
+        assert done.returncode == 0, done.stderr.decode()
+        with zipfile.ZipFile(dst) as zf:
+            assert zf.namelist() == RFC9_ORDER and zf.comment.startswith(b'{"ome"')
+    v2 = tmp_path / "v2.zarr"
+    rich_tree(zarr.open_group(str(v2), mode="w"))
+    refused = run_pack(moto, str(v2), str(tmp_path / "v2.ozx"))
+    assert refused.returncode == 1
+    assert "zarr v2 metadata" in refused.stderr.decode()
+    assert not (tmp_path / "v2.ozx").exists()
+    deflated = run_pack(moto, str(src), str(tmp_path / "d.ozx"), "--deflate")
+    assert deflated.returncode == 1 and "no zip-level compression" in deflated.stderr.decode()

@@ -410,3 +410,23 @@ def test_a_failed_part_aborts_the_store(moto: S3Server) -> None:
     key = url.split("/", 3)[3]
     assert not exists(moto, url)
     assert not moto.client().list_multipart_uploads(Bucket=moto.bucket, Prefix=key).get("Uploads")
+
+
+def test_ozx_layout_is_refused_under_zarr2(moto: S3Server, tmp_path: Path) -> None:
+    """An .ozx is zarr v3 only: the zarr-2 store refuses it at once, before any upload."""
+    from remote_zip_store.errors import LayoutError
+
+    url = f"s3://{moto.bucket}/w/{uuid.uuid4().hex}.ozx"
+    for target, layout in ((url, None), (url, "ozx"), (str(tmp_path / "x.zip"), "ozx")):
+        with pytest.raises(LayoutError, match="zarr v3 only") as caught:
+            RemoteZipStore(target, mode="w", layout=layout, **moto.store_kwargs())
+        assert target in str(caught.value)
+    assert not exists(moto, url) and list(tmp_path.iterdir()) == []
+    # layout="zip" writes a plain zip under any name
+    plain = str(tmp_path / "plain.ozx")
+    with RemoteZipStore(plain, mode="w", layout="zip") as store:
+        zarr.open_group(store, mode="w").attrs["a"] = 1
+    with zipfile.ZipFile(plain) as z:
+        assert z.comment == b"" and ".zattrs" in z.namelist()
+    with pytest.raises(ValueError, match="layout must be one of"):
+        RemoteZipStore(str(tmp_path / "y.zip"), mode="w", layout="tar")

@@ -586,3 +586,48 @@ def test_zarr_hierarchy_reads_with_zipstore_and_ours(tmp_path: Path) -> None:
         ref.close()
         theirs.close()
         store.close()
+
+
+# -- the .ozx layout's writer options (RFC-9) -----------------------------------------------
+
+
+def test_forced_zip64_end_records_ordered_directory_and_comment(tmp_path: Path) -> None:
+    """ZIP64 end pair on a tiny archive, a directory sorted apart from the file, a comment."""
+    from remote_zip_store.zipfmt.conventions import json_first_key, ozx_comment
+
+    written = {
+        "a/c/0": b"\x01" * 10,
+        "a/zarr.json": b'{"zarr_format": 3}',
+        "a/b/zarr.json": b'{"zarr_format": 3}',
+        "a-b/zarr.json": b'{"zarr_format": 3}',
+        "zarr.json": b'{"zarr_format": 3}',
+        "a/c/1": b"\x02" * 10,
+    }
+    path = tmp_path / "x.ozx"
+    comment = ozx_comment("0.5")
+    writer = ZipWriter(
+        open_sink(path), FIXED, zip64_end_records=True, directory_order=json_first_key
+    )
+    for name, data in written.items():
+        writer.write(name, data)
+    writer.close(comment=comment)
+    # root, then breadth-first ("a/" before "a-b/": segment by segment), then the rest as written
+    listed = ["zarr.json", "a/zarr.json", "a-b/zarr.json", "a/b/zarr.json", "a/c/0", "a/c/1"]
+    validate_zip(path, {name: written[name] for name in listed})
+    data = path.read_bytes()
+    assert _has_zip64_end(data)
+    with zipfile.ZipFile(path) as z:
+        assert z.comment == comment
+        # the file keeps the write order: only the directory is sorted
+        offsets = sorted(z.infolist(), key=lambda info: info.header_offset)
+        assert [info.filename for info in offsets] == list(written)
+        assert all(info.extra == b"" for info in z.infolist())  # no ZIP64 extra is needed
+    archive = open_archive(path)
+    try:
+        assert archive.index.location.zip64 and archive.comment == comment
+        assert archive.ome is not None and archive.ome.json_first
+    finally:
+        archive.close()
+    # the classic end record keeps the values that fit (not the all-ones escape)
+    assert struct.unpack_from("<H", data, len(data) - 22 - len(comment) + 10)[0] == 6
+    assert end_records(6, 100, 100, zip64=True).startswith(zipformat.ZIP64_EOCD_SIGNATURE)

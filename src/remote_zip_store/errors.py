@@ -142,6 +142,15 @@ class DuplicateEntryError(RemoteZipError, ValueError):
     """The writer already wrote an entry with this name (``duplicates="error"``)."""
 
 
+class LayoutError(RemoteZipError, ValueError):
+    """The hierarchy cannot be written in the requested layout.
+
+    ``.ozx`` (OME-Zarr RFC-9) holds one zarr v3 hierarchy with its ``zarr.json`` at
+    the archive root: zarr v2 metadata, a ``zarr.json`` that is not zarr v3, or
+    no root ``zarr.json`` are refused before the archive appears.
+    """
+
+
 class WriterClosedError(StoreClosedError):
     """The writer was closed or aborted; nothing more can be written to it."""
 

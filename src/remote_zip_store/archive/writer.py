@@ -16,6 +16,12 @@ Layout decisions (docs/writing.md, docs/zip-format.md for the reader's side):
   when there are more than 65,535 entries, or the directory's size or offset
   overflows 32 bits. The local ZIP64 extra holds both sizes (APPNOTE 4.5.3);
   the central one only the overflowed fields, in the order usize, csize, offset.
+  ``zip64_end_records=True`` (the ``.ozx`` layout: RFC-9 asks for ZIP64 whatever
+  the size) writes the ZIP64 end pair always; entries still get extras only
+  when a field overflows (their sizes are known before the header is written).
+* The central directory lists entries in the order written, or sorted stably by
+  ``directory_order`` (``.ozx``: every ``zarr.json`` first); an archive comment
+  goes into the end record at :meth:`ZipWriter.close`.
 * Names are UTF-8; bit 11 is set only for a name that is not ASCII (an ASCII
   name reads the same in cp437, and old tools show it either way).
 * Unix "made by" with mode 0644 for files, so ``unzip`` extracts sane permissions.
@@ -33,6 +39,7 @@ import threading
 import time
 import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -250,16 +257,19 @@ def directory_needs_zip64(entries: int, cd_size: int, cd_offset: int) -> bool:
     return entries > MAX_PLAIN_ENTRIES or cd_size >= U32_MAX or cd_offset >= U32_MAX
 
 
-def end_records(entries: int, cd_size: int, cd_offset: int, comment: bytes = b"") -> bytes:
+def end_records(
+    entries: int, cd_size: int, cd_offset: int, comment: bytes = b"", *, zip64: bool = False
+) -> bytes:
     """The end of the archive, right after the directory at absolute ``cd_offset``.
 
-    With ZIP64: the ZIP64 end record, its locator, then the classic record with
-    the overflowed fields at their all-ones value.
+    With ZIP64 (needed, or asked for with ``zip64=True``): the ZIP64 end record,
+    its locator, then the classic record with the overflowed fields at their
+    all-ones value (fields that fit keep their value).
     """
     if len(comment) > U16_MAX:
         raise ValueError("a zip comment holds at most 65,535 bytes")
     out = b""
-    if directory_needs_zip64(entries, cd_size, cd_offset):
+    if zip64 or directory_needs_zip64(entries, cd_size, cd_offset):
         z64_offset = cd_offset + cd_size
         out += _ZIP64_EOCD.pack(
             ZIP64_EOCD_SIGNATURE,
@@ -354,9 +364,20 @@ class ZipWriter(CompletesOnExit):
     ``options`` default to the sink's (``open_sink(options=...)``), else :class:`WriteOptions`.
     ``start_offset``: bytes the sink already holds before the archive (a prefix);
     offsets in the archive are absolute, as ``zipfile`` writes them.
+    ``zip64_end_records``: the ZIP64 end pair even when nothing needs it.
+    ``directory_order``: a sort key of entry names; the central directory is
+    sorted by it (stably) at :meth:`close`, instead of listing the write order.
     """
 
-    def __init__(self, sink: Sink, options: WriteOptions | None = None, *, start_offset: int = 0):
+    def __init__(
+        self,
+        sink: Sink,
+        options: WriteOptions | None = None,
+        *,
+        start_offset: int = 0,
+        zip64_end_records: bool = False,
+        directory_order: Callable[[str], Any] | None = None,
+    ):
         self._sink = sink
         # The sink's options (part size) and the writer's usually are one object.
         inherited = getattr(sink, "options", None)
@@ -369,6 +390,10 @@ class ZipWriter(CompletesOnExit):
         self._start = start_offset
         self._offset = start_offset
         self._directory = bytearray()
+        self._zip64_end = zip64_end_records
+        self._order = directory_order
+        # With an order: (name, record) kept apart until close sorts them.
+        self._records: list[tuple[str, bytes]] = []
         self._names: set[str] = set()
         self._closed = False
         self._aborted = False
@@ -468,21 +493,36 @@ class ZipWriter(CompletesOnExit):
                 self._abort_quietly()
                 raise
             self._offset += len(header) + csize
-            self._directory += record
+            if self._order is None:
+                self._directory += record
+            else:
+                self._records.append((name, record))
             self._names.add(name)
             self.entries += 1
 
-    def close(self) -> None:
+    def close(self, *, comment: bytes = b"") -> None:
         """Write the directory and end records, then complete the sink (the object appears).
 
-        Idempotent; after :meth:`abort` it does nothing. A failure aborts and is raised.
+        ``comment``: the archive comment (at most 65,535 bytes). Idempotent; after
+        :meth:`abort` it does nothing. A failure aborts and is raised.
         """
         with self._lock:
             if self._closed:
                 return
             try:
+                if self._order is not None:
+                    order = self._order
+                    self._records.sort(key=lambda item: order(item[0]))
+                    self._directory = bytearray().join(record for _, record in self._records)
+                    self._records = []
                 cd_offset = self._offset
-                end = end_records(self.entries, len(self._directory), cd_offset)
+                end = end_records(
+                    self.entries,
+                    len(self._directory),
+                    cd_offset,
+                    comment,
+                    zip64=self._zip64_end,
+                )
                 self._sink.write(self._directory)
                 self._sink.write(end)
                 self._offset += len(self._directory) + len(end)
@@ -503,6 +543,7 @@ class ZipWriter(CompletesOnExit):
         self._closed = True
         self._aborted = True
         self._directory = bytearray()
+        self._records = []
         self._sink.abort()
 
     def _abort_quietly(self) -> None:

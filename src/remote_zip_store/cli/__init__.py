@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="repack a hierarchy into a zip laid out for remote reading",
         description="Copy SRC (a zarr directory, or a zip: local, s3:// or http(s)://) into "
         "a new zip at DST (a local path or s3://): chunks first, every metadata key last "
-        "beside the central directory, duplicate entries dropped. Prints what opening "
+        "beside the central directory (for an .ozx: every zarr.json first), duplicate "
+        "entries dropped. Prints what opening "
         "and reading all metadata costs before and after (requests, bytes).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -112,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--part-size", type=positive_int, default=8, help="multipart part size in MiB (>= 5)"
     )
     pack_parser.add_argument("--deflate", action="store_true", help="deflate every entry")
+    pack_parser.add_argument(
+        "--ozx",
+        action="store_true",
+        help="write a single-file OME-Zarr (RFC-9; the default for a DST ending in .ozx): "
+        "zarr v3 only, zarr.json first, stored, ZIP64, the RFC-9 comment",
+    )
     pack_parser.add_argument(
         "--no-overwrite", action="store_true", help="fail if DST exists (mode w-)"
     )

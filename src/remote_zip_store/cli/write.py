@@ -20,7 +20,7 @@ from .common import (
 
 
 def _pack(args: argparse.Namespace) -> int:
-    """Repack SRC into DST (metadata last, duplicates dropped); print the open cost before/after."""
+    """Repack SRC into DST (metadata last, or .ozx); print the open cost before/after."""
     from ..hierarchy.session import write_options
     from ..verbs.pack import is_remote, open_cost, pack
 
@@ -37,6 +37,7 @@ def _pack(args: argparse.Namespace) -> int:
             dst,
             mode="w-" if args.no_overwrite else "w",
             write=options,
+            layout="ozx" if args.ozx else None,
             on_total=lambda n: bar.append(Progress(n, "pack")),
             on_entry=lambda _: bar[0].advance() if bar else None,
             **connection,

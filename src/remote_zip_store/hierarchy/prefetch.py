@@ -12,7 +12,8 @@ Policies (``metadata_prefetch=``):
 * ``"auto"`` (default): the *second* metadata miss below the root (for example
   ``signals/ch00/.zarray`` after ``signals/.zgroup``) triggers the round; the first
   miss does when the archive's RFC-9 comment declares ``jsonFirst`` (every
-  ``zarr.json`` lies at the start, so the round is one GET).
+  ``zarr.json`` lies together: at the start, or beside the directory for our
+  write store's ``.ozx``, so the round is one GET).
   Root-level keys and the first key below the root are read singly, so opening
   a group, reading root attributes or opening one array costs one request per
   key, and anything that walks the hierarchy pays one round for the rest.

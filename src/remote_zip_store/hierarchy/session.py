@@ -8,11 +8,20 @@ suffix GET at open also brings every metadata entry. The zarr-2 store
 (:mod:`remote_zip_store.zarr2.write`) and the zarr-3 store
 (:mod:`remote_zip_store.zarr3.write`) are thin adapters over it, so the rules are
 written once (docs/writing.md).
+
+``layout="ozx"`` (OME-Zarr RFC-9, chosen by default for a name ending in
+``.ozx``) adds: zarr v3 metadata only (checked as each key is set), a root
+``zarr.json`` (checked at close), stored entries, ZIP64 end records, every
+``zarr.json`` first in the central directory (root, then breadth-first) and the
+RFC-9 archive comment. Metadata still goes last in the file: it is known only
+at close. ``pack``, which knows every key in advance, streams the ``zarr.json``
+first instead (``hold_metadata=False``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
 from typing import TYPE_CHECKING, Any
@@ -25,10 +34,12 @@ from ..errors import (
     InvalidKeyError,
     InvalidValueError,
     KeyNotFoundError,
+    LayoutError,
     WriterClosedError,
 )
 from ..transport.sinks import open_sink
-from .names import is_metadata
+from ..zipfmt.conventions import is_ozx_name, json_first_key, ome_version, ozx_comment
+from .names import ZARR_V3_METADATA, is_metadata
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,6 +56,42 @@ READ_ONLY_ARGUMENTS = (
     )
     - WRITE_FIELDS  # max_workers is both: here it is the write's
 )
+
+
+#: ``layout=``: a plain zip (metadata last), or RFC-9's single-file OME-Zarr.
+LAYOUTS = ("zip", "ozx")
+
+
+def resolve_layout(url: str | os.PathLike[str], layout: str | None) -> str:
+    """``layout``, or by the name when None: ``"ozx"`` for ``*.ozx``, else ``"zip"``."""
+    if layout is None:
+        return "ozx" if is_ozx_name(os.fspath(url)) else "zip"
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
+    return layout
+
+
+def check_ozx_metadata(name: str, value: bytes, url: str) -> None:
+    """Refuse metadata an ``.ozx`` cannot hold: zarr v2 names, a ``zarr.json`` not zarr v3."""
+    base = name.rpartition("/")[2]
+    if base != ZARR_V3_METADATA:
+        raise LayoutError(
+            "zarr v2 metadata: an .ozx (OME-Zarr RFC-9) holds a zarr v3 hierarchy only "
+            "(write with zarr_format=3, or layout='zip' for a plain zip)",
+            archive=url,
+            key=name,
+        )
+    try:
+        document = json.loads(value)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        document = None
+    if not isinstance(document, dict) or document.get("zarr_format") != 3:
+        raise LayoutError(
+            "not a zarr v3 document (a JSON object with zarr_format 3): an .ozx holds "
+            "a zarr v3 hierarchy only",
+            archive=url,
+            key=name,
+        )
 
 
 def write_options(write: WriteOptions | None = None, **overrides: Any) -> WriteOptions:
@@ -97,6 +144,10 @@ class WriteSession(CompletesOnExit):
     the rest are connection arguments of :func:`~remote_zip_store.transport.sinks.open_sink`.
     Every method is thread-safe (one lock); ``put`` holds it while a chunk is
     written, so the writer sees one entry at a time.
+
+    ``layout``: ``"zip"``, ``"ozx"`` or None (by the name: :func:`resolve_layout`).
+    ``hold_metadata=False`` writes metadata keys when they are put, like chunks
+    (``pack``, whose keys come once and in the order it chose).
     """
 
     def __init__(
@@ -106,9 +157,13 @@ class WriteSession(CompletesOnExit):
         write: WriteOptions | None,
         client: S3Client | None,
         options: dict[str, Any],
+        *,
+        layout: str | None = None,
+        hold_metadata: bool = True,
     ):
         if mode not in WRITE_MODES:
             raise ValueError(f"mode must be one of {WRITE_MODES}, not {mode!r}")
+        self.layout = resolve_layout(url, layout)
         misplaced = sorted(set(options) & READ_ONLY_ARGUMENTS)
         if misplaced:
             raise TypeError(
@@ -117,10 +172,24 @@ class WriteSession(CompletesOnExit):
             )
         overrides = {name: options.pop(name) for name in list(options) if name in WRITE_FIELDS}
         self.options = write_options(write, **overrides)
+        self.ozx = self.layout == "ozx"
+        if self.ozx and self.options.compress:
+            raise LayoutError(
+                "an .ozx stores every entry (RFC-9: no zip-level compression); "
+                "drop compress=True (--deflate)",
+                archive=os.fspath(url),
+            )
         self.mode = mode
+        self.hold_metadata = hold_metadata
         self._sink = open_sink(url, mode=mode, options=self.options, client=client, **options)
         self.url = self._sink.url
-        self._writer = ZipWriter(self._sink, self.options)
+        self._writer = ZipWriter(
+            self._sink,
+            self.options,
+            zip64_end_records=self.ozx,
+            directory_order=json_first_key if self.ozx else None,
+        )
+        self._root_metadata: bytes | None = None  # the root zarr.json, last value (.ozx)
         self.metadata: dict[str, bytes] = {}
         self.chunks: dict[str, int] = {}  # name -> size in bytes
         self.lock = threading.Lock()
@@ -138,7 +207,12 @@ class WriteSession(CompletesOnExit):
         data = as_buffer(value, self.url, name)
         with self.lock:
             self.check_writable(name)
-            if is_metadata(name):
+            metadata = is_metadata(name)
+            if metadata and self.ozx:
+                check_ozx_metadata(name, bytes(data), self.url)
+                if name == ZARR_V3_METADATA and not self.hold_metadata:
+                    self._root_metadata = bytes(data)
+            if metadata and self.hold_metadata:
                 self.metadata[name] = bytes(data)  # last value wins; written at close
                 return
             if name in self.chunks and self.options.duplicates == "error":
@@ -219,9 +293,26 @@ class WriteSession(CompletesOnExit):
             if self.closed:
                 return
             try:
-                for name in sorted(self.metadata):
+                comment = b""
+                if self.ozx:
+                    # held: its last value (zarr may have dropped it); streamed: as put
+                    root = (
+                        self.metadata.get(ZARR_V3_METADATA)
+                        if self.hold_metadata
+                        else self._root_metadata
+                    )
+                    if root is None:
+                        raise LayoutError(
+                            "no zarr.json at the archive root: an .ozx holds one zarr v3 "
+                            "hierarchy rooted at the archive root (OME-Zarr RFC-9); nothing "
+                            "was written",
+                            archive=self.url,
+                        )
+                    comment = ozx_comment(ome_version(root))
+                order = json_first_key if self.ozx else None
+                for name in sorted(self.metadata, key=lambda n: (order(n) if order else (), n)):
                     self._writer.write(name, self.metadata[name])
-                self._writer.close()
+                self._writer.close(comment=comment)
             except BaseException:
                 self.fail()
                 raise
@@ -275,8 +366,9 @@ class WriteFrontEnd(CompletesOnExit):
         write: WriteOptions | None,
         client: S3Client | None,
         options: dict[str, Any],
+        layout: str | None = None,
     ) -> None:
-        self._session = WriteSession(url, mode, write, client, options)
+        self._session = WriteSession(url, mode, write, client, options, layout=layout)
         self.options = self._session.options
         self.mode = mode
 

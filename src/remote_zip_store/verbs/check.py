@@ -761,41 +761,58 @@ class _Checker:
             self.add("rfc9-extension", "warn", "the name does not end in .ozx", should)
 
     def _rfc9_order(self) -> None:
-        """Every zarr.json first, root first then breadth-first: in the directory and the file."""
+        """Every zarr.json first, root first then breadth-first: in the directory and the file.
+
+        ``jsonFirst`` sits under ``zipFile.centralDirectory`` (ome/ngff PR #364): it
+        declares the directory's order, so a directory that breaks it fails; a file
+        order that differs (metadata written last, as a streaming writer must) breaks
+        RFC-9's SHOULD only and warns.
+        """
         files = [e for e, _ in self.rows if not e.name.endswith("/")]
         json_count = sum(e.name.rpartition("/")[2] == ZARR_V3_METADATA for e in files)
-        problems: list[str] = []
+        problems: dict[str, list[str]] = {}
         for where, ordered in (
             ("central directory", files),
             ("file", sorted(files, key=lambda e: e.header_offset)),
         ):
+            found = problems.setdefault(where, [])
             head = [e.name for e in ordered[:json_count]]
             if not head or head[0] != ZARR_V3_METADATA:
-                problems.append(f"{where}: first entry is {head[0] if head else None!r}")
+                found.append(f"{where}: first entry is {head[0] if head else None!r}")
                 continue
             late = [n for n in head if n.rpartition("/")[2] != ZARR_V3_METADATA]
             if late:
-                problems.append(f"{where}: {late[0]!r} comes before a zarr.json")
+                found.append(f"{where}: {late[0]!r} comes before a zarr.json")
                 continue
             depths = [n.count("/") for n in head]
             if depths != sorted(depths):
                 at = next(i for i in range(1, len(depths)) if depths[i] < depths[i - 1])
-                problems.append(f"{where}: {head[at]!r} is not in breadth-first order")
+                found.append(f"{where}: {head[at]!r} is not in breadth-first order")
         declared = self.ome is not None and self.ome.json_first
-        if not problems:
+        listed = problems["central directory"] + problems["file"]
+        if not listed:
             self.add(
                 "rfc9-json-first",
                 "pass",
                 f"{json_count} zarr.json first, breadth-first",
                 f"{RFC9}: SHOULD",
             )
-        elif declared:
+        elif declared and problems["central directory"]:
             self.add(
                 "rfc9-json-first",
                 "fail",
-                "the comment declares jsonFirst but the order breaks it",
+                "the comment declares jsonFirst but the central directory's order breaks it",
                 f"{RFC9}: SHOULD (declared in the comment)",
-                problems,
+                listed,
+            )
+        elif declared:
+            self.add(
+                "rfc9-json-first",
+                "warn",
+                "zarr.json entries are first in the central directory (as jsonFirst "
+                "declares) but not in the file",
+                f"{RFC9}: SHOULD",
+                listed,
             )
         else:
             self.add(
@@ -803,7 +820,7 @@ class _Checker:
                 "warn",
                 "zarr.json entries are not first",
                 f"{RFC9}: SHOULD",
-                problems,
+                listed,
             )
 
 

@@ -7,6 +7,13 @@ every entry through a :class:`~remote_zip_store.zarr2.write.ZipWriteStore`:
 chunks first (in the source's order), then all metadata beside the central
 directory, where the reader's one suffix GET at open already has them.
 :func:`open_cost` measures what that saves.
+
+``layout="ozx"`` (the default for a destination ending in ``.ozx``) writes a
+single-file OME-Zarr (RFC-9) instead: since every key is known before the first
+is written, the ``zarr.json`` entries go first in the file as well as in the
+central directory (root, then breadth-first), then the rest in the source's
+order; stored entries, ZIP64 end records, the RFC-9 comment. A hierarchy that
+is not zarr v3, or has no root ``zarr.json``, is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -17,11 +24,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..archive.writer import WriteOptions
-from ..errors import InvalidURLError
+from ..errors import InvalidURLError, LayoutError
 from ..hierarchy.frontend import open_archive
-from ..hierarchy.names import is_metadata
-from ..hierarchy.roots import resolve_root
-from ..hierarchy.session import WriteSession  # ZipWriteStore's rules without zarr (zarr 2 or 3)
+from ..hierarchy.names import ZARR_V3_METADATA, is_metadata
+from ..hierarchy.roots import detect_root, resolve_root
+from ..hierarchy.session import (  # ZipWriteStore's rules without zarr (zarr 2 or 3)
+    WriteSession,
+    resolve_layout,
+)
+from ..zipfmt.conventions import json_first_key
 from ..zipfmt.parse import Entry
 
 #: Bytes read from a source zip per batch (one coalesced ``read_many``): bounds memory.
@@ -91,6 +102,7 @@ def pack(
     mode: str = "w",
     write: WriteOptions | None = None,
     client: Any = None,
+    layout: str | None = None,
     on_total: Callable[[int], None] | None = None,
     on_entry: Callable[[int], None] | None = None,
     **connection: Any,
@@ -104,26 +116,50 @@ def pack(
     arguments and ``client`` serve both ends. ``on_total(n)`` is called once
     with the entry count, ``on_entry(nbytes)`` after each entry (a progress bar).
     Any failure aborts the upload: nothing appears at ``dst``.
+
+    ``layout``: ``"zip"`` (metadata last), ``"ozx"`` (OME-Zarr RFC-9: the source
+    must be a zarr v3 hierarchy; a zip's detected root folder becomes the
+    archive root) or None (``"ozx"`` when ``dst`` ends in ``.ozx``).
     """
     src_text, dst_text = os.fspath(src), os.fspath(dst)
     if dst_text.startswith(("http://", "https://")):
         raise InvalidURLError(
             "pack writes to a local path or an s3:// URL, not HTTP", archive=dst_text
         )
+    ozx = resolve_layout(dst_text, layout) == "ozx"
     if not is_remote(src_text) and os.path.isdir(src_text):
-        items: Iterator[tuple[str, bytes]] = _directory_items(src_text, on_total)
+        files = _directory_files(src_text)
+        if ozx:
+            files = _ozx_order(files, src_text)
+        items: Iterator[tuple[str, bytes]] = _directory_items(files, on_total)
         dropped = 0
         source_close: Callable[[], None] = lambda: None  # noqa: E731
     else:
         archive = open_archive(src_text, client=client, **connection)
-        index = archive.index
-        names = index.names()
-        dropped = index.location.entry_count - len(names)
-        items = _archive_items(archive, names, on_total)
         source_close = archive.close
+        try:
+            index = archive.index
+            names = index.names()
+            dropped = index.location.entry_count - len(names)
+            entries = _entries(index, names)
+            rename: Callable[[str], str] = lambda name: name  # noqa: E731
+            if ozx:
+                entries, rename = _ozx_entries(archive, entries)
+            items = _archive_items(archive, entries, rename, on_total)
+        except BaseException:
+            source_close()
+            raise
     try:
         out_client = client if dst_text.startswith("s3://") else None
-        with WriteSession(dst_text, mode, write, out_client, dict(connection)) as out:
+        with WriteSession(
+            dst_text,
+            mode,
+            write,
+            out_client,
+            dict(connection),
+            layout="ozx" if ozx else "zip",
+            hold_metadata=not ozx,  # .ozx: zarr.json first, in the order given
+        ) as out:
             count = 0
             for name, data in items:
                 out.put(name, data)
@@ -141,16 +177,65 @@ def pack(
         source_close()
 
 
-def _directory_items(
-    root: str, on_total: Callable[[int], None] | None
-) -> Iterator[tuple[str, bytes]]:
-    """Every file under ``root`` as (key with ``/`` separators, bytes), in sorted order."""
+def _directory_files(root: str) -> list[tuple[str, str]]:
+    """Every file under ``root`` as (key with ``/`` separators, path), in sorted order."""
     files: list[tuple[str, str]] = []
     for folder, dirs, filenames in os.walk(root):
         dirs.sort()
         for filename in sorted(filenames):
             path = os.path.join(folder, filename)
             files.append((os.path.relpath(path, root).replace(os.sep, "/"), path))
+    return files
+
+
+def _check_ozx_names(names: list[str], src: str) -> None:
+    """Refuse, before anything is written, a hierarchy an ``.ozx`` cannot hold."""
+    v2 = [n for n in names if is_metadata(n) and n.rpartition("/")[2] != ZARR_V3_METADATA]
+    if v2:
+        shown = ", ".join(v2[:5]) + (f" (and {len(v2) - 5} more)" if len(v2) > 5 else "")
+        raise LayoutError(
+            f"zarr v2 metadata ({shown}): an .ozx (OME-Zarr RFC-9) holds a zarr v3 "
+            "hierarchy only; pack it into a .zip, or convert it to zarr v3 first",
+            archive=src,
+        )
+    if ZARR_V3_METADATA not in names:
+        raise LayoutError(
+            "no zarr.json at the hierarchy's root: an .ozx (OME-Zarr RFC-9) holds one "
+            "zarr v3 hierarchy rooted at the archive root",
+            archive=src,
+        )
+
+
+def _ozx_order(files: list[tuple[str, str]], src: str) -> list[tuple[str, str]]:
+    """Every ``zarr.json`` first (root, then breadth-first), the rest in the given order."""
+    _check_ozx_names([key for key, _ in files], src)
+    return sorted(files, key=lambda item: json_first_key(item[0]))
+
+
+def _ozx_entries(archive: Any, entries: list[Entry]) -> tuple[list[Entry], Callable[[str], str]]:
+    """A zip's entries in RFC-9 order, and the renaming that puts its root at the archive root."""
+    root = detect_root(archive.index)
+    prefix = root + "/" if root else ""
+    outside = [e.name for e in entries if not e.name.startswith(prefix)]
+    if outside:
+        raise LayoutError(
+            f"{len(outside)} entries outside the hierarchy's root folder {root!r} "
+            f"(such as {outside[0]!r}): an .ozx holds one hierarchy at the archive root",
+            archive=archive.url,
+        )
+
+    def rename(name: str) -> str:
+        return name[len(prefix) :]
+
+    _check_ozx_names([rename(e.name) for e in entries], archive.url)
+    ordered = sorted(entries, key=lambda e: json_first_key(rename(e.name)))
+    return ordered, rename
+
+
+def _directory_items(
+    files: list[tuple[str, str]], on_total: Callable[[int], None] | None
+) -> Iterator[tuple[str, bytes]]:
+    """Each (key, path) of ``files`` as (key, bytes), in that order."""
     if on_total is not None:
         on_total(len(files))
     for key, path in files:
@@ -158,13 +243,20 @@ def _directory_items(
             yield key, f.read()
 
 
-def _archive_items(
-    archive: Any, names: list[str], on_total: Callable[[int], None] | None
-) -> Iterator[tuple[str, bytes]]:
-    """The newest entry of each name, in archive order, read in coalesced batches."""
-    index = archive.index
+def _entries(index: Any, names: list[str]) -> list[Entry]:
+    """The newest entry of each name, in archive order."""
     entries: list[Entry] = [e for e in (index.get(n) for n in names) if e is not None]
     entries.sort(key=lambda e: e.header_offset)
+    return entries
+
+
+def _archive_items(
+    archive: Any,
+    entries: list[Entry],
+    rename: Callable[[str], str],
+    on_total: Callable[[int], None] | None,
+) -> Iterator[tuple[str, bytes]]:
+    """``entries`` in the given order as (renamed key, bytes), read in coalesced batches."""
     if on_total is not None:
         on_total(len(entries))
     batch: list[Entry] = []
@@ -173,13 +265,15 @@ def _archive_items(
         batch.append(entry)
         size += entry.compressed_size
         if size >= BATCH_BYTES:
-            yield from _read_batch(archive, batch)
+            yield from _read_batch(archive, batch, rename)
             batch, size = [], 0
     if batch:
-        yield from _read_batch(archive, batch)
+        yield from _read_batch(archive, batch, rename)
 
 
-def _read_batch(archive: Any, batch: list[Entry]) -> Iterator[tuple[str, bytes]]:
+def _read_batch(
+    archive: Any, batch: list[Entry], rename: Callable[[str], str]
+) -> Iterator[tuple[str, bytes]]:
     data = archive.read_many(batch)
     for entry in batch:
-        yield entry.name, data[entry.name]
+        yield rename(entry.name), data[entry.name]

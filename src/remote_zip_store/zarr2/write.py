@@ -23,12 +23,13 @@ from zarr.storage import Store
 from zarr.util import normalize_storage_path
 
 from ..archive.writer import WriteOptions
-from ..errors import ChunkNotReadableError, KeyNotFoundError
+from ..errors import ChunkNotReadableError, KeyNotFoundError, LayoutError
 from ..hierarchy.session import (
     WRITE_MODES,
     WriteFrontEnd,
     as_buffer,
     check_key,
+    resolve_layout,
     write_options,
 )
 
@@ -62,6 +63,11 @@ class ZipWriteStore(WriteFrontEnd, Store):  # type: ignore[misc]
     serve what zarr needs while writing: held metadata (from memory),
     ``in``/listing of every key written; a chunk already streamed raises
     :class:`ChunkNotReadableError`. One process only: it does not pickle.
+
+    ``layout="ozx"`` (or a name ending in ``.ozx``) is refused with
+    :class:`~remote_zip_store.errors.LayoutError`: an ``.ozx`` (OME-Zarr RFC-9)
+    holds zarr v3 metadata, which zarr-python 2 does not write; ``layout="zip"``
+    writes a plain zip under any name.
     """
 
     _readable = True
@@ -76,9 +82,17 @@ class ZipWriteStore(WriteFrontEnd, Store):  # type: ignore[misc]
         mode: str = "w",
         write: WriteOptions | None = None,
         client: S3Client | None = None,
+        layout: str | None = None,
         **options: Any,
     ):
-        self._start_session(url, mode, write, client, options)
+        if resolve_layout(url, layout) == "ozx":
+            raise LayoutError(
+                "an .ozx (OME-Zarr RFC-9) is zarr v3 only and zarr-python 2 writes zarr v2: "
+                "write it under zarr-python 3, pack a v3 hierarchy (remote-zip-store pack "
+                "--ozx), or pass layout='zip' for a plain zip",
+                archive=os.fspath(url),
+            )
+        self._start_session(url, mode, write, client, options, layout)
 
     # -- writing -----------------------------------------------------------------------
     def __setitem__(self, key: str, value: Any) -> None:

@@ -6,6 +6,9 @@ chunks stream out as they are set, metadata (``zarr.json`` and the v2 names) is
 held and written last, a chunk is written once, an exception in ``with``
 aborts, ``close()`` completes. ``set`` is async; the blocking write (CRC, a
 multipart part upload when a buffer fills) runs on a thread, never on the loop.
+``layout="ozx"`` (the default for a name ending in ``.ozx``) writes a single-file
+OME-Zarr (RFC-9): zarr v3 only, stored, ZIP64, ``zarr.json`` first in the
+central directory, the RFC-9 comment (docs/writing.md).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ class ZipWriteStore(WriteFrontEnd, Store):  # type: ignore[misc,unused-ignore]
     keywords; docs/writing.md). Listing, ``exists`` and ``get`` of held
     metadata cover what was written; ``get`` of a streamed chunk raises
     :class:`~remote_zip_store.hierarchy.session.ChunkNotReadableError`. One process
-    only: it does not pickle.
+    only: it does not pickle. ``layout``: ``"zip"``, ``"ozx"`` (OME-Zarr RFC-9) or
+    None (``"ozx"`` for a name ending in ``.ozx``, else ``"zip"``).
     """
 
     supports_writes = True
@@ -54,9 +58,10 @@ class ZipWriteStore(WriteFrontEnd, Store):  # type: ignore[misc,unused-ignore]
         mode: str = "w",
         write: WriteOptions | None = None,
         client: S3Client | None = None,
+        layout: str | None = None,
         **options: Any,
     ):
-        self._start_session(url, mode, write, client, options)
+        self._start_session(url, mode, write, client, options, layout)
         Store.__init__(self, read_only=False)
         self._is_open = True
 
