@@ -135,3 +135,29 @@ def test_scan_of_a_larger_archive_costs_one_round_trip(moto: S3Server) -> None:
     assert row.requests == 2 and row.bytes_read == 128 * 1024 + 16 * 1024
     (row,) = scan(f"s3://{moto.bucket}/{prefix}", head_size=0, **connection(moto))
     assert row.requests == 2 and row.bytes_read < 140_000  # without it: the tail, then the key
+
+
+def test_scan_reads_root_attributes_of_both_zarr_formats_under_one_prefix(moto: S3Server) -> None:
+    """Format 2 keeps root attributes in ``.zattrs``, format 3 in the root ``zarr.json``:
+    the default scan reads whichever the archive has (an explicit ``key`` reads that key)."""
+    prefix = f"mixed-{uuid.uuid4().hex[:8]}/"
+    client = moto.client()
+    v3 = {"zarr_format": 3, "node_type": "group", "attributes": {"subject": "S3", "v": 3}}
+    archives = {
+        "a-v2.zip": good_archive(2),
+        "b-v3.zip": make_zip({"zarr.json": json.dumps(v3).encode(), "x/zarr.json": b"{}"}),
+        "c-v3-no-attrs.zip": make_zip({"r/zarr.json": b'{"zarr_format": 3, "node_type": "group"}'}),
+    }
+    for name, data in archives.items():
+        client.put_object(Bucket=moto.bucket, Key=prefix + name, Body=data)
+    url = f"s3://{moto.bucket}/{prefix}"
+    rows = {row.url.rsplit("/", 1)[1]: row for row in scan(url, **connection(moto))}
+    assert all(row.ok for row in rows.values()), rows
+    assert rows["a-v2.zip"].value == {"subject": "S002", "index": 2}
+    assert rows["b-v3.zip"].value == {"subject": "S3", "v": 3}
+    assert rows["c-v3-no-attrs.zip"].value == {}
+    explicit = {
+        row.url.rsplit("/", 1)[1]: row for row in scan(url, key="zarr.json", **connection(moto))
+    }
+    assert explicit["b-v3.zip"].value == v3
+    assert not explicit["a-v2.zip"].ok and "zarr.json" in (explicit["a-v2.zip"].error or "")

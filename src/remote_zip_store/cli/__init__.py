@@ -88,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     scan_parser.add_argument("prefix", metavar="s3://BUCKET/PREFIX/")
-    scan_parser.add_argument("--key", default=".zattrs", help="key to read")
+    scan_parser.add_argument(
+        "--key",
+        default=None,
+        help="key to read (default: the root attributes, from .zattrs or zarr.json)",
+    )
     scan_parser.add_argument(
         "--concurrency", type=positive_int, default=32, help="archives read at a time"
     )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..archive.reader import ReadOptions, ZipArchive
 from ..errors import InvalidURLError, KeyNotFoundError, describe
-from ..hierarchy.names import METADATA_FILES
+from ..hierarchy.names import METADATA_FILES, ZARR_V3_METADATA, ZATTRS
 from ..hierarchy.roots import resolve_root
 from ..transport.s3 import S3Options, S3Source, list_objects, parse_s3_url, shared_client
 from .many import run_many
@@ -68,7 +68,7 @@ def list_archives(
 def scan(
     prefix_url: str,
     *,
-    key: str = ".zattrs",
+    key: str | None = None,
     concurrency: int = 32,
     suffix: str = ".zip",
     tail_size: int = 128 * 1024,
@@ -83,7 +83,10 @@ def scan(
 
     ``key`` is read relative to each archive's zarr root (a single top-level
     folder is detected as in :class:`RemoteZipStore`); JSON keys are decoded,
-    and a missing ``.zattrs`` reads as ``{}`` as zarr does. Connection
+    and a missing ``.zattrs`` reads as ``{}`` as zarr does. The default (None)
+    reads each archive's root attributes whatever its zarr format: ``.zattrs``
+    (format 2) or the ``attributes`` of the root ``zarr.json`` (format 3), so one
+    scan serves a prefix that holds both. Connection
     arguments are those of :class:`RemoteZipStore` (``endpoint_url``,
     ``verify``, ``anon``, ``profile_name``, keys ...), or a ready ``client``.
     ``on_listed(n)`` and ``on_row(row)`` drive a progress display.
@@ -159,11 +162,20 @@ def scan(
     return rows
 
 
-def _read_key(archive: ZipArchive, key: str) -> Any:
+def _read_key(archive: ZipArchive, key: str | None) -> Any:
     """The key's bytes (below the detected root), JSON-decoded for zarr metadata keys;
-    ``{}`` for an absent ``.zattrs`` (as zarr reads it)."""
+    ``{}`` for an absent ``.zattrs`` (as zarr reads it). ``None``: the root attributes."""
     root = resolve_root(archive, None)
-    entry = archive.index.get(f"{root}/{key}" if root else key)
+    prefix = f"{root}/" if root else ""
+    if key is None:
+        if archive.index.get(prefix + ZATTRS) is None and archive.index.get(
+            prefix + ZARR_V3_METADATA
+        ):
+            document = _read_key(archive, ZARR_V3_METADATA)
+            attributes = document.get("attributes", {}) if isinstance(document, dict) else {}
+            return attributes if isinstance(attributes, dict) else {}
+        key = ZATTRS
+    entry = archive.index.get(prefix + key)
     if entry is None:
         if key == ".zattrs":
             return {}
