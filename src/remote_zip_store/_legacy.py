@@ -80,13 +80,23 @@ class LegacyFinder(importlib.abc.MetaPathFinder):
         prefix = _PACKAGE + "."
         if not fullname.startswith(prefix):
             return None
-        moved = MOVED.get(fullname[len(prefix) :])
+        old = fullname[len(prefix) :]
+        moved = MOVED.get(old)
         if moved is None:
-            return None
+            # A module under a moved package (``sources.s3config``) moved with it.
+            package, _, rest = old.partition(".")
+            if not rest or package not in MOVED:
+                return None
+            moved = f"{MOVED[package]}.{rest}"
         return importlib.machinery.ModuleSpec(fullname, _Alias(f"{prefix}{moved}"))
 
 
 def install() -> None:
-    """Put the finder on ``sys.meta_path`` once."""
+    """Put the finder first on ``sys.meta_path``, once.
+
+    First: an old module under an old package (``sources.s3``) would otherwise be found
+    by the path finder through the aliased package's ``__path__`` and loaded a second
+    time, under the old name, with classes of its own.
+    """
     if not any(isinstance(finder, LegacyFinder) for finder in sys.meta_path):
-        sys.meta_path.append(LegacyFinder())
+        sys.meta_path.insert(0, LegacyFinder())
