@@ -18,16 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from remote_zip_store.archive.writer import (
-    U32_MAX,
-    WriteOptions,
-    ZipWriter,
-    central_record,
-    directory_needs_zip64,
-    encode_name,
-    end_records,
-    local_header,
-)
+from remote_zip_store.archive.writer import WriteOptions, ZipWriter
 from remote_zip_store.errors import (
     ArchiveExistsError,
     DuplicateEntryError,
@@ -39,6 +30,14 @@ from remote_zip_store.errors import (
 from remote_zip_store.hierarchy.frontend import open_archive
 from remote_zip_store.transport.sinks import LocalSink, open_sink
 from remote_zip_store.zipfmt import parse as zipformat
+from remote_zip_store.zipfmt.encode import (
+    central_record,
+    directory_needs_zip64,
+    encode_name,
+    end_records,
+    local_header,
+)
+from remote_zip_store.zipfmt.parse import U32_MAX
 
 FIXED = WriteOptions(date_time=(2026, 12, 3, 12, 0, 0))
 

@@ -19,14 +19,13 @@ from collections.abc import Callable
 
 from ..errors import CorruptEntryError, UnsupportedArchiveError
 from .parse import FLAG_ENCRYPTED, Entry
-
-STORED = 0
-DEFLATED = 8
-DEFLATE64 = 9
-BZIP2 = 12
-LZMA = 14
-ZSTD = 93
-AES = 99
+from .records import AES as AES
+from .records import BZIP2 as BZIP2
+from .records import DEFLATE64 as DEFLATE64
+from .records import DEFLATED as DEFLATED
+from .records import LZMA as LZMA
+from .records import STORED as STORED
+from .records import ZSTD as ZSTD
 
 METHOD_NAMES = {
     STORED: "stored",

@@ -35,33 +35,72 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import BadArchiveError, CorruptEntryError, RemoteZipError, UnsupportedArchiveError
-
-EOCD_SIGNATURE = b"PK\x05\x06"
-EOCD_SIZE = 22
-MAX_COMMENT = 0xFFFF
-ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"
-ZIP64_LOCATOR_SIZE = 20
-ZIP64_EOCD_SIGNATURE = b"PK\x06\x06"
-ZIP64_EOCD_SIZE = 56
-CENTRAL_SIGNATURE = b"PK\x01\x02"
-CENTRAL_SIZE = 46
-LOCAL_SIGNATURE = b"PK\x03\x04"
-LOCAL_SIZE = 30
-ZIP64_EXTRA_ID = 0x0001
-
-#: Bytes at the end of an archive that always hold the EOCD (and ZIP64 records).
-MAX_END_RECORDS = EOCD_SIZE + MAX_COMMENT + ZIP64_LOCATOR_SIZE + ZIP64_EOCD_SIZE
-
-FLAG_ENCRYPTED = 0x0001
-FLAG_DATA_DESCRIPTOR = 0x0008
-FLAG_UTF8 = 0x0800
-
-_EOCD = struct.Struct("<4s4H2LH")
-_ZIP64_LOCATOR = struct.Struct("<4sLQL")
-_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
-_CENTRAL = struct.Struct("<4s6H3L5H2L")
-_LOCAL = struct.Struct("<4s5H3L2H")
-_EXTRA_HEADER = struct.Struct("<2H")
+from .records import (
+    CENTRAL as _CENTRAL,
+)
+from .records import (
+    CENTRAL_SIGNATURE as CENTRAL_SIGNATURE,
+)
+from .records import (
+    CENTRAL_SIZE as CENTRAL_SIZE,
+)
+from .records import (
+    EOCD as _EOCD,
+)
+from .records import (
+    EOCD_SIGNATURE as EOCD_SIGNATURE,
+)
+from .records import (
+    EOCD_SIZE as EOCD_SIZE,
+)
+from .records import (
+    EXTRA_HEADER as _EXTRA_HEADER,
+)
+from .records import (
+    FLAG_DATA_DESCRIPTOR as FLAG_DATA_DESCRIPTOR,
+)
+from .records import (
+    FLAG_ENCRYPTED as FLAG_ENCRYPTED,
+)
+from .records import (
+    FLAG_UTF8 as FLAG_UTF8,
+)
+from .records import (
+    LOCAL as _LOCAL,
+)
+from .records import (
+    LOCAL_SIGNATURE as LOCAL_SIGNATURE,
+)
+from .records import (
+    LOCAL_SIZE as LOCAL_SIZE,
+)
+from .records import (
+    MAX_COMMENT as MAX_COMMENT,
+)
+from .records import (
+    MAX_END_RECORDS as MAX_END_RECORDS,
+)
+from .records import (
+    ZIP64_EOCD as _ZIP64_EOCD,
+)
+from .records import (
+    ZIP64_EOCD_SIGNATURE as ZIP64_EOCD_SIGNATURE,
+)
+from .records import (
+    ZIP64_EOCD_SIZE as ZIP64_EOCD_SIZE,
+)
+from .records import (
+    ZIP64_EXTRA_ID as ZIP64_EXTRA_ID,
+)
+from .records import (
+    ZIP64_LOCATOR as _ZIP64_LOCATOR,
+)
+from .records import (
+    ZIP64_LOCATOR_SIGNATURE as ZIP64_LOCATOR_SIGNATURE,
+)
+from .records import (
+    ZIP64_LOCATOR_SIZE as ZIP64_LOCATOR_SIZE,
+)
 
 #: The fixed part of a central-directory record as a numpy record (46 bytes, unaligned).
 CENTRAL_DTYPE = np.dtype(
