@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,11 @@ DOCS_IMG = REPO / "docs" / "img"
 
 @dataclass
 class Cell:
-    """One condition x scenario x contender: every run's figures (kept once; JSON at the edge)."""
+    """One condition x scenario x contender: every run's figures (kept once; JSON at the edge).
+
+    ``variant`` names a setting a benchmark varies besides the link (zarr3_peers: the
+    zarr format and zarr's concurrency); the suite leaves it empty.
+    """
 
     condition: str
     scenario: str
@@ -38,9 +42,12 @@ class Cell:
     phase_requests: list[int] = field(default_factory=list)
     phase_bytes: list[int] = field(default_factory=list)
     connections: list[int] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    """Client CPU seconds per run (the process's, less the in-process proxy's)."""
     limit_s: float = 0.0
     limit_rounds: int = 0
     limit_bytes: int = 0
+    variant: str = ""
     note: str = ""
     error: str = ""
 
@@ -58,18 +65,55 @@ def _find(cells: Sequence[Cell], condition: str, scenario: str, contender: str) 
     return cell if cell and cell.times else None
 
 
+class Targets:
+    """The one way a benchmark states its targets: ``add`` a target with its figure
+    (``met`` None when it was not measured); ``rows`` is what ``result["targets"]`` holds
+    and :func:`targets_markdown` prints."""
+
+    def __init__(self, cells: Sequence[Cell], prefix: str = ""):
+        self.cells = cells
+        self.prefix = prefix
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, target: str, met: bool | None, figure: str) -> None:
+        self.rows.append({"target": self.prefix + target, "met": met, "figure": figure})
+
+    def get(self, condition: str, scenario: str, contender: str, variant: str = "") -> Cell | None:
+        """The measured cell (None when it was skipped, failed or not run)."""
+        for cell in self.cells:
+            key = (cell.condition, cell.scenario, cell.contender, cell.variant)
+            if key == (condition, scenario, contender, variant):
+                return cell if cell.times else None
+        return None
+
+    def within_limit(self, label: str, cell: Cell | None, factor: float, ms: bool = False) -> None:
+        """``label within {factor}x of the physical limit``, from ``cell``'s median."""
+        target = f"{label} within {factor:g}x of the physical limit"
+        if cell is None or not cell.limit_s:
+            self.add(target, None, "not measured")
+            return
+        x = cell.median / cell.limit_s
+        self.add(
+            target,
+            x <= factor,
+            f"{x:.2f}x ({_time(cell.median, ms)} vs limit {_time(cell.limit_s, ms)})",
+        )
+
+
+def _time(seconds: float, ms: bool) -> str:
+    return f"{seconds * 1000:.0f} ms" if ms else f"{seconds:.3f} s"
+
+
 def check_targets(
     cells: list[Cell], ctx: Context, parse_result: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Each target of issue 3 with its measured figure (``met`` is None when not measured)."""
     cond = "20ms-400Mbit"
-    out: list[dict[str, Any]] = []
-
-    def add(target: str, met: bool | None, figure: str) -> None:
-        out.append({"target": target, "met": met, "figure": figure})
+    targets = Targets(cells)
+    add = targets.add
 
     def get(scenario: str, contender: str, condition: str = cond) -> Cell | None:
-        return _find(cells, condition, scenario, contender)
+        return targets.get(condition, scenario, contender)
 
     store = get("open", "remote-zip-store")
     if store:
@@ -96,12 +140,7 @@ def check_targets(
         )
     channel = get("channel", "remote-zip-store")
     if channel:
-        x = channel.median / channel.limit_s
-        add(
-            "one channel within 1.3x of the physical limit",
-            x <= 1.3,
-            f"{x:.2f}x ({channel.median:.3f} s vs limit {channel.limit_s:.3f} s)",
-        )
+        targets.within_limit("one channel", channel, 1.3)
         tuned = get("channel", "fsmap-tuned")
         if tuned:
             y = tuned.median / channel.median
@@ -136,7 +175,7 @@ def check_targets(
             b <= 200,
             f"{b:.0f} B/entry retained (peak {parse_result['peak_bytes_per_entry']:.0f})",
         )
-    return out
+    return targets.rows
 
 
 def _ratio(value: float, base: float) -> str:
@@ -168,49 +207,108 @@ def _find_any(cells: Sequence[Cell], condition: str, scenario: str, contender: s
     return None
 
 
-def markdown(result: dict[str, Any]) -> str:
-    """One table per condition: scenario x contender, with ratios to the chain and the limit."""
-    cells: list[Cell] = result["cells"]
-    header: tuple[str, ...] = ("scenario", "contender", "median s", "runs", "requests")
-    header += ("MB moved", "× FSMap chain", "× limit", "note")
+@dataclass(frozen=True)
+class Reference:
+    """The "× ..." column: each row's median over the reference cell's of its scenario."""
+
+    header: str
+    pick: Callable[[Sequence[Cell]], Cell | None]
+
+
+def baseline(contender: str, header: str) -> Reference:
+    """The reference is one contender (the suite: the default FSMap chain)."""
+    return Reference(
+        header,
+        lambda row: _find_any(row, row[0].condition, row[0].scenario, contender) if row else None,
+    )
+
+
+def best_of(contenders: Sequence[str], header: str) -> Reference:
+    """The reference is the fastest measured of ``contenders`` in the row."""
+
+    def pick(row: Sequence[Cell]) -> Cell | None:
+        measured = [c for c in row if c.contender in contenders and c.times]
+        return min(measured, key=lambda c: c.median) if measured else None
+
+    return Reference(header, pick)
+
+
+CHAIN = baseline("fsmap-chain", "× FSMap chain")
+
+
+@dataclass(frozen=True)
+class Table:
+    """What :func:`markdown` prints: the time unit and the optional columns."""
+
+    ms: bool = False
+    phase: bool = False
+    """A "read-phase req" column: requests after the arrays were opened."""
+    cpu: bool = False
+    """A "client CPU s" column."""
+    reference: Reference | None = CHAIN
+
+
+def _tables(cells: Sequence[Cell], conditions: Sequence[str]) -> list[tuple[str, list[Cell]]]:
+    """``(heading, cells)`` per condition, and per variant within it (in run order)."""
+    out: list[tuple[str, list[Cell]]] = []
+    for name in conditions:
+        variants = list(dict.fromkeys(c.variant for c in cells if c.condition == name)) or [""]
+        for variant in variants:
+            heading = f"{name}, {variant}" if variant else name
+            out.append((heading, [c for c in cells if (c.condition, c.variant) == (name, variant)]))
+    return out
+
+
+def markdown(result: dict[str, Any], table: Table = Table()) -> str:
+    """One table per condition (and variant): scenario x contender, the ratios to the
+    reference and to the physical limit, and a physical-limit row per scenario."""
+    unit = (lambda s: f"{s * 1000:,.0f}") if table.ms else (lambda s: f"{s:.3f}")
+    header: tuple[str, ...] = ("scenario", "contender", "median ms" if table.ms else "median s")
+    header += ("runs", "requests", "MB moved")
+    header += ("read-phase req",) * table.phase + ("client CPU s",) * table.cpu
+    header += (table.reference.header,) if table.reference else ()
+    header += ("× limit", "note")
     blocks: list[str] = []
-    for condition in result["config"]["conditions"]:
-        name = condition["name"]
+    conditions = [c["name"] for c in result["config"]["conditions"]]
+    for heading, group in _tables(result["cells"], conditions):
         rows: list[tuple[object, ...]] = []
         for scenario, label in result["scenarios"].items():
-            row_cells = [c for c in cells if c.condition == name and c.scenario == scenario]
-            chain = _find_any(row_cells, name, scenario, "fsmap-chain")
+            row_cells = [c for c in group if c.scenario == scenario]
+            ref = table.reference.pick(row_cells) if table.reference else None
             for c in row_cells:
+                values: tuple[object, ...]
                 if c.times:
-                    vs_chain = _ratio(c.median, chain.median) if chain and chain.times else "–"
-                    values: tuple[object, ...] = (
-                        f"{c.median:.3f}",
-                        len(c.times),
-                        c.median_of(c.requests),
-                        f"{c.median_of(c.bytes_down) / 1e6:.2f}",
-                        vs_chain,
-                        _ratio(c.median, c.limit_s),
-                    )
+                    values = (unit(c.median), len(c.times), c.median_of(c.requests))
+                    values += (f"{c.median_of(c.bytes_down) / 1e6:.2f}",)
+                    if table.phase:
+                        values += (str(c.median_of(c.phase_requests)) if c.phase_requests else "",)
+                    if table.cpu:
+                        values += (f"{statistics.median(c.cpu):.2f}" if c.cpu else "–",)
+                    if table.reference:
+                        values += (_ratio(c.median, ref.median) if ref and ref.times else "–",)
+                    values += (_ratio(c.median, c.limit_s),)
                 else:
-                    values = ("–", 0, "–", "–", "–", "–")
+                    values = ("–", 0) + ("–",) * (len(header) - 5)
                 rows.append((label, c.contender, *values, c.error or c.note))
-            first = row_cells[0] if row_cells else None
-            if first and first.limit_s:
+            limits = [c for c in row_cells if c.limit_s]
+            if limits:
+                best = min(limits, key=lambda c: c.limit_s)
+                blanks = (None,) * (table.phase + table.cpu + bool(table.reference))
                 rows.append(
                     (
                         label,
                         "*physical limit*",
-                        f"{first.limit_s:.3f}",
+                        unit(best.limit_s),
                         None,
-                        f"{first.limit_rounds} RTT",
-                        f"{first.limit_bytes / 1e6:.2f}",
-                        None,
+                        f"{best.limit_rounds} RTT",
+                        f"{best.limit_bytes / 1e6:.2f}",
+                        *blanks,
                         "1.00",
                         None,
                     )
                 )
-        table = markdown_table(header, rows, align="llrrrrrrl")
-        blocks.append(f"#### {name}\n\n{table}\n")
+        table_text = markdown_table(header, rows, align="llrrrr" + "r" * (len(header) - 7) + "l")
+        blocks.append(f"#### {heading}\n\n{table_text}\n")
     return "\n".join(blocks)
 
 

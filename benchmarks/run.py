@@ -38,7 +38,7 @@ from benchmarks.limits import physical_limit
 from benchmarks.report import write_outputs
 from benchmarks.runner import Config, quick_config, run_suite
 from benchmarks.scenarios import SCENARIO_NAMES, SCENARIOS, Context
-from remote_zip_store.testing.netsim import CONDITIONS, Condition
+from remote_zip_store.testing.netsim import Condition
 
 __all__ = ["SCENARIOS", "Config", "main", "quick_config", "run_suite", "write_outputs"]
 
@@ -72,17 +72,7 @@ def rerender(path: Path, *, docs: bool) -> dict[str, Any]:
 def build_config(args: argparse.Namespace) -> Config:
     out = Path(args.out) if args.out else (archives.OUT / "quick" if args.quick else archives.OUT)
     config = runner.quick_config(out) if args.quick else Config(out=out, skip=runner.full_skips())
-    if args.reps:
-        config.reps = args.reps
-    if args.cell_budget:
-        config.cell_budget = args.cell_budget
-    if args.conditions:
-        by_name = {c.name: c for c in (*CONDITIONS, *config.conditions)}
-        config.conditions = tuple(by_name[n] for n in args.conditions.split(","))
-    if args.scenarios:
-        config.scenarios = tuple(args.scenarios.split(","))
-    if args.contenders:
-        config.contenders = tuple(args.contenders.split(","))
+    runner.apply_arguments(config, args)
     if args.archives:
         config.n_archives = args.archives
     if args.archive:
@@ -96,16 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--quick", action="store_true", help="tiny archives, 1 run, for CI")
-    parser.add_argument("--server", choices=("seaweedfs", "moto"), default="seaweedfs")
+    runner.add_arguments(parser, str(list(SCENARIO_NAMES)), str(list(contenders.BY_NAME)))
     parser.add_argument("--out", help="output folder (default benchmarks/out/)")
-    parser.add_argument("--reps", type=int, help="runs per cell (default 3; quick 1)")
-    parser.add_argument(
-        "--cell-budget", type=float, help="seconds after which a cell stops repeating"
-    )
-    parser.add_argument("--conditions", help=f"comma-separated, of {[c.name for c in CONDITIONS]}")
-    parser.add_argument("--scenarios", help=f"comma-separated, of {list(SCENARIO_NAMES)}")
-    parser.add_argument("--contenders", help=f"comma-separated, of {list(contenders.BY_NAME)}")
     parser.add_argument("--archives", type=int, help="archives for the 'archives' scenario")
     parser.add_argument(
         "--archive", choices=("eeg", "eeg-deflate", "grid", "many"), help="the main archive"

@@ -6,14 +6,16 @@ objects; :func:`benchmarks.report.to_json` is the one place they become JSON.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import platform
+import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from benchmarks import archives, contenders, parse
 from benchmarks.archives import Archive
@@ -27,6 +29,9 @@ from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_se
 
 @dataclass
 class Config:
+    """One benchmark run's settings: shared by the suite (``benchmarks.run``) and the
+    zarr-3 peers (``benchmarks.zarr3_peers``); the defaults are the suite's."""
+
     quick: bool = False
     reps: int = 3
     cell_budget: float = 20.0
@@ -48,6 +53,11 @@ class Config:
     """Entries of the parse benchmark's archive (0: skip it)."""
     archive: str = "eeg"
     """The main archive: eeg, eeg-deflate, grid or many."""
+    channels: int = 16
+    seconds: int = 7200
+    """The EEG recording's shape (channels x seconds at 256 Hz)."""
+    archives: Path = archives.ARCHIVES
+    """Where zarr3_peers caches its generated archives (the suite: ``archives.ARCHIVES``)."""
 
 
 def full_skips() -> dict[tuple[str, str, str], str]:
@@ -76,12 +86,15 @@ def quick_config(out: Path) -> Config:
         n_archives=3,
         out=out,
         parse_entries=20_000,
+        channels=2,
+        seconds=300,
     )
 
 
 def generate(config: Config) -> tuple[Archive, Archive]:
     if config.quick:
-        return archives.eeg(channels=2, seconds=300), archives.small(channels=1, seconds=60)
+        eeg = archives.eeg(channels=config.channels, seconds=config.seconds)
+        return eeg, archives.small(channels=1, seconds=60)
     main = {
         "eeg": archives.eeg,
         "eeg-deflate": lambda: archives.eeg(deflate=True),
@@ -95,30 +108,49 @@ def _upload(server: S3Server, archive: Archive, key: str) -> None:
     server.put_file(archive.path, key)
 
 
+class Runnable(Protocol):
+    """A scenario as the run loop sees it: ``run(contender, ctx, mark)`` calls ``mark()``
+    once the hierarchy is open, and again right before the measured read when it opens
+    arrays first (the "phase")."""
+
+    name: str
+
+    def run(self, contender: Any, ctx: Any, mark: Callable[[], None], /) -> object: ...
+
+
+class Named(Protocol):
+    name: str
+
+
 def run_cell(
-    sim: NetSim, contender: Contender, scenario: Scenario, ctx: Context, config: Config, cell: Cell
+    sim: NetSim, contender: Named, scenario: Runnable, ctx: Any, config: Config, cell: Cell
 ) -> None:
+    """Runs one cell cold (process state forgotten) ``config.reps`` times within its budget."""
     started = time.perf_counter()
     while len(cell.times) < config.reps:
         contenders.forget_fsspec_instances()
-        opened_at: list[Counts] = []
+        marks: list[Counts] = []
 
-        def mark(marks: list[Counts] = opened_at) -> None:
+        def mark(marks: list[Counts] = marks) -> None:
             marks.append(sim.counts())
 
         sim.reset()
+        cpu0, proxy0 = time.process_time(), sim.cpu_time()
         t0 = time.perf_counter()
         scenario.run(contender, ctx, mark)
         elapsed = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0 - (sim.cpu_time() - proxy0)
         counts = sim.counts()
         cell.times.append(elapsed)
+        cell.cpu.append(round(max(cpu, 0.0), 4))
         cell.requests.append(counts.requests)
         cell.bytes_down.append(counts.bytes_down)
         cell.connections.append(counts.connections)
-        if opened_at:
-            cell.open_requests.append(opened_at[0].requests)
-            cell.open_bytes.append(opened_at[0].bytes_down)
-            phase = counts - opened_at[-1]
+        if marks:
+            cell.open_requests.append(marks[0].requests)
+            cell.open_bytes.append(marks[0].bytes_down)
+        if len(marks) > 1:
+            phase = counts - marks[-1]
             cell.phase_requests.append(phase.requests)
             cell.phase_bytes.append(phase.bytes_down)
         if time.perf_counter() - started > config.cell_budget:
@@ -127,6 +159,65 @@ def run_cell(
         cell.note = (
             f"{len(cell.times)} of {config.reps} runs (cell time budget {config.cell_budget:g} s)"
         )
+
+
+def warm_up(
+    chosen: Sequence[Named], check: Callable[[Any], object], log: Callable[[str], None]
+) -> dict[str, str]:
+    """Untimed ``check(contender)`` for each (imports, service models, a read checked
+    against the local file); returns ``{contender: why it is unusable}``."""
+    broken: dict[str, str] = {}
+    for contender in chosen:
+        contenders.forget_fsspec_instances()
+        try:
+            check(contender)
+        except Exception as exc:  # reported in every cell of that contender
+            broken[contender.name] = f"{type(exc).__name__}: {exc}"[:300]
+            log(f"  {contender.name}: unusable ({broken[contender.name]})")
+    return broken
+
+
+Limit = Callable[[Any, Any, Condition], tuple[float, int, int]]
+"""``(scenario, contender, condition) -> (seconds, round trips, bytes)``: a cell's limit."""
+
+
+def run_matrix(
+    sim: NetSim,
+    config: Config,
+    scenarios: Sequence[Runnable],
+    chosen: Sequence[Named],
+    ctx: Any,
+    limit: Limit,
+    *,
+    broken: dict[str, str] | None = None,
+    variant: str = "",
+    log: Callable[[str], None] = print,
+) -> list[Cell]:
+    """The one run loop: conditions x scenarios x contenders through ``sim``, each cell
+    with its limit, skipped (``config.skip``), failed (its error) or measured."""
+    cells: list[Cell] = []
+    for condition in config.conditions:
+        sim.set_condition(condition)
+        log(f"== {condition.name}: {condition.describe()}" + (f", {variant}" if variant else ""))
+        for scenario in scenarios:
+            for contender in chosen:
+                cell = Cell(condition.name, scenario.name, contender.name, variant=variant)
+                cell.limit_s, cell.limit_rounds, cell.limit_bytes = limit(
+                    scenario, contender, condition
+                )
+                why = config.skip.get((condition.name, scenario.name, contender.name))
+                if broken and contender.name in broken:
+                    cell.error = broken[contender.name]
+                elif why:
+                    cell.note = why
+                else:
+                    try:
+                        run_cell(sim, contender, scenario, ctx, config, cell)
+                    except Exception as exc:  # reported in the table, the run goes on
+                        cell.error = f"{type(exc).__name__}: {exc}"[:300]
+                cells.append(cell)
+                log(cell_line(cell))
+    return cells
 
 
 def run_suite(
@@ -144,7 +235,6 @@ def run_suite(
     host, port = server.endpoint_url.removeprefix("http://").split(":")
     chosen = [contenders.BY_NAME[name] for name in config.contenders]
     scenarios = [s for s in SCENARIOS if s.name in config.scenarios]
-    cells: list[Cell] = []
     with NetSim(host, int(port)) as sim:
         base = Target(
             sim.endpoint, server.bucket, "bench/eeg.zip", server.access_key, server.secret_key
@@ -156,89 +246,113 @@ def run_suite(
             small,
         )
         # Warm-up (untimed): imports, botocore's service model, s3fs's event loop thread.
-        for contender in chosen:
-            contenders.forget_fsspec_instances()
-            contender.open(ctx.small_targets[0]).close()
-        for condition in config.conditions:
-            sim.set_condition(condition)
-            log(f"== {condition.name}: {condition.describe()}")
-            for scenario in scenarios:
-                for contender in chosen:
-                    cell = Cell(condition.name, scenario.name, contender.name)
-                    cell.limit_s, cell.limit_rounds, cell.limit_bytes = physical_limit(
-                        scenario.needs(ctx), condition
-                    )
-                    why = config.skip.get((condition.name, scenario.name, contender.name))
-                    if why:
-                        cell.note = why
-                    else:
-                        try:
-                            run_cell(sim, contender, scenario, ctx, config, cell)
-                        except Exception as exc:  # reported in the table, the run goes on
-                            cell.error = f"{type(exc).__name__}: {exc}"[:300]
-                    cells.append(cell)
-                    log(cell_line(cell))
+        broken = warm_up(chosen, lambda c: c.open(ctx.small_targets[0]).close(), log)
+
+        def limit(scenario: Scenario, contender: Contender, condition: Condition) -> Any:
+            return physical_limit(scenario.needs(ctx), condition)
+
+        cells = run_matrix(sim, config, scenarios, chosen, ctx, limit, broken=broken, log=log)
         parse_result = (
             parse.run(config.parse_entries, server, sim, log=log) if config.parse_entries else {}
         )
-    result = {
+    result = result_of(config, server, chosen, scenarios, cells)
+    result["config"]["n_archives"] = config.n_archives
+    result["archives"] = {
+        "main": {
+            "kind": config.archive,
+            "name": eeg.path.name,
+            "bytes": eeg.size,
+            "entries": len(index_of(eeg)),
+        },
+        "small": {
+            "name": small.path.name,
+            "bytes": small.size,
+            "entries": len(index_of(small)),
+        },
+    }
+    result["parse"] = parse_result
+    result["targets"] = check_targets(cells, ctx, parse_result)
+    return result
+
+
+def result_of(
+    config: Config,
+    server: S3Server,
+    chosen: Sequence[Any],
+    scenarios: Sequence[Any],
+    cells: list[Cell],
+    modules: Sequence[str] = ("zarr", "boto3", "s3fs", "fsspec", "aiobotocore"),
+) -> dict[str, Any]:
+    """The record of a run every benchmark writes (a benchmark adds its own keys): date,
+    machine and versions of ``modules``, settings, who and what ran, the cells."""
+    return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "setup": machine_facts(server),
+        "setup": machine_facts(server, modules),
         "config": {
             "quick": config.quick,
             "reps": config.reps,
             "cell_budget_s": config.cell_budget,
             "conditions": [asdict(c) for c in config.conditions],
-            "n_archives": config.n_archives,
             "skipped": {"/".join(k): v for k, v in config.skip.items()},
-        },
-        "archives": {
-            "main": {
-                "kind": config.archive,
-                "name": eeg.path.name,
-                "bytes": eeg.size,
-                "entries": len(index_of(eeg)),
-            },
-            "small": {
-                "name": small.path.name,
-                "bytes": small.size,
-                "entries": len(index_of(small)),
-            },
         },
         "contenders": {c.name: c.label for c in chosen},
         "scenarios": {s.name: s.label for s in scenarios},
         "cells": cells,
-        "parse": parse_result,
     }
-    result["targets"] = check_targets(cells, ctx, parse_result)
-    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser, scenarios: str, contenders: str) -> None:
+    """The options every benchmark's command line has (``scenarios``, ``contenders``: the
+    names it knows, for the help)."""
+    parser.add_argument("--quick", action="store_true", help="tiny archives, 1 run, for CI")
+    parser.add_argument("--server", choices=("seaweedfs", "moto"), default="seaweedfs")
+    parser.add_argument("--reps", type=int, help="runs per cell (default 3; quick 1)")
+    parser.add_argument(
+        "--cell-budget", type=float, help="seconds after which a cell stops repeating"
+    )
+    parser.add_argument("--conditions", help=f"comma-separated, of {[c.name for c in CONDITIONS]}")
+    parser.add_argument("--scenarios", help=f"comma-separated, of {scenarios}")
+    parser.add_argument("--contenders", help=f"comma-separated, of {contenders}")
+
+
+def apply_arguments(config: Config, args: argparse.Namespace) -> Config:
+    """``config`` with the options of :func:`add_arguments` applied."""
+    if args.reps:
+        config.reps = args.reps
+    if args.cell_budget:
+        config.cell_budget = args.cell_budget
+    if args.conditions:
+        by_name = {c.name: c for c in (*CONDITIONS, *config.conditions)}
+        config.conditions = tuple(by_name[n] for n in args.conditions.split(","))
+    if args.scenarios:
+        config.scenarios = tuple(args.scenarios.split(","))
+    if args.contenders:
+        config.contenders = tuple(args.contenders.split(","))
+    return config
 
 
 def cell_line(cell: Cell) -> str:
+    head = f"  {cell.scenario:9} {cell.contender:24}"
     if cell.error:
-        return f"  {cell.scenario:9} {cell.contender:18} ERROR {cell.error}"
+        return f"{head} ERROR {cell.error}"
     if not cell.times:
-        return f"  {cell.scenario:9} {cell.contender:18} skipped ({cell.note})"
+        return f"{head} skipped ({cell.note})"
     return (
-        f"  {cell.scenario:9} {cell.contender:18} {cell.median:8.3f} s  "
-        f"{cell.median_of(cell.requests):6d} req  {cell.median_of(cell.bytes_down) / 1e6:9.2f} MB"
+        f"{head} {cell.median:8.3f} s  {cell.median_of(cell.requests):6d} req  "
+        f"{cell.median_of(cell.bytes_down) / 1e6:9.2f} MB  cpu {statistics.median(cell.cpu):.2f} s"
         f"  (n={len(cell.times)}, limit {cell.limit_s:.3f} s)"
     )
 
 
-def machine_facts(server: S3Server) -> dict[str, Any]:
-    import boto3
-    import zarr
-
+def machine_facts(
+    server: S3Server, modules: Sequence[str] = ("zarr", "boto3", "s3fs", "fsspec", "aiobotocore")
+) -> dict[str, Any]:
+    """The machine, the server and the versions of ``modules`` (those importable)."""
     from remote_zip_store.testing.servers import weed_binary
 
-    versions = {
-        "python": platform.python_version(),
-        "zarr": zarr.__version__,
-        "boto3": boto3.__version__,
-    }
-    for module in ("s3fs", "fsspec", "aiobotocore"):
-        with contextlib.suppress(ImportError):
+    versions = {"python": platform.python_version()}
+    for module in modules:
+        with contextlib.suppress(ImportError, AttributeError):
             versions[module] = __import__(module).__version__
     weed = weed_binary()
     if server.name == "seaweedfs" and weed:
@@ -252,6 +366,7 @@ def machine_facts(server: S3Server) -> dict[str, Any]:
     return {
         "server": server.name,
         "cpus": os.cpu_count(),
+        "platform": platform.platform(),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "load_average_at_end": [round(x, 2) for x in load],
         "versions": versions,

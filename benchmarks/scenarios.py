@@ -111,18 +111,18 @@ def _meta(archive: Archive, arrays: Sequence[str]) -> list[str]:
 
 def _array_chunks(ctx: Context, array: str) -> list[str]:
     """The chunk entries of ``array`` in the archive."""
-    return _chunk_names(ctx.archive, array)
+    return chunk_names(ctx.archive, array)
 
 
-def _chunk_names(archive: Archive, array: str) -> list[str]:
+def chunk_names(archive: Archive, array: str) -> list[str]:
+    """The chunk entries directly under ``array`` (``a/0.0``, or format 3's ``a/c/0``)."""
     prefix = array + "/"
-    return [
-        n
-        for n in index_of(archive).names()
-        if n.startswith(prefix)
-        and "/" not in n[len(prefix) :]
-        and not n[len(prefix) :].startswith(".")
-    ]
+    names = []
+    for name in index_of(archive).names():
+        rest = name[len(prefix) :].removeprefix("c/") if name.startswith(prefix) else "/"
+        if "/" not in rest and not rest.startswith(".") and rest != "zarr.json":
+            names.append(name)
+    return names
 
 
 @functools.cache
@@ -131,7 +131,7 @@ def middle_chunk(archive: Archive) -> str:
     buffer of the open (the first chunk lies in the head), so it costs a GET. Cached: it
     is called inside the timed scenario (the untimed warm-up fills the cache)."""
     index = index_of(archive)
-    names = _chunk_names(archive, archive.arrays[0])
+    names = chunk_names(archive, archive.arrays[0])
     offsets = {n: entry.header_offset for n in names if (entry := index.get(n)) is not None}
     names.sort(key=offsets.__getitem__)
     return names[len(names) // 2]

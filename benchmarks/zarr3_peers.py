@@ -1,12 +1,16 @@
-"""zarr-python 3: the ways to read a zarr zip in S3, side by side (issue 10).
+"""zarr-python 3: the ways to read a zarr hierarchy in S3, side by side (issues 10 and 20).
 
 Run in the Python 3.12 environment (zarr >= 3.2, the ``bench-zarr3`` extra)::
 
-    python -m benchmarks.zarr3_peers [--quick] [--server seaweedfs|moto] [--out results.md]
+    python -m benchmarks.zarr3_peers [--quick] [--matrix peers|unzipped] [--out results.md]
 
-Starts SeaweedFS (or moto) on 127.0.0.1, uploads two archives and puts every contender
-through the same :mod:`remote_zip_store.testing.netsim` proxy, condition by condition
-(loopback, then 20 ms RTT / 400 Mbit/s):
+Starts SeaweedFS (or moto) on 127.0.0.1, uploads the hierarchies and puts every contender
+through the same :mod:`remote_zip_store.testing.netsim` proxy. Two matrices, both on the
+suite's harness (:mod:`benchmarks.runner`'s config and run loop, :mod:`benchmarks.report`'s
+cells, targets and tables); this module holds only their archives, contenders and scenarios.
+
+``--matrix peers`` (issue 10; loopback, then 20 ms RTT / 400 Mbit/s): the ways to read a
+*zip* with zarr 3. Archives:
 
 * ``eeg``: the EEG recording of the suite (16 channels x 2 h at 256 Hz float32, one
   stored entry per 30 s epoch: 240 chunks per channel, zarr format 2, consolidated).
@@ -19,32 +23,41 @@ through the same :mod:`remote_zip_store.testing.netsim` proxy, condition by cond
 Contenders: zarr's ``ZipStore`` over an s3fs file (defaults; and ``block_size=256 KiB,
 cache_type="bytes"``), zarr's ``ZipStore`` over ``obstore.open_reader``, zarrista's
 ``AsyncZipStore`` over an obstore ``S3Store`` (its own Rust zarr, not zarr-python), and
-this project's ``RemoteZipStore`` under zarr 3. Every run is cold (new clients, fsspec
-instance caches dropped); the proxy counts requests and bytes. A cell repeats up to
-``--reps`` times while its runs have taken less than ``--cell-budget`` seconds, so the
-slow peers get one run. The physical limit is the suite's: 2 round trips plus the fewest
-bytes that hold what the scenario needs (directory, end records, local headers and the
-needed data), over the bandwidth.
+this project's ``RemoteZipStore`` under zarr 3.
+
+``--matrix unzipped`` (issue 20; 20 ms RTT / 400 Mbit/s): this store on the zip against
+the SAME hierarchy unzipped, one object per key under a prefix, read by
+``zarr.storage.ObjectStore`` (obstore), and against a native Icechunk repository of it
+(format 3 only: Icechunk stores no format 2) on the same SeaweedFS; zarr formats 2 and 3
+(the ``eeg`` file, and the recording written by zarr 3 in format 3, unsharded), zarr's
+``async.concurrency`` 10 and 64 (``--formats``, ``--concurrency``). Scenarios: open group
++ list every node, one chunk, one channel (240 chunks), 16 channels x one epoch, the whole
+hierarchy. The report adds the client CPU and "× best unzipped": each median over the
+fastest unzipped contender's in its row.
+
+Every run is cold (new clients; :func:`remote_zip_store.testing.cold.forget_process_state`);
+the proxy counts requests and bytes. A cell repeats up to ``--reps`` times while its runs
+have taken less than ``--cell-budget`` seconds, so the slow peers get one run. The physical
+limit is the suite's (:func:`benchmarks.limits.physical_limit`): 2 round trips plus the
+fewest bytes that hold what the scenario needs over the bandwidth (for the zip: directory,
+end records, local headers and the needed data; unzipped: the needed objects' bytes).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import functools
 import json
 import logging
-import os
-import platform
-import statistics
-import struct
 import sys
 import tempfile
 import time
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,38 +67,36 @@ if __package__ in (None, ""):  # ``python benchmarks/zarr3_peers.py``
 
 import numpy as np
 
+from benchmarks import archives as suite_archives
+from benchmarks import report, runner
 from benchmarks.contenders import Target  # the suite's: one object, endpoint, credentials
+from benchmarks.limits import Need, index_of, physical_limit
+from benchmarks.report import Cell, Table, Targets
+from benchmarks.runner import Config
+from benchmarks.scenarios import chunk_names
 from remote_zip_store.testing.cold import forget_process_state
-from remote_zip_store.testing.netsim import LOOPBACK, Condition, Counts, NetSim
-from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server
+from remote_zip_store.testing.netsim import CONDITIONS, LOOPBACK, Condition, NetSim
+from remote_zip_store.testing.servers import S3Server
 
-OUT = Path(__file__).resolve().parent / "out"
-ARCHIVES = OUT / "archives"
+ARCHIVES = suite_archives.ARCHIVES
 RATE = 256
 EPOCH = 30 * RATE
-"""Samples per chunk (one 30 s epoch) in both archives; the inner chunk of the sharded one."""
+"""Samples per chunk (one 30 s epoch) in every archive; the inner chunk of the sharded one."""
 SHARD_EPOCHS = 40
 """Inner chunks per shard of the sharded archive (20 minutes, 1.2 MB)."""
 TUNED_BLOCK_SIZE = 256 * 1024
-COND_20MS = Condition.of("20ms-400Mbit", 20, 400)
+COND_20MS = next(c for c in CONDITIONS if c.name == "20ms-400Mbit")  # the suite's
 
 # -- archives -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Archive:
-    """A generated archive on disk, its S3 key, and the arrays the scenarios read."""
+class Archive(suite_archives.Archive):
+    """The suite's archive record, plus its S3 key, zarr format and writer."""
 
-    name: str
-    path: Path
-    key: str
-    arrays: tuple[str, ...]
-    zarr_format: int
-    written_by: str
-
-    @property
-    def size(self) -> int:
-        return self.path.stat().st_size
+    key: str = ""
+    zarr_format: int = 2
+    written_by: str = ""
 
 
 def _signals(channels: int, seconds: int, seed: int = 7) -> Iterator[np.ndarray]:
@@ -110,13 +121,12 @@ def _zip_directory(directory: Path, path: Path) -> None:
             zf.write(directory / name, name)
 
 
-def _write_hierarchy(path: Path, channels: int, seconds: int, *, sharded: bool) -> None:
+def _write_hierarchy(path: Path, channels: int, seconds: int, fmt: int, *, sharded: bool) -> None:
     """The recording written by zarr 3 into a directory, consolidated, then zipped."""
     import zarr
 
     with tempfile.TemporaryDirectory(prefix="rzs-z3-") as tmp:
         store = zarr.storage.LocalStore(tmp)
-        fmt = 3 if sharded else 2
         root = zarr.group(store=store, zarr_format=fmt)
         root.attrs.update(
             {"subject": "S001", "sampling_rate_hz": RATE, "channels": channels, "seconds": seconds}
@@ -124,10 +134,12 @@ def _write_hierarchy(path: Path, channels: int, seconds: int, *, sharded: bool) 
         signals = root.create_group("signals")
         for c, data in enumerate(_signals(channels, seconds)):
             extra: dict[str, Any] = (
-                {"shards": (EPOCH * SHARD_EPOCHS,), "dimension_names": ["time"]}
-                if sharded
+                {"dimension_names": ["time"]}
+                if fmt == 3
                 else {"filters": None, "attributes": {"_ARRAY_DIMENSIONS": ["time"]}}
             )
+            if sharded:
+                extra["shards"] = (EPOCH * SHARD_EPOCHS,)
             array = signals.create_array(
                 f"ch{c:02d}",
                 shape=data.shape,
@@ -144,70 +156,41 @@ def _write_hierarchy(path: Path, channels: int, seconds: int, *, sharded: bool) 
         _zip_directory(Path(tmp), path)
 
 
-def _generated(path: Path, write: Callable[[Path], object]) -> Path:
-    if not (path.exists() and path.stat().st_size > 0):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        write(tmp)
-        tmp.rename(path)
-    return path
+def _arrays(channels: int) -> tuple[str, ...]:
+    return tuple(f"signals/ch{c:02d}" for c in range(channels))
 
 
 def eeg_archive(directory: Path, channels: int, seconds: int) -> Archive:
     """The zarr-2 suite's EEG file when cached, else the same recording written by zarr 3."""
-    arrays = tuple(f"signals/ch{c:02d}" for c in range(channels))
+    arrays = _arrays(channels)
     suite = directory / f"eeg-{channels}ch-{seconds}s-stored.zip"
     if suite.exists() and suite.stat().st_size > 0:
-        return Archive("eeg", suite, "bench/eeg.zip", arrays, 2, "zarr 2 ZipStore (suite cache)")
-    path = _generated(
+        written = "zarr 2 ZipStore (suite cache)"
+        return Archive("eeg", suite, arrays, EPOCH, "bench/eeg.zip", 2, written)
+    path = suite_archives._generated(
         directory / f"eeg-{channels}ch-{seconds}s-stored-z3f2.zip",
-        lambda tmp: _write_hierarchy(tmp, channels, seconds, sharded=False),
+        lambda tmp: _write_hierarchy(tmp, channels, seconds, 2, sharded=False),
     )
-    return Archive("eeg", path, "bench/eeg.zip", arrays, 2, "zarr 3 (format 2) + zipfile")
+    return Archive("eeg", path, arrays, EPOCH, "bench/eeg.zip", 2, "zarr 3 (format 2) + zipfile")
+
+
+def eeg_v3_archive(directory: Path, channels: int, seconds: int) -> Archive:
+    """The recording in zarr format 3, unsharded (one object per epoch once unzipped)."""
+    path = suite_archives._generated(
+        directory / f"eeg-{channels}ch-{seconds}s-stored-v3.zip",
+        lambda tmp: _write_hierarchy(tmp, channels, seconds, 3, sharded=False),
+    )
+    arrays = _arrays(channels)
+    return Archive("eeg", path, arrays, EPOCH, "bench/eeg-v3.zip", 3, "zarr 3 (format 3) + zipfile")
 
 
 def sharded_archive(directory: Path, channels: int, seconds: int) -> Archive:
-    path = _generated(
+    path = suite_archives._generated(
         directory / f"eeg-{channels}ch-{seconds}s-sharded{SHARD_EPOCHS}-v3.zip",
-        lambda tmp: _write_hierarchy(tmp, channels, seconds, sharded=True),
+        lambda tmp: _write_hierarchy(tmp, channels, seconds, 3, sharded=True),
     )
-    arrays = tuple(f"signals/ch{c:02d}" for c in range(channels))
-    return Archive("sharded", path, "bench/sharded.zip", arrays, 3, "zarr 3 (format 3) + zipfile")
-
-
-# -- what an ideal client reads -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Layout:
-    """A local archive's directory: where the central directory starts, each entry's span."""
-
-    size: int
-    cd_start: int
-    entries: dict[str, tuple[int, int, int]]
-    """name -> (local header offset, data offset, data end)."""
-
-    @classmethod
-    def of(cls, path: Path) -> Layout:
-        entries: dict[str, tuple[int, int, int]] = {}
-        with zipfile.ZipFile(path) as zf, open(path, "rb") as f:
-            for info in zf.infolist():
-                f.seek(info.header_offset)
-                head = f.read(30)
-                name_len, extra_len = struct.unpack("<HH", head[26:30])
-                data = info.header_offset + 30 + name_len + extra_len
-                entries[info.filename] = (info.header_offset, data, data + info.compress_size)
-            return cls(path.stat().st_size, zf.start_dir, entries)
-
-    def chunks(self, array: str) -> list[str]:
-        """The chunk entries directly under ``array`` (no metadata), in archive order."""
-        prefix = array + "/"
-        names = [
-            n
-            for n in self.entries
-            if n.startswith(prefix) and "/" not in n[len(prefix) :] and n[len(prefix)].isdigit()
-        ]
-        return sorted(names, key=lambda n: self.entries[n][0])
+    written = "zarr 3 (format 3) + zipfile"
+    return Archive("sharded", path, _arrays(channels), EPOCH, "bench/sharded.zip", 3, written)
 
 
 def inner_chunk_bytes(path: Path, shard: str, inner: int, per_shard: int) -> tuple[int, int]:
@@ -223,45 +206,63 @@ def inner_chunk_bytes(path: Path, shard: str, inner: int, per_shard: int) -> tup
     return index_len, int(pairs[inner][1])
 
 
-@dataclass(frozen=True)
-class Need:
-    """What a scenario needs from one archive: whole entries, and parts of entries."""
+def upload_unzipped(server: S3Server, archive: Archive, prefix: str) -> int:
+    """Every entry of ``archive`` as one object under ``prefix`` (direct, not via the proxy)."""
+    client = server.client(max_pool_connections=16)
+    with zipfile.ZipFile(archive.path) as zf:
+        names = [i.filename for i in zf.infolist() if not i.is_dir()]
 
-    archive: Archive
-    whole: tuple[str, ...] = ()
-    parts: tuple[tuple[str, int], ...] = ()
-    """(entry, bytes needed from its data)."""
+        def put(name: str) -> None:
+            with zipfile.ZipFile(archive.path) as own:  # one handle per thread
+                body = own.read(name)
+            client.put_object(Bucket=server.bucket, Key=f"{prefix}/{name}", Body=body)
 
-
-def limit_bytes(need: Need) -> int:
-    """The fewest bytes holding what is needed: the directory and end records, plus the
-    local header and data of each needed entry (header and the needed part for a part),
-    or the whole object when that is fewer."""
-    layout = _layout(need.archive.path)
-    total = layout.size - layout.cd_start
-    for name in need.whole:
-        header, _, end = layout.entries[name]
-        total += end - header
-    for name, nbytes in need.parts:
-        header, data, _ = layout.entries[name]
-        total += data - header + nbytes
-    return min(total, layout.size)
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(put, names))
+    return len(names)
 
 
-def physical_limit(need: Need, condition: Condition) -> tuple[float, int]:
-    """``(seconds, bytes)``: 2 round trips (connection, one round of GETs) plus the bytes
-    over the bandwidth; 0 on loopback (``Condition.lower_bound``, as in ``benchmarks.limits``)."""
-    nbytes = limit_bytes(need)
-    return condition.lower_bound(nbytes), nbytes
+def _icechunk_storage(t: Target) -> Any:
+    import icechunk
+
+    return icechunk.s3_storage(
+        bucket=t.bucket,
+        prefix=t.key,
+        endpoint_url=t.endpoint_url,
+        allow_http=True,
+        access_key_id=t.access_key,
+        secret_access_key=t.secret_key,
+        region=t.region,
+        force_path_style=True,
+    )
 
 
-_LAYOUTS: dict[Path, Layout] = {}
+def write_icechunk(archive: Archive, t: Target) -> None:
+    """A native Icechunk repository holding ``archive``'s hierarchy (format 3): the same
+    groups, arrays, chunk grid and attributes, one commit."""
+    import icechunk
+    import zarr
 
-
-def _layout(path: Path) -> Layout:
-    if path not in _LAYOUTS:
-        _LAYOUTS[path] = Layout.of(path)
-    return _LAYOUTS[path]
+    repo = icechunk.Repository.create(_icechunk_storage(t))
+    session = repo.writable_session("main")
+    with zarr.storage.ZipStore(archive.path, mode="r") as local:
+        source = zarr.open_group(local, mode="r")
+        root = zarr.group(store=session.store, zarr_format=3, attributes=dict(source.attrs))
+        for name, node in source.members(max_depth=None):
+            if isinstance(node, zarr.Group):
+                root.create_group(name, attributes=dict(node.attrs))
+                continue
+            array = root.create_array(
+                name,
+                shape=node.shape,
+                chunks=node.chunks,
+                dtype=node.dtype,
+                compressors=None,
+                dimension_names=node.metadata.dimension_names,
+                attributes=dict(node.attrs),
+            )
+            array[:] = node[:]
+    session.commit("the EEG hierarchy")
 
 
 # -- contenders -----------------------------------------------------------------------------------
@@ -334,11 +335,12 @@ class ZarristaHandle(Handle):
         self.loop.close()
 
 
-def _obstore(t: Target) -> Any:
+def _obstore(t: Target, prefix: str | None = None) -> Any:
     from obstore.store import S3Store
 
     return S3Store(
         t.bucket,
+        prefix=prefix,
         endpoint=t.endpoint_url,
         access_key_id=t.access_key,
         secret_access_key=t.secret_key,
@@ -394,12 +396,30 @@ def _ours(t: Target) -> Handle:
     return ZarrHandle(store, [store.close])
 
 
+def _objects(t: Target) -> Handle:
+    """zarr's ``ObjectStore`` over an obstore ``S3Store`` at the unzipped prefix."""
+    import zarr
+
+    return ZarrHandle(zarr.storage.ObjectStore(_obstore(t, prefix=t.key), read_only=True))
+
+
+def _icechunk(t: Target) -> Handle:
+    """A native Icechunk repository, opened anew (no cached snapshot or manifest)."""
+    import icechunk
+
+    repo = icechunk.Repository.open(_icechunk_storage(t))
+    return ZarrHandle(repo.readonly_session(branch="main").store)
+
+
 @dataclass(frozen=True)
 class Contender:
     name: str
     label: str
     open: Callable[[Target], Handle]
     ours: bool = False
+    source: str = "zip"
+    """What it reads: "zip" (the archive), "objects" (one object per key), "icechunk"."""
+    formats: tuple[int, ...] = (2, 3)
 
 
 CONTENDERS = (
@@ -418,6 +438,14 @@ CONTENDERS = (
     Contender("remote-zip-store", "RemoteZipStore (zarr 3)", _ours, ours=True),
 )
 BY_NAME = {c.name: c for c in CONTENDERS}
+UNZIPPED = (
+    Contender("remote-zip-store", "RemoteZipStore on the zip", _ours, ours=True),
+    Contender(
+        "obstore-objects", "zarr ObjectStore (obstore), unzipped", _objects, source="objects"
+    ),
+    Contender("icechunk", "Icechunk repository", _icechunk, source="icechunk", formats=(3,)),
+)
+UNZIPPED_BY_NAME = {c.name: c for c in UNZIPPED}
 
 
 # -- scenarios ------------------------------------------------------------------------------------
@@ -425,10 +453,11 @@ BY_NAME = {c.name: c for c in CONTENDERS}
 
 @dataclass(frozen=True)
 class Context:
-    eeg: Archive
-    sharded: Archive
-    eeg_target: Target
-    sharded_target: Target
+    """The archives a matrix reads (by role: "eeg", "sharded") and where each contender
+    finds them: ``targets[(role, source)]``."""
+
+    archives: dict[str, Archive]
+    targets: dict[tuple[str, str], Target]
 
 
 @dataclass(frozen=True)
@@ -436,53 +465,94 @@ class Scenario:
     name: str
     label: str
     archive: str
-    """"eeg" or "sharded": the archive opened."""
-    action: Callable[[Handle, Context, Callable[[], None]], object]
+    """The role of the archive opened: "eeg" or "sharded"."""
+    action: Callable[[Handle, Archive, Callable[[], None]], object]
     """Runs on the opened handle; calls ``mark()`` right before the measured read."""
-    needs: Callable[[Context], Need]
+    needs: Callable[[Archive], list[Need]]
+    """What an ideal client reads (entry names, or (name, bytes) parts): the limit."""
+
+    def run(self, contender: Contender, ctx: Context, mark: Callable[[], None]) -> None:
+        handle = contender.open(ctx.targets[(self.archive, contender.source)])
+        try:
+            mark()
+            self.action(handle, ctx.archives[self.archive], mark)
+        finally:
+            handle.close()
 
 
-def _middle_chunk(ctx: Context) -> int:
+@functools.cache
+def _middle_chunk(archive: Archive) -> int:
     """The first array's chunk in the middle of the archive's data (neither in the open's
-    head nor tail reads), as a chunk number."""
-    names = _layout(ctx.eeg.path).chunks(ctx.eeg.arrays[0])
+    head nor tail reads), as a chunk number. Cached: the timed scenarios call it."""
+    index = index_of(archive)
+    names = chunk_names(archive, archive.arrays[0])
+    offsets = {n: entry.header_offset for n in names if (entry := index.get(n)) is not None}
+    names.sort(key=offsets.__getitem__)
     return int(names[len(names) // 2].rsplit("/", 1)[1])
 
 
-def _middle_inner(ctx: Context) -> tuple[str, int, int]:
+@functools.cache
+def _middle_inner(archive: Archive) -> tuple[str, int, int]:
     """(shard entry, inner chunk in shard, inner chunk in the array) in the middle."""
-    layout = _layout(ctx.sharded.path)
-    shards = [n for n in layout.entries if n.startswith(ctx.sharded.arrays[0] + "/c/")]
+    shards = chunk_names(archive, archive.arrays[0])
     shards.sort(key=lambda n: int(n.rsplit("/", 1)[1]))
     shard = shards[len(shards) // 2]
     inner = SHARD_EPOCHS // 2
     return shard, inner, int(shard.rsplit("/", 1)[1]) * SHARD_EPOCHS + inner
 
 
-def _nothing(h: Handle, ctx: Context, mark: Callable[[], None]) -> object:
+def _epoch(k: int) -> slice:
+    return slice(k * EPOCH, (k + 1) * EPOCH)
+
+
+def _nothing(h: Handle, a: Archive, mark: Callable[[], None]) -> object:
     return None
 
 
-def _tree(h: Handle, ctx: Context, mark: Callable[[], None]) -> object:
+def _tree(h: Handle, a: Archive, mark: Callable[[], None]) -> object:
     return h.tree()
 
 
-def _chunk(h: Handle, ctx: Context, mark: Callable[[], None]) -> object:
-    i = _middle_chunk(ctx)
+def _chunk(h: Handle, a: Archive, mark: Callable[[], None]) -> object:
+    i = _middle_chunk(a)
     mark()
-    return _check(h.read(ctx.eeg.arrays[0], slice(i * EPOCH, (i + 1) * EPOCH)), EPOCH)
+    return _check(h.read(a.arrays[0], _epoch(i)), EPOCH)
 
 
-def _channel(h: Handle, ctx: Context, mark: Callable[[], None]) -> object:
+def _channel(h: Handle, a: Archive, mark: Callable[[], None]) -> object:
     mark()
-    n = len(_layout(ctx.eeg.path).chunks(ctx.eeg.arrays[0])) * EPOCH
-    return _check(h.read(ctx.eeg.arrays[0], slice(None)), n)
+    return _check(h.read(a.arrays[0], slice(None)), _samples(a))
 
 
-def _inner(h: Handle, ctx: Context, mark: Callable[[], None]) -> object:
-    _, _, i = _middle_inner(ctx)
+def _epoch_all(h: Handle, a: Archive, mark: Callable[[], None]) -> object:
     mark()
-    return _check(h.read(ctx.sharded.arrays[0], slice(i * EPOCH, (i + 1) * EPOCH)), EPOCH)
+    k = _epoch_read(a)
+    return [_check(h.read(name, _epoch(k)), EPOCH) for name in a.arrays]
+
+
+def _whole(h: Handle, a: Archive, mark: Callable[[], None]) -> object:
+    mark()
+    return [_check(h.read(name, slice(None)), _samples(a)) for name in a.arrays]
+
+
+def _inner(h: Handle, a: Archive, mark: Callable[[], None]) -> object:
+    _, _, i = _middle_inner(a)
+    mark()
+    return _check(h.read(a.arrays[0], _epoch(i)), EPOCH)
+
+
+EPOCH_READ = 100
+"""The epoch "16 channels x one epoch" reads (as the suite's): 50 min into the recording."""
+
+
+def _epoch_read(a: Archive) -> int:
+    """:data:`EPOCH_READ`, or the middle epoch of a shorter (``--quick``) recording."""
+    return min(EPOCH_READ, _samples(a) // EPOCH // 2)
+
+
+@functools.cache
+def _samples(a: Archive) -> int:
+    return len(chunk_names(a, a.arrays[0])) * EPOCH
 
 
 def _check(values: np.ndarray, n: int) -> np.ndarray:
@@ -491,167 +561,163 @@ def _check(values: np.ndarray, n: int) -> np.ndarray:
     return values
 
 
-def _meta2(ctx: Context, arrays: Sequence[str]) -> tuple[str, ...]:
-    return (".zgroup", *(f"{a}/.zarray" for a in arrays))
+def _meta(a: Archive, arrays: Sequence[str]) -> list[Need]:
+    if a.zarr_format == 3:
+        return ["zarr.json", *(f"{name}/zarr.json" for name in arrays)]
+    return [".zgroup", *(f"{name}/.zarray" for name in arrays)]
 
 
-def _inner_need(ctx: Context) -> Need:
-    shard, inner, _ = _middle_inner(ctx)
-    index_len, nbytes = inner_chunk_bytes(ctx.sharded.path, shard, inner, SHARD_EPOCHS)
-    array = ctx.sharded.arrays[0]
-    return Need(ctx.sharded, ("zarr.json", f"{array}/zarr.json"), ((shard, index_len + nbytes),))
+def _all_meta(a: Archive) -> list[Need]:
+    last = (".zgroup", ".zarray", "zarr.json")
+    return [n for n in index_of(a).names() if n.rsplit("/", 1)[-1] in last]
 
 
+def _chunk_of(a: Archive, array: str, k: int) -> str:
+    return f"{array}/c/{k}" if a.zarr_format == 3 else f"{array}/{k}"
+
+
+def _inner_need(a: Archive) -> list[Need]:
+    shard, inner, _ = _middle_inner(a)
+    index_len, nbytes = inner_chunk_bytes(a.path, shard, inner, SHARD_EPOCHS)
+    return [*_meta(a, a.arrays[:1]), (shard, index_len + nbytes)]
+
+
+OPEN = Scenario("open", "open group", "eeg", _nothing, lambda a: _meta(a, ()))
+TREE = Scenario("tree", "tree (every node's metadata)", "eeg", _tree, _all_meta)
+CHUNK = Scenario(
+    "chunk",
+    "one chunk",
+    "eeg",
+    _chunk,
+    lambda a: [*_meta(a, a.arrays[:1]), _chunk_of(a, a.arrays[0], _middle_chunk(a))],
+)
+CHANNEL = Scenario(
+    "channel",
+    "one channel",
+    "eeg",
+    _channel,
+    lambda a: [*_meta(a, a.arrays[:1]), *chunk_names(a, a.arrays[0])],
+)
 SCENARIOS = (
-    Scenario("open", "open group", "eeg", _nothing, lambda c: Need(c.eeg, (".zgroup",))),
-    Scenario(
-        "tree",
-        "tree (every node's metadata)",
-        "eeg",
-        _tree,
-        lambda c: Need(
-            c.eeg,
-            tuple(n for n in _layout(c.eeg.path).entries if n.endswith((".zgroup", ".zarray"))),
-        ),
-    ),
-    Scenario(
-        "chunk",
-        "one chunk",
-        "eeg",
-        _chunk,
-        lambda c: Need(
-            c.eeg, (*_meta2(c, c.eeg.arrays[:1]), f"{c.eeg.arrays[0]}/{_middle_chunk(c)}")
-        ),
-    ),
-    Scenario(
-        "channel",
-        "one channel",
-        "eeg",
-        _channel,
-        lambda c: Need(
-            c.eeg,
-            (*_meta2(c, c.eeg.arrays[:1]), *_layout(c.eeg.path).chunks(c.eeg.arrays[0])),
-        ),
-    ),
+    OPEN,
+    TREE,
+    CHUNK,
+    CHANNEL,
     Scenario("inner", "one inner chunk of a sharded array", "sharded", _inner, _inner_need),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
+UNZIPPED_SCENARIOS = (
+    Scenario("list", "open group + list every node", "eeg", _tree, _all_meta),
+    CHUNK,
+    Scenario("channel", "one channel (240 chunks)", "eeg", _channel, CHANNEL.needs),
+    Scenario(
+        "epoch",
+        "16 channels x one epoch",
+        "eeg",
+        _epoch_all,
+        lambda a: [*_meta(a, a.arrays), *(_chunk_of(a, n, _epoch_read(a)) for n in a.arrays)],
+    ),
+    Scenario(
+        "whole",
+        "whole hierarchy",
+        "eeg",
+        _whole,
+        lambda a: [*_meta(a, a.arrays), *(k for n in a.arrays for k in chunk_names(a, n))],
+    ),
+)
+UNZIPPED_SCENARIO_NAMES = tuple(s.name for s in UNZIPPED_SCENARIOS)
 
 # -- running --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Cell:
-    condition: str
-    scenario: str
-    contender: str
-    times: list[float] = field(default_factory=list)
-    requests: list[int] = field(default_factory=list)
-    bytes_down: list[int] = field(default_factory=list)
-    phase_requests: list[int] = field(default_factory=list)
-    phase_bytes: list[int] = field(default_factory=list)
-    limit_s: float = 0.0
-    limit_bytes: int = 0
-    note: str = ""
-    error: str = ""
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times) if self.times else float("nan")
-
-
-def median_low(values: list[int]) -> int:
-    return int(statistics.median_low(values)) if values else 0
-
-
-@dataclass
-class Config:
-    quick: bool = False
-    reps: int = 3
-    cell_budget: float = 8.0
-    """Stop repeating a cell once its runs took this long (the slow peers get one run)."""
-    conditions: tuple[Condition, ...] = (LOOPBACK, COND_20MS)
-    scenarios: tuple[str, ...] = SCENARIO_NAMES
-    contenders: tuple[str, ...] = tuple(BY_NAME)
-    channels: int = 16
-    seconds: int = 7200
-    archives: Path = ARCHIVES
-    skip: dict[tuple[str, str, str], str] = field(default_factory=dict)
-
-
-def quick_config(archives: Path = ARCHIVES / "quick") -> Config:
+def full_config(matrix: str = "peers") -> Config:
+    """The full run's settings of a matrix."""
+    if matrix == "unzipped":
+        return Config(
+            reps=3,
+            cell_budget=12.0,
+            conditions=(COND_20MS,),
+            scenarios=UNZIPPED_SCENARIO_NAMES,
+            contenders=tuple(UNZIPPED_BY_NAME),
+            archives=ARCHIVES,
+        )
     return Config(
-        quick=True,
-        reps=1,
-        cell_budget=5.0,
-        conditions=(LOOPBACK, Condition.of("2ms-400Mbit", 2, 400)),
-        channels=2,
-        seconds=SHARD_EPOCHS * 30 * 2,
-        archives=archives,
+        cell_budget=8.0,
+        conditions=(LOOPBACK, COND_20MS),
+        scenarios=SCENARIO_NAMES,
+        contenders=tuple(BY_NAME),
+        archives=ARCHIVES,
     )
 
 
-def run_cell(
-    sim: NetSim, contender: Contender, scenario: Scenario, ctx: Context, config: Config, cell: Cell
-) -> None:
-    target = ctx.eeg_target if scenario.archive == "eeg" else ctx.sharded_target
-    started = time.perf_counter()
-    while len(cell.times) < config.reps:
-        forget_process_state()
-        marks: list[Counts] = []
-
-        def mark(marks: list[Counts] = marks) -> None:
-            marks.append(sim.counts())
-
-        sim.reset()
-        t0 = time.perf_counter()
-        handle = contender.open(target)
-        try:
-            scenario.action(handle, ctx, mark)
-        finally:
-            handle.close()
-        elapsed = time.perf_counter() - t0
-        counts = sim.counts()
-        cell.times.append(elapsed)
-        cell.requests.append(counts.requests)
-        cell.bytes_down.append(counts.bytes_down)
-        if marks:
-            phase = counts - marks[-1]
-            cell.phase_requests.append(phase.requests)
-            cell.phase_bytes.append(phase.bytes_down)
-        if time.perf_counter() - started > config.cell_budget:
-            break
-    if len(cell.times) < config.reps:
-        cell.note = (
-            f"{len(cell.times)} of {config.reps} runs (cell budget {config.cell_budget:g} s)"
-        )
+def quick_config(archives: Path = ARCHIVES / "quick", matrix: str = "peers") -> Config:
+    full = full_config(matrix)
+    full.quick, full.reps, full.cell_budget, full.archives = True, 1, 5.0, archives
+    full.channels, full.seconds = 2, SHARD_EPOCHS * 30 * 2
+    quick_link = Condition.of("2ms-400Mbit", 2, 400)
+    full.conditions = (quick_link,) if matrix == "unzipped" else (LOOPBACK, quick_link)
+    return full
 
 
 def verify(contender: Contender, ctx: Context) -> None:
-    """Untimed warm-up that also proves the contender reads the right values: one EEG
-    chunk and one inner chunk against zarr's own ZipStore on the local files."""
+    """Untimed warm-up that also proves the contender reads the right values: one chunk of
+    each archive (an inner chunk of the sharded one) against zarr's own ZipStore on the
+    local file."""
     import zarr
 
-    i = _middle_chunk(ctx)
-    _, _, j = _middle_inner(ctx)
-    for archive, target, k in ((ctx.eeg, ctx.eeg_target, i), (ctx.sharded, ctx.sharded_target, j)):
-        where = slice(k * EPOCH, (k + 1) * EPOCH)
+    for role, archive in ctx.archives.items():
+        k = _middle_inner(archive)[2] if role == "sharded" else _middle_chunk(archive)
         with zarr.storage.ZipStore(archive.path, mode="r") as local:
-            expected = np.asarray(zarr.open_group(local, mode="r")[archive.arrays[0]][where])
+            expected = np.asarray(zarr.open_group(local, mode="r")[archive.arrays[0]][_epoch(k)])
         forget_process_state()
-        handle = contender.open(target)
+        handle = contender.open(ctx.targets[(role, contender.source)])
         try:
-            got = handle.read(archive.arrays[0], where)
+            got = handle.read(archive.arrays[0], _epoch(k))
         finally:
             handle.close()
         if not np.array_equal(got, expected):
             raise AssertionError(f"{contender.name} read wrong values from {archive.name}")
 
 
+def _limit(ctx: Context) -> runner.Limit:
+    def limit(scenario: Scenario, contender: Contender, condition: Condition) -> Any:
+        archive = ctx.archives[scenario.archive]
+        needs = [(archive, scenario.needs(archive))]
+        return physical_limit(needs, condition, unzipped=contender.source != "zip")
+
+    return limit
+
+
+def _archive_facts(archive: Archive) -> dict[str, Any]:
+    return {
+        "file": archive.path.name,
+        "bytes": archive.size,
+        "entries": len(index_of(archive)),
+        "zarr_format": archive.zarr_format,
+        "written_by": archive.written_by,
+    }
+
+
+def _result(
+    config: Config,
+    server: S3Server,
+    chosen: Sequence[Contender],
+    scenarios: Sequence[Scenario],
+    cells: list[Cell],
+) -> dict[str, Any]:
+    result = runner.result_of(config, server, chosen, scenarios, cells, VERSIONS)
+    result["config"]["zarr_async_concurrency"] = _zarr_concurrency()
+    result["ours"] = [c.name for c in chosen if c.ours]
+    return result
+
+
+VERSIONS = ("zarr", "numcodecs", "obstore", "zarrista", "icechunk", "s3fs", "fsspec", "boto3")
+
+
 def run_suite(
     config: Config, server: S3Server, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
-    """Generate and upload the archives, then run the matrix through one proxy."""
+    """The peers matrix: generate and upload the zips, then run it through one proxy."""
     eeg = eeg_archive(config.archives, config.channels, config.seconds)
     sharded = sharded_archive(config.archives, config.channels, config.seconds)
     for a in (eeg, sharded):
@@ -660,98 +726,102 @@ def run_suite(
     host, port = server.endpoint_url.removeprefix("http://").split(":")
     chosen = [BY_NAME[n] for n in config.contenders]
     scenarios = [s for s in SCENARIOS if s.name in config.scenarios]
-    cells: list[Cell] = []
     with NetSim(host, int(port)) as sim:
 
         def target(a: Archive) -> Target:
             return Target(sim.endpoint, server.bucket, a.key, server.access_key, server.secret_key)
 
-        ctx = Context(eeg, sharded, target(eeg), target(sharded))
-        broken: dict[str, str] = {}
-        for contender in chosen:
-            try:
-                verify(contender, ctx)
-            except Exception as exc:  # reported in every cell of that contender
-                broken[contender.name] = f"{type(exc).__name__}: {exc}"[:300]
-                log(f"  {contender.name}: unusable ({broken[contender.name]})")
-        for condition in config.conditions:
-            sim.set_condition(condition)
-            log(f"== {condition.name}: {condition.describe()}")
-            for scenario in scenarios:
-                need = scenario.needs(ctx)
-                for contender in chosen:
-                    cell = Cell(condition.name, scenario.name, contender.name)
-                    cell.limit_s, cell.limit_bytes = physical_limit(need, condition)
-                    why = config.skip.get((condition.name, scenario.name, contender.name))
-                    if contender.name in broken:
-                        cell.error = broken[contender.name]
-                    elif why:
-                        cell.note = why
-                    else:
-                        try:
-                            run_cell(sim, contender, scenario, ctx, config, cell)
-                        except Exception as exc:  # reported in the table, the run goes on
-                            cell.error = f"{type(exc).__name__}: {exc}"[:300]
-                    cells.append(cell)
-                    log(_cell_line(cell))
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "setup": _setup(server),
-        "config": {
-            "quick": config.quick,
-            "reps": config.reps,
-            "cell_budget_s": config.cell_budget,
-            "zarr_async_concurrency": _zarr_concurrency(),
-            "conditions": [asdict(c) for c in config.conditions],
-        },
-        "archives": {
-            a.name: {
-                "file": a.path.name,
-                "bytes": a.size,
-                "entries": len(_layout(a.path).entries),
-                "zarr_format": a.zarr_format,
-                "written_by": a.written_by,
-            }
-            for a in (eeg, sharded)
-        },
-        "contenders": {c.name: c.label for c in chosen},
-        "ours": [c.name for c in chosen if c.ours],
-        "scenarios": {s.name: s.label for s in scenarios},
-        "cells": [dict(asdict(c), median=c.median) for c in cells],
+        ctx = Context(
+            {"eeg": eeg, "sharded": sharded},
+            {("eeg", "zip"): target(eeg), ("sharded", "zip"): target(sharded)},
+        )
+        broken = runner.warm_up(chosen, lambda c: verify(c, ctx), log)
+        cells = runner.run_matrix(
+            sim, config, scenarios, chosen, ctx, _limit(ctx), broken=broken, log=log
+        )
+    result = _result(config, server, chosen, scenarios, cells)
+    result["archives"] = {a.name: _archive_facts(a) for a in (eeg, sharded)}
+    timed = [c.name for c in config.conditions if c.rtt]
+    result["targets_condition"] = timed[-1] if timed else config.conditions[-1].name
+    result["targets"] = [
+        t
+        for c in config.conditions
+        for t in check_targets(result, c.name, limits=c.name == result["targets_condition"])
+    ]
+    return result
+
+
+def run_unzipped(
+    config: Config,
+    server: S3Server,
+    *,
+    formats: Sequence[int] = (2, 3),
+    concurrency: Sequence[int] = (10, 64),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """The zip-vs-unzipped matrix: per zarr format, the zip, its entries as objects and
+    (format 3) an Icechunk repository; then each concurrency through one proxy."""
+    import zarr
+
+    made = {
+        2: eeg_archive(config.archives, config.channels, config.seconds),
+        3: eeg_v3_archive(config.archives, config.channels, config.seconds),
     }
+    chosen_all = [UNZIPPED_BY_NAME[n] for n in config.contenders]
+    where: dict[int, dict[str, str]] = {}
+    for fmt in formats:
+        a = made[fmt]
+        t0 = time.perf_counter()
+        server.put_file(a.path, a.key)
+        objects = upload_unzipped(server, a, f"unzipped/v{fmt}")
+        where[fmt] = {"zip": a.key, "objects": f"unzipped/v{fmt}"}
+        if any(c.source == "icechunk" and fmt in c.formats for c in chosen_all):
+            direct = Target(
+                server.endpoint_url, server.bucket, "", server.access_key, server.secret_key
+            )
+            write_icechunk(a, direct.with_key(f"icechunk/v{fmt}"))
+            where[fmt]["icechunk"] = f"icechunk/v{fmt}"
+        log(
+            f"format {fmt}: {a.path.name} ({a.size:,} B, {a.written_by}), {objects} objects"
+            f"{', an Icechunk repo' if 'icechunk' in where[fmt] else ''}"
+            f" ({time.perf_counter() - t0:.1f} s)"
+        )
+    scenarios = [s for s in UNZIPPED_SCENARIOS if s.name in config.scenarios]
+    host, port = server.endpoint_url.removeprefix("http://").split(":")
+    cells: list[Cell] = []
+    with NetSim(host, int(port)) as sim:
+        base = Target(sim.endpoint, server.bucket, "", server.access_key, server.secret_key)
+        for fmt in formats:
+            ctx = Context(
+                {"eeg": made[fmt]},
+                {("eeg", src): base.with_key(key) for src, key in where[fmt].items()},
+            )
+            chosen = [c for c in chosen_all if fmt in c.formats]
+            for n in concurrency:
+                with zarr.config.set({"async.concurrency": n}):
+                    broken = runner.warm_up(chosen, lambda c, ctx=ctx: verify(c, ctx), log)
+                    cells += runner.run_matrix(
+                        sim,
+                        config,
+                        scenarios,
+                        chosen,
+                        ctx,
+                        _limit(ctx),
+                        broken=broken,
+                        variant=f"zarr format {fmt}, concurrency {n}",
+                        log=log,
+                    )
+    result = _result(config, server, chosen_all, scenarios, cells)
+    result["config"]["zarr_async_concurrency"] = list(concurrency)
+    result["archives"] = {f"v{fmt}": _archive_facts(made[fmt]) for fmt in formats}
+    result["targets"] = unzipped_targets(result)
+    return result
 
 
 def _zarr_concurrency() -> Any:
     import zarr
 
     return zarr.config.get("async.concurrency")
-
-
-def _cell_line(cell: Cell) -> str:
-    head = f"  {cell.scenario:8} {cell.contender:24}"
-    if cell.error:
-        return f"{head} ERROR {cell.error}"
-    if not cell.times:
-        return f"{head} skipped ({cell.note})"
-    return (
-        f"{head} {cell.median * 1000:9.1f} ms {median_low(cell.requests):6d} req "
-        f"{median_low(cell.bytes_down) / 1e6:8.2f} MB (n={len(cell.times)}, "
-        f"limit {cell.limit_s * 1000:.1f} ms)"
-    )
-
-
-def _setup(server: S3Server) -> dict[str, Any]:
-    versions = {"python": platform.python_version()}
-    for module in ("zarr", "numcodecs", "obstore", "zarrista", "s3fs", "fsspec", "boto3"):
-        with contextlib.suppress(ImportError, AttributeError):
-            versions[module] = __import__(module).__version__
-    return {
-        "server": server.name,
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        "versions": versions,
-    }
 
 
 # -- targets and report ---------------------------------------------------------------------------
@@ -763,71 +833,88 @@ def check_targets(
     """Issue 10's targets on ``condition`` (``met`` None when a figure is missing);
     ``limits=False`` (loopback: no limit to compare with) checks only "faster than every
     peer"."""
-    cells = [c for c in result["cells"] if c["condition"] == condition and c["times"]]
+    cells = [c for c in result["cells"] if c.condition == condition and c.times]
     ours = set(result["ours"])
-    out: list[dict[str, Any]] = []
-
-    def add(target: str, met: bool | None, figure: str) -> None:
-        out.append({"target": f"{condition}: {target}", "met": met, "figure": figure})
-
-    def get(scenario: str, contender: str) -> dict[str, Any] | None:
-        return next(
-            (c for c in cells if (c["scenario"], c["contender"]) == (scenario, contender)), None
-        )
+    targets = Targets(cells, prefix=f"{condition}: ")
+    add = targets.add
 
     for name in ours:
         for scenario in result["scenarios"]:
-            mine = get(scenario, name)
-            peers = [c for c in cells if c["scenario"] == scenario and c["contender"] not in ours]
+            mine = targets.get(condition, scenario, name)
+            peers = [c for c in cells if c.scenario == scenario and c.contender not in ours]
             if not peers:
                 continue
-            best = min(peers, key=lambda c: c["median"])
+            best = min(peers, key=lambda c: c.median)
             label = f"{result['scenarios'][scenario]}: faster than every peer"
             if mine is None:
                 add(label, None, "ours not measured")
                 continue
             add(
                 label,
-                mine["median"] < best["median"],
-                f"{mine['median'] * 1000:.0f} ms vs best peer {best['contender']} "
-                f"{best['median'] * 1000:.0f} ms ({best['median'] / mine['median']:.1f}x)",
+                mine.median < best.median,
+                f"{mine.median * 1000:.0f} ms vs best peer {best.contender} "
+                f"{best.median * 1000:.0f} ms ({best.median / mine.median:.1f}x)",
             )
         if not limits:
             continue
-        channel = get("channel", name)
-        peers = [c for c in cells if c["scenario"] == "channel" and c["contender"] not in ours]
+        channel = targets.get(condition, "channel", name)
+        peers = [c for c in cells if c.scenario == "channel" and c.contender not in ours]
         if peers:
-            best = min(peers, key=lambda c: c["median"])
+            best = min(peers, key=lambda c: c.median)
             add(
                 "one channel <= 1/5 of the best peer's time",
-                None if channel is None else channel["median"] * 5 <= best["median"],
+                None if channel is None else channel.median * 5 <= best.median,
                 "ours not measured"
                 if channel is None
-                else f"{channel['median'] / best['median']:.3f} of {best['contender']} "
-                f"({channel['median'] * 1000:.0f} ms vs {best['median'] * 1000:.0f} ms)",
+                else f"{channel.median / best.median:.3f} of {best.contender} "
+                f"({channel.median * 1000:.0f} ms vs {best.median * 1000:.0f} ms)",
             )
         for scenario, factor in (("open", 1.5), ("channel", 1.3)):
-            if scenario not in result["scenarios"]:
-                continue  # not run (--scenarios)
-            mine = get(scenario, name)
-            label = f"{result['scenarios'][scenario]} within {factor}x of the physical limit"
-            if mine is None or not mine["limit_s"]:
-                add(label, None, "ours not measured")
-                continue
-            x = mine["median"] / mine["limit_s"]
-            add(
-                label,
-                x <= factor,
-                f"{x:.2f}x ({mine['median'] * 1000:.0f} ms vs limit "
-                f"{mine['limit_s'] * 1000:.0f} ms)",
-            )
-    return out
+            if scenario in result["scenarios"]:  # else not run (--scenarios)
+                label = result["scenarios"][scenario]
+                targets.within_limit(label, targets.get(condition, scenario, name), factor, ms=True)
+    return targets.rows
 
 
-def markdown(result: dict[str, Any]) -> str:
+def unzipped_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per variant and scenario: the store on the zip against the best unzipped reader
+    (no target of the issue: "met" says whether the zip read is at least as fast)."""
+    cells: list[Cell] = result["cells"]
+    targets = Targets(cells)
+    for variant in dict.fromkeys(c.variant for c in cells):
+        for cond in dict.fromkeys(c.condition for c in cells):
+            for scenario, label in result["scenarios"].items():
+                row = [
+                    c
+                    for c in cells
+                    if (c.variant, c.condition, c.scenario) == (variant, cond, scenario)
+                ]
+                mine = next((c for c in row if c.contender == "remote-zip-store" and c.times), None)
+                best = report.best_of(("obstore-objects", "icechunk"), "").pick(row)
+                if mine is None or best is None:
+                    continue
+                targets.add(
+                    f"{cond}, {variant}: {label}: zip store <= best unzipped",
+                    mine.median <= best.median,
+                    f"{mine.median / best.median:.2f}x ({mine.median * 1000:.0f} ms vs "
+                    f"{best.contender} {best.median * 1000:.0f} ms)",
+                )
+    return targets.rows
+
+
+PEERS_TABLE = Table(ms=True, phase=True, reference=None)
+UNZIPPED_TABLE = Table(
+    ms=True, cpu=True, reference=report.best_of(("obstore-objects", "icechunk"), "× best unzipped")
+)
+
+
+def markdown(result: dict[str, Any], table: Table = PEERS_TABLE) -> str:
+    """The run's header lines, the suite's tables (:func:`benchmarks.report.markdown`) and
+    the targets."""
+    setup = result["setup"]
     lines = [
-        f"zarr-3 peers, {result['date']}; server {result['setup']['server']}; "
-        + ", ".join(f"{k} {v}" for k, v in result["setup"]["versions"].items())
+        f"zarr-3 peers, {result['date']}; server {setup['server']}; "
+        + ", ".join(f"{k} {v}" for k, v in setup["versions"].items())
         + f"; zarr async.concurrency {result['config']['zarr_async_concurrency']}",
         "",
     ]
@@ -836,96 +923,52 @@ def markdown(result: dict[str, Any]) -> str:
             f"- `{name}`: {a['file']}, {a['bytes'] / 1e6:.1f} MB, {a['entries']} entries, "
             f"zarr format {a['zarr_format']}, written by {a['written_by']}"
         )
-    lines.append("")
-    for condition in result["config"]["conditions"]:
-        name = condition["name"]
-        lines += [
-            f"#### {name}",
-            "",
-            "| scenario | contender | median ms | runs | requests | MB moved "
-            "| read-phase req | × limit | note |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---|",
-        ]
-        for scenario, label in result["scenarios"].items():
-            row = [
-                c for c in result["cells"] if (c["condition"], c["scenario"]) == (name, scenario)
-            ]
-            for c in row:
-                if c["times"]:
-                    phase = str(median_low(c["phase_requests"])) if c["phase_requests"] else ""
-                    ratio = f"{c['median'] / c['limit_s']:.2f}" if c["limit_s"] else "–"
-                    values = (
-                        f"{c['median'] * 1000:,.0f} | {len(c['times'])} | "
-                        f"{median_low(c['requests'])} | {median_low(c['bytes_down']) / 1e6:.2f} "
-                        f"| {phase} | {ratio}"
-                    )
-                else:
-                    values = "– | 0 | – | – | – | –"
-                lines.append(
-                    f"| {label} | {c['contender']} | {values} | {c['error'] or c['note']} |"
-                )
-            if row and row[0]["limit_s"]:
-                lines.append(
-                    f"| {label} | *physical limit* | {row[0]['limit_s'] * 1000:,.0f} | | 2 RTT "
-                    f"| {row[0]['limit_bytes'] / 1e6:.2f} | | 1.00 | |"
-                )
-        lines.append("")
-    targets = result.get("targets") or []
-    if targets:
-        lines += ["Targets:", ""]
-        lines += ["| target | met | figure |", "|---|---|---|"]
-        for t in targets:
-            met = {True: "met", False: "**missed**", None: "n/a"}[t["met"]]
-            lines.append(f"| {t['target']} | {met} | {t['figure']} |")
-        lines.append("")
+    lines += ["", report.markdown(result, table)]
+    if result.get("targets"):
+        lines += ["Targets:", "", report.targets_markdown(result), ""]
     return "\n".join(lines)
 
 
 # -- command line ---------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _server(kind: str) -> Iterator[S3Server]:
-    with seaweedfs_server() if kind == "seaweedfs" else moto_server() as server:
-        yield server
-
-
 def build_config(args: argparse.Namespace) -> Config:
-    config = quick_config() if args.quick else Config()
-    if args.archives:
-        config.archives = Path(args.archives)
-    if args.reps:
-        config.reps = args.reps
-    if args.cell_budget:
-        config.cell_budget = args.cell_budget
-    if args.conditions:
-        known = {c.name: c for c in (LOOPBACK, COND_20MS, *config.conditions)}
-        config.conditions = tuple(known[n] for n in args.conditions.split(","))
-    if args.scenarios:
-        config.scenarios = tuple(args.scenarios.split(","))
-    if args.contenders:
-        config.contenders = tuple(args.contenders.split(","))
-    return config
+    archives = Path(args.archives) if args.archives else None
+    if args.quick:
+        config = quick_config(archives or ARCHIVES / "quick", args.matrix)
+    else:
+        config = full_config(args.matrix)
+        config.archives = archives or ARCHIVES
+    return runner.apply_arguments(config, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.zarr3_peers", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--quick", action="store_true", help="tiny archives, 1 run (CI smoke)")
-    parser.add_argument("--server", choices=("seaweedfs", "moto"), default="seaweedfs")
+    runner.add_arguments(
+        parser,
+        f"{','.join(SCENARIO_NAMES)} (unzipped: {','.join(UNZIPPED_SCENARIO_NAMES)})",
+        f"{','.join(BY_NAME)} (unzipped: {','.join(UNZIPPED_BY_NAME)})",
+    )
+    parser.add_argument(
+        "--matrix",
+        choices=("peers", "unzipped"),
+        default="peers",
+        help="peers: the zip readers (issue 10); unzipped: the zip against the same "
+        "hierarchy unzipped and in Icechunk (issue 20)",
+    )
     parser.add_argument("--out", help="also write the markdown report to this file")
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--archives", help="folder of the generated archives (cached)")
-    parser.add_argument("--reps", type=int, help="runs per cell (default 3; quick 1)")
-    parser.add_argument("--cell-budget", type=float, help="seconds after which a cell stops")
-    parser.add_argument("--conditions", help="comma-separated, of loopback,20ms-400Mbit")
-    parser.add_argument("--scenarios", help=f"comma-separated, of {','.join(SCENARIO_NAMES)}")
-    parser.add_argument("--contenders", help=f"comma-separated, of {','.join(BY_NAME)}")
     parser.add_argument(
         "--zarr-concurrency",
         type=int,
         help="zarr's async.concurrency for every zarr-python contender (default: zarr's, 10)",
+    )
+    parser.add_argument("--formats", default="2,3", help="unzipped: zarr formats (2,3)")
+    parser.add_argument(
+        "--concurrency", default="10,64", help="unzipped: zarr async.concurrency values (10,64)"
     )
     args = parser.parse_args(argv)
     config = build_config(args)
@@ -936,26 +979,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     started = time.perf_counter()
-    with _server(args.server) as server:
+    log: Callable[[str], None] = lambda line: print(line, flush=True)  # noqa: E731
+    with runner.server(args.server) as server:
         print(f"server: {server.name} at {server.endpoint_url}", flush=True)
-        result = run_suite(config, server, log=lambda line: print(line, flush=True))
+        if args.matrix == "unzipped":
+            result = run_unzipped(
+                config,
+                server,
+                formats=[int(f) for f in args.formats.split(",")],
+                concurrency=[int(n) for n in args.concurrency.split(",")],
+                log=log,
+            )
+        else:
+            result = run_suite(config, server, log=log)
     result["wall_s"] = round(time.perf_counter() - started, 1)
     result["command"] = "python -m benchmarks.zarr3_peers " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
-    timed = [c.name for c in config.conditions if c.rtt]
-    result["targets_condition"] = timed[-1] if timed else config.conditions[-1].name
-    result["targets"] = [
-        t
-        for c in config.conditions
-        for t in check_targets(result, c.name, limits=c.name == result["targets_condition"])
-    ]
-    text = markdown(result) + f"\nCommand: `{result['command']}` ({result['wall_s']} s)\n"
+    table = UNZIPPED_TABLE if args.matrix == "unzipped" else PEERS_TABLE
+    text = markdown(result, table) + f"\nCommand: `{result['command']}` ({result['wall_s']} s)\n"
     print(text)
     if args.out:
         Path(args.out).write_text(text)
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+        Path(args.json).write_text(json.dumps(report.to_json(result), indent=1))
     return 0
 
 

@@ -111,6 +111,23 @@ def test_reset_zeroes_the_counters(server: RawServer) -> None:
     assert (counts.requests, counts.connections, counts.bytes_down) == (1, 0, len(got))
 
 
+def test_cpu_time_is_the_proxy_threads_own(server: RawServer) -> None:
+    """The proxy's CPU is counted apart from the caller's (benchmarks subtract it)."""
+    sim = NetSim("127.0.0.1", server.port)
+    assert sim.cpu_time() == 0.0  # not started
+    with sim:
+        with socket.create_connection(("127.0.0.1", sim.port)) as sock:
+            for _ in range(20):
+                _exchange(sock, b"GET /100000 HTTP/1.1\r\n\r\n", 100_000)
+        used = sim.cpu_time()
+        mine = time.thread_time()
+        busy_until = time.thread_time() + 0.05
+        while time.thread_time() < busy_until:  # the caller's CPU is not the proxy's
+            pass
+        assert 0.0 < used <= sim.cpu_time() < used + 0.04
+    assert mine > 0
+
+
 def test_each_request_waits_at_least_one_rtt_and_a_new_connection_one_more(
     server: RawServer,
 ) -> None:

@@ -50,3 +50,49 @@ def test_quick_run_measures_every_cell_and_writes_the_report(tmp_path: Path) -> 
     text = out.read_text()
     assert "| one inner chunk of a sharded array | remote-zip-store |" in text
     assert "*physical limit*" in text and "| target | met | figure |" in text
+
+
+def test_quick_unzipped_matrix_compares_the_zip_with_objects_and_icechunk(
+    tmp_path: Path,
+) -> None:
+    """``--matrix unzipped`` (issue 20): the zip against the same hierarchy one object per
+    key and in Icechunk, per zarr format and concurrency; every cell measured."""
+    pytest.importorskip("icechunk")
+    raw, out = tmp_path / "unzipped.json", tmp_path / "unzipped.md"
+    argv = ["--quick", "--matrix", "unzipped", "--server", "moto", "--concurrency", "10,64"]
+    argv += ["--archives", str(tmp_path / "archives"), "--json", str(raw), "--out", str(out)]
+    assert zarr3_peers.main(argv) == 0
+
+    result = json.loads(raw.read_text())
+    cells = result["cells"]
+    assert [c for c in cells if c["error"]] == []
+    variants = {c["variant"] for c in cells}
+    assert variants == {f"zarr format {f}, concurrency {n}" for f in (2, 3) for n in (10, 64)}
+    per_variant = {
+        v: {c["contender"] for c in cells if c["variant"] == v} for v in variants
+    }  # Icechunk holds zarr format 3 only
+    assert per_variant["zarr format 2, concurrency 10"] == {"remote-zip-store", "obstore-objects"}
+    assert per_variant["zarr format 3, concurrency 64"] == {
+        "remote-zip-store",
+        "obstore-objects",
+        "icechunk",
+    }
+    assert len(cells) == 2 * 5 * 2 + 2 * 5 * 3
+    assert all(len(c["times"]) == 1 and c["cpu"][0] > 0 for c in cells)
+
+    def cell(variant: str, scenario: str, contender: str) -> dict[str, object]:
+        key = (variant, scenario, contender)
+        return next(c for c in cells if (c["variant"], c["scenario"], c["contender"]) == key)
+
+    for fmt in (2, 3):
+        v = f"zarr format {fmt}, concurrency 10"
+        zipped, objects = cell(v, "whole", "remote-zip-store"), cell(v, "whole", "obstore-objects")
+        chunks = 2 * zarr3_peers.quick_config().seconds // 30  # one object per epoch
+        # Unzipped: a GET per chunk; the store reads the zip in a few large ranges.
+        assert objects["requests"][0] >= chunks > 4 * zipped["requests"][0]
+        # The unzipped limit has no central directory or local headers to fetch.
+        assert 0 < objects["limit_bytes"] < zipped["limit_bytes"]
+    text = out.read_text()
+    assert "| client CPU s | × best unzipped | × limit |" in text
+    assert "#### 2ms-400Mbit, zarr format 3, concurrency 64" in text
+    assert "| whole hierarchy | icechunk |" in text

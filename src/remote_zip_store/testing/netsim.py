@@ -251,6 +251,17 @@ class NetSim:
         with self._lock:
             return Counts(self._requests, self._connections, self._bytes_down, self._bytes_up)
 
+    def cpu_time(self) -> float:
+        """CPU seconds the proxy's thread has used so far (0 before it starts).
+
+        The proxy runs inside the benchmark's process: a benchmark subtracts this from
+        ``time.process_time()`` to get the client's own CPU time.
+        """
+        thread = self._thread
+        if thread is None or thread.ident is None or not thread.is_alive():
+            return 0.0
+        return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+
     def reset(self) -> None:
         with self._lock:
             self._requests = self._connections = self._bytes_down = self._bytes_up = 0
