@@ -126,8 +126,9 @@ def _collect(
 
 
 def open_many(
-    urls: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    urls: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
     *,
+    catalog: str | os.PathLike[str] | None = None,
     max_workers: int = 32,
     suffix: str = ARCHIVE_SUFFIX,
     on_listed: Callable[[int], None] | None = None,
@@ -148,11 +149,39 @@ def open_many(
     (:mod:`remote_zip_store.archive.cohort`). ``on_listed(n)`` and ``on_done(url,
         outcome)`` drive a progress display. Close the stores when done (each
         ``close()`` leaves the shared connections to the others).
+
+        ``catalog``: an ``s3://`` key or path written by ``remote-zip-store index``
+        (:func:`~remote_zip_store.verbs.catalog.build_catalog`). One GET of it opens
+        every archive it holds (with a prefix, the listing runs beside it, and an
+        archive whose listed ETag differs is opened the normal way); each archive's
+        GETs are pinned to the catalogued ETag, and one changed since is re-opened at
+        its first read. A missing, corrupt or stale catalog logs a WARNING and the
+        archives it cannot vouch for open the normal way. ``urls=None``: every
+        archive in the catalog.
     """
 
+    if catalog is None and urls is None:
+        raise TypeError("open_many() needs urls, a catalog, or both")
     connection = {
         k: v for k, v in store_options.items() if k in CONNECTION_ARGUMENTS and v is not None
     }
+    if catalog is not None:
+        from .catalog import open_with_catalog
+
+        options = dict(store_options)
+        if options.get("max_pool_connections") is None and options.get("client") is None:
+            options["max_pool_connections"] = max(2 * max_workers, 10)
+        return open_with_catalog(
+            urls if urls is None or isinstance(urls, str | os.PathLike) else list(urls),
+            catalog,
+            store_class(),
+            max_workers=max_workers,
+            suffix=suffix,
+            on_listed=on_listed,
+            on_done=on_done,
+            options=options,
+        )
+    assert urls is not None
     listed = archive_urls(urls, suffix=suffix, client=store_options.get("client"), **connection)
     if on_listed is not None:
         on_listed(len(listed))

@@ -56,6 +56,16 @@ class ZipIndex:
             self._distinct_names = [names[i] for i in _distinct_rows(names, self).tolist()]
         return self._distinct_names
 
+    @property
+    def records(self) -> Records:
+        """Every row as parsed (a catalog serializes them; not for lookups)."""
+        return self._records
+
+    @property
+    def names_listed(self) -> bool:
+        """Whether :meth:`names` has been asked for (a listing was served from this index)."""
+        return self._distinct_names is not None
+
     def name_bounds(self) -> tuple[str, str] | None:
         """Smallest and largest name over every record (directories too); None when empty.
 
