@@ -263,3 +263,32 @@ def test_deserialize_refuses_damage_naming_the_catalog(
             catalog_format.deserialize(bad, source="x.rzc")
     with pytest.raises(BadArchiveError, match="exceeds the limit"):
         catalog_format.deserialize(data, source="x.rzc", max_body=10)
+
+
+def test_cli_index_update_and_scan_with_the_catalog(moto: S3Server, tmp_path: Path) -> None:
+    from .archives import make_zip
+    from .test_cli import run
+
+    folder = f"cli-cat-{uuid.uuid4().hex[:8]}/"
+    client = moto.client()
+    for i in range(5):
+        body = make_zip({".zgroup": b'{"zarr_format": 2}', ".zattrs": b'{"i": %d}' % i})
+        client.put_object(Bucket=moto.bucket, Key=f"{folder}{i:02d}.zip", Body=body)
+    client.put_object(Bucket=moto.bucket, Key=f"{folder}zz-broken.zip", Body=b"junk" * 100)
+    prefix = f"s3://{moto.bucket}/{folder}"
+    output = str(tmp_path / "cohort.rzc")
+    result = run(moto, "index", prefix, "-o", output)
+    assert result.returncode == 1  # the broken archive is left out, and said so
+    assert "5 archive(s), 10 entries" in result.stdout.decode()
+    stderr = result.stderr.decode()
+    assert "6 opened, 0 reused, 0 dropped, 1 failed" in stderr and "zz-broken.zip" in stderr
+    scanned = run(moto, "scan", prefix, "--json", "--catalog", output)
+    rows = [json.loads(line) for line in scanned.stdout.decode().splitlines()]
+    assert [r["value"] for r in rows[:5]] == [{"i": i} for i in range(5)]
+    assert [r["requests"] for r in rows[:5]] == [0] * 5  # directory and .zattrs: catalogued
+    assert rows[-1]["ok"] is False
+    assert "stale: 1 archive(s) new or changed" in scanned.stderr.decode()
+    client.delete_object(Bucket=moto.bucket, Key=f"{folder}zz-broken.zip")
+    again = run(moto, "index", prefix, "-o", output, "--update")
+    assert again.returncode == 0
+    assert "0 opened, 5 reused, 0 dropped, 0 failed" in again.stderr.decode()

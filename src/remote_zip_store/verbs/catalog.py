@@ -198,6 +198,8 @@ class CatalogPlan:
     catalogued: dict[str, CatalogEntry]
     rest: list[str]
     requests: int
+    sizes: dict[str, int]
+    """Object sizes from the listing (a prefix only)."""
 
 
 def plan_opens(
@@ -225,6 +227,7 @@ def plan_opens(
     thread = threading.Thread(target=load, name="rzs-catalog")
     thread.start()
     etags: dict[str, str] | None = None
+    sizes: dict[str, int] = {}
     try:
         if urls is None:
             order: list[str] = []
@@ -237,7 +240,9 @@ def plan_opens(
                     client=client,
                     **{k: v for k, v in connection.items() if v is not None},
                 )
-                etags = {url: etag for url, _, etag in listed}
+                etags = {}
+                for url, size, etag in listed:
+                    etags[url], sizes[url] = etag, size
                 order = list(etags)
             else:
                 order = [text]
@@ -255,7 +260,7 @@ def plan_opens(
             len(order),
             loaded,
         )
-        return CatalogPlan(order, {}, order, 0)
+        return CatalogPlan(order, {}, order, 0, sizes)
     if urls is None:
         order = list(loaded.entries)
     catalogued: dict[str, CatalogEntry] = {}
@@ -275,7 +280,7 @@ def plan_opens(
             len(rest),
             f", {gone} catalogued archive(s) gone" if etags is not None and gone else "",
         )
-    return CatalogPlan(order, catalogued, rest, requests[0])
+    return CatalogPlan(order, catalogued, rest, requests[0], sizes)
 
 
 def open_catalogued(
