@@ -227,13 +227,22 @@ def _deserialize(data: bytes, source: str, max_body: int) -> Catalog:
         raise _bad("piece columns do not match the piece counts", source)
     if sum(columns["piece_length"]) != len(blobs):
         raise _bad("piece lengths do not add up to the piece bytes", source)
+    # Absolute offsets: each archive's first delta is absolute, so subtract the running
+    # sum of the rows before it (one cumulative sum for the whole catalog).
+    deltas = np.frombuffer(columns["header_offset"], dtype=np.int64)
+    running = np.cumsum(deltas)
+    starts = np.cumsum([0, *counts])[:-1]
+    before = np.where(starts > 0, running[np.maximum(starts - 1, 0)] if total else 0, 0)
+    offsets = running - np.repeat(before, counts) if total else running
+    offset_bytes = memoryview(offsets.astype(np.uint64).tobytes())
     entries: dict[str, CatalogEntry] = {}
     row = piece_row = blob_at = 0
     for item, n, pn in zip(archives, counts, piece_counts, strict=True):
         url = item.get("url") if isinstance(item, dict) else None
         if not isinstance(url, str):
             raise _bad("an archive without a URL", source)
-        entry = _entry(item, url, n, row, all_names, columns, source)
+        mine = offsets[row : row + n]
+        entry = _entry(item, url, n, row, all_names, columns, mine, offset_bytes, source)
         pieces: list[tuple[int, bytes]] = []
         last_end = 0
         for i in range(piece_row, piece_row + pn):
@@ -265,6 +274,8 @@ def _entry(
     row: int,
     names: list[str],
     columns: dict[str, array[int]],
+    offsets: Any,
+    offset_bytes: memoryview,
     source: str,
 ) -> CatalogEntry:
     size = _int(item, "size", source)
@@ -286,16 +297,14 @@ def _entry(
     )
     if not location.cd_start + location.cd_size <= location.end_records_start <= size:
         raise _bad(f"{url}: directory at {location.cd_start} does not fit {size} bytes", source)
-    deltas = np.frombuffer(columns["header_offset"], dtype=np.int64)[row : row + n]
-    offsets = np.cumsum(deltas)
     if n and (int(offsets.min()) < 0 or int(offsets.max()) >= max(location.cd_start, 1)):
         raise _bad(f"{url}: an entry's offset lies outside the archive's data", source)
     header_offset = array("Q")
-    header_offset.frombytes(offsets.astype(np.uint64).tobytes())
+    header_offset.frombytes(offset_bytes[8 * row : 8 * (row + n)])
     records = Records(
         names[row : row + n],
         header_offset,
-        *(array(code, columns[name][row : row + n]) for name, code in _COLUMNS[1:8]),
+        *(columns[name][row : row + n] for name, _ in _COLUMNS[1:8]),
     )
     return CatalogEntry(url, size, etag, version_id, location, records)
 

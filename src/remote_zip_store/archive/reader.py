@@ -253,7 +253,7 @@ class ZipArchive:
                 for name, value in served.items()
             )
             if same and old is not None and old.names_listed:
-                same = old.names() == new.names()
+                same = sorted(old.names()) == sorted(new.names())
             self._provisional = False
             self._generation += 1
             if not same:

@@ -120,6 +120,10 @@ def _is_dir(names: list[str]) -> npt.NDArray[np.bool_]:
     return np.fromiter(map(str.endswith, names, repeat("/")), dtype=bool, count=len(names))
 
 
+#: Below this many names the table is built by a plain loop (numpy's fixed costs dominate).
+SMALL_TABLE = 512
+
+
 def _hash_table(names: list[str]) -> tuple[array[int], int]:
     """Linear-probing table of rows (int32, -1 = empty) at load factor <= 1/2."""
     count = len(names)
@@ -127,6 +131,15 @@ def _hash_table(names: list[str]) -> tuple[array[int], int]:
     while size < 2 * count:
         size *= 2
     mask = size - 1
+    if count < SMALL_TABLE:  # a cohort opened from a catalog builds thousands of these
+        slots = [-1] * size
+        for row, name in enumerate(names):
+            if not name.endswith("/"):
+                slot = hash(name) & mask
+                while slots[slot] >= 0:
+                    slot = (slot + 1) & mask
+                slots[slot] = row
+        return array("i", slots), mask
     table = np.full(size, -1, dtype=np.int32)
     hashes = np.fromiter(map(hash, names), dtype=np.int64, count=count)
     pending = np.flatnonzero(~_is_dir(names)).astype(np.int32)
