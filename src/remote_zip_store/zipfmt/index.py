@@ -132,14 +132,14 @@ def _hash_table(names: list[str]) -> tuple[array[int], int]:
         size *= 2
     mask = size - 1
     if count < SMALL_TABLE:  # a cohort opened from a catalog builds thousands of these
-        slots = [-1] * size
+        plain = [-1] * size
         for row, name in enumerate(names):
             if not name.endswith("/"):
-                slot = hash(name) & mask
-                while slots[slot] >= 0:
-                    slot = (slot + 1) & mask
-                slots[slot] = row
-        return array("i", slots), mask
+                at = hash(name) & mask
+                while plain[at] >= 0:
+                    at = (at + 1) & mask
+                plain[at] = row
+        return array("i", plain), mask
     table = np.full(size, -1, dtype=np.int32)
     hashes = np.fromiter(map(hash, names), dtype=np.int64, count=count)
     pending = np.flatnonzero(~_is_dir(names)).astype(np.int32)
