@@ -103,6 +103,10 @@ def test_one_get_opens_the_cohort_then_chunks_read(
     result = open_many(catalog=output, **_kwargs(s3, sim))  # every archive in the catalog
     try:
         assert (sim.counts() - before).requests == 1
+        # One layout (the same names): the catalog stores the names once, and the indexes
+        # share one lookup table.
+        tables = {id(store.archive.index._table) for store in result.values()}
+        assert len(tables) == 1
         for i, store in enumerate(result.values()):
             assert json.loads(store[".zattrs"])["subject"] == f"s{i:02d}"
             group = zarr.open(store, mode="r")  # metadata served from the catalog

@@ -16,7 +16,8 @@ Format (version :data:`FORMAT_VERSION`), all integers little-endian::
     body: u32 header length | header (JSON) | columns, concatenated
 
 The JSON header lists the archives (url, size, etag, version_id, the location's
-fields, entry and piece counts) and the columns' byte lengths. Each column runs
+fields, entry and piece counts, layout) and the columns' byte lengths. Names are stored
+once per *layout* (archives whose entry names are the same list, as in a cohort). Each column runs
 over every archive in order (column-major across the cohort: archives of one
 layout compress together); header offsets are stored as differences from the
 previous row. Reading is defensive: sizes are bounded before allocation, every
@@ -104,6 +105,8 @@ def serialize(entries: Iterable[CatalogEntry], *, level: int = 9) -> bytes:
     listed = list(entries)
     header: list[dict[str, Any]] = []
     names: list[str] = []
+    layouts: dict[tuple[str, ...], int] = {}  # archives of one layout share their names
+    layout_sizes: list[int] = []
     columns: dict[str, array[int]] = {name: array(code) for name, code in _COLUMNS}
     blobs: list[bytes] = []
     for entry in listed:
@@ -111,6 +114,12 @@ def serialize(entries: Iterable[CatalogEntry], *, level: int = 9) -> bytes:
         if any("\x00" in name for name in rec.names):
             raise ValueError(f"{entry.url}: an entry name holds a NUL byte; not catalogued")
         loc = entry.location
+        key = tuple(rec.names)
+        layout = layouts.get(key)
+        if layout is None:
+            layout = layouts[key] = len(layout_sizes)
+            layout_sizes.append(len(key))
+            names.extend(key)
         header.append(
             {
                 "url": entry.url,
@@ -118,6 +127,7 @@ def serialize(entries: Iterable[CatalogEntry], *, level: int = 9) -> bytes:
                 "etag": entry.etag,
                 "version_id": entry.version_id,
                 "n": len(rec),
+                "layout": layout,
                 "pieces": len(entry.pieces),
                 "cd_start": loc.cd_start,
                 "cd_size": loc.cd_size,
@@ -128,7 +138,6 @@ def serialize(entries: Iterable[CatalogEntry], *, level: int = 9) -> bytes:
                 "comment": loc.comment.hex(),
             }
         )
-        names.extend(rec.names)
         offsets = np.frombuffer(rec.header_offset, dtype=np.uint64).astype(np.int64)
         if len(offsets):
             columns["header_offset"].frombytes(np.diff(offsets, prepend=0).tobytes())
@@ -142,6 +151,7 @@ def serialize(entries: Iterable[CatalogEntry], *, level: int = 9) -> bytes:
     parts = [name_blob] + [columns[name].tobytes() for name, _ in _COLUMNS] + [b"".join(blobs)]
     meta = {
         "archives": header,
+        "layouts": layout_sizes,
         "lengths": [len(part) for part in parts],
     }
     head = json.dumps(meta, separators=(",", ":")).encode()
@@ -215,9 +225,20 @@ def _deserialize(data: bytes, source: str, max_body: int) -> Catalog:
     counts = [_int(a, "n", source) for a in archives]
     piece_counts = [_int(a, "pieces", source) for a in archives]
     total = sum(counts)
-    all_names = bytes(names_blob).decode("utf-8", "surrogatepass").split("\x00") if total else []
-    if len(all_names) != total:
-        raise _bad(f"{len(all_names)} names for {total} entries", source)
+    sizes = meta.get("layouts")
+    if not isinstance(sizes, list) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in sizes
+    ):
+        raise _bad("layouts are malformed", source)
+    named = sum(sizes)
+    all_names = bytes(names_blob).decode("utf-8", "surrogatepass").split("\x00") if named else []
+    if len(all_names) != named:
+        raise _bad(f"{len(all_names)} names for {named} in the layouts", source)
+    layouts: list[list[str]] = []
+    at = 0
+    for n in sizes:
+        layouts.append(all_names[at : at + n])
+        at += n
     for name, _ in _COLUMNS[:8]:
         if len(columns[name]) != total:
             raise _bad(f"column {name} has {len(columns[name])} items for {total}", source)
@@ -241,8 +262,11 @@ def _deserialize(data: bytes, source: str, max_body: int) -> Catalog:
         url = item.get("url") if isinstance(item, dict) else None
         if not isinstance(url, str):
             raise _bad("an archive without a URL", source)
+        layout = _int(item, "layout", source)
+        if layout >= len(layouts) or len(layouts[layout]) != n:
+            raise _bad(f"{url}: layout {layout} does not have {n} names", source)
         mine = offsets[row : row + n]
-        entry = _entry(item, url, n, row, all_names, columns, mine, offset_bytes, source)
+        entry = _entry(item, url, layouts[layout], row, columns, mine, offset_bytes, source)
         pieces: list[tuple[int, bytes]] = []
         last_end = 0
         for i in range(piece_row, piece_row + pn):
@@ -270,14 +294,14 @@ def _int(item: Any, key: str, source: str) -> int:
 def _entry(
     item: dict[str, Any],
     url: str,
-    n: int,
-    row: int,
     names: list[str],
+    row: int,
     columns: dict[str, array[int]],
     offsets: Any,
     offset_bytes: memoryview,
     source: str,
 ) -> CatalogEntry:
+    n = len(names)
     size = _int(item, "size", source)
     etag, version_id, comment = item.get("etag"), item.get("version_id"), item.get("comment")
     if not isinstance(etag, str) or not etag:
@@ -302,7 +326,7 @@ def _entry(
     header_offset = array("Q")
     header_offset.frombytes(offset_bytes[8 * row : 8 * (row + n)])
     records = Records(
-        names[row : row + n],
+        names,  # shared by the archives of one layout (ZipIndex(like=) shares their table)
         header_offset,
         *(columns[name][row : row + n] for name, _ in _COLUMNS[1:8]),
     )

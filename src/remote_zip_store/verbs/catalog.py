@@ -287,6 +287,7 @@ def open_catalogued(
     entry: CatalogEntry,
     store: Any,
     *,
+    layouts: dict[int, ZipIndex] | None = None,
     client: Any = None,
     s3: S3Options | None = None,
     read: ReadOptions,
@@ -307,12 +308,23 @@ def open_catalogued(
         pinned=(entry.etag, entry.version_id),
     )
     archive = ZipArchive(source, read, OPEN_PROFILE)
-    archive.adopt(ZipIndex(entry.records, entry.location), entry.size, entry.pieces)
+    archive.adopt(index_of(entry, layouts), entry.size, entry.pieces)
     try:
         return store.from_archive(archive, root=root, metadata_prefetch=metadata_prefetch)
     except BaseException:
         archive.close()
         raise
+
+
+def index_of(entry: CatalogEntry, layouts: dict[int, ZipIndex] | None) -> ZipIndex:
+    """``entry``'s index, sharing the lookup table of an earlier one of the same layout
+    (``layouts``: by ``id`` of the names list the catalog shares between them)."""
+    if layouts is None:
+        return ZipIndex(entry.records, entry.location)
+    key = id(entry.records.names)
+    index = ZipIndex(entry.records, entry.location, like=layouts.get(key))
+    layouts.setdefault(key, index)
+    return index
 
 
 def open_with_catalog(
@@ -342,11 +354,13 @@ def open_with_catalog(
     if plan.catalogued:
         given = {k: v for k, v in connection.items() if v is not None}
         s3 = None if client is not None else S3Options(**given)
+        layouts: dict[int, ZipIndex] = {}
         for url, entry in plan.catalogued.items():
             try:
                 value: Any = open_catalogued(
                     entry,
                     store,
+                    layouts=layouts,
                     client=client,
                     s3=s3,
                     read=chosen,

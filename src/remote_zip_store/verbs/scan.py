@@ -24,7 +24,7 @@ from ..hierarchy.names import METADATA_FILES
 from ..hierarchy.roots import resolve_root
 from ..transport.s3 import S3Options, S3Source, list_objects, parse_s3_url, shared_client
 from ..zipfmt.index import ZipIndex
-from .catalog import plan_opens
+from .catalog import index_of, plan_opens
 from .many import run_many
 
 if TYPE_CHECKING:
@@ -115,6 +115,7 @@ def scan(
         raise TypeError("pass either options= or connection keyword arguments, not both")
     shared = client if client is not None else shared_client(options)
     catalogued: dict[str, CatalogEntry] = {}
+    layouts: dict[int, ZipIndex] = {}  # catalogued archives of one layout share a table
     if catalog is not None:
         plan = plan_opens(prefix_url, catalog, suffix=suffix, client=shared)
         catalogued = plan.catalogued
@@ -139,7 +140,7 @@ def scan(
             chosen = whole if size <= tail_size else read_options
             archive = ZipArchive(source, chosen)
             if entry is not None:
-                archive.adopt(ZipIndex(entry.records, entry.location), entry.size, entry.pieces)
+                archive.adopt(index_of(entry, layouts), entry.size, entry.pieces)
             try:
                 value = _read_key(archive.open(), key)
             finally:

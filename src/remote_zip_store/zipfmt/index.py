@@ -26,13 +26,23 @@ class ZipIndex:
     private; callers ask the questions below.
     """
 
-    def __init__(self, records: Records, location: DirectoryLocation):
+    def __init__(
+        self, records: Records, location: DirectoryLocation, *, like: ZipIndex | None = None
+    ):
+        """``like``: an index over the very same ``names`` list object (archives of one
+        layout in a catalog); its lookup table, which depends on the names alone, is shared."""
         self._records = records
         self.location = location
         self._next_offsets = _next_offsets(records.header_offset, location.cd_start)
-        self._table, self._mask = _hash_table(records.names)
         self._distinct_names: list[str] | None = None
         self._name_bounds: tuple[str, str] | None = None
+        self._table: array[int]
+        self._mask: int
+        if like is not None and like._records.names is records.names:
+            self._table, self._mask = like._table, like._mask
+            self._name_bounds = like.name_bounds()
+        else:
+            self._table, self._mask = _hash_table(records.names)
 
     def __len__(self) -> int:
         """Number of distinct file names (directory entries and duplicates excluded)."""
