@@ -296,3 +296,31 @@ def test_cli_index_update_and_scan_with_the_catalog(moto: S3Server, tmp_path: Pa
     again = run(moto, "index", prefix, "-o", output, "--update")
     assert again.returncode == 0
     assert "0 opened, 5 reused, 0 dropped, 0 failed" in again.stderr.decode()
+
+
+def test_recipe_a_cohort_as_one_dask_array(
+    s3: S3Server, sim: NetSim, recordings: list[bytes], tmp_path: Path
+) -> None:
+    """docs/recipes.md "a cohort as one dataset": the catalog opens, then one GET per chunk."""
+    da = pytest.importorskip("dask.array")
+    prefix = _cohort(s3, recordings)
+    output = str(tmp_path / "c.rzc")
+    build_catalog(prefix, output, **s3.store_kwargs())
+    before = sim.counts()
+    stores = open_many(catalog=output, **_kwargs(s3, sim))
+    try:
+        arrays = [
+            da.from_zarr(store, component="signals/ch01")
+            for store in stores.values()
+            if not isinstance(store, Exception)
+        ]
+        cohort = da.stack(arrays)  # (archives, samples)
+        assert cohort.shape == (4, 300)
+        # Metadata from the catalog; dask's tokenize unpickles a copy of each zarr array,
+        # which finds the adopted directory in this process (no directory GET either).
+        assert (sim.counts() - before).requests == 0
+        means = cohort[:, 100:120].mean(axis=1).compute(scheduler="threads")
+        assert means.tolist() == [109.5] * 4
+        assert (sim.counts() - before).requests == 4 * 2  # chunks 10 and 11 of each: a task each
+    finally:
+        _close(stores)

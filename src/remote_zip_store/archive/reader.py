@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -62,6 +63,20 @@ from .readahead import Readahead
 MAX_DATA_OFFSETS = 65536
 
 _T = TypeVar("_T")
+
+
+class _Adopted:
+    """A directory adopted from a catalog, findable by copies of the archive in this
+    process (dask unpickles stores while building a graph) while the original lives."""
+
+    __slots__ = ("__weakref__", "index", "pieces", "size")
+
+    def __init__(self, index: ZipIndex, size: int, pieces: list[tuple[int, bytes]]):
+        self.index, self.size, self.pieces = index, size, pieces
+
+
+_ADOPTED: weakref.WeakValueDictionary[Any, _Adopted] = weakref.WeakValueDictionary()
+_ADOPTED_LOCK = ForkSafeLock()
 
 
 @dataclass(frozen=True)
@@ -144,6 +159,7 @@ class ZipArchive:
         self._provisional = False
         self._served: dict[str, tuple[int, int]] = {}
         self._generation = 0
+        self._adopted: _Adopted | None = None
         self.size: int | None = None
         """The object's size in bytes, known once the directory has been read."""
 
@@ -185,15 +201,24 @@ class ZipArchive:
         names are too; otherwise ``ArchiveChangedError`` (never two versions mixed).
         """
         ordered = sorted(pieces)
+        adopted = _Adopted(index, size, ordered)
         with self._open_lock:
-            self._index = index
-            self.size = size
-            self._tail, self._tail_start, self._head = b"", size, b""
-            self._pieces = ordered
-            self._piece_starts = [start for start, _ in ordered]
-            self._provisional = True
-            self._served = {}
+            self._use(adopted)
+        key = indexcache.version_key(self.source, self.options)
+        if key is not None:
+            with _ADOPTED_LOCK:
+                _ADOPTED[key] = adopted
         return self
+
+    def _use(self, adopted: _Adopted) -> None:
+        self._adopted = adopted  # keeps it findable while this archive lives
+        self._index = adopted.index
+        self.size = adopted.size
+        self._tail, self._tail_start, self._head = b"", adopted.size, b""
+        self._pieces = adopted.pieces
+        self._piece_starts = [start for start, _ in adopted.pieces]
+        self._provisional = True
+        self._served = {}
 
     @property
     def provisional(self) -> bool:
@@ -268,6 +293,12 @@ class ZipArchive:
         self._check_open()
         # An unpickled copy arrives pinned: reuse what a sibling in this process parsed.
         cache_key = indexcache.version_key(self.source, self.options)
+        if cache_key is not None:
+            with _ADOPTED_LOCK:
+                adopted = _ADOPTED.get(cache_key)
+            if adopted is not None:  # a copy of an archive opened from a catalog
+                self._use(adopted)
+                return adopted.index
         cached = indexcache.lookup(cache_key) if cache_key is not None else None
         if cached is not None:
             self._tail, self._tail_start, self.size = cached.tail, cached.tail_start, cached.size
