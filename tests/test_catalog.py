@@ -324,3 +324,17 @@ def test_recipe_a_cohort_as_one_dask_array(
         assert (sim.counts() - before).requests == 4 * 2  # chunks 10 and 11 of each: a task each
     finally:
         _close(stores)
+
+
+def test_the_benchmark_runs(tmp_path: Path) -> None:
+    """benchmarks/catalog_open.py end to end on its own moto, tiny: one GET per catalog open."""
+    from benchmarks import catalog_open
+
+    out = tmp_path / "r.json"
+    argv = ["--server", "moto", "--many", "5", "--repeat", "1", "--rtt-ms", "0", "--mbit", "0"]
+    assert catalog_open.main([*argv, "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    modes = {run["mode"]: run for run in results["runs"]}
+    assert modes["catalog"]["requests"] == 1 and modes["catalog+list"]["requests"] == 2
+    assert modes["normal"]["requests"] == 5 + 1 + 1  # the first archive's head GET too
+    assert results["catalog_5"]["ratio"] <= 1.0
