@@ -338,3 +338,23 @@ def test_the_benchmark_runs(tmp_path: Path) -> None:
     assert modes["catalog"]["requests"] == 1 and modes["catalog+list"]["requests"] == 2
     assert modes["normal"]["requests"] == 5 + 1 + 1  # the first archive's head GET too
     assert results["catalog_5"]["ratio"] <= 1.0
+
+
+def test_an_entry_gone_from_the_new_version_is_a_changed_error_naming_it(
+    s3: S3Server, recordings: list[bytes], tmp_path: Path
+) -> None:
+    prefix = _cohort(s3, recordings[:1])
+    output = str(tmp_path / "c.rzc")
+    build_catalog(prefix, output, **s3.store_kwargs())
+    key = prefix.removeprefix(f"s3://{s3.bucket}/") + "rec0.zip"
+    s3.put(make_zarr_zip(tmp_path / "one.zip", _group("s00", channels=1)), key)
+    result = open_many(catalog=output, **s3.store_kwargs())
+    try:
+        store = result[f"{prefix}rec0.zip"]
+        with pytest.raises(ArchiveChangedError, match=r"no longer has this entry") as info:
+            store["signals/ch01/0"]  # the first read: a GET, 412, re-opened, entry gone
+        assert info.value.key == "signals/ch01/0"
+        assert store["signals/ch00/0"]  # the new version serves what it has
+        assert "signals/ch01/0" not in store
+    finally:
+        _close(result)

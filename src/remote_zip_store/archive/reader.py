@@ -237,17 +237,30 @@ class ZipArchive:
         except ArchiveChangedError:
             if not self._reopen(generation):
                 raise
-            fresh = []
-            for entry in listed:
-                now = self.index.get(entry.name)
-                if now is None:
-                    raise
-                fresh.append(now)
-            return read(fresh)
-        if self._provisional:  # served from pieces only: remember what, to compare later
-            for entry in listed:
-                self._served[entry.name] = (entry.crc32, entry.uncompressed_size)
-        return result
+            return read(self._current(listed))
+        with self._open_lock:
+            if self._generation == generation:
+                if self._provisional:  # from the pieces: remember what, to compare later
+                    for entry in listed:
+                        self._served[entry.name] = (entry.crc32, entry.uncompressed_size)
+                return result
+        # Re-opened by another thread while this read ran: its bytes may be the old
+        # version's, so read again from what the archive serves now.
+        return read(self._current(listed))
+
+    def _current(self, entries: list[Entry]) -> list[Entry]:
+        """``entries`` looked up again in the current index (after a re-open)."""
+        fresh = []
+        for entry in entries:
+            now = self.index.get(entry.name)
+            if now is None:
+                raise ArchiveChangedError(
+                    "the object changed since the catalog was written and no longer has this entry",
+                    archive=self.url,
+                    key=entry.name,
+                )
+            fresh.append(now)
+        return fresh
 
     def _reopen(self, generation: int) -> bool:
         """Read the directory of the new version; False when that would mix versions."""
