@@ -20,13 +20,21 @@ with a :class:`~remote_zip_store.transport.Source`. It knows nothing about zarr.
 
 from __future__ import annotations
 
+import bisect
 import threading
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from ..errors import BadArchiveError, CorruptEntryError, StoreClosedError, context
+from ..errors import (
+    ArchiveChangedError,
+    BadArchiveError,
+    CorruptEntryError,
+    StoreClosedError,
+    context,
+)
 from ..transport import Source
 from ..transport.forksafe import ForkSafeLock, PerProcess
 from ..zipfmt import planner
@@ -53,6 +61,22 @@ from .readahead import Readahead
 
 #: Entries whose data start partial reads remember (then all forgotten: bounded memory).
 MAX_DATA_OFFSETS = 65536
+
+_T = TypeVar("_T")
+
+
+class _Adopted:
+    """A directory adopted from a catalog, findable by copies of the archive in this
+    process (dask unpickles stores while building a graph) while the original lives."""
+
+    __slots__ = ("__weakref__", "index", "pieces", "size")
+
+    def __init__(self, index: ZipIndex, size: int, pieces: list[tuple[int, bytes]]):
+        self.index, self.size, self.pieces = index, size, pieces
+
+
+_ADOPTED: weakref.WeakValueDictionary[Any, _Adopted] = weakref.WeakValueDictionary()
+_ADOPTED_LOCK = ForkSafeLock()
 
 
 @dataclass(frozen=True)
@@ -128,6 +152,14 @@ class ZipArchive:
             slack=self.options.coalesce_gap,
         )
         self._closed = closed
+        # Raw spans adopted from a catalog (offset-sorted), and what a provisional
+        # (catalogued, not yet confirmed by a GET) archive has served from them.
+        self._pieces: list[tuple[int, bytes]] = []
+        self._piece_starts: list[int] = []
+        self._provisional = False
+        self._served: dict[str, tuple[int, int]] = {}
+        self._generation = 0
+        self._adopted: _Adopted | None = None
         self.size: int | None = None
         """The object's size in bytes, known once the directory has been read."""
 
@@ -153,10 +185,133 @@ class ZipArchive:
         _ = self.index
         return self
 
+    def adopt(
+        self, index: ZipIndex, size: int, pieces: Sequence[tuple[int, bytes]] = ()
+    ) -> ZipArchive:
+        """Open from a directory read earlier (a catalog): no request now.
+
+        The source must already be pinned to the version ``index`` was read from
+        (S3: ``If-Match`` on every GET). ``pieces`` are ``(offset, raw bytes)``
+        of whole entry spans (local header and data) served without a request.
+        Until a GET confirms the version the archive is *provisional*: when the
+        first GET finds the object changed (``ArchiveChangedError``), the
+        directory is read again from the new version and the read is served
+        from it, provided every entry already served from the pieces is the same
+        (CRC-32 and size) in the new version and, if the names were listed, the
+        names are too; otherwise ``ArchiveChangedError`` (never two versions mixed).
+        """
+        ordered = sorted(pieces)
+        adopted = _Adopted(index, size, ordered)
+        with self._open_lock:
+            self._use(adopted)
+        key = indexcache.version_key(self.source, self.options)
+        if key is not None:
+            with _ADOPTED_LOCK:
+                _ADOPTED[key] = adopted
+        return self
+
+    def _use(self, adopted: _Adopted) -> None:
+        self._adopted = adopted  # keeps it findable while this archive lives
+        self._index = adopted.index
+        self.size = adopted.size
+        self._tail, self._tail_start, self._head = b"", adopted.size, b""
+        self._pieces = adopted.pieces
+        self._piece_starts = [start for start, _ in adopted.pieces]
+        self._provisional = True
+        self._served = {}
+
+    @property
+    def provisional(self) -> bool:
+        """Opened from a catalog and not yet confirmed by a GET (see :meth:`adopt`)."""
+        return self._provisional
+
+    def _guarded(self, entries: Iterable[Entry], read: Callable[[list[Entry]], _T]) -> _T:
+        """``read(entries)``; on a provisional archive, re-opened and retried once when
+        the first GET finds the object changed since the catalog (see :meth:`adopt`)."""
+        listed = list(entries)
+        if not self._provisional:
+            return read(listed)
+        generation = self._generation
+        try:
+            result = read(listed)
+        except ArchiveChangedError:
+            if not self._reopen(generation):
+                raise
+            return read(self._current(listed))
+        with self._open_lock:
+            if self._generation == generation:
+                if self._provisional:  # from the pieces: remember what, to compare later
+                    for entry in listed:
+                        self._served[entry.name] = (entry.crc32, entry.uncompressed_size)
+                return result
+        # Re-opened by another thread while this read ran: its bytes may be the old
+        # version's, so read again from what the archive serves now.
+        return read(self._current(listed))
+
+    def _current(self, entries: list[Entry]) -> list[Entry]:
+        """``entries`` looked up again in the current index (after a re-open)."""
+        fresh = []
+        for entry in entries:
+            now = self.index.get(entry.name)
+            if now is None:
+                raise ArchiveChangedError(
+                    "the object changed since the catalog was written and no longer has this entry",
+                    archive=self.url,
+                    key=entry.name,
+                )
+            fresh.append(now)
+        return fresh
+
+    def _reopen(self, generation: int) -> bool:
+        """Read the directory of the new version; False when that would mix versions."""
+        pin = getattr(self.source, "pin", None)
+        if pin is None:
+            return False
+        with self._open_lock:
+            if self._generation != generation:
+                return True  # another thread re-opened it already
+            if not self._provisional:
+                return False
+            old, served, old_size = self._index, dict(self._served), self.size
+            old_version = self.source.version
+            pin(None)
+            self._pieces, self._piece_starts = [], []
+            self._ahead.clear()
+            self._data_starts.clear()
+            try:
+                with context(self.url):
+                    new = self._read_index()
+            except BaseException:
+                pin(old_version)  # keep failing as changed, never serve the new bytes
+                self._provisional = False
+                raise
+            same = all(
+                (entry := new.get(name)) is not None
+                and (entry.crc32, entry.uncompressed_size) == value
+                for name, value in served.items()
+            )
+            if same and old is not None and old.names_listed:
+                same = sorted(old.names()) == sorted(new.names())
+            self._provisional = False
+            self._generation += 1
+            if not same:
+                pin(old_version)  # later reads keep raising ArchiveChangedError
+                self._tail, self._head, self.size = b"", b"", old_size
+                self._tail_start = old_size or 0
+                return False
+            self._index = new
+            return True
+
     def _read_index(self) -> ZipIndex:
         self._check_open()
         # An unpickled copy arrives pinned: reuse what a sibling in this process parsed.
         cache_key = indexcache.version_key(self.source, self.options)
+        if cache_key is not None:
+            with _ADOPTED_LOCK:
+                adopted = _ADOPTED.get(cache_key)
+            if adopted is not None:  # a copy of an archive opened from a catalog
+                self._use(adopted)
+                return adopted.index
         cached = indexcache.lookup(cache_key) if cache_key is not None else None
         if cached is not None:
             self._tail, self._tail_start, self.size = cached.tail, cached.tail_start, cached.size
@@ -230,6 +385,8 @@ class ZipArchive:
         """
         _ = self.index
         with context(self.url):
+            if self._provisional:
+                self._served[f"\0raw:{start}-{end}"] = (-1, -1)  # no entry can match it
             return self._fetch(start, end)
 
     def entry(self, name: str) -> Entry | None:
@@ -246,6 +403,11 @@ class ZipArchive:
         return self.read_entry(entry)
 
     def read_entry(self, entry: Entry) -> bytes:
+        if self._provisional:
+            return self._guarded([entry], lambda got: self._read_entry(got[0]))
+        return self._read_entry(entry)
+
+    def _read_entry(self, entry: Entry) -> bytes:
         with context(self.url, entry.name):
             check_supported(entry)
             start, end = self._checked_span(entry)
@@ -265,6 +427,11 @@ class ZipArchive:
         bytes of a partial stored read are checked against nothing but the
         directory's sizes.
         """
+        if self._provisional:
+            return self._guarded([entry], lambda got: self._read_entry_range(got[0], start, end))
+        return self._read_entry_range(entry, start, end)
+
+    def _read_entry_range(self, entry: Entry, start: int, end: int) -> bytes:
         size = entry.uncompressed_size
         if not 0 <= start <= end <= size:
             raise ValueError(
@@ -280,7 +447,7 @@ class ZipArchive:
                 or entry.compressed_size != size  # corrupt: the whole read says how
                 or self._from_buffers(first, last) is not None
             ):
-                return self.read_entry(entry)[start:end]
+                return self._read_entry(entry)[start:end]
             if start == end:
                 return b""
             data_start = self._data_starts.get(entry)
@@ -338,13 +505,18 @@ class ZipArchive:
         knows; a run of small sequential reads may then be read ahead up to there
         (:mod:`~remote_zip_store.archive.readahead`).
         """
+        if self._provisional:
+            return self._guarded(entries, lambda got: self._read_many(got, region_end))
+        return self._read_many(entries, region_end)
+
+    def _read_many(self, entries: Iterable[Entry], region_end: int | None) -> dict[str, bytes]:
         results: dict[str, bytes] = {}
         wanted = []
         for entry in entries:
             with context(self.url, entry.name):
                 check_supported(entry)
             if self.is_buffered(entry):  # no request: keep it out of the plan
-                results[entry.name] = self.read_entry(entry)
+                results[entry.name] = self._read_entry(entry)
             else:
                 wanted.append(entry)
         if not wanted:
@@ -406,6 +578,11 @@ class ZipArchive:
         headers inside the open's head or tail buffer cost nothing. Exports of
         byte-range references (kerchunk, Icechunk) need exactly this.
         """
+        if self._provisional:
+            return self._guarded(entries, self._data_starts_of)
+        return self._data_starts_of(entries)
+
+    def _data_starts_of(self, entries: Iterable[Entry]) -> dict[str, int]:
         found: dict[str, int] = {}
         wanted: list[Entry] = []
         ranges: list[ByteRange] = []
@@ -470,6 +647,12 @@ class ZipArchive:
             return memoryview(self._tail)[start - self._tail_start : end - self._tail_start]
         if end <= len(self._head):
             return memoryview(self._head)[start:end]
+        if self._pieces:
+            i = bisect.bisect_right(self._piece_starts, start) - 1
+            if i >= 0:
+                first, data = self._pieces[i]
+                if end <= first + len(data):
+                    return memoryview(data)[start - first : end - first]
         return None
 
     def _checked_span(self, entry: Entry) -> tuple[int, int]:
@@ -494,7 +677,11 @@ class ZipArchive:
         buffered = self._from_buffers(start, end)
         if buffered is not None:
             return bytes(buffered)
-        return self.source.read_range(start, end)
+        data = self.source.read_range(start, end)
+        if self._provisional:  # a GET under If-Match: the catalogued version is current
+            self._provisional = False
+            self._served = {}
+        return data
 
     def _data_offset(self, entry: Entry, raw: bytes | memoryview) -> int:
         """Where the data starts in ``raw`` (the entry's local header onwards), checked."""

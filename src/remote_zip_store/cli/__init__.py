@@ -1,4 +1,5 @@
-"""Command line ``remote-zip-store``: ls, tree, info, cat, bench, demo, scan, pack, check, refs.
+"""Command line ``remote-zip-store``: ls, tree, info, cat, bench, demo, scan, index, pack, check,
+refs.
 
 Exit codes for shell use: 0 success, 1 a failure at run time (one line on
 stderr naming the archive and key), 2 bad usage (a malformed URL, a wrong
@@ -25,7 +26,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InvalidURLError, RemoteZipError
-from .cohort import _scan
+from .cohort import _index, _scan
 from .common import PROG, UsageError, _add_connection, positive_int
 from .output import _cli_terms, _log_to_stderr, _show_warning
 from .read import _cat, _info, _ls, _tree
@@ -98,8 +99,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan_parser.add_argument("--suffix", default=".zip", help="object names to scan")
     scan_parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    scan_parser.add_argument(
+        "--catalog",
+        metavar="URL",
+        help="a catalog written by `index` (s3:// key or path): archives it holds open "
+        "from it, with no request",
+    )
     _add_connection(scan_parser)
     scan_parser.set_defaults(run=_scan)
+
+    index_parser = commands.add_parser(
+        "index",
+        help="write one catalog object of every archive under an S3 prefix",
+        description="Open every archive under an S3 prefix and write ONE object (an S3 "
+        "key or a local path) holding each one's parsed directory, size, ETag/VersionId "
+        "and zarr metadata bytes, compressed. open_many(..., catalog=URL) and scan "
+        "--catalog then open the whole cohort with one GET. Exit code 1 when an "
+        "archive could not be opened (it is left out and opens the normal way).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    index_parser.add_argument("prefix", metavar="s3://BUCKET/PREFIX/")
+    index_parser.add_argument(
+        "-o", "--output", required=True, metavar="URL", help="where the catalog goes"
+    )
+    index_parser.add_argument(
+        "--update",
+        action="store_true",
+        help="re-open only archives whose ETag changed (or are new); drop the ones gone",
+    )
+    index_parser.add_argument(
+        "--concurrency", type=positive_int, default=32, help="archives opened at a time"
+    )
+    index_parser.add_argument("--suffix", default=".zip", help="object names to index")
+    _add_connection(index_parser)
+    index_parser.set_defaults(run=_index)
 
     pack_parser = commands.add_parser(
         "pack",

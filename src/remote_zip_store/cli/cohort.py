@@ -1,4 +1,4 @@
-"""Many archives: ``scan``."""
+"""Many archives: ``scan``, ``index`` (a cohort catalog)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def _scan(args: argparse.Namespace) -> int:
             suffix=args.suffix,
             on_listed=listed,
             on_row=done,
+            catalog=args.catalog,
             **connection_kwargs(args),
         )
     finally:
@@ -68,6 +69,56 @@ def _scan(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if failed else 0
+
+
+def _index(args: argparse.Namespace) -> int:
+    """Write (or ``--update``) the catalog of every archive under the prefix."""
+    import time
+
+    from ..verbs.catalog import build_catalog
+
+    if not args.prefix.startswith("s3://"):
+        raise UsageError(f"index needs an s3://BUCKET/PREFIX/ URL, not {args.prefix!r}")
+    bar: Progress | None = None
+
+    def listed(n: int) -> None:
+        nonlocal bar
+        bar = Progress(n, "index")
+
+    def done(*_: Any) -> None:
+        if bar is not None:
+            bar.advance()
+
+    started = time.perf_counter()
+    try:
+        report = build_catalog(
+            args.prefix,
+            args.output,
+            update=args.update,
+            suffix=args.suffix,
+            concurrency=args.concurrency,
+            on_listed=listed,
+            on_done=done,
+            **connection_kwargs(args),
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - started
+    ratio = report.catalog_bytes / report.directory_bytes if report.directory_bytes else 0.0
+    _out(
+        f"{report.output}: {report.archives} archive(s), {report.entries} entries, "
+        f"{report.catalog_bytes} bytes ({report.bytes_per_entry:.1f} per entry, "
+        f"{ratio:.2f}x the {report.directory_bytes} bytes of their directories)"
+    )
+    print(
+        f"{PROG}: indexed in {elapsed:.2f}s: {report.opened} opened, {report.reused} reused, "
+        f"{report.dropped} dropped, {len(report.failed)} failed",
+        file=sys.stderr,
+    )
+    for url, error in report.failed.items():
+        print(f"{PROG}: {url}: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
 
 
 def _row_json(row: ScanRow) -> dict[str, Any]:

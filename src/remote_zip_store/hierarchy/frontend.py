@@ -138,6 +138,15 @@ class ArchiveFrontEnd:
         store._setup(ZipArchive(source, options, OPEN_PROFILE).open(), root, metadata_prefetch)
         return store
 
+    @classmethod
+    def from_archive(
+        cls, archive: ZipArchive, *, root: str | None = None, metadata_prefetch: Policy = "auto"
+    ) -> Self:
+        """A store over an archive opened already (a catalog's :meth:`ZipArchive.adopt`)."""
+        store: Self = cls.__new__(cls)
+        store._setup(archive, root, metadata_prefetch)
+        return store
+
     def _setup(self, archive: ZipArchive, root: str | None, metadata_prefetch: Policy) -> None:
         self._attach(archive, resolve_root(archive, root), metadata_prefetch)
 

@@ -208,9 +208,12 @@ class S3Source:
         client: S3Client | None = None,
         body_retries: int | None = None,
         retry_backoff: float | None = None,
+        pinned: tuple[str, str | None] | None = None,
     ):
+        """``pinned``: ``(ETag, VersionId)`` known beforehand (a catalog): every GET,
+        the first included, then carries ``If-Match``."""
         base = options or (options_from_client(client) if client else S3Options())
-        self._setup(bucket, key, base.with_retries(body_retries, retry_backoff), None)
+        self._setup(bucket, key, base.with_retries(body_retries, retry_backoff), pinned)
         if client is not None:
             # A ready client reads through botocore in this process: its credentials,
             # config and event hooks are the user's (they may not be reachable otherwise).
@@ -444,6 +447,16 @@ class S3Source:
             response["Body"].close()
             raise changed(self.url, f"ETag {etag} became {got_etag}")
 
+    def pin(self, version: Hashable | None) -> None:
+        """Pin to ``version`` (``(etag, version_id)``, as :attr:`version`); None unpins,
+        so the next read pins what it sees (a re-open after a catalog went stale)."""
+        with self._lock:
+            pinned: tuple[str | None, str | None] = (None, None)
+            if version is not None:
+                pinned = version  # type: ignore[assignment]
+            self.etag = pinned[0]
+            self.version_id = pinned[1]
+
     def _pin(self, response: dict[str, Any]) -> None:
         with self._lock:
             if self.etag is None:
@@ -514,6 +527,21 @@ def list_objects(
 
     ``connection`` takes :class:`S3Options` fields; ``client`` a ready boto3 client.
     """
+    for url, size, _ in list_objects_etags(
+        prefix_url, suffix=suffix, client=client, options=options, **connection
+    ):
+        yield url, size
+
+
+def list_objects_etags(
+    prefix_url: str,
+    *,
+    suffix: str = "",
+    client: S3Client | None = None,
+    options: S3Options | None = None,
+    **connection: Any,
+) -> Iterator[tuple[str, int, str]]:
+    """As :func:`list_objects`, with each object's ETag: ``(s3 URL, size, etag)``."""
     bucket, prefix = parse_s3_url(prefix_url, key_required=False)
     if client is None:
         client = shared_client(options or S3Options(**connection))
@@ -522,7 +550,7 @@ def list_objects(
             for item in page.get("Contents", []):
                 key = item["Key"]
                 if key.endswith(suffix):
-                    yield f"s3://{bucket}/{key}", int(item["Size"])
+                    yield f"s3://{bucket}/{key}", int(item["Size"]), str(item.get("ETag", ""))
     except Exception as exc:  # bucket missing, access denied
         raise translate_error(exc, prefix_url) from exc
 

@@ -32,6 +32,7 @@ from ..hierarchy.roots import resolve_root
 from ..transport.local import LocalSource
 from ..zipfmt.decode import METHOD_NAMES, STORED, check_supported
 from ..zipfmt.parse import Entry
+from .engine import archive_urls, run_many
 
 logger = logging.getLogger("remote_zip_store")
 
@@ -267,8 +268,6 @@ def to_icechunk(
     import icechunk
     from zarr.core.buffer import default_buffer_prototype
     from zarr.core.sync import sync
-
-    from .many import archive_urls, run_many
 
     prefix = os.fspath(urls_or_prefix) if isinstance(urls_or_prefix, str | os.PathLike) else None
     open_options, connection = split_options(options)

@@ -17,12 +17,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..archive.catalog import CatalogEntry
 from ..archive.reader import ReadOptions, ZipArchive
 from ..errors import InvalidURLError, KeyNotFoundError, describe
 from ..hierarchy.names import METADATA_FILES, ZARR_V3_METADATA, ZATTRS
 from ..hierarchy.roots import resolve_root
 from ..transport.s3 import S3Options, S3Source, list_objects, parse_s3_url, shared_client
-from .many import run_many
+from ..zipfmt.index import ZipIndex
+from .catalog import index_of, plan_opens
+from .engine import run_many
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -77,6 +80,7 @@ def scan(
     options: S3Options | None = None,
     on_listed: Callable[[int], None] | None = None,
     on_row: Callable[[ScanRow], None] | None = None,
+    catalog: str | None = None,
     **connection: Any,
 ) -> list[ScanRow]:
     """Rows for every archive under ``prefix_url``, in key order.
@@ -96,6 +100,12 @@ def scan(
     (16 KiB) is fetched alongside it from archives larger than the tail: zarr
     writers put the root ``.zgroup``/``.zattrs`` first, so the key usually needs
     no second round trip (0 turns it off).
+
+    ``catalog``: a catalog written by ``remote-zip-store index`` (an ``s3://`` key or a
+    path). It is read (one GET) beside the listing, and every archive it holds with the
+    listed ETag opens from it with no request; its metadata keys are read from it too
+    (a scan of root attributes is then one LIST and one GET in all). Archives it does
+    not hold, or holds at another ETag, are read as without it (WARNING).
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -107,8 +117,15 @@ def scan(
     elif connection:
         raise TypeError("pass either options= or connection keyword arguments, not both")
     shared = client if client is not None else shared_client(options)
-    # A missing bucket or a denied listing fails the whole scan (the error names the URL).
-    listed = sorted(list_archives(shared, bucket, prefix, suffix=suffix))
+    catalogued: dict[str, CatalogEntry] = {}
+    layouts: dict[int, ZipIndex] = {}  # catalogued archives of one layout share a table
+    if catalog is not None:
+        plan = plan_opens(prefix_url, catalog, suffix=suffix, client=shared)
+        catalogued = plan.catalogued
+        listed = sorted((parse_s3_url(url)[1], plan.sizes[url]) for url in plan.order)
+    else:
+        # A missing bucket or a denied listing fails the whole scan (the error names the URL).
+        listed = sorted(list_archives(shared, bucket, prefix, suffix=suffix))
     if on_listed is not None:
         on_listed(len(listed))
     read_options = ReadOptions(tail_size=tail_size, head_size=head_size, max_workers=1)
@@ -116,13 +133,17 @@ def scan(
     whole = ReadOptions(tail_size=tail_size, head_size=0, max_workers=1)
 
     def one(name: str, size: int) -> ScanRow:
-        source = S3Source(bucket, name, options=options, client=shared)
+        entry = catalogued.get(f"s3://{bucket}/{name}")
+        pinned = (entry.etag, entry.version_id) if entry is not None else None
+        source = S3Source(bucket, name, options=options, client=shared, pinned=pinned)
         started = time.perf_counter()
         value: Any = None
         error: str | None = None
         try:
             chosen = whole if size <= tail_size else read_options
             archive = ZipArchive(source, chosen)
+            if entry is not None:
+                archive.adopt(index_of(entry, layouts), entry.size, entry.pieces)
             try:
                 value = _read_key(archive.open(), key)
             finally:

@@ -26,13 +26,23 @@ class ZipIndex:
     private; callers ask the questions below.
     """
 
-    def __init__(self, records: Records, location: DirectoryLocation):
+    def __init__(
+        self, records: Records, location: DirectoryLocation, *, like: ZipIndex | None = None
+    ):
+        """``like``: an index over the very same ``names`` list object (archives of one
+        layout in a catalog); its lookup table, which depends on the names alone, is shared."""
         self._records = records
         self.location = location
         self._next_offsets = _next_offsets(records.header_offset, location.cd_start)
-        self._table, self._mask = _hash_table(records.names)
         self._distinct_names: list[str] | None = None
         self._name_bounds: tuple[str, str] | None = None
+        self._table: array[int]
+        self._mask: int
+        if like is not None and like._records.names is records.names:
+            self._table, self._mask = like._table, like._mask
+            self._name_bounds = like.name_bounds()
+        else:
+            self._table, self._mask = _hash_table(records.names)
 
     def __len__(self) -> int:
         """Number of distinct file names (directory entries and duplicates excluded)."""
@@ -55,6 +65,16 @@ class ZipIndex:
             names = self._records.names
             self._distinct_names = [names[i] for i in _distinct_rows(names, self).tolist()]
         return self._distinct_names
+
+    @property
+    def records(self) -> Records:
+        """Every row as parsed (a catalog serializes them; not for lookups)."""
+        return self._records
+
+    @property
+    def names_listed(self) -> bool:
+        """Whether :meth:`names` has been asked for (a listing was served from this index)."""
+        return self._distinct_names is not None
 
     def name_bounds(self) -> tuple[str, str] | None:
         """Smallest and largest name over every record (directories too); None when empty.
@@ -110,6 +130,10 @@ def _is_dir(names: list[str]) -> npt.NDArray[np.bool_]:
     return np.fromiter(map(str.endswith, names, repeat("/")), dtype=bool, count=len(names))
 
 
+#: Below this many names the table is built by a plain loop (numpy's fixed costs dominate).
+SMALL_TABLE = 512
+
+
 def _hash_table(names: list[str]) -> tuple[array[int], int]:
     """Linear-probing table of rows (int32, -1 = empty) at load factor <= 1/2."""
     count = len(names)
@@ -117,6 +141,15 @@ def _hash_table(names: list[str]) -> tuple[array[int], int]:
     while size < 2 * count:
         size *= 2
     mask = size - 1
+    if count < SMALL_TABLE:  # a cohort opened from a catalog builds thousands of these
+        plain = [-1] * size
+        for row, name in enumerate(names):
+            if not name.endswith("/"):
+                at = hash(name) & mask
+                while plain[at] >= 0:
+                    at = (at + 1) & mask
+                plain[at] = row
+        return array("i", plain), mask
     table = np.full(size, -1, dtype=np.int32)
     hashes = np.fromiter(map(hash, names), dtype=np.int64, count=count)
     pending = np.flatnonzero(~_is_dir(names)).astype(np.int32)
