@@ -370,7 +370,8 @@ def test_scan_help_describes_the_command_and_shows_defaults() -> None:
     assert result.returncode == 0
     text = " ".join(result.stdout.decode().split())
     assert "one row per archive" in text
-    assert "(default: 32)" in text and "(default: .zip)" in text and "(default: .zattrs)" in text
+    assert "(default: 32)" in text and "(default: .zip)" in text
+    assert "default: the root attributes, from .zattrs or zarr.json" in text
 
 
 def test_tilde_is_expanded_in_local_paths(tmp_path: Path) -> None:
