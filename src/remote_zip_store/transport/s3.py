@@ -38,6 +38,7 @@ import urllib3.exceptions
 from ..errors import (
     ArchiveAccessError,
     ArchiveChangedError,
+    ArchiveNotFoundError,
     InvalidURLError,
     RemoteZipError,
     SourceError,
@@ -633,4 +634,9 @@ def list_objects(
                 if key.endswith(suffix):
                     yield f"s3://{bucket}/{key}", int(item["Size"])
     except Exception as exc:  # bucket missing, access denied
-        raise translate_error(exc, prefix_url) from exc
+        error = translate_error(exc, prefix_url)
+        if isinstance(error, ArchiveNotFoundError):  # a listing's 404 is the bucket's
+            error = ArchiveNotFoundError(
+                f"bucket {bucket!r} does not exist (listing {prefix_url}: {error.detail})"
+            )
+        raise error from exc
