@@ -87,7 +87,7 @@ def test_multipart_round_trip(moto: S3Server, tmp_path: Path) -> None:
     assert isinstance(sink, S3MultipartSink)
     writer = write(sink, entries)
     # 17 MiB of entries + headers + directory: three full 5 MiB parts and a short last one.
-    assert sink.requests == {"create_multipart_upload": 1, "upload_part": 4,
+    assert sink.requests == {"head_bucket": 1, "create_multipart_upload": 1, "upload_part": 4,
                              "complete_multipart_upload": 1}  # fmt: skip
     size = moto.client().head_object(Bucket=moto.bucket, Key=key)["ContentLength"]
     assert size == writer.bytes_written
@@ -108,11 +108,12 @@ def test_a_small_archive_is_one_put(moto: S3Server, tmp_path: Path) -> None:
     entries = {"a": b"1", "b": os.urandom(100_000)}
     sink = open_sink(f"s3://{moto.bucket}/{key}", client=moto.client())
     write(sink, entries, WriteOptions())
-    assert sink.requests == {"put_object": 1}  # type: ignore[attr-defined]
+    assert sink.requests == {"head_bucket": 1, "put_object": 1}  # type: ignore[attr-defined]
     check_round_trip(moto, key, entries, tmp_path)
     sink = open_sink(f"s3://{moto.bucket}/{fresh_key()}", client=moto.client(), mode="w-")
     write(sink, entries, WriteOptions())
-    assert sink.requests == {"head_object": 1, "put_object": 1}  # type: ignore[attr-defined]
+    expected = {"head_bucket": 1, "head_object": 1, "put_object": 1}
+    assert sink.requests == expected  # type: ignore[attr-defined]
 
 
 @pytest.mark.seaweedfs
@@ -235,16 +236,18 @@ def test_aborting_without_parts_and_twice(moto: S3Server) -> None:
         writer.write("a", b"1")
         writer.abort()
         writer.abort()
-    assert sink.requests == {}  # type: ignore[attr-defined]  # nothing was sent
+    assert sink.requests == {"head_bucket": 1}  # type: ignore[attr-defined]  # no body sent
     assert keys_and_uploads(moto, key) == ([], [])
 
 
-def test_missing_bucket_names_the_url(moto: S3Server) -> None:
+@pytest.mark.parametrize("mode", ["w", "w-"])
+def test_missing_bucket_fails_at_open(s3: S3Server, mode: str) -> None:
+    """Issue 19 item 8: at open (one head_bucket), not after the archive streamed."""
     url = "s3://no-such-bucket-here/a.zip"
-    sink = open_sink(url, client=moto.client())
     with pytest.raises(ArchiveNotFoundError) as info:
-        write(sink, {"a": b"1"})
-    assert info.value.archive == url and "put_object failed" in str(info.value)
+        open_sink(url, client=s3.client(), mode=mode)
+    assert info.value.archive == url
+    assert "bucket 'no-such-bucket-here' does not exist" in str(info.value)
 
 
 def test_parts_in_flight_are_bounded(moto: S3Server) -> None:

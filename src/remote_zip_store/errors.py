@@ -176,3 +176,8 @@ class ReadOnlyStoreError(RemoteZipError, ValueError, PermissionError):
     either keeps catching it. The zarr-2 front end raises its subclass that is
     also zarr 2's ``ReadOnlyError`` (it cannot be defined here without zarr).
     """
+
+
+class ZarrFormatWarning(UserWarning):
+    """The archive holds a zarr format the installed zarr-python cannot read (format 3
+    under zarr 2): the store still serves its keys, zarr finds no hierarchy in them."""

@@ -27,7 +27,14 @@ from typing import Any
 from .. import __version__
 from ..errors import InvalidURLError, RemoteZipError
 from .cohort import _index, _scan
-from .common import PROG, UsageError, _add_connection, positive_int
+from .common import (
+    PROG,
+    DefaultsFormatter,
+    UsageError,
+    _add_connection,
+    part_size_mib,
+    positive_int,
+)
 from .output import _cli_terms, _log_to_stderr, _show_warning
 from .read import _cat, _info, _ls, _tree
 from .tools import _bench, _check, _demo
@@ -72,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="read a sample archive from an in-process S3 server",
         description="Write a sample archive, serve it from an in-process S3 server on "
         "127.0.0.1 and read it back with the store.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     demo.add_argument(
         "--channels", type=positive_int, default=4, help="channels in the sample archive"
@@ -86,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         "each archive's zarr root; JSON keys decoded) from every archive, many at a "
         "time: one row per archive, failures reported in their row. Exit code 1 when "
         "any archive failed.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     scan_parser.add_argument("prefix", metavar="s3://BUCKET/PREFIX/")
     scan_parser.add_argument(
@@ -142,12 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
         "beside the central directory (for an .ozx: every zarr.json first), duplicate "
         "entries dropped. Prints what opening "
         "and reading all metadata costs before and after (requests, bytes).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
-    pack_parser.add_argument("src", metavar="SRC")
-    pack_parser.add_argument("dst", metavar="DST")
     pack_parser.add_argument(
-        "--part-size", type=positive_int, default=8, help="multipart part size in MiB (>= 5)"
+        "src", metavar="SRC", help="a zarr directory or a zip (a path, s3:// or http(s)://)"
+    )
+    pack_parser.add_argument("dst", metavar="DST", help="the new zip (a path or s3://)")
+    pack_parser.add_argument(
+        "--part-size", type=part_size_mib, default=8, help="multipart part size in MiB (>= 5)"
     )
     pack_parser.add_argument("--deflate", action="store_true", help="deflate every entry")
     pack_parser.add_argument(

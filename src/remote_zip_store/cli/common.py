@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ZarrFormatWarning
 from ..hierarchy.frontend import open_archive
 
 if TYPE_CHECKING:
@@ -43,6 +45,27 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def part_size_mib(text: str) -> int:
+    """A multipart part size in MiB: S3 takes no part (but the last) under 5 MiB."""
+    value = positive_int(text)
+    if value < 5:
+        raise argparse.ArgumentTypeError(
+            f"must be at least 5 (MiB; S3's smallest part), not {value}"
+        )
+    return value
+
+
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` only where there is one to show: not for flags, not for an
+    option whose default is unset (None) or that states its own default in its help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def positive_float(text: str) -> float:
@@ -115,12 +138,14 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
         "max-attempts x (connect + read timeout))"
     )
     for flag, env, convert, metavar, help in FAILURE_OPTIONS:
+        default = _env_default(env, convert)
+        now = f", set: {default}" if default is not None else ""
         failures.add_argument(
             flag,
             type=convert,
-            default=_env_default(env, convert),
+            default=default,
             metavar=metavar,
-            help=f"{help}; env {env})",
+            help=f"{help}; env {env}{now})",
         )
 
 
@@ -163,7 +188,9 @@ def _open_archive(args: argparse.Namespace) -> ZipArchive:
 def _open(args: argparse.Namespace) -> RemoteZipStore:
     from .. import RemoteZipStore  # the front end for the installed zarr (2 or 3)
 
-    return RemoteZipStore(_location(args.url), root=args.root, **connection_kwargs(args))
+    with warnings.catch_warnings():  # a command that needs zarr says it as its error
+        warnings.simplefilter("ignore", ZarrFormatWarning)
+        return RemoteZipStore(_location(args.url), root=args.root, **connection_kwargs(args))
 
 
 def _out(line: str = "") -> None:

@@ -16,30 +16,50 @@ from pathlib import Path
 from typing import Any
 
 
+def install_hint() -> str:
+    """The install command for the demo's extras that keeps the installed zarr.
+
+    ``[demo]`` pins zarr 2.18 (the README's stack): suggested under zarr 3 it would
+    downgrade zarr, so there ``[demo-zarr3]`` (the same, without the zarr pin).
+    """
+    try:
+        import zarr
+
+        major = int(zarr.__version__.split(".", 1)[0])
+    except ImportError:
+        major = 2
+    extra = "demo" if major < 3 else "demo-zarr3"
+    return f"in a checkout of remote-zip-store, pip install '.[{extra}]'"
+
+
 def run_demo(channels: int = 4) -> int:
     try:
         from moto.server import ThreadedMotoServer
-    except ImportError:
+    except ImportError as exc:
         print(
-            "the demo needs moto's S3 server: pip install 'remote-zip-store[demo]'",
+            f"the demo needs moto's S3 server ({exc}): {install_hint()}",
             file=sys.stderr,
         )
         return 2
     import zarr
 
     from ..testing.netsim import Condition, NetSim
-    from ..testing.sample import write_sample_archive
+    from ..testing.sample import write_sample_archive, zarr_major
     from ..transport.s3 import S3Options
     from ..verbs.compare import (
         INSTALL_HINT,
         MissingChainError,
+        describe_rows,
         format_table,
         measure_chain,
         measure_store,
     )
     from ..verbs.frontends import store_class
+    from .read import tree_lines
 
     condition = Condition.of("20ms-400Mbit", 20, 400)
+    # Under zarr 3 the sample is zarr format 3 (zarr.json); under zarr 2, format 2.
+    zarr_format = 3 if zarr_major() >= 3 else 2
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     # The simulated link cancels its relay tasks on close; that is not an error to show.
@@ -58,11 +78,16 @@ def run_demo(channels: int = 4) -> int:
         s3 = connection.make_client()
         s3.create_bucket(Bucket="demo")
         with tempfile.TemporaryDirectory() as tmp:
-            path = write_sample_archive(Path(tmp) / "recording.zarr.zip", channels=channels)
+            path = write_sample_archive(
+                Path(tmp) / "recording.zarr.zip", channels=channels, zarr_format=zarr_format
+            )
             size = Path(path).stat().st_size
             s3.upload_file(path, "demo", "recording.zarr.zip")
         url = "s3://demo/recording.zarr.zip"
-        print(f"in-process S3 at {connection.endpoint_url}; uploaded {url} ({size:,} bytes)")
+        print(
+            f"in-process S3 at {connection.endpoint_url}; uploaded {url} ({size:,} bytes, "
+            f"zarr format {zarr_format}, written by zarr-python {zarr.__version__})"
+        )
         # moto answers in-process with no latency: read through a simulated link instead,
         # so the request count (what a real network charges for) shows in the timings too.
         link = NetSim(host, int(port), condition).start()
@@ -75,18 +100,18 @@ def run_demo(channels: int = 4) -> int:
             "aws_secret_access_key": connection.aws_secret_access_key,
         }
         with store_class()(url, **kwargs) as store:
-            stats = store.archive.source.stats
             root = zarr.open_group(store, mode="r")
-            opened = stats.snapshot()
-            print(root.tree())
+            opened = store.stats()
+            for line in tree_lines(root):
+                print(line)
             print("root attributes:", dict(root.attrs))
             window = root["signals/ch00"][7680:7690]
             print(f"signals/ch00[7680:7690] = {window}")
-            total = stats.snapshot()
+            total = store.stats()
             store_root = store.root
         print(
-            f"remote-zip-store: {opened[0]} request(s) to open ({opened[1]:,} bytes), "
-            f"{total[0]} in all ({total[1]:,} bytes of a {size:,}-byte archive)"
+            f"remote-zip-store: {opened.requests} request(s) to open ({opened.bytes:,} bytes), "
+            f"{total.requests} in all ({total.bytes:,} bytes of a {size:,}-byte archive)"
         )
         print(
             f"\nopen + read every array over {condition.describe()}, this store next to the s3fs "
@@ -98,6 +123,8 @@ def run_demo(channels: int = 4) -> int:
         except MissingChainError:
             print(f"(s3fs+ZipFileSystem+FSMap not measured: to compare, {INSTALL_HINT})")
         for line in format_table(results, note_loopback=False):
+            print(line)
+        for line in describe_rows(results, size):
             print(line)
     finally:
         if link is not None:

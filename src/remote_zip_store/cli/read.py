@@ -8,9 +8,9 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..errors import KeyNotFoundError
+from ..errors import KeyNotFoundError, UnsupportedArchiveError
 from ..hierarchy.names import CONSOLIDATED
-from ..hierarchy.roots import resolve_root
+from ..hierarchy.roots import FORMAT_3_UNDER_ZARR_2, resolve_root, stored_format
 from ..zipfmt.decode import METHOD_NAMES
 from ..zipfmt.index import ZipIndex
 from ..zipfmt.parse import Entry
@@ -52,6 +52,8 @@ def _open_hierarchy(store: RemoteZipStore) -> Any:
 
     if not hasattr(store, "__contains__"):  # zarr 3 finds consolidated metadata itself
         return zarr.open(store, mode="r")
+    if stored_format(store.archive.index, store.root) == 3:  # zarr 2: "nothing found"
+        raise UnsupportedArchiveError(FORMAT_3_UNDER_ZARR_2, archive=store.url)
     if CONSOLIDATED in store:
         return zarr.open_consolidated(store, mode="r")
     return zarr.open(store, mode="r")
@@ -60,30 +62,33 @@ def _open_hierarchy(store: RemoteZipStore) -> Any:
 def _tree(args: argparse.Namespace) -> int:
     """The zarr hierarchy: groups, and arrays with shape, dtype, chunks and compressor."""
     with _open(args) as store:
-        node = _open_hierarchy(store)
-        if hasattr(node, "shape"):
-            _out(_describe_array("/", node))
-            return 0
-        _out("/")
-        lines: list[str] = []
-
-        def visit(path: str, item: Any) -> None:
-            depth = path.count("/")
-            name = path.rsplit("/", 1)[-1]
-            indent = "  " * (depth + 1)
-            if hasattr(item, "shape"):
-                lines.append(indent + _describe_array(name, item))
-            else:
-                lines.append(f"{indent}{name}/")
-
-        if hasattr(node, "visititems"):
-            node.visititems(visit)
-        else:  # zarr 3: members() walks the hierarchy, sorted here as visititems does
-            for path, item in sorted(node.members(max_depth=None)):
-                visit(path, item)
-        for line in lines:
+        for line in tree_lines(_open_hierarchy(store)):
             _out(line)
     return 0
+
+
+def tree_lines(node: Any) -> list[str]:
+    """The hierarchy under ``node`` as indented lines, in zarr 2 and 3 alike (zarr 3's own
+    ``tree()`` needs ``rich``)."""
+    if hasattr(node, "shape"):
+        return [_describe_array("/", node)]
+    lines = ["/"]
+
+    def visit(path: str, item: Any) -> None:
+        depth = path.count("/")
+        name = path.rsplit("/", 1)[-1]
+        indent = "  " * (depth + 1)
+        if hasattr(item, "shape"):
+            lines.append(indent + _describe_array(name, item))
+        else:
+            lines.append(f"{indent}{name}/")
+
+    if hasattr(node, "visititems"):
+        node.visititems(visit)
+    else:  # zarr 3: members() walks the hierarchy, sorted here as visititems does
+        for path, item in sorted(node.members(max_depth=None)):
+            visit(path, item)
+    return lines
 
 
 def _describe_array(name: str, array: Any) -> str:

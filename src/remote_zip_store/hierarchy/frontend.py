@@ -8,14 +8,16 @@ root the same way, so it is written once, here. This module imports no zarr:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..archive.reader import ReadOptions, ZipArchive
 from ..errors import StoreClosedError
 from ..transport import CONNECTION_ARGUMENTS, Source, open_source
+from ..transport.urls import check_names
 from ..zipfmt.listing import Listing
 from ..zipfmt.parse import span
 from .names import ARRAY_MARKERS, OPEN_PROFILE
@@ -36,11 +38,12 @@ def read_options(read: ReadOptions | None = None, **overrides: Any) -> ReadOptio
     return dataclasses.replace(base, **given) if given else base
 
 
-def split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(read option overrides, connection arguments)``; any other name is a ``TypeError``."""
-    unknown = sorted(set(options) - READ_OPTION_NAMES - CONNECTION_ARGUMENTS)
-    if unknown:
-        raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+def split_options(
+    options: Mapping[str, Any], function: str = "open_archive()"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(read option overrides, connection arguments)``; any other name is a ``TypeError``
+    that says what a near miss meant (``endpoint`` -> ``endpoint_url``)."""
+    check_names(options, READ_OPTION_NAMES | CONNECTION_ARGUMENTS, function)
     read = {name: value for name, value in options.items() if name in READ_OPTION_NAMES}
     connection = {name: value for name, value in options.items() if name in CONNECTION_ARGUMENTS}
     return read, connection
@@ -71,6 +74,53 @@ def open_archive(
     except BaseException:
         archive.close()
         raise
+
+
+@dataclasses.dataclass(frozen=True)
+class Traffic:
+    """Requests made and body bytes received: a reading that does not change afterwards.
+
+    ``after - before`` is what happened in between (another :class:`Traffic`).
+    """
+
+    requests: int
+    bytes: int
+
+    def __sub__(self, other: Traffic) -> Traffic:
+        return Traffic(self.requests - other.requests, self.bytes - other.bytes)
+
+
+class Measured:
+    """What the reads in a ``with store.measure() as m:`` block moved.
+
+    Inside the block ``m.requests``/``m.bytes`` count up as reads happen; on leaving
+    it they stop, so reading them later gives the block's figures. Every read of the
+    store counts, from any thread (dask threads included), not only this block's.
+    """
+
+    def __init__(self, read: Any) -> None:
+        self._read = read
+        self._start: Traffic = read()
+        self._final: Traffic | None = None
+
+    def _stop(self) -> None:
+        self._final = self.traffic
+
+    @property
+    def traffic(self) -> Traffic:
+        """The block's requests and bytes (so far, inside it)."""
+        return self._final if self._final is not None else self._read() - self._start
+
+    @property
+    def requests(self) -> int:
+        return self.traffic.requests
+
+    @property
+    def bytes(self) -> int:
+        return self.traffic.bytes
+
+    def __repr__(self) -> str:
+        return f"Measured(requests={self.requests}, bytes={self.bytes})"
 
 
 class ArchiveFrontEnd:
@@ -117,6 +167,7 @@ class ArchiveFrontEnd:
         client: Any,
         options: Mapping[str, Any],
     ) -> None:
+        split_options(options, f"{type(self).__name__}()")  # the error names the class
         archive = open_archive(url, read=read, client=client, **options)
         try:
             self._setup(archive, root, metadata_prefetch)
@@ -180,6 +231,22 @@ class ArchiveFrontEnd:
 
     def __hash__(self) -> int:
         return hash((self.archive.source.identity, self.root))
+
+    # -- what was moved ----------------------------------------------------------------
+    def stats(self) -> Traffic:
+        """Requests made and bytes received since the store opened (the directory read
+        included), as a frozen :class:`Traffic`: take two and subtract them."""
+        return Traffic(*self.archive.source.stats.snapshot())
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[Measured]:
+        """``with store.measure() as m: ...``, then ``m.requests``, ``m.bytes``: what the
+        block's reads moved (every read of this store meanwhile, from any thread)."""
+        measurement = Measured(self.stats)
+        try:
+            yield measurement
+        finally:
+            measurement._stop()
 
     # -- listing and lifecycle ------------------------------------------------------------
     def listing(self) -> Listing:

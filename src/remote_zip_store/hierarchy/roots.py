@@ -7,7 +7,13 @@ import os
 from ..archive.reader import ZipArchive
 from ..errors import KeyNotFoundError
 from ..zipfmt.index import ZipIndex
-from .names import ROOT_MARKERS
+from .names import ROOT_MARKERS, ZARR_V2_MARKERS, ZARR_V3_METADATA
+
+#: What a zarr-2 reader is told about a format-3 hierarchy (zarr 2 finds "nothing" there).
+FORMAT_3_UNDER_ZARR_2 = (
+    "the hierarchy is zarr format 3 (zarr.json at its root), which zarr-python 2 cannot "
+    "read: zarr >= 3 (Python >= 3.11) reads it"
+)
 
 
 def normalize_path(path: str | None) -> str:
@@ -48,3 +54,14 @@ def resolve_root(archive: ZipArchive, root: str | None) -> str:
     if chosen and not archive.index.any_under(chosen + "/"):
         raise KeyNotFoundError(f"no entries under root {chosen!r}", archive=archive.url, key=chosen)
     return chosen
+
+
+def stored_format(index: ZipIndex, root: str) -> int | None:
+    """The zarr format at ``root``: 2 (``.zgroup``/``.zarray``/``.zmetadata``), 3
+    (``zarr.json`` only), None when neither is there."""
+    prefix = root + "/" if root else ""
+    if any(prefix + marker in index for marker in ZARR_V2_MARKERS):
+        return 2
+    if prefix + ZARR_V3_METADATA in index:
+        return 3
+    return None

@@ -38,6 +38,7 @@ import urllib3.exceptions
 from ..errors import (
     ArchiveAccessError,
     ArchiveChangedError,
+    ArchiveNotFoundError,
     InvalidURLError,
     RemoteZipError,
     SourceError,
@@ -552,7 +553,12 @@ def list_objects_etags(
                 if key.endswith(suffix):
                     yield f"s3://{bucket}/{key}", int(item["Size"]), str(item.get("ETag", ""))
     except Exception as exc:  # bucket missing, access denied
-        raise translate_error(exc, prefix_url) from exc
+        error = translate_error(exc, prefix_url)
+        if isinstance(error, ArchiveNotFoundError):  # a listing's 404 is the bucket's
+            error = ArchiveNotFoundError(
+                f"bucket {bucket!r} does not exist (listing {prefix_url}: {error.detail})"
+            )
+        raise error from exc
 
 
 __all__ = [

@@ -204,6 +204,8 @@ class S3MultipartSink:
     show as an object but keeps (and bills) until an ``AbortIncompleteMultipartUpload``
     lifecycle rule removes it (docs/writing.md).
 
+    At open, one ``head_bucket``: a missing bucket is an :class:`ArchiveNotFoundError`
+    before any byte is written, not after the archive streamed.
     ``"w-"``: a ``head_object`` at open fails if the object exists, and the
     completing request carries ``If-None-Match: *`` so an object created
     meanwhile is not replaced (on servers that honour it: AWS, moto).
@@ -235,6 +237,7 @@ class S3MultipartSink:
         self._failed = False
         #: Requests made, by operation (tests assert them; cheap).
         self.requests: dict[str, int] = {}
+        self._check_bucket()
         if mode == "w-" and self._object_exists():
             raise _exists(self.url)
 
@@ -252,6 +255,26 @@ class S3MultipartSink:
             return response
         except Exception as exc:
             raise _translate(exc, self.url, operation) from exc
+
+    def _check_bucket(self) -> None:
+        """A missing bucket fails here, at open, not after the whole archive was streamed.
+
+        One ``head_bucket``. A writer allowed to put objects but not to list the bucket
+        gets 403 here: that proves nothing, so the upload goes ahead and tells.
+        """
+        self.requests["head_bucket"] = self.requests.get("head_bucket", 0) + 1
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            error = _translate(exc, self.url, "head_bucket")
+            if isinstance(error, ArchiveNotFoundError):  # HEAD: a bare 404, no code
+                raise ArchiveNotFoundError(
+                    f"bucket {self.bucket!r} does not exist (head_bucket: HTTP 404); "
+                    "create it first",
+                    archive=self.url,
+                ) from exc
+            if not isinstance(error, ArchiveAccessError):
+                raise error from exc
 
     def _object_exists(self) -> bool:
         try:

@@ -59,6 +59,9 @@ _TABLE: dict[int, tuple[type[SourceError], str]] = {
     412: (ArchiveChangedError, CHANGED),
 }
 
+#: Codes that say more than their status: a missing bucket is not a missing object.
+_CODE_TEXT = {"NoSuchBucket": "bucket not found"}
+
 
 def changed(archive: str, why: str = "") -> ArchiveChangedError:
     """The error for a replaced object; ``why`` says how it was noticed (ETag, size...)."""
@@ -75,6 +78,7 @@ def error_for_status(
     said = " ".join(str(part) for part in (status and f"HTTP {status}", code, reason) if part)
     if canonical in _TABLE:
         cls, what = _TABLE[canonical]
+        what = _CODE_TEXT.get(code, what)
         if cls is ArchiveChangedError:
             return changed(archive, said)
         return cls(f"{what} ({said}){'; ' + hint if hint else ''}", archive=archive)

@@ -270,7 +270,7 @@ def to_icechunk(
     from zarr.core.sync import sync
 
     prefix = os.fspath(urls_or_prefix) if isinstance(urls_or_prefix, str | os.PathLike) else None
-    open_options, connection = split_options(options)
+    open_options, connection = split_options(options, "to_icechunk()")
     urls = archive_urls(urls_or_prefix, suffix=suffix, **connection)
     if not urls:
         raise ArchiveNotFoundError(f"no archives ending in {suffix!r}", archive=prefix)

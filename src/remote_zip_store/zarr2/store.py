@@ -9,6 +9,7 @@ directory without any request, and ``zarr.errors.ReadOnlyError`` for writes.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +17,13 @@ import zarr.errors
 from zarr.storage import Store
 from zarr.util import normalize_storage_path
 
-from ..archive.reader import ReadOptions
-from ..errors import KeyNotFoundError
+from ..archive.reader import ReadOptions, ZipArchive
+from ..errors import KeyNotFoundError, ZarrFormatWarning
 from ..errors import ReadOnlyStoreError as _ReadOnlyStoreError
 from ..hierarchy.frontend import ArchiveFrontEnd
+from ..hierarchy.names import ZARR_V2_MARKERS
 from ..hierarchy.prefetch import Policy
+from ..hierarchy.roots import FORMAT_3_UNDER_ZARR_2, stored_format
 from .write import ZipWriteStore
 
 if TYPE_CHECKING:
@@ -111,6 +114,17 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc]
     ):
         self._open_url(url, root, metadata_prefetch, read, client, options)
 
+    def _setup(self, archive: ZipArchive, root: str | None, metadata_prefetch: Policy) -> None:
+        super()._setup(archive, root, metadata_prefetch)
+        # zarr 2 would say "nothing found at path ''": say why, once, at open.
+        if self._format_3():
+            warnings.warn(
+                f"archive {archive.url}: {FORMAT_3_UNDER_ZARR_2}", ZarrFormatWarning, stacklevel=4
+            )
+
+    def _format_3(self) -> bool:
+        return stored_format(self.archive.index, self.root) == 3
+
     # -- reading -----------------------------------------------------------------------
     def __getitem__(self, key: str) -> bytes:
         self._check_open()  # like ZipStore: after close(), every read is an error
@@ -118,7 +132,10 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc]
         entry = self.archive.index.get(name) if name is not None else None
         if entry is None:
             shown = key if isinstance(key, str) else repr(key)  # None must not read "archive"
-            raise KeyNotFoundError("does not exist", archive=self.url, key=shown)
+            detail = "does not exist"
+            if key in ZARR_V2_MARKERS and self._format_3():
+                detail += f" ({FORMAT_3_UNDER_ZARR_2})"
+            raise KeyNotFoundError(detail, archive=self.url, key=shown)
         cached = self._metadata.get(entry.name)
         if cached is not None:
             return cached
