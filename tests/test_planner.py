@@ -9,6 +9,7 @@ re-implement the algorithm.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 
 import pytest
 from hypothesis import given, settings
@@ -203,3 +204,31 @@ def test_plan_is_independent_of_input_order(ranges: list[ByteRange]) -> None:
     assert [sorted(b.members) for b in forward] == [
         sorted(n - 1 - i for i in b.members) for b in backward
     ]
+
+
+def test_max_waste_bridges_only_cheap_gaps() -> None:
+    """Small chunks scattered among another array's (task order): bridging every 64 KiB
+    gap would move the other chunks too; ``max_waste`` keeps gaps within a share."""
+    ranges = [ByteRange(i * 2000, i * 2000 + 1000) for i in range(10)]  # 1000 wanted, 1000 not
+    assert len(plan(ranges, coalesce_gap=65536)) == 1
+    assert len(plan(ranges, coalesce_gap=65536, max_waste=0.05)) == 10
+    near = [ByteRange(i * 1010, i * 1010 + 1000) for i in range(10)]  # 10-byte gaps: 1%
+    assert len(plan(near, coalesce_gap=65536, max_waste=0.05)) == 1
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 10**4)), min_size=1, max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_max_waste_bounds_every_batch(items: list[tuple[int, int]]) -> None:
+    ranges = [ByteRange(start, start + size) for start, size in items]
+    for batch in plan(ranges, coalesce_gap=65536, max_waste=0.1):
+        wanted = _union(ranges[i] for i in batch.members)
+        assert batch.end - batch.start - wanted <= 0.1 * wanted + 1e-9
+
+
+def _union(ranges: Iterable[ByteRange]) -> int:
+    total, reach = 0, -1
+    for r in sorted(ranges, key=lambda r: r.start):
+        if r.end > reach:
+            total += r.end - max(r.start, reach)
+            reach = r.end
+    return total

@@ -13,7 +13,15 @@ import pytest
 import zarr
 
 from remote_zip_store import LocalSource, RemoteZipStore
-from remote_zip_store.archive.readahead import MIN_SPAN, RUN_SPAN, Readahead
+from remote_zip_store.archive.readahead import (
+    CREDIT,
+    DEPTH,
+    MIN_SPAN,
+    RUN_SPAN,
+    WASTE,
+    Readahead,
+    Region,
+)
 from remote_zip_store.errors import SourceError
 from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
@@ -204,3 +212,80 @@ def test_a_slightly_reordered_read_stays_in_the_run() -> None:
     ahead.advance(12 * size, 13 * size, 1 << 40, end)  # finished after its neighbour
     assert ahead.take(12 * size, 13 * size) is not None  # still served from the pieces
     assert len(recorder.fetched) >= fetched
+
+
+# -- order awareness (issue 19): regions, dense reads, the waste score ---------------------
+
+
+def test_a_region_is_the_array_entries_contiguous_runs() -> None:
+    # (start, end, next header): a at 0-100, b at 100-200, a foreign entry at 200-300,
+    # then c at 300-400 (its next header is the directory at 400)
+    region = Region([(100, 200, 200), (0, 100, 100), (300, 400, 400)])
+    assert (region.starts, region.ends) == ([0, 300], [200, 400])
+    assert region.segment(0, 200) == (0, 200)
+    assert region.segment(150, 180) == (0, 200)
+    assert region.segment(150, 350) is None  # crosses the foreign entry
+    assert region.segment(300, 400) == (300, 400)
+    assert region.end == 400
+
+
+def test_reads_that_skip_entries_never_read_ahead() -> None:
+    """Sequential, inside one segment, past RUN_SPAN: but each read leaves entries out
+    (chunks in task or sorted-name order), so a window would fetch bytes nobody asked for."""
+    recorder = Recorder()
+    ahead = _bare(recorder)
+    size = 30 * 1024
+    region = Region([(0, 100 * size, 100 * size)])
+    for i in range(40):
+        ahead.advance(i * size, (i + 1) * size, 1 << 40, region, dense=False)
+    assert recorder.fetched == []
+    for i in range(40, 60):  # the same reads with their entries back to back do
+        ahead.advance(i * size, (i + 1) * size, 1 << 40, region, dense=True)
+    assert recorder.fetched
+
+
+def test_large_reads_stay_inside_the_segment() -> None:
+    """zarr 3 at concurrency 64 merges a tick into reads above MIN_SPAN: the large-read
+    window must stop at the array's end too (it once ran 1-2.5 MB into the next array)."""
+    recorder = Recorder()
+    ahead = _bare(recorder)
+    size = 2 * MIN_SPAN
+    end = 5 * size + 1000
+    region = Region([(0, end, end), (end + 500, 10 * size, 10 * size)])
+    for i in range(5):
+        ahead.advance(i * size, (i + 1) * size, 1 << 40, region)
+        ahead.take(i * size, (i + 1) * size)
+    assert recorder.fetched
+    assert max(last for _, last in recorder.fetched) <= end
+
+
+def test_a_reread_from_the_start_reads_ahead_again() -> None:
+    """A warm re-read of the same array starts a new run: it once counted as 'inside the
+    run' (same region, after its start) and fetched nothing ahead, costing more requests."""
+    recorder = Recorder()
+    ahead = _bare(recorder)
+    size = 30 * 1024
+    end = 40 * size
+    _small_reads(ahead, 0, 40, size, end)
+    cold = ahead.served
+    assert cold > 0
+    _small_reads(ahead, 0, 40, size, end)
+    assert ahead.served - cold >= cold
+
+
+def test_read_ahead_stops_when_it_only_wastes() -> None:
+    """Pairs of large sequential reads, each pair before the last one (an order it cannot
+    follow): every window is dropped unread, so once the dropped bytes use up the credit
+    (CREDIT + WASTE of the bytes read) no window is fetched any more."""
+    recorder = Recorder()
+    ahead = _bare(recorder)
+    size = MIN_SPAN
+    for pair in range(40, 0, -1):
+        start = pair * 8 * size
+        for i in range(2):
+            ahead.advance(start + i * size, start + (i + 1) * size, 1 << 40)
+            ahead.take(start + i * size, start + (i + 1) * size)
+    assert ahead.served == 0 and ahead.wasted > 0
+    window = DEPTH * size + 64 * 1024  # the one fetched before the credit ran out
+    assert ahead.wasted <= CREDIT + WASTE * ahead.asked + window
+    assert sum(last - first for first, last in recorder.fetched) <= ahead.wasted + window

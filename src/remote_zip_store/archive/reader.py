@@ -57,10 +57,13 @@ from ..zipfmt.parse import (
 )
 from ..zipfmt.planner import ByteRange
 from . import cohort, indexcache
-from .readahead import Readahead
+from .readahead import Readahead, Region
 
 #: Entries whose data start partial reads remember (then all forgotten: bounded memory).
 MAX_DATA_OFFSETS = 65536
+#: A read of an array's chunks bridges gaps of at most this share of the bytes it wants
+#: (the rest of the 1.15x budget is the read-ahead's, ``readahead.WASTE``).
+MAX_WASTE = 0.05
 
 _T = TypeVar("_T")
 
@@ -497,13 +500,20 @@ class ZipArchive:
         self._data_starts[entry] = data_start
 
     def read_many(
-        self, entries: Iterable[Entry], *, region_end: int | None = None
+        self,
+        entries: Iterable[Entry],
+        *,
+        region: Region | None = None,
+        region_end: int | None = None,
     ) -> dict[str, bytes]:
         """Contents of several entries, coalesced and fetched concurrently, by entry name.
 
-        ``region_end``: where the entries' array ends in the archive, if the caller
-        knows; a run of small sequential reads may then be read ahead up to there
-        (:mod:`~remote_zip_store.archive.readahead`).
+        ``region``: where the entries' array lies in the archive, if the caller
+        knows (``region_end``: the older form, one segment ending there); a run of
+        small sequential reads may then be read ahead, never out of the segment
+        holding the read (:mod:`~remote_zip_store.archive.readahead`), and the
+        GETs bridge gaps of at most ``MAX_WASTE`` of the bytes wanted (chunks
+        scattered among other arrays' are not fetched with everything between).
         """
         if self._provisional:
             return self._guarded(entries, lambda got: self._read_many(got, region_end))
@@ -527,9 +537,15 @@ class ZipArchive:
                 ranges.append(ByteRange(*self._checked_span(entry)))
         lo = min(r.start for r in ranges)
         hi = max(r.end for r in ranges)
+        # the next window first (the link stays busy); only from entries lying back to back
         self._ahead.advance(
-            lo, hi, self._scan_stop(), region_end
-        )  # the next window first: link stays busy
+            lo,
+            hi,
+            self._scan_stop(),
+            region if region is not None else region_end,
+            dense=_back_to_back(wanted),
+            wanted=sum(r.size for r in ranges),
+        )
         left = []
         for i, entry in enumerate(wanted):  # bytes a sequential scan fetched ahead
             ahead = self._ahead.take(ranges[i].start, ranges[i].end)
@@ -543,7 +559,10 @@ class ZipArchive:
         wanted = [wanted[i] for i in left]
         ranges = [ranges[i] for i in left]
         batches = planner.plan(
-            ranges, coalesce_gap=self.options.coalesce_gap, coalesce_max=self.options.coalesce_max
+            ranges,
+            coalesce_gap=self.options.coalesce_gap,
+            coalesce_max=self.options.coalesce_max,
+            max_waste=MAX_WASTE if region is not None else None,
         )
 
         def run(batch: planner.Batch) -> dict[str, bytes]:
@@ -750,6 +769,16 @@ def _guess_data_start(entry: Entry) -> int:
     if not entry.flags & 0x08 and entry.span_end - entry.compressed_size >= minimum:
         return entry.span_end - entry.compressed_size
     return minimum + entry.extra_length
+
+
+def _back_to_back(entries: list[Entry]) -> bool:
+    """Whether no other entry lies between these (each starts at the one before's next entry)."""
+    reach = -1
+    for entry in sorted(entries, key=lambda e: e.header_offset):
+        if reach >= 0 and entry.header_offset > reach:
+            return False
+        reach = max(reach, entry.span_end)
+    return True
 
 
 def _shutdown(pool: ThreadPoolExecutor) -> None:

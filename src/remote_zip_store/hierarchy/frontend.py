@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..archive.readahead import Region
 from ..archive.reader import ReadOptions, ZipArchive
 from ..errors import StoreClosedError
 from ..transport import CONNECTION_ARGUMENTS, Source, open_source
 from ..transport.urls import check_names
 from ..zipfmt.listing import Listing
 from ..zipfmt.parse import span
-from .names import ARRAY_MARKERS, OPEN_PROFILE
+from .names import OPEN_PROFILE, ZARR_V3_METADATA, is_metadata
 from .prefetch import MetadataCache, Policy
 from .roots import resolve_root
 
@@ -208,7 +210,8 @@ class ArchiveFrontEnd:
         self._prefix = root + "/" if root else ""
         self._listing = None
         self._metadata = MetadataCache(archive, self._prefix, metadata_prefetch)
-        self._region_ends: dict[str, int | None] = {}
+        # by chunk folder, and by array + "/": one Region per array read
+        self._regions: dict[str, Region | None] = {}
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -257,34 +260,72 @@ class ArchiveFrontEnd:
         return listing
 
     def region_end(self, name: str) -> int | None:
-        """Where the bytes of the array holding entry ``name`` end in the archive.
+        """Where the bytes of the array holding entry ``name`` end (see :meth:`region`)."""
+        region = self.region(name)
+        return region.end if region is not None else None
 
-        The array is the nearest folder above ``name`` with a ``.zarray`` or
-        ``zarr.json``; None when there is none. A read-ahead of small reads stops
-        here, so reading one array never fetches the next one's chunks. From the
-        index, once per folder: no request.
+    def region(self, name: str) -> Region | None:
+        """Where the array holding chunk ``name`` lies in the archive, or None.
+
+        The array is the nearest folder above ``name`` with a ``.zarray``, or a
+        ``zarr.json`` that is an array's (its ``node_type``, when the metadata
+        cache holds it: zarr reads it before the chunks; chunks live in arrays
+        only, so an unknown one is taken for the array). A group, a metadata
+        name or no marker at all: None. Computed once per folder, from the
+        array's own entries (a bisection of the sorted listing): no request,
+        and never a walk over every entry of the archive. A read-ahead of small
+        reads stays inside it, so reading one array never fetches another's bytes.
         """
+        if is_metadata(name):
+            return None
         folder = name.rpartition("/")[0]
-        if folder in self._region_ends:
-            return self._region_ends[folder]
-        index = self.archive.index
-        array: str | None = folder
-        while array is not None:
-            prefix = array + "/" if array else ""
-            if any(f"{prefix}{marker}" in index for marker in ARRAY_MARKERS):
-                break
-            array = array.rpartition("/")[0] if array else None
-        end = None
+        if folder in self._regions:
+            return self._regions[folder]
+        region = None
+        array = self._array_above(folder)
         if array is not None:
-            prefix = array + "/" if array else ""
-            ends = (
-                span(entry)[1]
-                for rest in self.listing().keys(prefix)
-                if (entry := index.get(prefix + rest))
-            )
-            end = max(ends, default=None)
-        self._region_ends[folder] = end
-        return end
+            # one object per array (its chunk folders share it: a read is of one array)
+            region = self._regions.get(array + "/")
+            if region is None:
+                index = self.archive.index
+                prefix = array + "/" if array else ""
+                region = self._regions[array + "/"] = Region(
+                    (*span(entry), entry.span_end)
+                    for rest in self.listing().keys(prefix)
+                    if (entry := index.get(prefix + rest)) is not None
+                )
+        self._regions[folder] = region
+        return region
+
+    def _array_above(self, folder: str) -> str | None:
+        """The nearest folder at or above ``folder`` that is an array; None past a group."""
+        index = self.archive.index
+        current: str | None = folder
+        while current is not None:
+            prefix = current + "/" if current else ""
+            if prefix + ".zarray" in index:
+                return current
+            if prefix + ".zgroup" in index:
+                return None
+            if prefix + ZARR_V3_METADATA in index:
+                return current if self._node_type(prefix + ZARR_V3_METADATA) != "group" else None
+            current = current.rpartition("/")[0] if current else None
+        return None
+
+    def _node_type(self, name: str) -> str | None:
+        """``node_type`` of the ``zarr.json`` at ``name`` if known without a request."""
+        value = self._metadata.peek(name)
+        if value is None:
+            entry = self.archive.index.get(name)
+            if entry is None or not self.archive.is_buffered(entry):
+                return None
+            value = self.archive.read_entry(entry)
+        try:
+            node = json.loads(value)
+        except ValueError:
+            return None
+        kind = node.get("node_type") if isinstance(node, dict) else None
+        return kind if isinstance(kind, str) else None
 
     def _check_open(self) -> None:
         if self.archive.closed:

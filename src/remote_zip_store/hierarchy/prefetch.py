@@ -127,6 +127,11 @@ class MetadataCache:
             self._values.update(self._round())
         return self._values.get(name)
 
+    def peek(self, name: str) -> bytes | None:
+        """Cached bytes of ``name``, or None: never a request, never a miss counted."""
+        value = self._values.get(name)
+        return value if value is not None else self._derived(name) if is_metadata(name) else None
+
     def remember(self, name: str, value: bytes) -> None:
         """Keep a key read singly under "auto" (the round leaves it out: no byte twice)."""
         if name in self._single:

@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 from zarr.abc.store import Store
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
+from ..archive.readahead import Region
 from ..archive.reader import Entry, ReadOptions, ZipArchive
 from ..errors import MissingKeyError, ReadOnlyStoreError
 from ..hierarchy.frontend import ArchiveFrontEnd
+from ..hierarchy.names import is_metadata
 from ..hierarchy.prefetch import Policy
 from ..transport.forksafe import PerProcess
 from ..zipfmt import planner
@@ -273,8 +275,14 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
             else:
                 rest.append(entry)
         if rest:
-            ends = [end for entry in rest if (end := self.region_end(entry.name)) is not None]
-            found.update(self.archive.read_many(rest, region_end=max(ends, default=None)))
+            regions = {id(region): region for entry in rest if (region := self.region(entry.name))}
+            # entries of several arrays: an empty region, so nothing is read ahead
+            region = regions.popitem()[1] if len(regions) == 1 else Region([]) if regions else None
+            values = self.archive.read_many(rest, region=region)
+            for name, value in values.items():
+                if is_metadata(name):
+                    self._metadata.remember(name, value)  # read singly: region() reads its type
+            found.update(values)
         return found
 
     async def _run(self, function: Any, *args: Any) -> Any:

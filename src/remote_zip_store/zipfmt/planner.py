@@ -61,33 +61,37 @@ def plan(
     *,
     coalesce_gap: int = DEFAULT_COALESCE_GAP,
     coalesce_max: int = DEFAULT_COALESCE_MAX,
+    max_waste: float | None = None,
 ) -> list[Batch]:
     """Group ``ranges`` into batches, in ascending offset order.
 
     Two neighbours (by start offset) share a batch when the gap between them is
-    at most ``coalesce_gap`` and the merged request stays within ``coalesce_max``.
-    Overlapping and duplicate ranges always share. Every input index appears in
-    exactly one batch.
+    at most ``coalesce_gap`` and the merged request stays within ``coalesce_max``;
+    with ``max_waste``, also only while the batch's gaps stay within that share of
+    its wanted bytes (small entries scattered among others' are then not fetched
+    with everything between them). Overlapping and duplicate ranges always share.
+    Every input index appears in exactly one batch.
     """
     if coalesce_gap < 0 or coalesce_max < 1:
         raise ValueError("coalesce_gap must be >= 0 and coalesce_max >= 1")
     order = sorted(range(len(ranges)), key=lambda i: (ranges[i].start, ranges[i].end))
     batches: list[Batch] = []
-    start = end = 0
+    start = end = gaps = 0
     members: list[int] = []
     for index in order:
         item = ranges[index]
         if members:
             merged_end = max(end, item.end)
             overlaps = item.start < end
-            if overlaps or (
-                item.start - end <= coalesce_gap and merged_end - start <= coalesce_max
-            ):
+            gap = max(0, item.start - end)
+            cheap = max_waste is None or gaps + gap <= max_waste * (merged_end - start - gaps - gap)
+            if overlaps or (gap <= coalesce_gap and merged_end - start <= coalesce_max and cheap):
                 end = merged_end
+                gaps += gap
                 members.append(index)
                 continue
             batches.append(Batch(start, end, tuple(members)))
-        start, end, members = item.start, item.end, [index]
+        start, end, gaps, members = item.start, item.end, 0, [index]
     if members:
         batches.append(Batch(start, end, tuple(members)))
     return batches
