@@ -72,6 +72,7 @@ CONNECTION_ARGUMENTS = frozenset(
         "body_retries",
         "retry_backoff",
         "max_pool_connections",
+        "pickle_credentials",
     }
 )
 #: The ones that apply to ``http(s)://`` URLs, and their HTTPOptions names.

@@ -23,7 +23,7 @@ import http.client
 import os
 import warnings
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
@@ -41,6 +41,8 @@ from ..errors import (
     InvalidURLError,
     RemoteZipError,
     SourceError,
+    scrub,
+    scrub_chain,
 )
 from . import retry
 from .base import (
@@ -124,6 +126,9 @@ class S3Options:
     body_retries: int = 3
     #: Base of the jittered exponential backoff between those retries, in seconds.
     retry_backoff: float = 0.1
+    #: False: a pickled source holds no keys or token; the process that unpickles it
+    #: resolves its own through boto3's default chain (environment, profile, role).
+    pickle_credentials: bool = True
 
     def __post_init__(self) -> None:
         if self.body_retries < 0 or self.retry_backoff < 0:
@@ -166,11 +171,31 @@ class S3Options:
         """
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # verify=False warned when these were made
-            options = replace(self, max_pool_connections=0, body_retries=0, retry_backoff=0.0)
+            options = replace(
+                self,
+                max_pool_connections=0,
+                body_retries=0,
+                retry_backoff=0.0,
+                pickle_credentials=True,
+            )
         return options, _environment_digest() if self.aws_access_key_id is None else ""
 
     def describe_endpoint(self) -> str:
-        return self.endpoint_url or "AWS S3"
+        return redact(self.endpoint_url) if self.endpoint_url else "AWS S3"
+
+    def __repr__(self) -> str:
+        # The dataclass repr, minus keys (repr=False) and any password in the endpoint URL.
+        shown = (f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return scrub(f"S3Options({', '.join(shown)})")
+
+    def without_credentials(self) -> S3Options:
+        """These options without explicit keys or token (what ``pickle_credentials=False``
+        pickles)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # verify=False warned when these were made
+            return replace(
+                self, aws_access_key_id=None, aws_secret_access_key=None, aws_session_token=None
+            )
 
     def with_retries(self, body_retries: int | None, retry_backoff: float | None) -> S3Options:
         """These options with other body retries (None keeps a value), without warning again."""
@@ -324,6 +349,7 @@ def translate_error(exc: BaseException, archive: str) -> RemoteZipError:
     """The one place where botocore's exceptions become this library's (archive, no key)."""
     if isinstance(exc, RemoteZipError):
         return exc
+    scrub_chain(exc)  # chained below ours: its text (the endpoint URL) shows in tracebacks
     if isinstance(exc, botocore.exceptions.ClientError):
         status, code = client_error_status(exc)
         message = str(exc.response.get("Error", {}).get("Message") or "")
@@ -571,10 +597,11 @@ class S3Source:
 
     # -- pickling: the frozen options and the pinned version, never a client ------------
     def __getstate__(self) -> dict[str, Any]:
+        options = self.options
         return {
             "bucket": self.bucket,
             "key": self.key,
-            "options": self.options,
+            "options": options if options.pickle_credentials else options.without_credentials(),
             "version": (self.etag, self.version_id) if self.etag is not None else None,
         }
 
