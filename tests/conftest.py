@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -44,6 +46,87 @@ def pytest_configure(config: pytest.Config) -> None:
     # .ci/run's second environment has the bench extra: there a skip would hide a failure.
     if os.environ.get("RZS_REQUIRE_S3FS") and importlib.util.find_spec("s3fs") is None:
         raise pytest.UsageError("RZS_REQUIRE_S3FS is set but s3fs (the bench extra) is missing")
+
+
+# -- skips in CI: each one on a reviewed list, or the run fails ------------------------------
+#
+# With RZS_ALLOWED_SKIPS=tests/allowed-skips/<env>.txt, every skipped test (or module) must
+# match one pattern of that file (a regular expression searched in "<node id>: <reason>"),
+# or the run exits 1 even if everything else passed: a missing package or tool cannot turn
+# a test into a silent skip. Each pattern needs a "# why" comment line above it.
+
+_SKIPS: list[tuple[str, str]] = []
+
+
+def _allowed_skips(config: pytest.Config) -> list[re.Pattern[str]] | None:
+    path = os.environ.get("RZS_ALLOWED_SKIPS")
+    if not path:
+        return None
+    file = Path(path)
+    if not file.is_absolute():
+        file = Path(config.rootpath) / file
+    patterns: list[re.Pattern[str]] = []
+    why = False
+    for number, raw in enumerate(file.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            why = False
+        elif line.startswith("#"):
+            why = True
+        elif not why:
+            raise pytest.UsageError(f"{file}:{number}: an allowed skip needs a '# why' line above")
+        else:
+            patterns.append(re.compile(line))
+    return patterns
+
+
+def _record_skip(report: pytest.CollectReport | pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        _SKIPS.append((report.nodeid, reason.removeprefix("Skipped: ")))
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    _record_skip(report)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _record_skip(report)
+
+
+def _unlisted_skips(config: pytest.Config) -> list[str]:
+    patterns = config.stash.get(_PATTERNS, None)
+    if patterns is None:
+        return []
+    shown = (f"{nodeid}: {reason}" for nodeid, reason in _SKIPS)
+    return [text for text in shown if not any(p.search(text) for p in patterns)]
+
+
+_PATTERNS = pytest.StashKey[list[re.Pattern[str]]]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    patterns = _allowed_skips(session.config)
+    if patterns is not None:
+        session.config.stash[_PATTERNS] = patterns
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _unlisted_skips(session.config) and exitstatus in (0, 5):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    unlisted = _unlisted_skips(terminalreporter.config)
+    if unlisted:
+        terminalreporter.section("skips not on the allowed list (RZS_ALLOWED_SKIPS)", red=True)
+        for text in unlisted:
+            terminalreporter.line(text, red=True)
+        terminalreporter.line(
+            f"{len(unlisted)} unlisted skip(s): the run fails; install what they need, or add "
+            f"a reviewed pattern with a '# why' line to {os.environ['RZS_ALLOWED_SKIPS']}"
+        )
 
 
 @pytest.fixture(scope="session")

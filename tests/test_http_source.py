@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import http.server
 import pickle
+import subprocess
+import sys
 import threading
 import warnings
 import zipfile
@@ -117,7 +119,17 @@ def test_pickles_without_connections_and_reads_after(s3: S3Server, sample: tuple
     copy = pickle.loads(pickle.dumps(store))
     assert copy.archive.source.stats.snapshot() == (0, 0)  # unpickling made no request
     assert copy.archive.source.etag == store.archive.source.etag
-    assert pickle.dumps(store) == pickle.dumps(store)
+    # Deterministic: a store built independently, here and in another process, pickles to
+    # the same bytes (dask tokenizes tasks by them).
+    assert pickle.dumps(RemoteZipStore(url)) == pickle.dumps(store)
+    code = (
+        "import pickle, sys\n"
+        "from remote_zip_store import RemoteZipStore\n"
+        "sys.stdout.buffer.write(pickle.dumps(RemoteZipStore(sys.argv[1])))\n"
+    )
+    other = subprocess.run([sys.executable, "-c", code, url], capture_output=True, timeout=120)
+    assert other.returncode == 0, other.stderr
+    assert other.stdout == pickle.dumps(store)
     assert_same_as_local(copy, path)
 
 

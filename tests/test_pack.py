@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import zarr
 
-from remote_zip_store import RemoteZipStore
+from remote_zip_store import BadArchiveError, RemoteZipStore
 from remote_zip_store.archive.writer import WriteOptions
 from remote_zip_store.hierarchy.names import is_metadata
 from remote_zip_store.testing.servers import S3Server
@@ -126,7 +126,7 @@ def test_pack_failure_leaves_nothing(moto: S3Server, tmp_path: Path) -> None:
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"not a zip at all" * 100)
     dst = new_url(moto)
-    with pytest.raises(ValueError):
+    with pytest.raises(BadArchiveError, match=r"bad\.zip: not a zip archive"):
         pack(bad, dst, **moto.store_kwargs())
     key = dst.split("/", 3)[3]
     assert not moto.client().list_objects_v2(Bucket=moto.bucket, Prefix=key).get("Contents")

@@ -10,8 +10,58 @@ contain credentials.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+#: A URL anywhere in a text (botocore's messages quote the endpoint URL): its user info
+#: (``user:password@``) is dropped, and an http(s) URL's query (a presigned signature).
+_URL = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:[^/\s@'\"?#]*@)?"
+    r"(?P<rest>[^\s'\"?#]*)(?P<query>\?[^\s'\"#]*)?"
+)
+#: Query parameters that carry a credential or a signature, wherever they appear (urllib3
+#: quotes "url: /b/k?..." without a scheme).
+_SECRET_PARAMS = re.compile(
+    r"(?i)\b(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|AWSAccessKeyId"
+    r"|password|secret)=[^&\s'\"]+"
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` with the user info and query of every URL in it, and every signature or
+    credential query parameter, removed: what an error message or a log line may show.
+
+    Applied where messages are composed (:class:`RemoteZipError`, the retry log line,
+    ``repr``), so a dependency's message copied into ours cannot carry a password.
+    """
+
+    def url(match: re.Match[str]) -> str:
+        web = match["scheme"].lower() in ("http://", "https://")
+        return match["scheme"] + match["rest"] + ("" if web else match["query"] or "")
+
+    text = _URL.sub(url, text)
+    return _SECRET_PARAMS.sub(lambda m: f"{m[1]}=(redacted)", text)
+
+
+def scrub_chain(exc: BaseException | None) -> None:
+    """Scrub the text of ``exc`` and of the exceptions it chains (``__cause__``,
+    ``__context__``) in place, so a printed traceback cannot show a password either.
+
+    Called where a dependency's exception becomes this library's (the one translation
+    of botocore's, urllib3's, and the retry loop's last failure).
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if not isinstance(exc, RemoteZipError):
+            exc.args = tuple(scrub(a) if isinstance(a, str) else a for a in exc.args)
+            extra = getattr(exc, "kwargs", None)  # botocore keeps its message's fields
+            if isinstance(extra, dict):
+                for name, value in list(extra.items()):
+                    if isinstance(value, str):
+                        extra[name] = scrub(value)
+        exc = exc.__cause__ or exc.__context__
 
 
 class RemoteZipError(Exception):
@@ -25,9 +75,10 @@ class RemoteZipError(Exception):
     """
 
     def __init__(self, detail: str, *, archive: str | None = None, key: str | None = None):
+        detail = scrub(detail)  # dependencies' messages are copied in: never a password
         super().__init__(detail)
         self.detail = detail
-        self.archive = archive
+        self.archive = scrub(archive) if archive else archive
         self.key = key
 
     def __str__(self) -> str:
@@ -39,7 +90,7 @@ class RemoteZipError(Exception):
     def add_context(self, archive: str | None, key: str | None = None) -> None:
         """Fill in ``archive``/``key`` where still unknown (never overwrite them)."""
         if self.archive is None:
-            self.archive = archive
+            self.archive = scrub(archive) if archive else archive
         if self.key is None:
             self.key = key
 

@@ -516,10 +516,12 @@ class ZipArchive:
         scattered among other arrays' are not fetched with everything between).
         """
         if self._provisional:
-            return self._guarded(entries, lambda got: self._read_many(got, region_end))
-        return self._read_many(entries, region_end)
+            return self._guarded(entries, lambda got: self._read_many(got, region, region_end))
+        return self._read_many(entries, region, region_end)
 
-    def _read_many(self, entries: Iterable[Entry], region_end: int | None) -> dict[str, bytes]:
+    def _read_many(
+        self, entries: Iterable[Entry], region: Region | None, region_end: int | None
+    ) -> dict[str, bytes]:
         results: dict[str, bytes] = {}
         wanted = []
         for entry in entries:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import __version__
-from ..errors import InvalidURLError, RemoteZipError
+from ..errors import InvalidURLError, RemoteZipError, scrub
 from .cohort import _index, _scan
 from .common import (
     PROG,
@@ -181,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
     except UsageError as exc:  # a bad RZS_* value
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {scrub(str(exc))}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
     handler = _log_to_stderr(sys.stderr)
@@ -190,13 +190,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except (UsageError, InvalidURLError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {scrub(str(exc))}", file=sys.stderr)
         return 2
     except RemoteZipError as exc:
         print(f"{PROG}: {_cli_terms(exc)}", file=sys.stderr)
         return 1
     except ValueError as exc:  # zarr's "not a hierarchy" and the like: no traceback
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {scrub(str(exc))}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `... | head`: the reader left; not an error
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from ..errors import ArchiveAccessError, RemoteZipError
+from ..errors import ArchiveAccessError, RemoteZipError, scrub
 
 if TYPE_CHECKING:
     pass
@@ -18,7 +18,7 @@ class _OneLine(logging.Formatter):
     """``remote-zip-store: warning: ...`` on one line (a retry, a fallback)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = " ".join(record.getMessage().split())
+        text = scrub(" ".join(record.getMessage().split()))  # dependencies' text too
         return f"{PROG}: {record.levelname.lower()}: {text}"
 
 
@@ -43,7 +43,7 @@ def _show_warning(
     line: str | None = None,
 ) -> None:
     """``warnings.showwarning`` for a command: one clean line, no source file and line."""
-    text = " ".join(str(message).split())
+    text = scrub(" ".join(str(message).split()))
     print(f"{PROG}: warning: {text}", file=sys.stderr)
 
 

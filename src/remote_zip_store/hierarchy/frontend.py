@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..archive.readahead import Region
 from ..archive.reader import ReadOptions, ZipArchive
-from ..errors import StoreClosedError
+from ..errors import StoreClosedError, scrub
 from ..transport import CONNECTION_ARGUMENTS, Source, open_source
 from ..transport.urls import check_names
 from ..zipfmt.listing import Listing
@@ -221,7 +221,7 @@ class ArchiveFrontEnd:
     def __repr__(self) -> str:
         root = f", root={self.root!r}" if self.root else ""
         endpoint = self.archive.source.identity.endpoint
-        shown = f", endpoint_url={endpoint!r}" if endpoint else ""
+        shown = f", endpoint_url={scrub(endpoint)!r}" if endpoint else ""  # no password
         return f"{type(self).__name__}({self.url!r}{shown}{root})"
 
     def __eq__(self, other: object) -> bool:

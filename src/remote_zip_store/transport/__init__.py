@@ -73,6 +73,7 @@ CONNECTION_ARGUMENTS = frozenset(
         "retry_backoff",
         "max_pool_connections",
         "transport",
+        "pickle_credentials",
     }
 )
 #: The ones that apply to ``http(s)://`` URLs, and their HTTPOptions names.

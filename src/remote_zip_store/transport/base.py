@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import StoreClosedError
+from ..errors import StoreClosedError, scrub
 from .forksafe import ForkSafeLock
 
 logger = logging.getLogger("remote_zip_store")
@@ -197,7 +197,8 @@ def with_head(
         try:
             box.append(read_head())
         except Exception as exc:  # an optimisation must not fail the open
-            logger.debug("archive %s: first bytes not read (%s: %s)", url, type(exc).__name__, exc)
+            reason = scrub(f"{type(exc).__name__}: {exc}")
+            logger.debug("archive %s: first bytes not read (%s)", url, reason)
 
     thread = threading.Thread(target=run, name="remote-zip-store-head", daemon=True)
     thread.start()

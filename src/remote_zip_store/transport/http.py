@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import urllib3
 import urllib3.exceptions
 
-from ..errors import InvalidURLError, SourceError
+from ..errors import InvalidURLError, SourceError, scrub_chain
 from . import retry
 from .base import (
     Ends,
@@ -374,11 +374,13 @@ class HTTPSource:
         except _TRANSIENT as exc:
             raise retry.Retry(f"{type(exc).__name__}: {exc}") from exc
         except urllib3.exceptions.SSLError as exc:
+            scrub_chain(exc)
             raise SourceError(
                 f"TLS failure ({exc}); pass verify='/path/to/ca.crt' for a private CA",
                 archive=self.url,
             ) from exc
         except urllib3.exceptions.HTTPError as exc:
+            scrub_chain(exc)
             raise SourceError(f"{type(exc).__name__}: {exc}", archive=self.url) from exc
 
     def _read(self, response: urllib3.BaseHTTPResponse, limit: int | None = None) -> bytes:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from ..errors import SourceError
+from ..errors import SourceError, scrub, scrub_chain
 
 T = TypeVar("T")
 
@@ -30,6 +30,7 @@ class Retry(Exception):
     """
 
     def __init__(self, reason: str, *, budget: str = "status"):
+        reason = scrub(reason)  # often a dependency's message, which may quote a URL
         super().__init__(reason)
         self.reason = reason
         self.budget = budget
@@ -43,17 +44,18 @@ def delay(attempt: int, backoff: float) -> float:
 def log_retry(
     url: str, what: str, attempt: int, attempts: int, reason: str, wait: float | None
 ) -> None:
-    """The WARNING record of one retry (never credentials: ``url`` is redacted by the caller).
+    """The WARNING record of one retry, never with credentials: the URL and the reason (a
+    dependency's message, which may quote the endpoint URL) are scrubbed here.
 
     ``wait`` is None where another layer (botocore) picks the delay.
     """
     logger.warning(
         "%s: %s failed on attempt %d of %d (%s); retrying%s",
-        url,
+        scrub(url),
         what,
         attempt,
         attempts,
-        reason,
+        scrub(reason),
         "" if wait is None else f" in {wait:.2f} s",
     )
 
@@ -83,6 +85,7 @@ def run(
             used[problem.budget] += 1
             limit = limits[problem.budget]
             if used[problem.budget] >= limit:
+                scrub_chain(problem)  # the traceback shows the chained dependency errors
                 raise SourceError(
                     f"{what} failed after {used[problem.budget]} attempts ({problem.reason})",
                     archive=url,

@@ -42,6 +42,7 @@ from ..errors import (
     InvalidURLError,
     RemoteZipError,
     SourceError,
+    scrub_chain,
 )
 from . import retry
 from .base import (
@@ -167,6 +168,7 @@ def translate_error(exc: BaseException, archive: str) -> RemoteZipError:
     """The one place where botocore's exceptions become this library's (archive, no key)."""
     if isinstance(exc, RemoteZipError):
         return exc
+    scrub_chain(exc)  # chained below ours: its text (the endpoint URL) shows in tracebacks
     if isinstance(exc, botocore.exceptions.ClientError):
         status, code = client_error_status(exc)
         message = str(exc.response.get("Error", {}).get("Message") or "")
@@ -476,10 +478,11 @@ class S3Source:
 
     # -- pickling: the frozen options and the pinned version, never a client ------------
     def __getstate__(self) -> dict[str, Any]:
+        options = self.options
         return {
             "bucket": self.bucket,
             "key": self.key,
-            "options": self.options,
+            "options": options if options.pickle_credentials else options.without_credentials(),
             "version": (self.etag, self.version_id) if self.etag is not None else None,
         }
 

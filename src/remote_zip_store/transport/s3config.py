@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -19,6 +19,7 @@ import botocore.loaders
 import botocore.retries.standard
 import botocore.session
 
+from ..errors import scrub
 from . import retry
 from .base import redact, warn_insecure
 from .forksafe import ForkSafeLock
@@ -59,6 +60,9 @@ class S3Options:
     #: How reads are sent: ``"lean"`` (our signer on urllib3), ``"botocore"`` (the client's
     #: ``get_object``), None: ``RZS_S3_TRANSPORT``, else lean (see :func:`.s3lean.transport_of`).
     transport: str | None = None
+    #: False: a pickled source holds no keys or token; the process that unpickles it
+    #: resolves its own through boto3's default chain (environment, profile, role).
+    pickle_credentials: bool = True
 
     def __post_init__(self) -> None:
         if self.body_retries < 0 or self.retry_backoff < 0:
@@ -101,11 +105,31 @@ class S3Options:
         """
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # verify=False warned when these were made
-            options = replace(self, max_pool_connections=0, body_retries=0, retry_backoff=0.0)
+            options = replace(
+                self,
+                max_pool_connections=0,
+                body_retries=0,
+                retry_backoff=0.0,
+                pickle_credentials=True,
+            )
         return options, environment_digest() if self.aws_access_key_id is None else ""
 
     def describe_endpoint(self) -> str:
-        return self.endpoint_url or "AWS S3"
+        return redact(self.endpoint_url) if self.endpoint_url else "AWS S3"
+
+    def __repr__(self) -> str:
+        # The dataclass repr, minus keys (repr=False) and any password in the endpoint URL.
+        shown = (f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return scrub(f"S3Options({', '.join(shown)})")
+
+    def without_credentials(self) -> S3Options:
+        """These options without explicit keys or token (what ``pickle_credentials=False``
+        pickles)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # verify=False warned when these were made
+            return replace(
+                self, aws_access_key_id=None, aws_secret_access_key=None, aws_session_token=None
+            )
 
     def with_retries(self, body_retries: int | None, retry_backoff: float | None) -> S3Options:
         """These options with other body retries (None keeps a value), without warning again."""
