@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import __version__
-from ..errors import InvalidURLError, RemoteZipError
+from ..errors import InvalidURLError, PartialCredentialsError, RemoteZipError
 from .cohort import _scan
 from .common import PROG, UsageError, _add_connection, positive_int
 from .output import _cli_terms, _log_to_stderr, _show_warning
@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     try:
         code: int = args.run(args)
-    except (UsageError, InvalidURLError) as exc:
+    except (UsageError, InvalidURLError, PartialCredentialsError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     except RemoteZipError as exc:

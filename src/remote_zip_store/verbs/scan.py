@@ -77,6 +77,7 @@ def scan(
     options: S3Options | None = None,
     on_listed: Callable[[int], None] | None = None,
     on_row: Callable[[ScanRow], None] | None = None,
+    timeout: float | None = None,
     **connection: Any,
 ) -> list[ScanRow]:
     """Rows for every archive under ``prefix_url``, in key order.
@@ -95,7 +96,9 @@ def scan(
     smaller tail costs every archive larger than it one more GET. ``head_size``
     (16 KiB) is fetched alongside it from archives larger than the tail: zarr
     writers put the root ``.zgroup``/``.zattrs`` first, so the key usually needs
-    no second round trip (0 turns it off).
+    no second round trip (0 turns it off). ``timeout``: seconds each archive's open
+    and each of its reads may take in all (:attr:`ReadOptions.timeout`); an archive
+    that runs out of it is a failed row.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -111,9 +114,11 @@ def scan(
     listed = sorted(list_archives(shared, bucket, prefix, suffix=suffix))
     if on_listed is not None:
         on_listed(len(listed))
-    read_options = ReadOptions(tail_size=tail_size, head_size=head_size, max_workers=1)
+    read_options = ReadOptions(
+        tail_size=tail_size, head_size=head_size, max_workers=1, timeout=timeout
+    )
     # The listing gives each size: an archive the tail holds whole needs no head GET.
-    whole = ReadOptions(tail_size=tail_size, head_size=0, max_workers=1)
+    whole = ReadOptions(tail_size=tail_size, head_size=0, max_workers=1, timeout=timeout)
 
     def one(name: str, size: int) -> ScanRow:
         source = S3Source(bucket, name, options=options, client=shared)
