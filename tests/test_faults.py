@@ -364,3 +364,33 @@ def test_a_stuck_head_get_does_not_hold_up_the_open(
     first = store.archive.index.get("arr/0.0")
     assert first is not None and not store.archive.is_buffered(first)
     assert store["arr/0.0"] == ENTRIES["arr/0.0"]
+
+
+def test_retries_at_open_are_logged_once_each(
+    server: S3Server, proxy: FaultProxy, archive_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """N 503s on the open's tail GET are N WARNING lines; the head GET beside it is one
+    attempt (speculative: a failure drops it), so its 503 is neither retried nor logged."""
+    caplog.set_level(logging.DEBUG, logger="remote_zip_store")
+    retries = 2
+    proxy.arm(Fault("status", count=retries, status=503, suffix_only=True))
+    proxy.arm(Fault("status", count=5, status=503, range=HEAD_RANGE))
+    store = open_store(server, proxy, archive_url, head_size=ReadOptions().head_size)
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("remote_zip_store") and r.levelno >= logging.WARNING
+    ]
+    assert len(warnings) == retries, warnings
+    assert all(archive_url in m or "bytes=-" in m or "GetObject" in m for m in warnings)
+    gets = proxy.requests("GET")
+    assert [r.fault for r in gets if r.range == HEAD_RANGE] == ["status"]  # never retried
+    assert [r.fault for r in gets if (r.range or "").startswith("bytes=-")] == [
+        "status",
+        "status",
+        "",
+    ]
+    first = store.archive.index.get("arr/0.0")
+    assert first is not None and not store.archive.is_buffered(first)  # the head was dropped
+    proxy.clear()
+    assert store.getitems(list(ENTRIES), contexts={}) == ENTRIES

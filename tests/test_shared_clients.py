@@ -96,9 +96,15 @@ def test_different_connection_settings_get_different_clients(
 
 
 def test_body_retries_and_pool_size_do_not_split_the_client(moto: S3Server) -> None:
-    base = S3Options(endpoint_url=moto.endpoint_url, aws_access_key_id="k1")
+    base = S3Options(
+        endpoint_url=moto.endpoint_url, aws_access_key_id="k1", aws_secret_access_key="s"
+    )
     other = S3Options(
-        endpoint_url=moto.endpoint_url, aws_access_key_id="k1", body_retries=0, retry_backoff=0.5
+        endpoint_url=moto.endpoint_url,
+        aws_access_key_id="k1",
+        aws_secret_access_key="s",
+        body_retries=0,
+        retry_backoff=0.5,
     )
     assert shared_client(base) is shared_client(other)
 
@@ -106,16 +112,31 @@ def test_body_retries_and_pool_size_do_not_split_the_client(moto: S3Server) -> N
 def test_a_caller_needing_a_larger_pool_gets_one(moto: S3Server) -> None:
     key = uuid.uuid4().hex  # settings no other test uses
     small = shared_client(
-        S3Options(endpoint_url=moto.endpoint_url, aws_access_key_id=key, max_pool_connections=4)
+        S3Options(
+            endpoint_url=moto.endpoint_url,
+            aws_access_key_id=key,
+            aws_secret_access_key="s",
+            max_pool_connections=4,
+        )
     )
     assert small.meta.config.max_pool_connections == 4
     large = shared_client(
-        S3Options(endpoint_url=moto.endpoint_url, aws_access_key_id=key, max_pool_connections=64)
+        S3Options(
+            endpoint_url=moto.endpoint_url,
+            aws_access_key_id=key,
+            aws_secret_access_key="s",
+            max_pool_connections=64,
+        )
     )
     assert large is not small and large.meta.config.max_pool_connections == 64
     # Later callers that need less get the larger one.
     again = shared_client(
-        S3Options(endpoint_url=moto.endpoint_url, aws_access_key_id=key, max_pool_connections=8)
+        S3Options(
+            endpoint_url=moto.endpoint_url,
+            aws_access_key_id=key,
+            aws_secret_access_key="s",
+            max_pool_connections=8,
+        )
     )
     assert again is large
 

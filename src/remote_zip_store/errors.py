@@ -144,6 +144,16 @@ class ArchiveChangedError(SourceError):
     """
 
 
+class DeadlineExceededError(SourceError, TimeoutError):
+    """An operation (the open, one read) ran out of its ``timeout``: the request in flight
+    was abandoned and no retry started that the deadline could not hold."""
+
+
+class PartialCredentialsError(RemoteZipError, ValueError):
+    """Only one of ``aws_access_key_id``/``aws_secret_access_key`` was given (as boto3's
+    ``client()`` refuses): raised when the options are built, before any request."""
+
+
 class InvalidURLError(RemoteZipError, ValueError):
     """The URL is malformed or its scheme is not supported (``s3://``, ``http(s)://``, a path)."""
 

@@ -97,3 +97,21 @@ def test_writes_are_zarrs_read_only_error(tmp_path: Path) -> None:
     assert isinstance(error, PermissionError) and error.key == "k" and str(path) in str(error)
     with pytest.raises(ReadOnlyStoreError):
         RemoteZipStore(path, read_only=False)
+
+
+def test_timeout_and_partial_keys_under_zarr3() -> None:
+    """``timeout=`` bounds the zarr-3 store's open too; one key alone is refused up front."""
+    import time
+
+    from remote_zip_store.errors import DeadlineExceededError, PartialCredentialsError
+    from remote_zip_store.testing.servers import silent_server
+
+    keys = {"aws_access_key_id": "k", "aws_secret_access_key": "s", "region_name": "us-east-1"}
+    with silent_server() as endpoint:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceededError, match="1 s deadline") as info:
+            RemoteZipStore("s3://b/k.zip", endpoint_url=endpoint, timeout=1, **keys)
+        assert time.monotonic() - started < 1 + 5
+        assert isinstance(info.value, TimeoutError)
+        with pytest.raises(PartialCredentialsError, match="aws_secret_access_key given without"):
+            RemoteZipStore("s3://b/k.zip", endpoint_url=endpoint, aws_secret_access_key="s")

@@ -167,8 +167,11 @@ class Readahead:
         if self._pid != os.getpid():
             self._reset()
 
-    def take(self, start: int, end: int) -> bytes | None:
-        """Bytes ``[start, end)`` if fetched (or being fetched) ahead, else None."""
+    def take(self, start: int, end: int, wait: float | None = None) -> bytes | None:
+        """Bytes ``[start, end)`` if fetched (or being fetched) ahead, else None.
+
+        ``wait``: the most seconds to wait for a piece still on its way (then None).
+        """
         with self._lock:
             self._forked()
             covering = [p for p in self._pieces if p[1] > start and p[0] < end]
@@ -177,8 +180,8 @@ class Readahead:
         parts = []
         for first, last, future in covering:
             try:
-                data = future.result()
-            except Exception:  # speculative: the read then fetches the bytes itself
+                data = future.result(timeout=wait)
+            except Exception:  # speculative (or late): the read then fetches the bytes itself
                 return None
             parts.append(memoryview(data)[max(start, first) - first : min(end, last) - first])
         data = b"".join(parts)

@@ -21,6 +21,7 @@ with a :class:`~remote_zip_store.transport.Source`. It knows nothing about zarr.
 from __future__ import annotations
 
 import bisect
+import contextvars
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +36,7 @@ from ..errors import (
     StoreClosedError,
     context,
 )
-from ..transport import Source
+from ..transport import Source, deadline
 from ..transport.forksafe import ForkSafeLock, PerProcess
 from ..zipfmt import planner
 from ..zipfmt.conventions import OzxInfo, parse_ozx_comment
@@ -104,6 +105,11 @@ class ReadOptions:
     """Never merge a GET beyond this many bytes."""
     readahead: int = 64 * 1024 * 1024
     """At most this many bytes fetched ahead of a sequential scan (0: never; :mod:`readahead`)."""
+    timeout: float | None = None
+    """Seconds one operation may take in all (None: no bound but the connection's):
+    the open, each entry read, each coalesced GET of ``read_many``. Socket timeouts
+    shrink to the time left and no retry starts that cannot finish in it; then
+    :class:`~remote_zip_store.errors.DeadlineExceededError` (a ``TimeoutError``)."""
 
     def __post_init__(self) -> None:
         if self.tail_size < 1024:
@@ -118,6 +124,8 @@ class ReadOptions:
             raise ValueError("coalesce_gap must be >= 0 and coalesce_max >= 1")
         if self.readahead < 0:
             raise ValueError("readahead must be >= 0")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError("timeout must be > 0 seconds (or None)")
 
 
 class ZipArchive:
@@ -149,7 +157,7 @@ class ZipArchive:
         self._data_starts: dict[Entry, int] = {}
         self._ahead = Readahead(
             self._fetch,
-            lambda fn, *args: self._pool.get().submit(fn, *args),
+            lambda fn, *args: self._pool.get().submit(self._within_deadline, fn, *args),
             limit=self.options.readahead,
             piece=self.options.coalesce_max,
             slack=self.options.coalesce_gap,
@@ -178,7 +186,7 @@ class ZipArchive:
         if index is None:
             with self._open_lock:
                 if self._index is None:
-                    with context(self.url):
+                    with context(self.url), deadline.scope(self.options.timeout):
                         self._index = self._read_index()
                 index = self._index
         return index
@@ -387,7 +395,7 @@ class ZipArchive:
         From the open's head or tail buffer when one holds them, else one GET.
         """
         _ = self.index
-        with context(self.url):
+        with context(self.url), deadline.scope(self.options.timeout):
             if self._provisional:
                 self._served[f"\0raw:{start}-{end}"] = (-1, -1)  # no entry can match it
             return self._fetch(start, end)
@@ -411,7 +419,7 @@ class ZipArchive:
         return self._read_entry(entry)
 
     def _read_entry(self, entry: Entry) -> bytes:
-        with context(self.url, entry.name):
+        with context(self.url, entry.name), deadline.scope(self.options.timeout):
             check_supported(entry)
             start, end = self._checked_span(entry)
             return self._extract(entry, self._fetch(start, end), 0)
@@ -440,7 +448,7 @@ class ZipArchive:
             raise ValueError(
                 f"bytes [{start}, {end}) are outside entry {entry.name!r} ({size} bytes)"
             )
-        with context(self.url, entry.name):
+        with context(self.url, entry.name), deadline.scope(self.options.timeout):
             check_supported(entry)
             first, last = self._checked_span(entry)
             whole = start == 0 and end == size
@@ -480,7 +488,11 @@ class ZipArchive:
             except BaseException as exc:  # re-raised in the caller's thread
                 failure.append(exc)
 
-        thread = threading.Thread(target=fetch_header, name="remote-zip-store-header")
+        thread = threading.Thread(  # under this read's deadline too
+            target=contextvars.copy_context().run,
+            args=(fetch_header,),
+            name="remote-zip-store-header",
+        )
         thread.start()
         try:
             data = self._fetch(guessed + start, guessed + end)
@@ -550,7 +562,7 @@ class ZipArchive:
         )
         left = []
         for i, entry in enumerate(wanted):  # bytes a sequential scan fetched ahead
-            ahead = self._ahead.take(ranges[i].start, ranges[i].end)
+            ahead = self._ahead.take(ranges[i].start, ranges[i].end, wait=self.options.timeout)
             if ahead is None:
                 left.append(i)
             else:
@@ -568,14 +580,15 @@ class ZipArchive:
         )
 
         def run(batch: planner.Batch) -> dict[str, bytes]:
-            with context(self.url, wanted[batch.members[0]].name):
-                data = self._fetch(batch.start, batch.end)
-            found = {}
-            for i in batch.members:
-                with context(self.url, wanted[i].name):
-                    found[wanted[i].name] = self._extract(
-                        wanted[i], data, ranges[i].start - batch.start
-                    )
+            with deadline.scope(self.options.timeout):  # each coalesced GET: its own budget
+                with context(self.url, wanted[batch.members[0]].name):
+                    data = self._fetch(batch.start, batch.end)
+                found = {}
+                for i in batch.members:
+                    with context(self.url, wanted[i].name):
+                        found[wanted[i].name] = self._extract(
+                            wanted[i], data, ranges[i].start - batch.start
+                        )
             return found
 
         if len(batches) == 1:
@@ -629,7 +642,10 @@ class ZipArchive:
         )
 
         def run(batch: planner.Batch) -> dict[str, int]:
-            with context(self.url, wanted[batch.members[0]].name):
+            with (
+                context(self.url, wanted[batch.members[0]].name),
+                deadline.scope(self.options.timeout),
+            ):
                 data = self._fetch(batch.start, batch.end)
             starts = {}
             for i in batch.members:
@@ -692,6 +708,11 @@ class ZipArchive:
                 f"central directory at {limit}"
             )
         return start, min(end, limit)
+
+    def _within_deadline(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` under its own deadline (a read-ahead piece on the pool)."""
+        with deadline.scope(self.options.timeout):
+            return fn(*args)
 
     def _fetch(self, start: int, end: int) -> bytes:
         self._check_open()

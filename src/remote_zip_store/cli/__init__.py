@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import __version__
-from ..errors import InvalidURLError, RemoteZipError, scrub
+from ..errors import InvalidURLError, PartialCredentialsError, RemoteZipError, scrub
 from .cohort import _index, _scan
 from .common import (
     PROG,
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     try:
         code: int = args.run(args)
-    except (UsageError, InvalidURLError) as exc:
+    except (UsageError, InvalidURLError, PartialCredentialsError) as exc:
         print(f"{PROG}: {scrub(str(exc))}", file=sys.stderr)
         return 2
     except RemoteZipError as exc:

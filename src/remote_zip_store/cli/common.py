@@ -23,6 +23,7 @@ PROG = "remote-zip-store"
 ENV_CONNECT_TIMEOUT = "RZS_CONNECT_TIMEOUT"
 ENV_READ_TIMEOUT = "RZS_READ_TIMEOUT"
 ENV_MAX_ATTEMPTS = "RZS_MAX_ATTEMPTS"
+ENV_TIMEOUT = "RZS_TIMEOUT"
 
 #: What to do without credentials, in command-line terms.
 CREDENTIALS_HINT = (
@@ -102,6 +103,14 @@ FAILURE_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str, str], ...] = (
         "N",
         "attempts per request, the first included (default 5",
     ),
+    (
+        "--timeout",
+        ENV_TIMEOUT,
+        positive_float,
+        "SECONDS",
+        "total for the open and for each read, retries and backoff included: the request "
+        "in flight is abandoned and the command fails (default: none",
+    ),
 )
 
 
@@ -135,7 +144,7 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--aws-session-token", default=None, help="prefer AWS_SESSION_TOKEN")
     failures = parser.add_argument_group(
         "failures (an endpoint that never answers costs at most about "
-        "max-attempts x (connect + read timeout))"
+        "max-attempts x (connect + read timeout), or --timeout when given)"
     )
     for flag, env, convert, metavar, help in FAILURE_OPTIONS:
         default = _env_default(env, convert)
@@ -156,10 +165,23 @@ def _verify(value: str | None) -> bool | str | None:
 
 
 def connection_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``RemoteZipStore``/``S3Options`` keyword arguments the options describe.
+    """The ``RemoteZipStore`` keyword arguments the options describe (``timeout`` is a
+    read option, the rest :class:`S3Options` fields).
 
-    Options left out are left out here too, so each layer's defaults apply.
+    Options left out are left out here too, so each layer's defaults apply. One key
+    without the other is bad usage (boto3's ``client()`` refuses it too).
     """
+    key_id, secret = args.aws_access_key_id, args.aws_secret_access_key
+    if (key_id is None) != (secret is None):
+        given_flag, missing = (
+            ("--aws-access-key-id", "--aws-secret-access-key")
+            if secret is None
+            else ("--aws-secret-access-key", "--aws-access-key-id")
+        )
+        raise UsageError(
+            f"{given_flag} given without {missing}: pass both, or neither to use the "
+            "environment or a profile"
+        )
     given = {
         "endpoint_url": args.endpoint_url,
         "region_name": args.region,
@@ -172,6 +194,7 @@ def connection_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "connect_timeout": args.connect_timeout,
         "read_timeout": args.read_timeout,
         "max_attempts": args.max_attempts,
+        "timeout": args.timeout,
     }
     return {name: value for name, value in given.items() if value is not None}
 

@@ -11,6 +11,7 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
+from ..errors import context
 from .base import Ends, Source, SourceIdentity, Stats
 from .local import LocalSource
 from .urls import check_names, classify
@@ -133,7 +134,8 @@ def open_source(
                 retry_backoff=given.get("retry_backoff"),
             )
         if s3 is None:
-            s3 = S3Options(**given)
+            with context(text):  # a refused option names the archive
+                s3 = S3Options(**given)
         elif given:
             raise TypeError("pass either s3=S3Options(...) or connection arguments, not both")
         return S3Source(bucket, key, options=s3)

@@ -9,6 +9,7 @@ a key: the archive layer adds the key) at this one boundary.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import sys
@@ -21,6 +22,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import StoreClosedError, scrub
+from . import deadline
 from .forksafe import ForkSafeLock
 
 logger = logging.getLogger("remote_zip_store")
@@ -189,7 +191,8 @@ def with_head(
     The head is speculative: any failure, or a version other than the one the
     tail pinned (``version()`` after the tail), drops it, and the tail stands alone.
     Once the tail is in, the head gets at most twice the tail's time (at least
-    ``HEAD_WAIT`` seconds) to finish: a stuck head GET never holds up the open.
+    ``HEAD_WAIT`` seconds, at most what is left of the open's deadline) to finish:
+    a stuck head GET never holds up the open. It is one attempt, never retried.
     """
     box: list[Head] = []
 
@@ -200,11 +203,21 @@ def with_head(
             reason = scrub(f"{type(exc).__name__}: {exc}")
             logger.debug("archive %s: first bytes not read (%s)", url, reason)
 
-    thread = threading.Thread(target=run, name="remote-zip-store-head", daemon=True)
+    # The head runs under the open's deadline too (its socket timeouts shrink with it).
+    thread = threading.Thread(
+        target=contextvars.copy_context().run,
+        args=(run,),
+        name="remote-zip-store-head",
+        daemon=True,
+    )
     thread.start()
     started = time.monotonic()
     ends = read_tail()
-    thread.join(max(HEAD_WAIT, 2 * (time.monotonic() - started)))
+    wait = max(HEAD_WAIT, 2 * (time.monotonic() - started))
+    budget = deadline.current()
+    if budget is not None:
+        wait = min(wait, max(0.0, budget.remaining()))
+    thread.join(wait)
     if thread.is_alive():
         logger.debug("archive %s: first bytes still on their way; opened without them", url)
         return ends

@@ -38,7 +38,7 @@ import urllib3
 import urllib3.exceptions
 
 from ..errors import InvalidURLError, SourceError, scrub_chain
-from . import retry
+from . import deadline, retry
 from .base import (
     Ends,
     Head,
@@ -367,9 +367,18 @@ class HTTPSource:
         etag = self.etag
         if etag is not None and not etag.startswith("W/"):
             headers["If-Match"] = etag
+        bounded = deadline.timeouts(self.options.connect_timeout, self.options.read_timeout)
+        extra: dict[str, Any] = {}
+        if bounded is not None:  # the operation's deadline: no wait beyond the time left
+            extra["timeout"] = urllib3.Timeout(connect=bounded[0], read=bounded[1])
         try:
             return self.pool().request(
-                "GET", self._target, headers=headers, preload_content=False, decode_content=False
+                "GET",
+                self._target,
+                headers=headers,
+                preload_content=False,
+                decode_content=False,
+                **extra,
             )
         except _TRANSIENT as exc:
             raise retry.Retry(f"{type(exc).__name__}: {exc}") from exc

@@ -39,6 +39,7 @@ from ..errors import (
     ArchiveAccessError,
     ArchiveChangedError,
     ArchiveNotFoundError,
+    DeadlineExceededError,
     InvalidURLError,
     RemoteZipError,
     SourceError,
@@ -285,14 +286,10 @@ class S3Source:
 
     def _read_head(self, length: int) -> Head:
         """The first ``length`` bytes (fewer if the object is smaller), not pinned: the
-        caller compares the version with the tail's."""
-        response = retry.run(  # status-level retries, as botocore's on its path
-            lambda: self._get(f"bytes=0-{length - 1}", pinned=self.etag is not None),
-            url=self.url,
-            what="the head GET",
-            attempts=self.options.max_attempts,
-            backoff=self.options.retry_backoff,
-        )
+        caller compares the version with the tail's. One attempt, never retried: the
+        open's retries are the tail's, and logged once."""
+        with retry.speculative():  # one attempt: a failure only drops the head (and is quiet)
+            response = self._get(f"bytes=0-{length - 1}", pinned=self.etag is not None)
         body = response["Body"]
         size = total_size(response.get("ContentRange"))
         want = min(length, size) if size is not None else -1
@@ -368,7 +365,7 @@ class S3Source:
         def attempt() -> _T:
             try:
                 return read()
-            except retry.Retry:  # the lean path's transient answers and connection failures
+            except (retry.Retry, DeadlineExceededError):  # (lean transient answers; out of time)
                 raise
             except _ShortBody as exc:
                 raise retry.Retry(f"_ShortBody: {exc}", budget="body") from exc

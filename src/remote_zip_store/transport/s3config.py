@@ -19,8 +19,8 @@ import botocore.loaders
 import botocore.retries.standard
 import botocore.session
 
-from ..errors import scrub
-from . import retry
+from ..errors import PartialCredentialsError, scrub
+from . import deadline, retry
 from .base import redact, warn_insecure
 from .forksafe import ForkSafeLock
 
@@ -67,6 +67,9 @@ class S3Options:
     def __post_init__(self) -> None:
         if self.body_retries < 0 or self.retry_backoff < 0:
             raise ValueError("body_retries and retry_backoff must be >= 0")
+        check_credentials(
+            self.aws_access_key_id, self.aws_secret_access_key, self.aws_session_token
+        )
         if self.verify is False:  # where the user asked for it, once
             warn_insecure()
 
@@ -93,6 +96,7 @@ class S3Options:
             "s3", endpoint_url=self.endpoint_url, verify=self.verify, config=config
         )
         log_retries(client)
+        bound_attempts(client)
         return client
 
     def client_key(self) -> tuple[S3Options, str]:
@@ -145,12 +149,40 @@ class S3Options:
             return replace(self, **changes)
 
 
+def check_credentials(key_id: str | None, secret: str | None, token: str | None) -> None:
+    """Refuse explicit credentials with a part missing, before any request.
+
+    boto3's ``client()`` raises ``PartialCredentialsError`` for a key without its
+    secret (or the reverse); a ``Session`` accepts them and fails at the first
+    request. A session token alone, which boto3 ignores, is refused too: it would
+    sign with no key.
+    """
+    if (key_id is None) != (secret is None):
+        given, missing = (
+            ("aws_access_key_id", "aws_secret_access_key")
+            if secret is None
+            else ("aws_secret_access_key", "aws_access_key_id")
+        )
+        raise PartialCredentialsError(
+            f"{given} given without {missing}: pass both, or neither to use the "
+            "environment or a profile"
+        )
+    if token is not None and key_id is None:
+        raise PartialCredentialsError(
+            "aws_session_token given without aws_access_key_id and aws_secret_access_key: "
+            "pass all three, or none to use the environment or a profile"
+        )
+
+
 def log_retries(client: S3Client) -> None:
     """Log each of botocore's own retries at WARNING, as ours are (:func:`retry.log_retry`).
 
     botocore decides and sleeps; this handler on ``needs-retry`` asks the same
-    ``standard``-mode conditions and only logs. Clients in another retry mode
-    are left alone (their decision cannot be replayed here).
+    ``standard``-mode conditions and logs, or raises instead of retrying when
+    botocore's longest next backoff would not fit the operation's deadline
+    (:class:`~remote_zip_store.errors.DeadlineExceededError`) or the request is
+    speculative. Clients in another retry mode are left alone (their decision
+    cannot be replayed here; :func:`bound_attempts` still applies).
     """
     retries: dict[str, Any] = getattr(client.meta.config, "retries", None) or {}
     if retries.get("mode") != "standard":
@@ -174,11 +206,52 @@ def log_retries(client: S3Client) -> None:
         else:
             status = context.http_response.status_code if context.http_response else None
             reason = " ".join(str(p) for p in (f"HTTP {status}", context.get_error_code()) if p)
+        budget = deadline.current()
+        # botocore's next backoff is up to 2^(n-1) s (at most 20): stop if it may not fit.
+        longest = min(20.0, 2.0 ** (context.attempt_number - 1))
+        if budget is not None and budget.remaining() <= longest:
+            # No archive here: the source's caller adds it (and the key).
+            raise budget.exceeded("a GET", None, context.attempt_number, reason)
+        if retry.is_speculative():
+            raise SpeculativeNotRetried(reason)  # before botocore sleeps
         url = redact(str(kwargs["request_dict"].get("url", "")))
         name = getattr(kwargs.get("operation"), "name", "request")
         retry.log_retry(url, name, context.attempt_number, attempts, reason, None)
 
     client.meta.events.register("needs-retry.s3", on_needs_retry)
+
+
+def bound_attempts(client: S3Client) -> None:
+    """Keep botocore's own attempts inside ours: the operation's deadline, and one attempt
+    of a speculative request (:func:`retry.speculative`).
+
+    A ``before-send`` handler shrinks each attempt's read timeout to the time left
+    (botocore >= 1.42 reads ``read_timeout`` from the request context; an older one
+    keeps the client's, and an operation may then overrun by one ``read_timeout``),
+    and raises instead of sending once no time is left: botocore does not retry that
+    error. The connect timeout stays the client's.
+    """
+    read_timeout = float(getattr(client.meta.config, "read_timeout", None) or 60)
+
+    def on_before_send(**kwargs: Any) -> None:
+        if retry.sent() > 1:
+            raise SpeculativeNotRetried("a speculative request is sent once")
+        budget = deadline.current()
+        if budget is None:
+            return
+        left = budget.remaining()
+        if left <= 0:
+            # No archive here: the source's caller adds it (and the key).
+            raise budget.exceeded("a GET", None, 0, "no time left for another attempt")
+        context = getattr(kwargs.get("request"), "context", None)
+        if isinstance(context, dict):
+            context["read_timeout"] = max(deadline.MIN_WAIT, min(read_timeout, left))
+
+    client.meta.events.register("before-send.s3", on_before_send)
+
+
+class SpeculativeNotRetried(Exception):
+    """botocore's second attempt at a speculative request (the head GET), refused."""
 
 
 _LOADER: botocore.loaders.Loader | None = None

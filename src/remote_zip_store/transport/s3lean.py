@@ -48,7 +48,7 @@ import botocore.exceptions
 import urllib3
 import urllib3.exceptions
 
-from . import retry, sigv4
+from . import deadline, retry, sigv4
 from .forksafe import ForkSafeLock, PerProcess
 from .http import _TRANSIENT, HTTPOptions, _discard, shared_pool
 from .status import RETRY_CODES, RETRY_STATUS
@@ -235,6 +235,10 @@ class LeanS3:
                 region=self._region_of(bucket),
                 timestamp=time.strftime(sigv4.TIMESTAMP_FORMAT, time.gmtime()),
             )
+        bounded = deadline.timeouts(self.options.connect_timeout, self.options.read_timeout)
+        extra: dict[str, Any] = {}
+        if bounded is not None:  # the operation's deadline: no wait beyond the time left
+            extra["timeout"] = urllib3.Timeout(connect=bounded[0], read=bounded[1])
         try:
             pool = self._pool.connection_from_host(
                 endpoint.host, endpoint.port, scheme=endpoint.scheme
@@ -248,6 +252,7 @@ class LeanS3:
                 preload_content=False,
                 decode_content=False,
                 assert_same_host=False,
+                **extra,
             )
         except _TRANSIENT as exc:
             raise retry.Retry(f"{type(exc).__name__}: {exc}") from exc

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..archive.writer import WriteOptions
 from ..errors import InvalidURLError, LayoutError
-from ..hierarchy.frontend import open_archive
+from ..hierarchy.frontend import READ_OPTION_NAMES, open_archive
 from ..hierarchy.names import ZARR_V3_METADATA, is_metadata
 from ..hierarchy.roots import detect_root, resolve_root
 from ..hierarchy.session import (  # ZipWriteStore's rules without zarr (zarr 2 or 3)
@@ -156,7 +156,8 @@ def pack(
             mode,
             write,
             out_client,
-            dict(connection),
+            # read options (``timeout``...) are the source's; the sink takes connection ones
+            {k: v for k, v in connection.items() if k not in READ_OPTION_NAMES},
             layout="ozx" if ozx else "zip",
             hold_metadata=not ozx,  # .ozx: zarr.json first, in the order given
         ) as out:

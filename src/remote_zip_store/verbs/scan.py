@@ -81,6 +81,7 @@ def scan(
     on_listed: Callable[[int], None] | None = None,
     on_row: Callable[[ScanRow], None] | None = None,
     catalog: str | None = None,
+    timeout: float | None = None,
     **connection: Any,
 ) -> list[ScanRow]:
     """Rows for every archive under ``prefix_url``, in key order.
@@ -100,6 +101,10 @@ def scan(
     (16 KiB) is fetched alongside it from archives larger than the tail: zarr
     writers put the root ``.zgroup``/``.zattrs`` first, so the key usually needs
     no second round trip (0 turns it off).
+
+    ``timeout``: seconds each archive's open
+    and each of its reads may take in all (:attr:`ReadOptions.timeout`); an archive
+    that runs out of it is a failed row.
 
     ``catalog``: a catalog written by ``remote-zip-store index`` (an ``s3://`` key or a
     path). It is read (one GET) beside the listing, and every archive it holds with the
@@ -128,9 +133,11 @@ def scan(
         listed = sorted(list_archives(shared, bucket, prefix, suffix=suffix))
     if on_listed is not None:
         on_listed(len(listed))
-    read_options = ReadOptions(tail_size=tail_size, head_size=head_size, max_workers=1)
+    read_options = ReadOptions(
+        tail_size=tail_size, head_size=head_size, max_workers=1, timeout=timeout
+    )
     # The listing gives each size: an archive the tail holds whole needs no head GET.
-    whole = ReadOptions(tail_size=tail_size, head_size=0, max_workers=1)
+    whole = ReadOptions(tail_size=tail_size, head_size=0, max_workers=1, timeout=timeout)
 
     def one(name: str, size: int) -> ScanRow:
         entry = catalogued.get(f"s3://{bucket}/{name}")
