@@ -100,6 +100,18 @@ def open_consolidated(store: Any, mode: str = "r", **kwargs: Any) -> Any:
     return zarr.open_consolidated(zarr_store(store), mode=mode, **kwargs)
 
 
+def tree(group: Any) -> str:
+    """Every node of ``group`` read and drawn: zarr 2's ``tree()``; under zarr 3 (whose
+    ``tree()`` needs ``rich``) a line per member found by ``members(max_depth=None)``."""
+    if not ZARR3:
+        return str(group.tree())
+    lines = [group.name]
+    for path, node in sorted(group.members(max_depth=None), key=lambda m: m[0]):
+        kind = f"{node.shape} {node.dtype}" if is_array(node) else "group"
+        lines.append(f"{path} {kind}")
+    return "\n".join(lines)
+
+
 def is_array(node: Any) -> bool:
     return isinstance(node, zarr.Array)
 
