@@ -239,10 +239,7 @@ def test_corrupt_chunk_fails_the_zarr_read(s3: S3Server, tmp_path: Path) -> None
     """A corrupt chunk is an error, never silently replaced by the fill value."""
     path = tmp_path / "arr.zip"
     with zip_store(path, mode="w") as zs:
-        array = create(
-            group(zs),
-            "x", shape=(40,), chunks=(10,), dtype="i4", compressor=None
-        )
+        array = create(group(zs), "x", shape=(40,), chunks=(10,), dtype="i4", compressor=None)
         array[:] = np.arange(40)
     url = s3.put(flip_byte(path.read_bytes(), "x/2"))
     with RemoteZipStore(url, **s3.store_kwargs()) as store:
@@ -287,8 +284,7 @@ def test_object_deleted_after_open_fails_the_read(s3: S3Server, tmp_path: Path) 
     path = tmp_path / "vanish.zip"
     with zip_store(path, mode="w") as zs:
         array = create(
-            group(zs),
-            "x", shape=(200_000,), chunks=(50_000,), dtype="f8", compressor=None
+            group(zs), "x", shape=(200_000,), chunks=(50_000,), dtype="f8", compressor=None
         )
         array[:] = np.arange(200_000)
     key = "t/vanishes.zip"

@@ -73,8 +73,7 @@ def build_hierarchy(path: Path) -> None:
     root = group(store)
     root.attrs.update({"title": "producer matrix", "subject": "S001", "channels": 2})
     raw = create(
-        root,
-        "raw", shape=(64, 50), chunks=(16, 25), dtype="<i4", compressor=None, fill_value=0
+        root, "raw", shape=(64, 50), chunks=(16, 25), dtype="<i4", compressor=None, fill_value=0
     )
     raw[:] = (np.arange(64 * 50).reshape(64, 50) % 97).astype("<i4")
     signals = root.create_group("signals")

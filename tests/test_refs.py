@@ -33,7 +33,10 @@ def _build(group: Any) -> None:
     group.attrs["title"] = "refs"
     create(
         group,
-        "raw", data=np.arange(6000, dtype="f4").reshape(20, 300), chunks=(7, 64), compressor=None
+        "raw",
+        data=np.arange(6000, dtype="f4").reshape(20, 300),
+        chunks=(7, 64),
+        compressor=None,
     )
     create(group, "sub/blosc", data=np.arange(1000, dtype="i8"), chunks=(99,))
     create(group, "sub/partial", shape=(50,), chunks=(10,), dtype="u2", fill_value=3)
@@ -134,10 +137,7 @@ def _many_chunks(tmp_path: Path) -> Path:
     path = tmp_path / "many.zip"
 
     def build(group: Any) -> None:
-        create(
-            group,
-            "a", data=np.arange(1_000_000, dtype="f4"), chunks=(1000,), compressor=None
-        )
+        create(group, "a", data=np.arange(1_000_000, dtype="f4"), chunks=(1000,), compressor=None)
 
     make_zarr_zip(path, build)
     return path

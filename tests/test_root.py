@@ -116,9 +116,7 @@ def test_empty_root_disables_detection(folder_zip: str, reference: Any) -> None:
         assert "data.zarr/.zgroup" in store and ".zgroup" not in store
         with pytest.raises(zarr.errors.GroupNotFoundError):
             open_group(store)
-        assert_same_hierarchy(
-            open_group(store, path="data.zarr"), reference, same_name=False
-        )
+        assert_same_hierarchy(open_group(store, path="data.zarr"), reference, same_name=False)
         # Directory entries are never keys.
         assert all(not key.endswith("/") for key in store)
 

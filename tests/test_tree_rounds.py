@@ -16,6 +16,7 @@ from pathlib import Path
 import boto3
 import botocore.config
 import pytest
+
 from remote_zip_store import ReadOptions
 from remote_zip_store.hierarchy.prefetch import from_consolidated
 from remote_zip_store.testing.sample import write_sample_archive

@@ -66,10 +66,7 @@ def rich_tree(root: Any) -> None:
         arr[:] = rng.standard_normal(1000).astype("f4")
         arr.attrs["unit"] = "uV"
     # Missing chunks: only part of the array is ever written -> fill_value elsewhere.
-    sparse = create(
-        root,
-        "sparse", shape=(40, 50), chunks=(10, 10), dtype="i4", fill_value=-7
-    )
+    sparse = create(root, "sparse", shape=(40, 50), chunks=(10, 10), dtype="i4", fill_value=-7)
     sparse[0:10, 0:10] = 1
     sparse[30:40, 40:50] = np.arange(100, dtype="i4").reshape(10, 10)
     # 2-D chunks with "/" as the dimension separator (nested chunk keys).
@@ -92,8 +89,7 @@ def rich_tree(root: Any) -> None:
     fixed_s = create(text, "fixed_s", shape=(5,), chunks=(2,), dtype="S3")
     fixed_s[:] = [b"x", b"yy", b"zzz", b"", b"\x00a"]
     vlen = create(
-        text,
-        "vlen", shape=(7,), chunks=(3,), dtype=object, object_codec=numcodecs.VLenUTF8()
+        text, "vlen", shape=(7,), chunks=(3,), dtype=object, object_codec=numcodecs.VLenUTF8()
     )
     vlen[:] = np.array(
         ["", "short", "a much longer string", "ünïcödé", "日本語", "x" * 300, "end"], dtype=object
