@@ -200,7 +200,11 @@ def plain_archive(path: Path, *, consolidated: bool) -> Path:
         for c in range(2):
             array = create(
                 signals,
-                f"ch{c:02d}", shape=(8 * CHUNK,), chunks=(CHUNK,), dtype="f4", compressor=None
+                f"ch{c:02d}",
+                shape=(8 * CHUNK,),
+                chunks=(CHUNK,),
+                dtype="f4",
+                compressor=None,
             )
             array[:] = np.arange(8 * CHUNK, dtype="f4") * (c + 1)
             array.attrs["unit"] = "uV"
