@@ -26,7 +26,10 @@ ZARR3 = front_end() == "zarr3"
 def zip_store(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> Any:
     """zarr's own ``ZipStore`` of the installed zarr (the reference reader and writer)."""
     if ZARR3:
-        return zarr.storage.ZipStore(os.fspath(path), mode=mode, **kwargs)
+        store = zarr.storage.ZipStore(os.fspath(path), mode=mode, **kwargs)
+        # opened now: zarr 3.1's ZipStore lists (MappingView) only once open
+        store._sync_open()
+        return store
     return zarr.ZipStore(os.fspath(path), mode=mode, **kwargs)
 
 
