@@ -8,7 +8,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import zarr
+from .worlds import group, zip_store
 
 
 def make_zip(
@@ -41,8 +41,8 @@ def make_zarr_zip(
     path = os.fspath(path)
     if os.path.exists(path):
         os.remove(path)
-    with zarr.ZipStore(path, mode="w", compression=compression) as store:
-        build(zarr.group(store=store))
+    with zip_store(path, mode="w", compression=compression) as store:
+        build(group(store))
     with open(path, "rb") as f:
         return f.read()
 

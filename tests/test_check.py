@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import zarr
 
 from remote_zip_store import RemoteZipStore
 from remote_zip_store.archive.reader import ZipArchive
@@ -25,6 +24,7 @@ from remote_zip_store.zipfmt.conventions import OzxInfo, parse_ozx_comment
 from . import craft
 from .archives import make_zip
 from .test_cli import command, run, run_on_a_terminal, run_plain
+from .worlds import create, group, zip_store
 
 OZX_COMMENT = b'{"ome": {"version": "0.5", "zipFile": {"centralDirectory": {"jsonFirst": true}}}}'
 GROUP2 = b'{"zarr_format": 2}'
@@ -163,9 +163,9 @@ def test_a_plain_valid_archive_passes_every_rule(tmp_path: Path) -> None:
 def test_our_writer_output_passes(tmp_path: Path) -> None:
     path = str(tmp_path / "w.zip")
     with RemoteZipStore(path, mode="w") as store:
-        root = zarr.group(store=store)
+        root = group(store)
         root.attrs["title"] = "t"
-        a = root.create_dataset("g/a", shape=(10, 10), chunks=(5, 5), dtype="f4", compressor=None)
+        a = create(root, "g/a", shape=(10, 10), chunks=(5, 5), dtype="f4", compressor=None)
         a[:] = np.ones((10, 10), dtype="f4")
     report = check(path, deep=True)
     assert_clean(report)
@@ -174,8 +174,8 @@ def test_our_writer_output_passes(tmp_path: Path) -> None:
 
 def test_zarr_zipstore_output_passes_with_the_warnings_that_apply(tmp_path: Path) -> None:
     path = tmp_path / "z.zip"
-    with zarr.ZipStore(str(path), mode="w", compression=zipfile.ZIP_DEFLATED) as store:
-        a = zarr.group(store=store).create_dataset("a", shape=(6,), chunks=(2,), dtype="i4")
+    with zip_store(path, mode="w", compression=zipfile.ZIP_DEFLATED) as store:
+        a = create(group(store), "a", shape=(6,), chunks=(2,), dtype="i4")
         a[:] = 1
         a[:2] = 2  # rewrites chunk 0: a duplicate record
     report = check(str(path), deep=True)
@@ -187,8 +187,8 @@ def test_zarr_zipstore_output_passes_with_the_warnings_that_apply(tmp_path: Path
 
 def test_pack_output_passes_and_drops_the_duplicates(tmp_path: Path) -> None:
     src = tmp_path / "z.zip"
-    with zarr.ZipStore(str(src), mode="w") as store:
-        a = zarr.group(store=store).create_dataset("a", shape=(6,), chunks=(2,), dtype="i4")
+    with zip_store(src, mode="w") as store:
+        a = create(group(store), "a", shape=(6,), chunks=(2,), dtype="i4")
         a[:] = 1
         a[:2] = 2
     assert check(str(src)).finding("duplicates").status == "warn"

@@ -24,6 +24,8 @@ import zarr
 
 from remote_zip_store import RemoteZipStore
 
+from .worlds import ZARR3, create, group, zip_store
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PROJECT = re.compile(r"^remote[-_]zip[-_]store(\[[^\]]*\])?$", re.IGNORECASE)
@@ -191,14 +193,19 @@ CHUNK = 16384  # 64 KiB float32 chunks, stored: bigger than any buffer the store
 
 def plain_archive(path: Path, *, consolidated: bool) -> Path:
     """A zarr v2 archive as many writers produce it: arrays without ``_ARRAY_DIMENSIONS``."""
-    with zarr.ZipStore(str(path), mode="w", compression=zipfile.ZIP_STORED) as store:
-        root = zarr.group(store=store)
+    with zip_store(path, mode="w", compression=zipfile.ZIP_STORED) as store:
+        root = group(store)
         root.attrs["subject"] = "S001"
         signals = root.create_group("signals")
         signals.attrs["rate"] = 256
         for c in range(2):
-            array = signals.create_dataset(
-                f"ch{c:02d}", shape=(8 * CHUNK,), chunks=(CHUNK,), dtype="f4", compressor=None
+            array = create(
+                signals,
+                f"ch{c:02d}",
+                shape=(8 * CHUNK,),
+                chunks=(CHUNK,),
+                dtype="f4",
+                compressor=None,
             )
             array[:] = np.arange(8 * CHUNK, dtype="f4") * (c + 1)
             array.attrs["unit"] = "uV"
@@ -221,7 +228,11 @@ def test_xarray_errors_and_the_recipe_that_reads_anyway(tmp_path: Path, consolid
     path = plain_archive(tmp_path / "plain.zip", consolidated=consolidated)
     store = RemoteZipStore(path)
     # the errors docs/recipes.md quotes
-    if consolidated:
+    if consolidated and ZARR3:
+        # xarray on zarr 3 reads .zmetadata fine: the one error is the missing dimensions
+        with pytest.raises(KeyError, match="_ARRAY_DIMENSIONS"):
+            xr.open_zarr(store, group="signals")
+    elif consolidated:
         with pytest.raises(
             TypeError, match="JSON object must be str, bytes or bytearray, not dict"
         ):
@@ -255,7 +266,10 @@ def test_dask_chunks_recipe_makes_one_request_per_task(tmp_path: Path) -> None:
             stats = store.archive.source.stats
             array = da.from_zarr(store, component="signals/ch01", chunks=chunks)
             stats.reset()
-            total = float(array.sum().compute(scheduler="threads"))
+            # zarr 3's store merges reads that arrive together from concurrent tasks (a
+            # count that would depend on timing): there the tasks run one after another
+            scheduler = "synchronous" if ZARR3 else "threads"
+            total = float(array.sum().compute(scheduler=scheduler))
             counts[chunks is None] = (array.numblocks[0], stats.snapshot()[0], total)
     assert counts[True][2] == counts[False][2]
     assert counts[True][:2] == (8, 8)  # the default: one task and one read per zarr chunk

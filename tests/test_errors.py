@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import zarr
 
 from remote_zip_store import (
     ArchiveAccessError,
@@ -27,12 +26,12 @@ from remote_zip_store import (
     CorruptEntryError,
     InvalidURLError,
     RemoteZipError,
-    RemoteZipStore,
     SourceError,
 )
 from remote_zip_store.testing.servers import S3Server
 
 from .archives import make_zip
+from .worlds import RemoteZipStore, create, group, open_zarr, zip_store
 
 SECRETS = ("rzs-test-secret-key", "WRONG-secret-0123456789")
 
@@ -239,14 +238,12 @@ def test_verify_crc_false_skips_the_check(tmp_path: Path) -> None:
 def test_corrupt_chunk_fails_the_zarr_read(s3: S3Server, tmp_path: Path) -> None:
     """A corrupt chunk is an error, never silently replaced by the fill value."""
     path = tmp_path / "arr.zip"
-    with zarr.ZipStore(str(path), mode="w") as zs:
-        array = zarr.open_group(zs).create_dataset(
-            "x", shape=(40,), chunks=(10,), dtype="i4", compressor=None
-        )
+    with zip_store(path, mode="w") as zs:
+        array = create(group(zs), "x", shape=(40,), chunks=(10,), dtype="i4", compressor=None)
         array[:] = np.arange(40)
     url = s3.put(flip_byte(path.read_bytes(), "x/2"))
     with RemoteZipStore(url, **s3.store_kwargs()) as store:
-        x = zarr.open(store, mode="r")["x"]
+        x = open_zarr(store)["x"]
         np.testing.assert_array_equal(x[:20], np.arange(20))
         with pytest.raises(CorruptEntryError) as info:
             x[:]
@@ -285,15 +282,15 @@ def test_object_replaced_after_open(s3: S3Server) -> None:
 def test_object_deleted_after_open_fails_the_read(s3: S3Server, tmp_path: Path) -> None:
     """Chunks of a vanished object are an error, never "missing" (zarr would fill them)."""
     path = tmp_path / "vanish.zip"
-    with zarr.ZipStore(str(path), mode="w") as zs:
-        array = zarr.open_group(zs).create_dataset(
-            "x", shape=(200_000,), chunks=(50_000,), dtype="f8", compressor=None
+    with zip_store(path, mode="w") as zs:
+        array = create(
+            group(zs), "x", shape=(200_000,), chunks=(50_000,), dtype="f8", compressor=None
         )
         array[:] = np.arange(200_000)
     key = "t/vanishes.zip"
     url = s3.put(path.read_bytes(), key)
     with RemoteZipStore(url, tail_size=1024, **s3.store_kwargs()) as store:
-        x = zarr.open(store, mode="r")["x"]
+        x = open_zarr(store)["x"]
         s3.client().delete_object(Bucket=s3.bucket, Key=key)
         with pytest.raises(FileNotFoundError) as info:
             x[:100_000]  # chunks 0 and 1 lie far before the tail

@@ -14,14 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import zarr
 
 from remote_zip_store import (
     ArchiveAccessError,
     ArchiveChangedError,
     ArchiveNotFoundError,
     HTTPSource,
-    RemoteZipStore,
     SourceError,
 )
 from remote_zip_store.testing.sample import write_sample_archive
@@ -30,6 +28,7 @@ from remote_zip_store.transport import HTTPOptions
 
 from .archives import make_zip
 from .httpserver import FileServer, file_server, self_signed_cert
+from .worlds import RemoteZipStore, open_zarr, zip_store
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +49,8 @@ def presign(s3: S3Server, url: str, expires: int = 600) -> str:
 
 
 def assert_same_as_local(store: RemoteZipStore, path: str) -> None:
-    expected = zarr.open(zarr.ZipStore(path, mode="r"), mode="r")
-    root = zarr.open(store, mode="r")
+    expected = open_zarr(zip_store(path))
+    root = open_zarr(store)
     assert dict(root.attrs) == dict(expected.attrs)
     for name in ("signals/ch00", "signals/ch01"):
         np.testing.assert_array_equal(root[name][:], expected[name][:])

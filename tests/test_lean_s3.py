@@ -19,13 +19,14 @@ from typing import Any
 import botocore.config
 import pytest
 
-from remote_zip_store import ArchiveAccessError, RemoteZipStore, S3Source, SourceError
+from remote_zip_store import ArchiveAccessError, S3Source, SourceError
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.transport import S3Options, s3lean
 from remote_zip_store.zipfmt.parse import span
 
 from .archives import make_zip
 from .faultproxy import Fault, FaultProxy, fault_proxy
+from .worlds import RemoteZipStore
 
 ENTRIES = {".zgroup": b'{"zarr_format": 2}', **{f"a/{i}": os.urandom(3000) for i in range(30)}}
 
@@ -116,7 +117,7 @@ def test_reading_builds_no_boto3_client_and_loads_no_s3_model(moto: S3Server) ->
     code = textwrap.dedent(
         f"""
         import json
-        from remote_zip_store import RemoteZipStore
+        from tests.worlds import RemoteZipStore
         from remote_zip_store.transport import s3, s3config
         kwargs = json.loads({json.dumps(json.dumps(moto.store_kwargs()))})
         with RemoteZipStore({url!r}, **kwargs) as store:

@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+import numpy as np
 import pytest
 import zarr
 
@@ -26,13 +27,14 @@ from remote_zip_store.verbs.many import open_many, run_many
 
 from .archives import make_zarr_zip
 from .faultproxy import fault_proxy
+from .worlds import as_mapping, create
 
 
 def _group(subject: str, channels: int = 2) -> Any:
     def build(root: Any) -> None:
         root.attrs["subject"] = subject
         for c in range(channels):
-            root.create_dataset(f"signals/ch{c:02d}", data=list(range(300)), chunks=(10,))
+            create(root, f"signals/ch{c:02d}", data=np.arange(300), chunks=(10,))
 
     return build
 
@@ -44,7 +46,7 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
 
 
 def _subject(store: RemoteZipStore) -> str:
-    return str(json.loads(store[".zattrs"])["subject"])
+    return str(json.loads(as_mapping(store)[".zattrs"])["subject"])
 
 
 def _rzs_threads() -> list[str]:
@@ -158,8 +160,12 @@ def _big_group(subject: str, consolidated: bool) -> Any:
     def build(root: Any) -> None:
         root.attrs["subject"] = subject
         for c in range(2):
-            root.create_dataset(
-                f"signals/ch{c:02d}", data=list(range(60_000)), chunks=(5_000,), compressor=None
+            create(
+                root,
+                f"signals/ch{c:02d}",
+                data=np.arange(60_000),
+                chunks=(5_000,),
+                compressor=None,
             )
         if consolidated:
             zarr.consolidate_metadata(root.store)

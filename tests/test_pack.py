@@ -26,6 +26,7 @@ from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.verbs.pack import open_cost, pack
 
 from .test_cli import command, env_for, run_on_a_terminal
+from .worlds import create, directory_store, group, open_group, tree, zip_store
 from .zarr_trees import (
     assert_same_hierarchy,
     rich_tree,
@@ -41,9 +42,7 @@ def wide_tree(root: Any) -> None:
     for i in range(9):
         group = root.create_group(f"g{i}")
         group.attrs["i"] = i
-        arr = group.create_dataset(
-            "x", shape=(32_000,), chunks=(8_000,), dtype="f8", compressor=None
-        )
+        arr = create(group, "x", shape=(32_000,), chunks=(8_000,), dtype="f8", compressor=None)
         arr[:] = rng.standard_normal(32_000)
         arr.attrs["unit"] = "uV"
 
@@ -70,7 +69,7 @@ def test_tree_of_a_packed_archive_makes_no_request_after_the_open(
     pack(moto.put_file(wide_zip), dst, **moto.store_kwargs())
     with RemoteZipStore(dst, **moto.store_kwargs()) as store:
         opened = store.archive.source.stats.requests
-        str(zarr.open_group(store, mode="r").tree())
+        tree(open_group(store))
         assert store.archive.source.stats.requests == opened
 
 
@@ -90,7 +89,7 @@ def test_packed_archive_opens_and_reads_all_metadata_in_one_request(
     before, after = open_cost(src, **moto.store_kwargs()), open_cost(dst, **moto.store_kwargs())
     assert after.metadata_keys == before.metadata_keys == 38
     assert after.requests < before.requests
-    with RemoteZipStore(dst, **moto.store_kwargs()) as ours, zarr.ZipStore(wide_zip) as ref:
+    with RemoteZipStore(dst, **moto.store_kwargs()) as ours, zip_store(wide_zip) as ref:
         assert_same_hierarchy(zarr.open_group(ours, mode="r"), zarr.open_group(ref, mode="r"))
 
 
@@ -110,7 +109,7 @@ def test_pack_drops_duplicates_keeping_the_newest(tmp_path: Path) -> None:
 
 def test_pack_a_directory(tmp_path: Path) -> None:
     directory = tmp_path / "rec.zarr"
-    rich_tree(zarr.open_group(str(directory), mode="w"))
+    rich_tree(group(directory_store(directory, mode="w")))
     dst = tmp_path / "rec.zip"
     pack(directory, dst)
     with zipfile.ZipFile(dst) as zf:
@@ -118,7 +117,7 @@ def test_pack_a_directory(tmp_path: Path) -> None:
     kinds = [is_metadata(name) for name in names]
     assert kinds == sorted(kinds) and any(kinds)
     with RemoteZipStore(dst) as ours:
-        ref = zarr.open_group(str(directory), mode="r")
+        ref = open_group(directory_store(directory))
         assert_same_hierarchy(zarr.open_group(ours, mode="r"), ref)
 
 
@@ -156,7 +155,7 @@ def test_cli_pack_s3_to_s3_prints_the_open_cost(moto: S3Server, wide_zip: str) -
 
 def test_cli_pack_local_directory_and_no_overwrite(moto: S3Server, tmp_path: Path) -> None:
     directory = tmp_path / "d.zarr"
-    rich_tree(zarr.open_group(str(directory), mode="w"))
+    rich_tree(group(directory_store(directory, mode="w")))
     dst = tmp_path / "out.zip"
     done = run_pack(moto, str(directory), str(dst))
     assert done.returncode == 0, done.stderr.decode()
@@ -274,7 +273,7 @@ def test_pack_refuses_what_an_ozx_cannot_hold(moto: S3Server, tmp_path: Path) ->
     from remote_zip_store.errors import LayoutError
 
     v2 = tmp_path / "v2.zarr"
-    rich_tree(zarr.open_group(str(v2), mode="w"))
+    rich_tree(group(directory_store(v2, mode="w")))
     rootless = write_tree(  # an array below the root, no zarr.json at the root
         tmp_path / "rootless", {k[2:]: v for k, v in v3_tree().items() if k.startswith("a/0/")}
     )
@@ -303,7 +302,7 @@ def test_cli_pack_ozx_by_extension_or_flag(moto: S3Server, tmp_path: Path) -> No
         with zipfile.ZipFile(dst) as zf:
             assert zf.namelist() == RFC9_ORDER and zf.comment.startswith(b'{"ome"')
     v2 = tmp_path / "v2.zarr"
-    rich_tree(zarr.open_group(str(v2), mode="w"))
+    rich_tree(group(directory_store(v2, mode="w")))
     refused = run_pack(moto, str(v2), str(tmp_path / "v2.ozx"))
     assert refused.returncode == 1
     assert "zarr v2 metadata" in refused.stderr.decode()

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import zarr
 
-from remote_zip_store import LocalSource, RemoteZipStore
+from remote_zip_store import LocalSource
 from remote_zip_store.archive.readahead import (
     CREDIT,
     DEPTH,
@@ -26,6 +25,8 @@ from remote_zip_store.errors import SourceError
 from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.zipfmt.parse import span
+
+from .worlds import RemoteZipStore, open_zarr
 
 CHANNELS = 16
 CHUNK = 30 * 256
@@ -48,7 +49,7 @@ def _names() -> list[str]:
 
 
 def _scan(store: RemoteZipStore) -> dict[str, np.ndarray]:
-    root = zarr.open(store, mode="r")
+    root = open_zarr(store)
     return {name: root[name][:] for name in _names()}
 
 
@@ -74,7 +75,7 @@ def test_whole_archive_scan_is_read_ahead(moto: S3Server, url: str, sample: Path
 def _moved(moto: S3Server, url: str, action: str, readahead: int) -> tuple[int, int, int]:
     with RemoteZipStore(url, client=moto.client(), readahead=readahead) as store:
         before = store.archive.source.stats.snapshot()
-        root = zarr.open(store, mode="r")
+        root = open_zarr(store)
         if action == "channel":
             root["signals/ch05"][:]
         else:  # one epoch of every channel: scattered single chunks
@@ -132,11 +133,11 @@ def _ch01_end(sample: Path) -> int:
 def test_a_failed_piece_is_fetched_again_or_fails_with_its_key(sample: Path, times: int) -> None:
     source = FailingAhead(str(sample), fail_from=_ch01_end(sample), times=times)
     store = RemoteZipStore.from_source(source)
-    root = zarr.open(store, mode="r")
+    root = open_zarr(store)
     root["signals/ch00"][:]
     root["signals/ch01"][:]  # contiguous and large: read-ahead starts at ch01's end
     with RemoteZipStore(sample) as local:
-        expected = zarr.open(local, mode="r")["signals/ch02"][:]
+        expected = open_zarr(local)["signals/ch02"][:]
     if times == 1:  # the piece failed once: the read fetches those bytes itself
         np.testing.assert_array_equal(root["signals/ch02"][:], expected)
     else:  # every read there fails: the read's own error, naming archive and key

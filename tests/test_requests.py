@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-import zarr
 
-from remote_zip_store import ReadOptions, RemoteZipStore
+from remote_zip_store import ReadOptions
 from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.transport import LocalSource
@@ -24,6 +23,7 @@ from remote_zip_store.zipfmt.planner import ByteRange, plan
 
 from .archives import make_zip
 from .faultproxy import FaultProxy, fault_proxy
+from .worlds import RemoteZipStore, open_consolidated, open_group, tree
 
 CHUNK = 30 * 256  # samples per chunk in the sample archive (30 s epochs at 256 Hz)
 
@@ -137,7 +137,7 @@ def test_head_size_zero_opens_with_one_suffix_get(counted: Opener, sample_url: s
 def test_open_group_is_two_requests_in_one_round_trip(counted: Opener, sample_url: str) -> None:
     store, calls = counted(sample_url)
     with store:
-        root = zarr.open_group(store, mode="r")
+        root = open_group(store)
         dict(root.attrs)
         root["signals/ch00"]
         # .zgroup, .zattrs, signals/.zgroup and ch00/.zarray come from the head GET
@@ -164,7 +164,7 @@ def test_open_makes_a_second_get_only_for_a_larger_directory(
 
 def test_one_chunk_is_one_exact_get(store_and_calls: tuple[RemoteZipStore, Calls]) -> None:
     store, calls = store_and_calls
-    array = zarr.open_group(store, mode="r")["signals/ch03"]
+    array = open_group(store)["signals/ch03"]
     calls.take()
     before = store.archive.source.stats.bytes
     got = array[CHUNK * 5 : CHUNK * 6]
@@ -223,7 +223,7 @@ def test_one_epoch_of_sixteen_channels_through_zarr(
     store_and_calls: tuple[RemoteZipStore, Calls],
 ) -> None:
     store, calls = store_and_calls
-    root = zarr.open_group(store, mode="r")
+    root = open_group(store)
     arrays = [root[f"signals/ch{c:02d}"] for c in range(16)]
     calls.take()
     epoch = [a[CHUNK * 9 : CHUNK * 10] for a in arrays]
@@ -248,8 +248,8 @@ def test_metadata_round_serves_a_tree_walk(moto: S3Server, counted: Opener, plai
         store, calls = counted(plain_url, metadata_prefetch=policy)
         with store:
             calls.take()
-            root = zarr.open_group(store, mode="r")
-            str(root.tree())
+            root = open_group(store)
+            tree(root)
             pool_threads = {t for t in calls.threads if t.startswith("remote-zip-store")}
             counts[policy] = len(calls.take())
             for c in range(16):
@@ -277,7 +277,7 @@ def test_metadata_auto_keeps_root_reads_single(counted: Opener, sample_url: str)
     store, calls = counted(sample_url)
     with store:
         calls.take()
-        root = zarr.open_group(store, mode="r")
+        root = open_group(store)
         dict(root.attrs)
         assert len(calls.take()) <= 2  # .zgroup and .zattrs, one GET each at most
         root["signals/ch00"]  # one array: its .zarray (first miss below the root)
@@ -288,7 +288,7 @@ def test_consolidated_metadata_comes_from_the_tail(counted: Opener, sample_url: 
     store, calls = counted(sample_url)
     with store:
         calls.take()
-        root = zarr.open_consolidated(store, mode="r")
+        root = open_consolidated(store)
         assert root["signals/ch05"].shape == (1200 * 256,)
         assert calls.take() == []  # .zmetadata is written last: inside the open's GET
 

@@ -7,13 +7,23 @@ import shutil
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zarr
 
-from remote_zip_store import KeyNotFoundError, RemoteZipError, RemoteZipStore
+from remote_zip_store import KeyNotFoundError, RemoteZipError
 from remote_zip_store.testing.servers import S3Server
 
+from .worlds import (
+    RemoteZipStore,
+    as_mapping,
+    directory_store,
+    group,
+    open_group,
+    open_zarr,
+    zip_store,
+)
 from .zarr_trees import assert_same_hierarchy, rich_tree
 
 
@@ -21,7 +31,7 @@ from .zarr_trees import assert_same_hierarchy, rich_tree
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``<tmp>/data.zarr``: the rich hierarchy in a DirectoryStore."""
     base = tmp_path_factory.mktemp("root")
-    rich_tree(zarr.group(store=zarr.DirectoryStore(str(base / "data.zarr"))))
+    rich_tree(group(directory_store(base / "data.zarr", mode="w")))
     return base
 
 
@@ -53,13 +63,13 @@ def info_zip(data_dir: Path) -> str:
 
 
 @pytest.fixture
-def reference(data_dir: Path) -> zarr.hierarchy.Group:
-    return zarr.open_group(zarr.DirectoryStore(str(data_dir / "data.zarr")), mode="r")
+def reference(data_dir: Path) -> Any:
+    return open_group(directory_store(data_dir / "data.zarr"))
 
 
 @pytest.mark.parametrize("layout", ["folder_zip", "info_zip"])
 def test_single_folder_is_detected(
-    request: pytest.FixtureRequest, layout: str, reference: zarr.hierarchy.Group
+    request: pytest.FixtureRequest, layout: str, reference: Any
 ) -> None:
     path = request.getfixturevalue(layout)
     with zipfile.ZipFile(path) as z:
@@ -68,45 +78,45 @@ def test_single_folder_is_detected(
     assert all(name.startswith("data.zarr/") for name in names)
     with RemoteZipStore(path) as store:
         assert store.root == "data.zarr"
-        assert list(store.keys()) == sorted(reference.store.keys())
-        assert store.listdir("") == reference.store.listdir("")
-        assert store.listdir("signals") == reference.store.listdir("signals")
+        ref_store = as_mapping(reference.store)
+        assert list(store.keys()) == sorted(ref_store.keys())
+        assert store.listdir("") == ref_store.listdir("")
+        assert store.listdir("signals") == ref_store.listdir("signals")
         assert ".zgroup" in store and "data.zarr/.zgroup" not in store
-        assert_same_hierarchy(zarr.open(store, mode="r"), reference)
+        assert_same_hierarchy(open_zarr(store), reference)
         assert "root='data.zarr'" in repr(store)
 
 
-def test_detected_through_s3(s3: S3Server, info_zip: str, reference: zarr.hierarchy.Group) -> None:
+def test_detected_through_s3(s3: S3Server, info_zip: str, reference: Any) -> None:
     with RemoteZipStore(s3.put_file(info_zip), **s3.store_kwargs()) as store:
         assert store.root == "data.zarr"
-        assert_same_hierarchy(zarr.open_group(store, mode="r"), reference)
+        assert_same_hierarchy(open_group(store), reference)
 
 
 @pytest.mark.parametrize("root", ["data.zarr", "data.zarr/", "/data.zarr"])
-def test_explicit_root(folder_zip: str, root: str, reference: zarr.hierarchy.Group) -> None:
+def test_explicit_root(folder_zip: str, root: str, reference: Any) -> None:
     with RemoteZipStore(folder_zip, root=root) as store:
         assert store.root == "data.zarr"
-        assert_same_hierarchy(zarr.open(store, mode="r"), reference)
+        assert_same_hierarchy(open_zarr(store), reference)
 
 
-def test_explicit_nested_root(folder_zip: str, reference: zarr.hierarchy.Group) -> None:
+def test_explicit_nested_root(folder_zip: str, reference: Any) -> None:
     with RemoteZipStore(folder_zip, root="data.zarr/signals") as store:
         assert store.root == "data.zarr/signals"
-        assert store.listdir() == reference.store.listdir("signals")
-        assert_same_hierarchy(zarr.open(store, mode="r"), reference["signals"], same_name=False)
-        assert store.getsize("ch00") == reference.store.getsize("signals/ch00")
+        ref_store = as_mapping(reference.store)
+        assert store.listdir() == ref_store.listdir("signals")
+        assert_same_hierarchy(open_zarr(store), reference["signals"], same_name=False)
+        assert store.getsize("ch00") == ref_store.getsize("signals/ch00")
 
 
-def test_empty_root_disables_detection(folder_zip: str, reference: zarr.hierarchy.Group) -> None:
+def test_empty_root_disables_detection(folder_zip: str, reference: Any) -> None:
     with RemoteZipStore(folder_zip, root="") as store:
         assert store.root == ""
         assert store.listdir() == ["data.zarr"]
         assert "data.zarr/.zgroup" in store and ".zgroup" not in store
         with pytest.raises(zarr.errors.GroupNotFoundError):
-            zarr.open_group(store, mode="r")
-        assert_same_hierarchy(
-            zarr.open_group(store, mode="r", path="data.zarr"), reference, same_name=False
-        )
+            open_group(store)
+        assert_same_hierarchy(open_group(store, path="data.zarr"), reference, same_name=False)
         # Directory entries are never keys.
         assert all(not key.endswith("/") for key in store)
 
@@ -172,7 +182,8 @@ def test_root_survives_pickling(folder_zip: str) -> None:
 def test_root_disabled_lists_like_zipstore(request: pytest.FixtureRequest, layout: str) -> None:
     """With directory entries present, ZipStore's keys() include them; listdir/getsize agree."""
     path = request.getfixturevalue(layout)
-    with RemoteZipStore(path, root="") as store, zarr.storage.ZipStore(path, mode="r") as ref:
+    with RemoteZipStore(path, root="") as store, zip_store(path) as reference:
+        ref = as_mapping(reference)
         files = [key for key in ref if not key.endswith("/")]
         assert list(store.keys()) == sorted(files)
         paths = {""} | {key.rsplit("/", 1)[0] for key in files} | set(files)

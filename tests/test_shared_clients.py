@@ -15,10 +15,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-import zarr
 
-from remote_zip_store import RemoteZipStore
 from remote_zip_store.testing.netsim import NetSim
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.transport import HTTPOptions, HTTPSource
@@ -27,11 +26,12 @@ from tests.archives import make_zarr_zip
 from tests.faultproxy import fault_proxy
 from tests.httpserver import file_server
 from tests.test_fork import _fork_and_check
+from tests.worlds import RemoteZipStore, array, open_zarr
 
 
 def _group(root: Any) -> None:
     root.attrs["subject"] = "s01"
-    root.create_dataset("x", data=list(range(100)), chunks=(10,))
+    array(root, "x", np.arange(100), chunks=(10,))
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +60,14 @@ def test_closing_one_store_leaves_the_other_reading(moto: S3Server, zarr_zip: by
     shared = _client(b)
     a.close()
     assert a.closed and not b.closed
-    root = zarr.open(b, mode="r")
+    root = open_zarr(b)
     assert root.attrs["subject"] == "s01"
     assert list(root["x"][:]) == list(range(100))
     assert _client(b) is shared
     # A new store after the close still gets the same (working) client.
     with RemoteZipStore(moto.put(zarr_zip), **moto.store_kwargs()) as c:
         assert _client(c) is shared
-        assert zarr.open(c, mode="r").attrs["subject"] == "s01"
+        assert open_zarr(c).attrs["subject"] == "s01"
     b.close()
 
 
@@ -205,7 +205,7 @@ def test_a_second_open_on_a_warm_client_opens_no_connection(
         for url in urls:
             before = sim.counts()
             with RemoteZipStore(url, **kwargs) as store:
-                assert zarr.open(store, mode="r").attrs["subject"] == "s01"
+                assert open_zarr(store).attrs["subject"] == "s01"
             seen.append(sim.counts() - before)
     assert seen[0].connections >= 1
     for counts in seen[1:]:
@@ -272,7 +272,7 @@ def test_refreshing_credentials_keep_refreshing_in_a_shared_client(
     assert _client(a) is _client(b)
     assert json.loads(b[".zattrs"]) == {"subject": "s01"}
     a.close()
-    assert list(zarr.open(b, mode="r")["x"][:]) == list(range(100))
+    assert list(open_zarr(b)["x"][:]) == list(range(100))
     assert len(calls.read_text()) > after_a  # refreshed again for b's requests
     assert _client(b)._request_signer._credentials.access_key == "process-key"
     b.close()

@@ -567,6 +567,7 @@ def test_zarr_hierarchy_reads_with_zipstore_and_ours(tmp_path: Path) -> None:
 
     from remote_zip_store import RemoteZipStore
 
+    from .worlds import zip_store
     from .zarr_trees import assert_same_hierarchy, rich_tree, write_zip
 
     original = write_zip(tmp_path / "orig.zip", rich_tree, consolidate=True)
@@ -575,8 +576,8 @@ def test_zarr_hierarchy_reads_with_zipstore_and_ours(tmp_path: Path) -> None:
     ours = tmp_path / "ours.zip"
     write_local(ours, entries)
     validate_zip(ours, entries)
-    ref = zarr.ZipStore(original, mode="r")
-    theirs = zarr.ZipStore(os.fspath(ours), mode="r")
+    ref = zip_store(original)
+    theirs = zip_store(ours)
     store = RemoteZipStore(os.fspath(ours))
     try:
         assert_same_hierarchy(zarr.open_group(theirs, mode="r"), zarr.open_group(ref, mode="r"))

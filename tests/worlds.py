@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import zarr
 
 from remote_zip_store.errors import KeyNotFoundError
@@ -25,7 +26,10 @@ ZARR3 = front_end() == "zarr3"
 def zip_store(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> Any:
     """zarr's own ``ZipStore`` of the installed zarr (the reference reader and writer)."""
     if ZARR3:
-        return zarr.storage.ZipStore(os.fspath(path), mode=mode, **kwargs)
+        store = zarr.storage.ZipStore(os.fspath(path), mode=mode, **kwargs)
+        # opened now: zarr 3.1's ZipStore lists (MappingView) only once open
+        store._sync_open()
+        return store
     return zarr.ZipStore(os.fspath(path), mode=mode, **kwargs)
 
 
@@ -36,16 +40,108 @@ def group(store: Any) -> Any:
     return zarr.group(store=store)
 
 
+def _zarr3_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """zarr 2's ``create_dataset`` keywords as zarr 3's ``create_array`` ones (format 2)."""
+    compressor = kwargs.pop("compressor", "default")
+    if compressor != "default":
+        kwargs["compressors"] = None if compressor is None else [compressor]
+    separator = kwargs.pop("dimension_separator", None)
+    if separator is not None:
+        kwargs["chunk_key_encoding"] = {"name": "v2", "separator": separator}
+    if kwargs.pop("object_codec", None) is not None:
+        # zarr 3 cannot write an ``object`` dtype; ``str`` is the same format-2 array on
+        # disk (dtype "|O", a VLenUTF8 filter), read back by zarr 2 as objects.
+        kwargs["dtype"] = str
+    return kwargs
+
+
+def create(parent: Any, name: str, **kwargs: Any) -> Any:
+    """``parent.create_dataset(name, shape=..., dtype=..., ...)`` in either zarr."""
+    if ZARR3:
+        kwargs = _zarr3_kwargs(kwargs)
+        data = kwargs.pop("data", None)
+        if data is not None:
+            data = np.asarray(data)
+            kwargs.setdefault("shape", data.shape)
+            kwargs.setdefault("dtype", data.dtype)
+        created = parent.create_array(name, **kwargs)
+        if data is not None:
+            created[...] = data
+        return created
+    return parent.create_dataset(name, **kwargs)
+
+
 def array(parent: Any, name: str, data: Any, **kwargs: Any) -> Any:
     """``parent[name] = data`` as a zarr array with ``kwargs`` (chunks, compressor...)."""
     if ZARR3:
-        compressor = kwargs.pop("compressor", "default")
-        if compressor != "default":
-            kwargs["compressors"] = None if compressor is None else [compressor]
-        created = parent.create_array(name, shape=data.shape, dtype=data.dtype, **kwargs)
-        created[...] = data
-        return created
+        return create(parent, name, data=data, **kwargs)
     return parent.create_dataset(name, data=data, **kwargs)
+
+
+def zarr_store(store: Any) -> Any:
+    """What zarr opens: the front end's own store (a :class:`MappingView` unwrapped)."""
+    return store.store if isinstance(store, MappingView) else store
+
+
+def open_zarr(store: Any, mode: str = "r", **kwargs: Any) -> Any:
+    """``zarr.open(store, mode=mode)`` for a store of either world."""
+    return zarr.open(zarr_store(store), mode=mode, **kwargs)
+
+
+def open_group(store: Any, mode: str = "r", **kwargs: Any) -> Any:
+    """``zarr.open_group(store, mode=mode)`` for a store of either world."""
+    return zarr.open_group(zarr_store(store), mode=mode, **kwargs)
+
+
+def open_array(store: Any, mode: str = "r", **kwargs: Any) -> Any:
+    """``zarr.open_array(store, mode=mode)`` for a store of either world."""
+    return zarr.open_array(zarr_store(store), mode=mode, **kwargs)
+
+
+def open_consolidated(store: Any, mode: str = "r", **kwargs: Any) -> Any:
+    """``zarr.open_consolidated(store, mode=mode)`` for a store of either world."""
+    return zarr.open_consolidated(zarr_store(store), mode=mode, **kwargs)
+
+
+def tree(group: Any) -> str:
+    """Every node of ``group`` read and drawn: zarr 2's ``tree()``; under zarr 3 (whose
+    ``tree()`` needs ``rich``) a line per member found by ``members(max_depth=None)``."""
+    if not ZARR3:
+        return str(group.tree())
+    lines = [group.name]
+    for path, node in sorted(group.members(max_depth=None), key=lambda m: m[0]):
+        kind = f"{node.shape} {node.dtype}" if is_array(node) else "group"
+        lines.append(f"{path} {kind}")
+    return "\n".join(lines)
+
+
+def is_array(node: Any) -> bool:
+    return isinstance(node, zarr.Array)
+
+
+def members(group: Any) -> list[tuple[str, Any]]:
+    """A group's direct children as ``(name, node)``, sorted by name, in either zarr."""
+    if ZARR3:
+        return sorted(group.members(), key=lambda m: m[0])
+    return sorted(group.items(), key=lambda m: m[0])
+
+
+def compressors(arr: Any) -> tuple[Any, ...]:
+    """An array's compressors: zarr 2's one ``compressor`` (or none) as a tuple."""
+    if ZARR3:
+        return tuple(arr.compressors)
+    return () if arr.compressor is None else (arr.compressor,)
+
+
+def filters(arr: Any) -> tuple[Any, ...]:
+    return tuple(arr.filters or ())
+
+
+def directory_store(path: str | os.PathLike[str], mode: str = "r") -> Any:
+    """zarr's own store over a directory (zarr 2 ``DirectoryStore``, zarr 3 ``LocalStore``)."""
+    if ZARR3:
+        return zarr.storage.LocalStore(os.fspath(path), read_only=mode == "r")
+    return zarr.DirectoryStore(os.fspath(path))
 
 
 def open_store(url: str | os.PathLike[str], **kwargs: Any) -> Any:

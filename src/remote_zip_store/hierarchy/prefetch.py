@@ -169,6 +169,12 @@ def zarr_json(value: Any) -> bytes:
     ).encode("ascii")
 
 
+def zarr3_json(value: Any) -> bytes:
+    """``value`` serialized as zarr 3 writes format-2 metadata (indent 2, keys in order):
+    without it an archive written by zarr 3 derives nothing from its ``.zmetadata``."""
+    return json.dumps(value, indent=2).encode("ascii")
+
+
 class Consolidated:
     """A buffered root ``.zmetadata``: each key's value serialized and checked when asked.
 
@@ -216,12 +222,13 @@ class Consolidated:
         target = self._archive.index.get(name)
         if target is None:
             return None
-        try:
-            data = zarr_json(value)
-        except (TypeError, ValueError, RecursionError):
-            return None
-        if len(data) == target.uncompressed_size and zlib.crc32(data) == target.crc32:
-            return data
+        for serialize in (zarr_json, zarr3_json):
+            try:
+                data = serialize(value)
+            except (TypeError, ValueError, RecursionError):
+                continue
+            if len(data) == target.uncompressed_size and zlib.crc32(data) == target.crc32:
+                return data
         return None
 
 
