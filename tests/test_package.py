@@ -102,6 +102,7 @@ def test_old_module_paths_are_the_moved_modules(old: str) -> None:
     with pytest.warns(DeprecationWarning, match=f"remote_zip_store.{old} moved to {new}"):
         legacy = importlib.import_module(f"remote_zip_store.{old}")
     assert legacy is importlib.import_module(new)
+    assert legacy.__spec__ is not None and legacy.__spec__.name == new  # its own spec kept
 
 
 def test_a_store_pickled_by_the_previous_release_unpickles_and_reads() -> None:

@@ -65,10 +65,15 @@ class _Alias(importlib.abc.Loader):
             DeprecationWarning,
             stacklevel=2,
         )
-        return importlib.import_module(self.target)
+        module = importlib.import_module(self.target)
+        self._spec = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        """The target module ran when it was imported."""
+        """The target module ran when it was imported; give it back its own ``__spec__``,
+        which the import system has just replaced by the old name's (relative imports
+        in the module would otherwise resolve against the old name)."""
+        module.__spec__ = self._spec
 
 
 class LegacyFinder(importlib.abc.MetaPathFinder):
