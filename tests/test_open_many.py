@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
 import uuid
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,7 @@ from remote_zip_store import (
     RemoteZipStore,
 )
 from remote_zip_store.archive import cohort
+from remote_zip_store.hierarchy.names import is_metadata
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.transport.s3 import S3Options, S3Source
 from remote_zip_store.verbs.many import open_many, run_many
@@ -232,8 +235,13 @@ def test_a_sibling_opens_with_the_first_gets_sized_by_the_first_archive(
         tail, head = _first_gets(requests)
         # no comment: the tail holds just the directory (no 64 KiB comment window)
         assert tail is not None and tail < cohort.MIN_TAIL
-        # the leading .zgroup/.zattrs of a zarr-2 ZipStore archive
-        assert head is not None and 0 < head < defaults.head_size // 4
+        # the leading .zgroup/.zattrs of a ZipStore archive (zarr 2 writes them first; zarr 3
+        # writes the root's twice, the superseded copies first: they are stepped over)
+        first = zipfile.ZipFile(io.BytesIO(blobs[1])).infolist()[0].filename
+        if is_metadata(first):
+            assert head is not None and 0 < head < defaults.head_size // 4
+        else:
+            assert head is None
         assert len(requests) == len(seen[0])  # the same requests: no metadata was missed
 
 

@@ -79,7 +79,7 @@ def test_packed_archive_opens_and_reads_all_metadata_in_one_request(
     src = moto.put_file(wide_zip)
     dst = new_url(moto)
     result = pack(src, dst, **moto.store_kwargs())
-    assert result.entries == len(zipfile.ZipFile(wide_zip).namelist())
+    assert result.entries == len(set(zipfile.ZipFile(wide_zip).namelist()))  # zarr 3 rewrites
     # Without the head GET, the single suffix GET of the open is everything.
     assert requests_to_open_and_walk(dst, moto, head_size=0) == (1, 0)
     # With the defaults (tail + head GETs in one round trip): still nothing after the open.

@@ -26,10 +26,16 @@ from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.zipfmt.parse import span
 
-from .worlds import RemoteZipStore, open_zarr
+from .worlds import ZARR3, RemoteZipStore, open_zarr
 
 CHANNELS = 16
 CHUNK = 30 * 256
+
+#: Why a test of this module does not run under zarr 3 (reviewed: tests/allowed-skips/).
+ZARR2_READAHEAD = (
+    "the zarr-2 front end's read-ahead (no region: large reads cross arrays); zarr 3'"
+    "s: tests/zarr3/test_requests.py"
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +59,10 @@ def _scan(store: RemoteZipStore) -> dict[str, np.ndarray]:
     return {name: root[name][:] for name in _names()}
 
 
+@pytest.mark.skipif(
+    ZARR3,
+    reason=ZARR2_READAHEAD,
+)
 def test_whole_archive_scan_is_read_ahead(moto: S3Server, url: str, sample: Path) -> None:
     with RemoteZipStore(url, client=moto.client(max_pool_connections=16)) as store:
         opened = store.archive.source.stats.snapshot()
@@ -86,6 +96,10 @@ def _moved(moto: S3Server, url: str, action: str, readahead: int) -> tuple[int, 
 
 
 @pytest.mark.parametrize("action", ["channel", "epoch"])
+@pytest.mark.skipif(
+    ZARR3,
+    reason=ZARR2_READAHEAD,
+)
 def test_other_reads_move_what_they_did(moto: S3Server, url: str, action: str) -> None:
     with_ahead = _moved(moto, url, action, 64 * 1024 * 1024)
     without = _moved(moto, url, action, 0)
@@ -130,6 +144,10 @@ def _ch01_end(sample: Path) -> int:
 
 
 @pytest.mark.parametrize("times", [1, 10**6])
+@pytest.mark.skipif(
+    ZARR3,
+    reason=ZARR2_READAHEAD,
+)
 def test_a_failed_piece_is_fetched_again_or_fails_with_its_key(sample: Path, times: int) -> None:
     source = FailingAhead(str(sample), fail_from=_ch01_end(sample), times=times)
     store = RemoteZipStore.from_source(source)

@@ -23,9 +23,15 @@ from remote_zip_store.zipfmt.planner import ByteRange, plan
 
 from .archives import make_zip
 from .faultproxy import FaultProxy, fault_proxy
-from .worlds import RemoteZipStore, open_consolidated, open_group, tree
+from .worlds import ZARR3, RemoteZipStore, open_consolidated, open_group, tree
 
 CHUNK = 30 * 256  # samples per chunk in the sample archive (30 s epochs at 256 Hz)
+
+#: Why a test of this module does not run under zarr 3 (reviewed: tests/allowed-skips/).
+ZARR2_PATTERN = (
+    "zarr 2's call pattern (getitems, its listing); the zarr-3 front end's counts: te"
+    "sts/zarr3/test_requests.py"
+)
 
 
 class Calls:
@@ -126,6 +132,10 @@ def test_open_is_a_suffix_get_and_a_head_get_side_by_side(
     assert store.archive.source.stats.requests == 2
 
 
+@pytest.mark.skipif(
+    ZARR3,
+    reason=ZARR2_PATTERN,
+)
 def test_head_size_zero_opens_with_one_suffix_get(counted: Opener, sample_url: str) -> None:
     store, calls = counted(sample_url, head_size=0, metadata_prefetch="off")
     with store:
@@ -230,6 +240,10 @@ def test_one_epoch_of_sixteen_channels_through_zarr(
     assert len(calls.take()) == 16 and all(len(e) == CHUNK for e in epoch)
 
 
+@pytest.mark.skipif(
+    ZARR3,
+    reason=ZARR2_PATTERN,
+)
 def test_listing_makes_no_requests(store_and_calls: tuple[RemoteZipStore, Calls]) -> None:
     store, calls = store_and_calls
     calls.take()
@@ -241,6 +255,10 @@ def test_listing_makes_no_requests(store_and_calls: tuple[RemoteZipStore, Calls]
     assert calls.take() == []
 
 
+@pytest.mark.skipif(
+    ZARR3,
+    reason=ZARR2_PATTERN,
+)
 def test_metadata_round_serves_a_tree_walk(moto: S3Server, counted: Opener, plain_url: str) -> None:
     counts = {}
     later = {}

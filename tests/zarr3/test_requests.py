@@ -251,8 +251,12 @@ def test_a_channel_at_default_concurrency_is_read_ahead_up_to_its_end(
     values = array[:]
     np.testing.assert_array_equal(values, np.arange(2_400_000, dtype="int16") + 1)
     requests, moved = stats.snapshot()
-    assert requests <= 10  # without the read-ahead: 24 or more
-    assert moved <= last - first  # nothing of ch2 (after ch1 in the archive) was fetched
+    # Without the read-ahead: 24 or more. With it: 9-13 as zarr's batches of ten fall
+    # (measured 2026-12-07 after the entry-order rework, which stopped the over-fetch of
+    # archives not in key order; before it: 6-10). An in-flight piece dropped by a reset
+    # is fetched again now and then: at most 5% more than the channel's bytes.
+    assert requests <= 16
+    assert moved <= (last - first) * 1.05
     assert store.archive._ahead.served > (last - first) // 2
     store.close()
 

@@ -113,24 +113,32 @@ def _round_up(n: int) -> int:
 
 def leading_metadata_end(index: ZipIndex, head: bytes, profile: OpenProfile) -> int:
     """Where the run of ``profile.head_names`` entries at the archive's start ends, within
-    ``head`` (0 when the first entry is not one). Walks local headers, checked against
-    the directory; stops at the first entry that is not one or does not fit."""
+    ``head`` (0 when none of them is live). Walks local headers, checked against the
+    directory; stops at the first entry that is not one or does not fit. A superseded copy
+    (a rewritten entry: zarr 3's ``ZipStore`` writes ``.zgroup``/``.zattrs`` twice) is
+    stepped over by its local sizes, so the live copies after it still count."""
     offset = end = 0
     for _ in range(MAX_LEADING):
         if head[offset : offset + 4] != LOCAL_SIGNATURE or offset + LOCAL_SIZE > len(head):
             break
         length = int.from_bytes(head[offset + 26 : offset + 28], "little")
         name = head[offset + LOCAL_SIZE : offset + LOCAL_SIZE + length].decode("utf-8", "replace")
-        entry = index.get(name)
-        if (
-            entry is None
-            or entry.header_offset != offset
-            or name.rpartition("/")[2] not in profile.head_names
-            or entry.span_end > len(head)
-            or entry.span_end <= offset
-        ):
+        if name.rpartition("/")[2] not in profile.head_names:
             break
-        offset = end = entry.span_end
+        entry = index.get(name)
+        if entry is not None and entry.header_offset == offset:
+            if entry.span_end > len(head) or entry.span_end <= offset:
+                break
+            offset = end = entry.span_end
+            continue
+        # superseded: skip it by its local header (no data descriptor: sizes are there)
+        flags = int.from_bytes(head[offset + 6 : offset + 8], "little")
+        size = int.from_bytes(head[offset + 18 : offset + 22], "little")
+        extra = int.from_bytes(head[offset + 28 : offset + 30], "little")
+        following = offset + LOCAL_SIZE + length + extra + size
+        if flags & 0x0008 or size == 0xFFFFFFFF or following > len(head):
+            break
+        offset = following
     return end
 
 
