@@ -157,3 +157,21 @@ def test_importing_the_package_does_not_import_obstore() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_open_many_takes_the_transport(moto: S3Server) -> None:
+    from remote_zip_store.verbs.many import open_many
+
+    urls = [moto.put(make_zip(ENTRIES)) for _ in range(3)]
+    opened = open_many(urls, **kwargs(moto, root=""))
+    try:
+        for url in urls:
+            store = opened[url]
+            assert not isinstance(store, Exception), store
+            source = store.archive.source
+            assert isinstance(source._lean.get(), ObstoreS3)  # type: ignore[union-attr]
+            assert store.archive.read("a/9") == ENTRIES["a/9"]
+    finally:
+        for store in opened.values():
+            if not isinstance(store, Exception):
+                store.close()
