@@ -175,3 +175,27 @@ def test_open_many_takes_the_transport(moto: S3Server) -> None:
         for store in opened.values():
             if not isinstance(store, Exception):
                 store.close()
+
+
+def test_a_forked_child_is_refused_not_hung(moto: S3Server) -> None:
+    """obstore's runtime does not survive fork(): the child gets an error, never a hang."""
+    url = moto.put(make_zip(ENTRIES))
+    archive = open_archive(url, **kwargs(moto))
+    assert archive.read("a/1") == ENTRIES["a/1"]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what a read does, then leave at once
+        try:
+            archive.read("a/2")
+            outcome = b"read"
+        except Exception as exc:
+            outcome = f"{type(exc).__name__}: {exc}".encode()
+        os.write(write, outcome[:2000])
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as pipe:
+        outcome = pipe.read().decode()
+    assert "SourceError" in outcome and "forked" in outcome and url in outcome, outcome
+    assert archive.read("a/3") == ENTRIES["a/3"]  # the parent goes on
+    archive.close()

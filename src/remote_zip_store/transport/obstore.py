@@ -40,6 +40,7 @@ Settings (``S3Options`` -> obstore):
 from __future__ import annotations
 
 import datetime
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -187,6 +188,7 @@ class ObstoreS3:
     # -- the calls S3Source makes -----------------------------------------------------------
     def call(self, operation: str, bucket: str, key: str, **kwargs: Any) -> dict[str, Any]:
         """``get_object`` or ``head_object`` with botocore's argument and response names."""
+        _check_not_forked()
         store = self.store(bucket)
         if operation == "head_object":
             try:
@@ -218,6 +220,28 @@ class ObstoreS3:
 
     def __repr__(self) -> str:
         return f"ObstoreS3(endpoint={self.endpoint_url or 'AWS S3'!r}, region={self.region!r})"
+
+
+_USED_IN: list[int] = []  # the pid whose requests started obstore's (tokio) runtime
+
+
+def _check_not_forked() -> None:
+    """Refuse, rather than hang, in a forked child of a process that used obstore.
+
+    obstore 0.12 keeps one tokio runtime per process image: a child made by
+    ``fork()`` inherits it without its threads, and its first request waits forever.
+    A child that unpickles a store (spawn, forkserver) or a parent that never read
+    through obstore before forking is fine.
+    """
+    pid = os.getpid()
+    if not _USED_IN:
+        _USED_IN.append(pid)
+    elif _USED_IN[0] != pid:
+        raise RuntimeError(
+            "obstore cannot read in a process forked after it was used (its runtime's "
+            "threads are gone); use multiprocessing's 'spawn' or 'forkserver' start method, "
+            "or another transport"
+        )
 
 
 class _Refreshing:
