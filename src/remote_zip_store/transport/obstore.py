@@ -34,7 +34,8 @@ Settings (``S3Options`` -> obstore):
   (``virtual_hosted_style_request=False``) unless ``addressing_style="virtual"``;
 * ``anon`` -> ``skip_signature``. Not supported: ``config=`` (a botocore Config),
   ``max_pool_connections`` (obstore pools per host itself), region redirects (a
-  bucket in another region needs ``region_name``).
+  bucket in another region needs ``region_name``), a ``fork()`` after obstore was
+  used (refused in the child, see :func:`_check_not_forked`).
 """
 
 from __future__ import annotations
