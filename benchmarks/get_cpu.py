@@ -1,4 +1,4 @@
-"""Client CPU per small range GET: the S3 source's lean path, botocore, plain urllib3 (issue 20).
+"""Client CPU per small range GET: the S3 source's lean path, botocore, obstore, urllib3 (issue 20).
 
     python -m benchmarks.get_cpu                       # SeaweedFS (moto if no weed), N=2000
     python -m benchmarks.get_cpu --server moto -n 2000 --size 1024
@@ -11,6 +11,10 @@ them alike; CPU is ``time.process_time`` (all threads of this process):
   here, urllib3, ``If-Match`` pinned, the body checks;
 * **source-botocore**: the same call with ``transport="botocore"``;
 * **get_object**: a boto3 client's ``get_object(Range=...)`` + ``Body.read()``;
+* **source-obstore**: the same call with ``transport="obstore"`` (if obstore is installed;
+  its tokio threads are this process's, so counted);
+* **obstore.get**: ``obstore.get(store, key, options={"range": ..., "if_match": etag})``
+  on a bare ``S3Store``: obstore's floor, without the source's checks;
 * **urllib3**: a presigned URL (made once) GET on a urllib3 pool: the floor of a
   Python HTTP client here (no signing per request, no checks).
 
@@ -72,6 +76,27 @@ def paths(server: S3Server, size: int) -> dict[str, Callable[[], bytes]]:
         "get_object": get_object,
         "urllib3": plain,
     }
+    try:
+        import obstore
+    except ImportError:
+        return check(found, expected)
+    from remote_zip_store.transport.obstore import ObstoreS3
+
+    obs = S3Source(server.bucket, key, options=S3Options(**options, transport="obstore"))
+    obs.read_ends(1024)
+    assert obs._lean is not None and isinstance(obs._lean.get(), ObstoreS3)
+    store = obs._lean.get().store(server.bucket)
+    pinned = {"range": (start, end), "if_match": obs.etag}
+
+    def bare() -> bytes:
+        return bytes(obstore.get(store, key, options=pinned).bytes())  # type: ignore[arg-type]
+
+    found["source-obstore"] = lambda: obs.read_range(start, end)
+    found["obstore.get"] = bare
+    return check(found, expected)
+
+
+def check(found: dict[str, Callable[[], bytes]], expected: bytes) -> dict[str, Callable[[], bytes]]:
     for name, read in found.items():
         assert read() == expected, name  # also warms each path's connection
     return found

@@ -54,7 +54,7 @@ def test_a_pattern_without_a_reason_is_refused(tmp_path: Path) -> None:
     assert "needs a '# why' line" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("env", ["zarr2", "bench", "zarr3", "zarr31", "peers", "botocore"])
+@pytest.mark.parametrize("env", ["zarr2", "bench", "zarr3", "zarr31", "peers", "botocore", "obstore"])
 def test_every_ci_list_parses(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from .conftest import _allowed_skips
 

@@ -142,6 +142,13 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--aws-access-key-id", default=None, help="prefer AWS_ACCESS_KEY_ID")
     group.add_argument("--aws-secret-access-key", default=None, help="prefer the environment")
     group.add_argument("--aws-session-token", default=None, help="prefer AWS_SESSION_TOKEN")
+    group.add_argument(
+        "--transport",
+        choices=("lean", "botocore", "obstore"),
+        default=None,
+        help="how S3 reads are sent (default: env RZS_S3_TRANSPORT, else lean; "
+        "obstore needs the obstore extra)",
+    )
     failures = parser.add_argument_group(
         "failures (an endpoint that never answers costs at most about "
         "max-attempts x (connect + read timeout), or --timeout when given)"
@@ -195,6 +202,7 @@ def connection_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "read_timeout": args.read_timeout,
         "max_attempts": args.max_attempts,
         "timeout": args.timeout,
+        "transport": getattr(args, "transport", None),
     }
     return {name: value for name, value in given.items() if value is not None}
 

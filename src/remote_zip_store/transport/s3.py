@@ -63,6 +63,8 @@ from .status import changed, error_for_status
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from .obstore import ObstoreS3
 else:
     S3Client = Any
 
@@ -201,7 +203,7 @@ class S3Source:
     the client's endpoint and region, not the client) reads on the lean path.
     """
 
-    _lean: PerProcess[LeanS3] | None  # None: reads go through the boto3 client
+    _lean: PerProcess[LeanS3 | ObstoreS3] | None  # None: reads go through the boto3 client
 
     def __init__(
         self,
@@ -216,6 +218,16 @@ class S3Source:
     ):
         """``pinned``: ``(ETag, VersionId)`` known beforehand (a catalog): every GET,
         the first included, then carries ``If-Match``."""
+        store = client if _is_obstore_store(client) else None
+        if store is not None:  # an obstore S3Store: this process reads through it
+            from .obstore import ObstoreS3, options_from_store
+
+            base = options or options_from_store(store)
+            self._setup(bucket, key, base.with_retries(body_retries, retry_backoff), pinned)
+            given = PerProcess[LeanS3 | ObstoreS3](lambda: shared_transport(self.options))
+            given.set(ObstoreS3(self.options, store))
+            self._lean = given
+            return
         base = options or (options_from_client(client) if client else S3Options())
         self._setup(bucket, key, base.with_retries(body_retries, retry_backoff), pinned)
         if client is not None:
@@ -232,9 +244,8 @@ class S3Source:
         self.key = key
         self.options = options
         self._client: PerProcess[S3Client] = PerProcess(lambda: shared_client(options))
-        self._lean = (
-            PerProcess(lambda: shared_lean(options)) if transport_of(options) == "lean" else None
-        )
+        chosen = transport_of(options)
+        self._lean = None if chosen == "botocore" else PerProcess(lambda: shared_transport(options))
         self._request_url: str | None = None  # the lean path's URL (no query), for messages
         self._lock = ForkSafeLock()
         self.etag: str | None = version[0] if version else None
@@ -488,6 +499,24 @@ class S3Source:
 
     def __repr__(self) -> str:
         return f"S3Source({self.url!r}, endpoint={self.options.describe_endpoint()!r})"
+
+
+def shared_transport(options: S3Options) -> LeanS3 | ObstoreS3:
+    """The process's request layer for ``options``: lean, or obstore (imported only then)."""
+    if transport_of(options) == "obstore":
+        from .obstore import shared_obstore
+
+        return shared_obstore(options)
+    return shared_lean(options)
+
+
+def _is_obstore_store(client: Any) -> bool:
+    """Whether ``client`` is an obstore store, without importing obstore for a boto3 client."""
+    if client is None or not type(client).__module__.startswith("obstore"):
+        return False
+    from .obstore import is_obstore_store
+
+    return is_obstore_store(client)
 
 
 class _ShortBody(Exception):

@@ -58,7 +58,8 @@ class S3Options:
     #: Base of the jittered exponential backoff between those retries, in seconds.
     retry_backoff: float = 0.1
     #: How reads are sent: ``"lean"`` (our signer on urllib3), ``"botocore"`` (the client's
-    #: ``get_object``), None: ``RZS_S3_TRANSPORT``, else lean (see :func:`.s3lean.transport_of`).
+    #: ``get_object``), ``"obstore"`` (:mod:`.obstore`, the ``obstore`` extra), None:
+    #: ``RZS_S3_TRANSPORT``, else lean (see :func:`.s3lean.transport_of`).
     transport: str | None = None
     #: False: a pickled source holds no keys or token; the process that unpickles it
     #: resolves its own through boto3's default chain (environment, profile, role).

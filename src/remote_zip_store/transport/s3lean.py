@@ -35,6 +35,7 @@ secret (a :class:`LeanS3` refuses to pickle; its ``repr`` names the endpoint).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 import warnings
@@ -56,9 +57,10 @@ from .status import RETRY_CODES, RETRY_STATUS
 if TYPE_CHECKING:
     from .s3config import S3Options
 
-#: Selects the transport when :attr:`S3Options.transport` is None: ``lean`` or ``botocore``.
+#: Selects the transport when :attr:`S3Options.transport` is None: ``lean``, ``botocore`` or
+#: ``obstore`` (:mod:`.obstore`, needs the ``obstore`` extra).
 TRANSPORT_VARIABLE = "RZS_S3_TRANSPORT"
-TRANSPORTS = ("lean", "botocore")
+TRANSPORTS = ("lean", "botocore", "obstore")
 
 #: Error codes that mean "these credentials are stale": refresh once and send again.
 STALE_CREDENTIAL_CODES = frozenset(
@@ -74,7 +76,8 @@ _ERROR_READ: tuple[type[BaseException], ...] = (*_TRANSIENT, urllib3.exceptions.
 
 
 def transport_of(options: S3Options) -> str:
-    """``"lean"`` or ``"botocore"`` for ``options`` (the field, else the environment variable).
+    """``"lean"``, ``"botocore"`` or ``"obstore"`` for ``options`` (the field, else the
+    environment variable).
 
     Options the lean path cannot honour pick botocore: a ``config=`` (a
     ``botocore.config.Config`` may hold proxies, accelerate, FIPS, custom retries
@@ -85,6 +88,14 @@ def transport_of(options: S3Options) -> str:
         raise ValueError(f"S3 transport must be one of {TRANSPORTS}, not {chosen!r}")
     if chosen == "lean" and (options.config is not None or _proxied()):
         return "botocore"
+    if chosen == "obstore" and options.config is not None:
+        if options.transport == "obstore":
+            raise ValueError("config= is a botocore Config: transport='obstore' cannot honour it")
+        return "botocore"
+    if chosen == "obstore" and importlib.util.find_spec("obstore") is None:
+        raise ImportError(
+            "transport='obstore' needs the obstore package: pip install 'remote-zip-store[obstore]'"
+        )
     return chosen
 
 
