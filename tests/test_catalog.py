@@ -338,7 +338,10 @@ def test_recipe_a_cohort_as_one_dask_array(
         assert (sim.counts() - before).requests == 0
         means = cohort[:, 100:120].mean(axis=1).compute(scheduler="threads")
         assert means.tolist() == [109.5] * 4
-        assert (sim.counts() - before).requests == 4 * 2  # chunks 10 and 11 of each: a task each
+        reads = (sim.counts() - before).requests
+        # chunks 10 and 11 of each: a task each, a GET each (the zarr-3 store merges two
+        # tasks' gets that reach it in one event-loop tick into one GET)
+        assert reads == 4 * 2 or (ZARR3 and 4 <= reads <= 4 * 2)
     finally:
         _close(stores)
 

@@ -6,6 +6,7 @@ channels and a disabled read-ahead move exactly the bytes they always did."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,12 @@ def test_a_failed_piece_is_fetched_again_or_fails_with_its_key(sample: Path, tim
     root = open_zarr(store)
     root["signals/ch00"][:]
     root["signals/ch01"][:]  # contiguous and large: read-ahead starts at ch01's end
+    # The read-ahead pieces run on the pool: let them finish (and fail) before ch02 is read,
+    # so that the injected failure is the piece's and not the read's own (on a loaded
+    # machine the read could otherwise reach the failing bytes first).
+    deadline = time.monotonic() + 30
+    while store.archive._ahead.in_flight() and time.monotonic() < deadline:
+        time.sleep(0.01)
     with RemoteZipStore(sample) as local:
         expected = open_zarr(local)["signals/ch02"][:]
     if times == 1:  # the piece failed once: the read fetches those bytes itself

@@ -312,6 +312,11 @@ class Readahead:
         for _, _, future in dropped:
             future.cancel()
 
+    def in_flight(self) -> bool:
+        """Whether a piece is still being fetched (tests wait on it; no I/O here)."""
+        with self._lock:
+            return any(not future.done() for _, _, future in self._pieces)
+
     @property
     def pending_bytes(self) -> int:
         """Bytes held or in flight ahead of the scan."""
