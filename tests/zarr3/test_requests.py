@@ -269,6 +269,10 @@ DASK_CHANNELS, DASK_CHUNKS, DASK_CHUNK = 16, 240, 256
 @pytest.fixture(scope="module")
 def dask_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """xarray + dask into zarr's ZipStore: chunks land in task order, not key order."""
+    if tuple(int(p) for p in zarr.__version__.split(".")[:2]) < (3, 2):
+        # zarr 3.1's ZipStore, written by dask's concurrent tasks, leaves local headers
+        # that do not match its directory (this store reports it: CorruptEntryError)
+        pytest.skip("zarr 3.1's ZipStore writes a corrupt zip from concurrent dask writes")
     dask = pytest.importorskip("dask")
     xr = pytest.importorskip("xarray")
     from zarr.storage import ZipStore
