@@ -272,10 +272,14 @@ def test_head_is_read_beside_the_tail(files: FileServer) -> None:
 def test_a_failed_head_is_dropped_and_the_tail_retried(files: FileServer) -> None:
     data = make_zip({f"k{i}": bytes([i]) * 3000 for i in range(10)})
     url = files.put("/a.zip", data)
-    files.faults += ["503", "503"]  # both first GETs (tail and head, side by side)
+    files.faults += ["503", "503"]  # the first two GETs to arrive (tail and head side by side)
     tail = HTTPSource(url, retry_backoff=0.001).read_ends(1024, head=4096)
-    assert (tail.tail, tail.head) == (data[-1024:], b"")  # the head is never retried
-    assert len(files.requests) == 3
+    heads = [r for r in files.requests if r.get("Range") == "bytes=0-4095"]
+    assert len(heads) == 1  # the head is never retried
+    # Usually the head got a 503 and is dropped; on a loaded machine the tail's retry may
+    # arrive before the head and take the second 503: then the head is whole. Never wrong.
+    assert tail.tail == data[-1024:] and tail.head in (b"", data[:4096])
+    assert len(files.requests) == (3 if tail.head == b"" else 4)
     files.faults += ["ignore-range", "ignore-range"]  # a 200 with everything: not a head
     tail = HTTPSource(url).read_ends(1024, head=4096)
     assert (tail.tail, tail.head) == (data[-1024:], b"")
