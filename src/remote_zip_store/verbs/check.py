@@ -33,7 +33,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from ..archive.reader import ZipArchive
 from ..errors import BadArchiveError, RemoteZipError, UnsupportedArchiveError
@@ -41,7 +40,7 @@ from ..hierarchy.frontend import ArchiveFrontEnd, open_archive
 from ..hierarchy.names import ZARR_V3_METADATA, is_metadata
 from ..hierarchy.roots import detect_root, normalize_path
 from ..zipfmt import planner
-from ..zipfmt.conventions import OzxInfo
+from ..zipfmt.conventions import OzxInfo, is_ozx_name
 from ..zipfmt.decode import AES, DEFLATED, STORED, check_supported, decompress, method_name
 from ..zipfmt.parse import (
     CENTRAL_SIZE,
@@ -192,15 +191,7 @@ def _unopenable(url: str, exc: RemoteZipError) -> Report:
         finding = Finding("multi-volume", "fail", str(detail), f"{DRAFT}: MUST")
     else:
         finding = Finding("zip-structure", "fail", f"not a readable zip: {detail}", "APPNOTE")
-    return Report(url=url, ozx=_ozx_name(url), deep=False, findings=(finding,))
-
-
-def _ozx_name(url: str) -> bool:
-    return (
-        urlsplit(url).path.lower().endswith(".ozx")
-        if "://" in url
-        else url.lower().endswith(".ozx")
-    )
+    return Report(url=url, ozx=is_ozx_name(url), deep=False, findings=(finding,))
 
 
 @dataclass
@@ -229,7 +220,7 @@ class _Checker:
         self.location: DirectoryLocation = self.index.location
         self.root = detect_root(self.index) if root is None else normalize_path(root)
         self.ome = archive.ome
-        self.ozx = _ozx_name(archive.url) or self.ome is not None
+        self.ozx = is_ozx_name(archive.url) or self.ome is not None
         self.metadata_values: dict[str, Any] = {}
         self.bad_metadata: list[str] = []
 
@@ -272,20 +263,8 @@ class _Checker:
         offsets = sorted(set(records.header_offset))
         following = dict(zip(offsets, [*offsets[1:], loc.cd_start], strict=True))
         rows = []
-        for i, name in enumerate(records.names):
-            offset = records.header_offset[i]
-            entry = Entry(
-                name=name,
-                header_offset=offset,
-                compressed_size=records.compressed_size[i],
-                uncompressed_size=records.uncompressed_size[i],
-                crc32=records.crc32[i],
-                method=records.method[i],
-                flags=records.flags[i],
-                name_length=records.name_length[i],
-                extra_length=records.extra_length[i],
-                span_end=following[offset],
-            )
+        for i in range(len(records)):
+            entry = records.entry(i, following[records.header_offset[i]])
             rows.append((entry, disks[i] if i < len(disks) else 0))
         return rows
 
@@ -755,7 +734,7 @@ class _Checker:
                 "rfc9-comment", "pass", f"RFC-9 comment: version {self.ome.version}{first}", should
             )
 
-        if _ozx_name(self.archive.url):
+        if is_ozx_name(self.archive.url):
             self.add("rfc9-extension", "pass", "the name ends in .ozx", should)
         else:
             self.add("rfc9-extension", "warn", "the name does not end in .ozx", should)

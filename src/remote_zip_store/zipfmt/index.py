@@ -104,19 +104,7 @@ class ZipIndex:
         return best
 
     def _entry(self, i: int) -> Entry:
-        r = self._records
-        return Entry(
-            name=r.names[i],
-            header_offset=r.header_offset[i],
-            compressed_size=r.compressed_size[i],
-            uncompressed_size=r.uncompressed_size[i],
-            crc32=r.crc32[i],
-            method=r.method[i],
-            flags=r.flags[i],
-            name_length=r.name_length[i],
-            extra_length=r.extra_length[i],
-            span_end=self._next_offset(i),
-        )
+        return self._records.entry(i, self._next_offset(i))
 
     def _next_offset(self, i: int) -> int:
         """The next local header's offset after record ``i`` (or the directory's start)."""

@@ -394,6 +394,21 @@ class Records:
     def __len__(self) -> int:
         return len(self.names)
 
+    def entry(self, i: int, span_end: int) -> Entry:
+        """Record ``i`` as an :class:`Entry` whose span ends at ``span_end``."""
+        return Entry(
+            name=self.names[i],
+            header_offset=self.header_offset[i],
+            compressed_size=self.compressed_size[i],
+            uncompressed_size=self.uncompressed_size[i],
+            crc32=self.crc32[i],
+            method=self.method[i],
+            flags=self.flags[i],
+            name_length=self.name_length[i],
+            extra_length=self.extra_length[i],
+            span_end=span_end,
+        )
+
 
 def parse_central_directory(directory: bytes | memoryview, location: DirectoryLocation) -> Records:
     """Parse ``location.cd_size`` bytes of central directory into :class:`Records`.
