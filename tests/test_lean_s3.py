@@ -16,12 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore
 import botocore.config
+import botocore.session
 import pytest
 
 from remote_zip_store import ArchiveAccessError, S3Source, SourceError
+from remote_zip_store.testing.cold import forget_process_state
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.transport import S3Options, s3lean
+from remote_zip_store.transport import S3Options, s3config, s3lean
 from remote_zip_store.zipfmt.parse import span
 
 from .archives import make_zip
@@ -126,10 +129,50 @@ def test_reading_builds_no_boto3_client_and_loads_no_s3_model(moto: S3Server) ->
         assert not s3._SHARED.peek(), "a boto3 client was built"
         loaded = [k for k in (s3config._LOADER._cache if s3config._LOADER else {{}}) if "s3" in k]
         assert not loaded, loaded
+        from remote_zip_store.transport import s3lean
+        (lean,) = s3lean._SHARED.peek().values()
+        # botocore's ~500 builtin handlers never registered: no event was needed
+        assert lean._session._original_handler._pending is not None
         """
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env=env)
+
+
+def test_a_credential_session_registers_botocore_handlers_before_their_first_use() -> None:
+    """The lean and obstore paths' session defers botocore's builtin handlers (most of a
+    session's cost); a client made from it (an STS client of a role profile) has them."""
+    session = s3config.credential_session(
+        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="eu-west-1"
+    )
+    emitter = session._original_handler
+    credentials = session.get_credentials()
+    assert credentials is not None and credentials.access_key == "AKIDEXAMPLE"
+    assert session.get_config_variable("region") == "eu-west-1"
+    assert emitter._pending is session  # nothing used the events yet
+    sts = session.create_client("sts")
+    assert emitter._pending is None
+    # a builtin handler: AssumeRoleWithWebIdentity is sent unsigned, as from any session
+    event = "choose-signer.sts.AssumeRoleWithWebIdentity"
+    for events in (session.get_component("event_emitter"), sts.meta.events):
+        assert events.emit_until_response(event)[1] is botocore.UNSIGNED
+    plain = botocore.session.Session().create_client(
+        "sts", region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+    assert plain.meta.events.emit_until_response(event)[1] is botocore.UNSIGNED
+
+
+@needs_lean
+def test_a_cold_start_forgets_the_lean_layer(moto: S3Server) -> None:
+    """Benchmarks start each run as a new process: no resolved session, no warm connection."""
+    url = moto.put(make_zip(ENTRIES))
+    with RemoteZipStore(url, **moto.store_kwargs(), root="") as store:
+        source = store.archive.source
+        assert isinstance(source, S3Source) and source._lean is not None
+        lean = source._lean.get()
+        assert s3lean.shared_lean(source.options) is lean
+        forget_process_state()
+        assert s3lean.shared_lean(source.options) is not lean
 
 
 # -- what goes on the wire --------------------------------------------------------------------

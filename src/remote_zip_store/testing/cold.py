@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+
 
 def forget_process_state() -> None:
-    """Drop the process-wide state a store reuses: shared boto3 clients, HTTP pools and
-    cohort hints (a warm connection or a hint taught by another archive is what a new
-    process does not have), and fsspec's cached filesystems when fsspec is installed."""
+    """Drop the process-wide state a store reuses: shared boto3 clients, the lean and
+    obstore request layers (each holds a resolved session and a pool of warm
+    connections), HTTP pools and cohort hints (a warm connection or a hint taught by
+    another archive is what a new process does not have), and fsspec's cached
+    filesystems when fsspec is installed."""
     from ..archive import cohort
-    from ..transport import http, s3
+    from ..transport import http, s3, s3lean
 
     s3.clear_shared_clients()
+    s3lean.clear_shared_lean()
+    if "remote_zip_store.transport.obstore" in sys.modules:  # never imported for this
+        sys.modules["remote_zip_store.transport.obstore"].clear_shared_obstore()
     http.clear_shared_pools()
     cohort.clear()
     try:

@@ -111,27 +111,27 @@ class ObstoreS3:
     """GET and HEAD of S3 objects through one obstore ``S3Store`` per bucket, in one process."""
 
     def __init__(self, options: S3Options, store: Any = None):
-        from .s3config import new_session
+        from .s3config import credential_session
         from .s3lean import _configured_endpoint
 
         self.options = options
         self._lock = ForkSafeLock()
         self._stores: dict[str, Any] = {}
         self._given = store  # a user's store: its bucket only, its settings as they are
-        session = new_session(
+        core = credential_session(
             aws_access_key_id=options.aws_access_key_id,
             aws_secret_access_key=options.aws_secret_access_key,
             aws_session_token=options.aws_session_token,
             profile_name=options.profile_name,
             region_name=options.region_name,
         )
-        core = session._session
-        self.region: str = options.region_name or session.region_name or "us-east-1"
+        region = options.region_name or core.get_config_variable("region")
+        self.region: str = region or "us-east-1"
         self.endpoint_url: str | None = options.endpoint_url or _configured_endpoint(core)
         self._ca_bundle: str | None = core.get_config_variable("ca_bundle")
         self._credentials: Any = None
         if store is None and not options.anon:
-            self._credentials = session.get_credentials()
+            self._credentials = core.get_credentials()
             if self._credentials is None:
                 raise botocore.exceptions.NoCredentialsError()
 

@@ -119,18 +119,19 @@ class LeanS3:
     """Signed GET/HEAD of S3 objects for one set of :class:`S3Options`, in one process."""
 
     def __init__(self, options: S3Options):
-        from .s3config import new_session
+        from .s3config import credential_session
 
         self.options = options
-        self._session = new_session(
+        self._session = credential_session(
             aws_access_key_id=options.aws_access_key_id,
             aws_secret_access_key=options.aws_secret_access_key,
             aws_session_token=options.aws_session_token,
             profile_name=options.profile_name,
             region_name=options.region_name,
         )
-        core = self._session._session
-        self.region: str = options.region_name or self._session.region_name or "us-east-1"
+        core = self._session
+        region = options.region_name or core.get_config_variable("region")
+        self.region: str = region or "us-east-1"
         self.endpoint_url = options.endpoint_url or _configured_endpoint(core)
         verify: bool | str | None = options.verify
         if verify is None or verify is True:
@@ -277,10 +278,10 @@ class LeanS3:
         if not isinstance(self._credentials, botocore.credentials.RefreshableCredentials):
             return False
         with self._credentials_lock:
-            from .s3config import new_session
+            from .s3config import credential_session
 
             options = self.options
-            self._session = new_session(profile_name=options.profile_name)
+            self._session = credential_session(profile_name=options.profile_name)
             self._credentials = self._resolve_credentials()
         return True
 
