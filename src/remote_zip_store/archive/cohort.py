@@ -164,6 +164,44 @@ def _tail_document(index: ZipIndex, profile: OpenProfile) -> Entry | None:
     return None
 
 
+def _measure(
+    index: ZipIndex, size: int, head: bytes, profile: OpenProfile
+) -> tuple[int, int | None, int, bool]:
+    """``(tail, head, floor, whole_tail)`` an open of this archive needed, without margins.
+
+    ``tail``: bytes at the end holding the end records, the directory and a consolidated
+    document written right before it (``whole_tail``: one was); ``head``: the leading
+    run of metadata entries within ``head`` (0 when the tail's document serves every
+    metadata read; None when no head was fetched); ``floor``: the least tail the
+    directory locator takes without asking for more (the comment window, if any).
+    """
+    start = index.location.cd_start
+    consolidated = _tail_document(index, profile)
+    in_tail = consolidated is not None and consolidated.span_end == start
+    if consolidated is not None and in_tail:
+        start = consolidated.header_offset  # written last: keep it in the tail
+    # An end record without a comment is located in any tail that holds it (zipformat);
+    # with a comment the locator needs the whole comment window.
+    floor = MIN_TAIL if index.location.comment else 0
+    lead: int | None = None
+    if in_tail:
+        # Every metadata read is then served from the consolidated document in the
+        # tail (prefetch.MetadataCache), so the leading .zgroup/.zattrs are not needed.
+        lead = 0
+    elif head:
+        lead = leading_metadata_end(index, head, profile)
+    return size - start, lead, floor, in_tail
+
+
+def exact_ends(
+    index: ZipIndex, size: int, head: bytes, profile: OpenProfile = NO_PROFILE
+) -> tuple[int, int | None]:
+    """``(tail, head)`` that open this same object again with nothing but what its open
+    needed (a pinned copy: the version cannot have moved); ``head`` None: not measured."""
+    need, lead, floor, _ = _measure(index, size, head, profile)
+    return min(size, max(need, floor)), lead
+
+
 def learn(
     source: Source, index: ZipIndex, size: int, head: bytes, profile: OpenProfile = NO_PROFILE
 ) -> None:
@@ -171,23 +209,10 @@ def learn(
     key = _key(source)
     if key is None:
         return
-    start = index.location.cd_start
-    consolidated = _tail_document(index, profile)
-    in_tail = consolidated is not None and consolidated.span_end == start
-    if consolidated is not None and in_tail:
-        start = consolidated.header_offset  # written last: keep it in the tail
-    need = size - start
-    # An end record without a comment is located in any tail that holds it (zipformat);
-    # with a comment the locator needs the whole comment window.
-    floor = MIN_TAIL if index.location.comment else 0
+    need, lead, floor, _ = _measure(index, size, head, profile)
     tail = max(floor, _round_up(need + max(need // 4, _ROUND)))
     learned_head: int | None = None
-    if in_tail:
-        # Every metadata read is then served from the consolidated document in the
-        # tail (prefetch.MetadataCache), so the leading .zgroup/.zattrs are not needed.
-        learned_head = 0
-    elif head:
-        lead = leading_metadata_end(index, head, profile)
+    if lead is not None:
         learned_head = _round_up(lead + max(lead // 2, 2048)) if lead else 0
     whole = _round_up(size + max(size // 4, _ROUND))
     if whole <= max(tail + (learned_head or 0), WHOLE_MAX):

@@ -171,6 +171,9 @@ class ZipArchive:
         self._served: dict[str, tuple[int, int]] = {}
         self._generation = 0
         self._adopted: _Adopted | None = None
+        # (tail, head) an open of this version needed, from the end record it read (or
+        # carried by the pickle): a pinned copy asks for just that (see _read_index).
+        self._ends: tuple[int, int | None] | None = None
         self.size: int | None = None
         """The object's size in bytes, known once the directory has been read."""
 
@@ -332,6 +335,15 @@ class ZipArchive:
         tail_size, head_size = cohort.suggest(
             self.source, max(self.options.tail_size, 1024), self.options.head_size
         )
+        known = self._ends
+        if known is not None and self.source.version is not None:
+            # A pinned copy of an archive opened before (a pickle carries what that open
+            # needed): its version cannot move, so its end record is already known and
+            # one GET of exactly the directory (and the metadata by it) opens it, even a
+            # directory larger than tail_size.
+            tail_size = max(1, min(known[0], limit + MAX_END_RECORDS))
+            if known[1] is not None:
+                head_size = min(head_size, known[1])
         ends = self.source.read_ends(tail_size, head=head_size)
         data, size = ends.tail, ends.size
         while True:
@@ -369,6 +381,7 @@ class ZipArchive:
         self.size = size
         index = ZipIndex(records, location)
         cohort.learn(self.source, index, size, ends.head, self.profile)
+        self._ends = cohort.exact_ends(index, size, ends.head, self.profile)
         if cache_key is not None:
             opened = indexcache.OpenedDirectory(index, data, self._tail_start, size, self._head)
             indexcache.remember(cache_key, opened)
@@ -764,18 +777,24 @@ class ZipArchive:
         self.source.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {
+        state = {
             "source": self.source,
             "options": self.options,
             "profile": self.profile,
             "closed": self._closed,
         }
+        if self._ends is not None:  # what the open needed: a copy's open asks for no more
+            state["ends"] = self._ends
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.source = state["source"]
         self.options = state["options"]
         self.profile = state.get("profile", cohort.NO_PROFILE)  # absent in 0.1.0 pickles
         self._start(closed=state["closed"])
+        ends = state.get("ends")
+        if ends is not None:
+            self._ends = (int(ends[0]), None if ends[1] is None else int(ends[1]))
 
     def __repr__(self) -> str:
         return f"ZipArchive({self.url!r})"
