@@ -21,7 +21,6 @@ from ..errors import StoreClosedError, scrub
 from ..transport import CONNECTION_ARGUMENTS, Source, open_source
 from ..transport.urls import check_names
 from ..zipfmt.listing import Listing
-from ..zipfmt.parse import span
 from .names import OPEN_PROFILE, ZARR_V3_METADATA, is_metadata
 from .prefetch import MetadataCache, Policy
 from .roots import resolve_root
@@ -290,9 +289,7 @@ class ArchiveFrontEnd:
                 index = self.archive.index
                 prefix = array + "/" if array else ""
                 region = self._regions[array + "/"] = Region(
-                    (*span(entry), entry.span_end)
-                    for rest in self.listing().keys(prefix)
-                    if (entry := index.get(prefix + rest)) is not None
+                    index.spans(prefix + rest for rest in self.listing().keys(prefix))
                 )
         self._regions[folder] = region
         return region

@@ -11,12 +11,13 @@ slots and the int objects it holds). An
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
 from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
 
-from .parse import DirectoryLocation, Entry, Records
+from .parse import LOCAL_EXTRA_SLACK, LOCAL_SIZE, DirectoryLocation, Entry, Records
 
 
 class ZipIndex:
@@ -90,6 +91,33 @@ class ZipIndex:
         """Whether any record's name (directories too) starts with ``prefix``."""
         return any(name.startswith(prefix) for name in self._records.names)
 
+    def spans(self, names: Iterable[str]) -> list[tuple[int, int, int]]:
+        """``(*span(entry), entry.span_end)`` of each named entry that exists, computed on
+        the columns without building the entries (an array's region: ~10x cheaper)."""
+        rows = [row for name in names if (row := self._row(name)) >= 0]
+        if not rows:
+            return []
+        records = self._records
+        at = np.asarray(rows, dtype=np.intp)
+
+        def column(values: array[int]) -> npt.NDArray[np.int64]:
+            return np.frombuffer(values, dtype=_NUMPY[values.typecode])[at].astype(np.int64)
+
+        start = column(records.header_offset)
+        if self._next_offsets is not None:
+            following = column(self._next_offsets)
+        else:  # offsets increase in directory order: the next row's, or the directory's start
+            last = len(records.header_offset) - 1
+            at = np.minimum(at + 1, last)
+            following = np.where(
+                np.asarray(rows) < last, column(records.header_offset), self.location.cd_start
+            )
+            at = np.asarray(rows, dtype=np.intp)
+        minimum = start + LOCAL_SIZE + column(records.name_length) + column(records.compressed_size)
+        guess = minimum + column(records.extra_length) + LOCAL_EXTRA_SLACK
+        end = np.where(following >= minimum, np.minimum(guess, following), guess)
+        return list(zip(start.tolist(), end.tolist(), following.tolist(), strict=True))
+
     def _row(self, name: str) -> int:
         """Row of the last record named ``name`` (directories excluded), or -1."""
         table, mask, names = self._table, self._mask, self._records.names
@@ -112,6 +140,9 @@ class ZipIndex:
             return self._next_offsets[i]
         offsets = self._records.header_offset
         return offsets[i + 1] if i + 1 < len(offsets) else self.location.cd_start
+
+
+_NUMPY = {"Q": np.uint64, "I": np.uint32, "H": np.uint16}
 
 
 def _is_dir(names: list[str]) -> npt.NDArray[np.bool_]:
