@@ -90,6 +90,34 @@ def test_transport_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s3lean.transport_of(S3Options()) == "botocore"  # botocore honours proxies
 
 
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"HTTPS_PROXY": "http://p:1"},
+        {"http_proxy": "http://p:1"},
+        {"HTTP_PROXY": "http://p:1"},
+        {"HTTP_PROXY": "http://p:1", "REQUEST_METHOD": "GET"},  # CGI: HTTP_PROXY voided
+        {"http_proxy": "http://p:1", "REQUEST_METHOD": "GET"},
+        {"HTTPS_PROXY": "http://p:1", "https_proxy": ""},  # an empty lowercase one unsets
+        {"HTTPS_PROXY": ""},
+        {"NO_PROXY": "*", "ftp_proxy": "http://p:1"},
+    ],
+)
+def test_proxy_detection_agrees_with_urllib(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    from urllib.request import getproxies
+
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name == "REQUEST_METHOD":
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    proxies = getproxies()
+    assert s3lean._proxied() == ("http" in proxies or "https" in proxies)
+
+
 @needs_lean
 def test_botocore_transport_reads_through_the_client(moto: S3Server) -> None:
     url = moto.put(make_zip(ENTRIES))

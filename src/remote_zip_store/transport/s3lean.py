@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -100,8 +101,26 @@ def transport_of(options: S3Options) -> str:
 
 
 def _proxied() -> bool:
-    proxies = getproxies()
-    return "http" in proxies or "https" in proxies
+    """Whether an HTTP(S) proxy is configured (botocore would use it; the lean path cannot).
+
+    Elsewhere than Linux and the BSDs, ``urllib``'s ``getproxies()`` (which also reads the
+    system's settings); there, the variables themselves: ``getproxies()`` walks the whole
+    environment (~70 us, twice per open), and only its ``http_proxy``/``HTTP_PROXY``
+    spellings (and ``https_``) are in use (an empty lowercase one unsets the other, and
+    ``REQUEST_METHOD``, a CGI request, voids ``HTTP_PROXY``, as in ``getproxies``).
+    """
+    if sys.platform in ("darwin", "win32"):
+        proxies = getproxies()
+        return "http" in proxies or "https" in proxies
+    env = os.environ
+    for scheme in ("http", "https"):
+        lower = env.get(f"{scheme}_proxy")
+        upper = env.get(f"{scheme.upper()}_PROXY")
+        if scheme == "http" and "REQUEST_METHOD" in env:
+            upper = None
+        if lower or (lower is None and upper):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
