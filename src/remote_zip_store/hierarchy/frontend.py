@@ -22,7 +22,7 @@ from ..transport import CONNECTION_ARGUMENTS, Source, open_source
 from ..transport.urls import check_names
 from ..zipfmt.listing import Listing
 from ..zipfmt.parse import span
-from .names import OPEN_PROFILE, ZARR_V3_METADATA, is_metadata
+from .names import OPEN_PROFILE, ZARR_V3_METADATA, is_metadata, key_order
 from .prefetch import MetadataCache, Policy
 from .roots import resolve_root
 
@@ -289,9 +289,14 @@ class ArchiveFrontEnd:
             if region is None:
                 index = self.archive.index
                 prefix = array + "/" if array else ""
+                names = list(self.listing().keys(prefix))
+                # the order zarr reads the chunks in: a window follows the archive only
+                # while the archive follows it
+                chunks = sorted((rest for rest in names if not is_metadata(rest)), key=key_order)
+                rank = {rest: i for i, rest in enumerate(chunks)}
                 region = self._regions[array + "/"] = Region(
-                    (*span(entry), entry.span_end)
-                    for rest in self.listing().keys(prefix)
+                    (*span(entry), entry.span_end, rank.get(rest))
+                    for rest in names
                     if (entry := index.get(prefix + rest)) is not None
                 )
         self._regions[folder] = region

@@ -7,6 +7,8 @@ metadata read), without knowing what zarr is.
 
 from __future__ import annotations
 
+import re
+
 from ..archive.cohort import OpenProfile
 
 #: Files whose presence marks the root of a zarr v2 hierarchy.
@@ -31,3 +33,18 @@ OPEN_PROFILE = OpenProfile(head_names=METADATA_FILES, tail_names=(CONSOLIDATED,)
 def is_metadata(name: str) -> bool:
     """Whether the entry ``name`` is a zarr metadata file (``a/b/.zarray``, ``zarr.json``)."""
     return name.rpartition("/")[2] in METADATA_FILES
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def key_order(name: str) -> tuple[tuple[str | int, ...], str]:
+    """Sort key putting chunk keys in the order zarr reads them: their numbers as numbers.
+
+    ``c/5/9`` before ``c/5/10`` (a plain sort puts ``c/5/10`` .. ``c/5/109`` first), and
+    ``5.9`` before ``5.10`` (zarr 2's separator): C order of the chunk grid, the order
+    zarr asks for an array's chunks. Other names sort the same way (``ch2`` before
+    ``ch10``); the name itself breaks ties (``a01`` and ``a1``).
+    """
+    parts = _DIGITS.split(name)  # text at even positions, digits at odd: comparable
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name

@@ -4,14 +4,15 @@ Archives written by zarr's ``ZipStore`` put each ``.zarray`` in front of its
 chunks and keep every rewritten key as a duplicate entry, so a remote reader
 pays a range GET per metadata key. :func:`pack` copies the newest version of
 every entry through a :class:`~remote_zip_store.zarr2.write.ZipWriteStore`:
-chunks first (in the source's order), then all metadata beside the central
+chunks first, in key order (``c/9`` before ``c/10``: the order zarr reads them, so
+read-ahead follows a whole-array read), then all metadata beside the central
 directory, where the reader's one suffix GET at open already has them.
 :func:`open_cost` measures what that saves.
 
 ``layout="ozx"`` (the default for a destination ending in ``.ozx``) writes a
 single-file OME-Zarr (RFC-9) instead: since every key is known before the first
 is written, the ``zarr.json`` entries go first in the file as well as in the
-central directory (root, then breadth-first), then the rest in the source's
+central directory (root, then breadth-first), then the rest in key
 order; stored entries, ZIP64 end records, the RFC-9 comment. A hierarchy that
 is not zarr v3, or has no root ``zarr.json``, is refused before anything is written.
 """
@@ -26,7 +27,7 @@ from typing import Any
 from ..archive.writer import WriteOptions
 from ..errors import InvalidURLError, LayoutError
 from ..hierarchy.frontend import READ_OPTION_NAMES, open_archive
-from ..hierarchy.names import ZARR_V3_METADATA, is_metadata
+from ..hierarchy.names import ZARR_V3_METADATA, is_metadata, key_order
 from ..hierarchy.roots import detect_root, resolve_root
 from ..hierarchy.session import (  # ZipWriteStore's rules without zarr (zarr 2 or 3)
     WriteSession,
@@ -179,13 +180,19 @@ def pack(
 
 
 def _directory_files(root: str) -> list[tuple[str, str]]:
-    """Every file under ``root`` as (key with ``/`` separators, path), in sorted order."""
+    """Every file under ``root`` as (key with ``/`` separators, path), in key order.
+
+    Key order (:func:`~remote_zip_store.hierarchy.names.key_order`) is the order zarr
+    reads an array's chunks in (``c/9`` before ``c/10``), so a whole-array read is a
+    scan of the archive that read-ahead serves; a sorted-name walk put ``c/10`` ..
+    ``c/109`` right after ``c/1``, which left read-ahead nothing to follow (issue 19).
+    """
     files: list[tuple[str, str]] = []
-    for folder, dirs, filenames in os.walk(root):
-        dirs.sort()
-        for filename in sorted(filenames):
+    for folder, _, filenames in os.walk(root):
+        for filename in filenames:
             path = os.path.join(folder, filename)
             files.append((os.path.relpath(path, root).replace(os.sep, "/"), path))
+    files.sort(key=lambda item: key_order(item[0]))
     return files
 
 
@@ -245,9 +252,9 @@ def _directory_items(
 
 
 def _entries(index: Any, names: list[str]) -> list[Entry]:
-    """The newest entry of each name, in archive order."""
+    """The newest entry of each name, in key order (see :func:`_directory_files`)."""
     entries: list[Entry] = [e for e in (index.get(n) for n in names) if e is not None]
-    entries.sort(key=lambda e: e.header_offset)
+    entries.sort(key=lambda e: key_order(e.name))
     return entries
 
 
