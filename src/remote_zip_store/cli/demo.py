@@ -1,6 +1,8 @@
 """``remote-zip-store demo``: no server needed, the README's first command.
 
-Starts moto's S3 server in-process on 127.0.0.1, uploads the sample EEG-like
+Starts a small S3-compatible endpoint in-process on 127.0.0.1
+(:mod:`remote_zip_store.testing.minis3`: the standard library only, so the demo extra
+installs nothing beyond the store's own dependencies), uploads the sample EEG-like
 archive, reads it with :class:`RemoteZipStore` and prints the tree, a slice
 and the requests/bytes that took, next to the s3fs+ZipFileSystem+FSMap chain
 on the same archive when s3fs is installed.
@@ -9,7 +11,6 @@ on the same archive when s3fs is installed.
 from __future__ import annotations
 
 import logging
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -33,16 +34,9 @@ def install_hint() -> str:
 
 
 def run_demo(channels: int = 4) -> int:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:
-        print(
-            f"the demo needs moto's S3 server ({exc}): {install_hint()}",
-            file=sys.stderr,
-        )
-        return 2
     import zarr
 
+    from ..testing.minis3 import MiniS3Server
     from ..testing.netsim import Condition, NetSim
     from ..testing.sample import write_sample_archive, zarr_major
     from ..transport.s3 import S3Options
@@ -61,11 +55,9 @@ def run_demo(channels: int = 4) -> int:
     # Under zarr 3 the sample is zarr format 3 (zarr.json); under zarr 2, format 2.
     zarr_format = 3 if zarr_major() >= 3 else 2
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     # The simulated link cancels its relay tasks on close; that is not an error to show.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    server = MiniS3Server().start()
     link: NetSim | None = None
     try:
         host, port = server.get_host_and_port()
@@ -81,8 +73,9 @@ def run_demo(channels: int = 4) -> int:
             path = write_sample_archive(
                 Path(tmp) / "recording.zarr.zip", channels=channels, zarr_format=zarr_format
             )
-            size = Path(path).stat().st_size
-            s3.upload_file(path, "demo", "recording.zarr.zip")
+            body = Path(path).read_bytes()
+            size = len(body)
+            s3.put_object(Bucket="demo", Key="recording.zarr.zip", Body=body)
         url = "s3://demo/recording.zarr.zip"
         print(
             f"in-process S3 at {connection.endpoint_url}; uploaded {url} ({size:,} bytes, "

@@ -1,1 +1,2 @@
-"""Test and benchmark helpers shipped with the package (the demo uses the simulated link)."""
+"""Test and benchmark helpers shipped with the package (the demo uses the simulated link
+and :mod:`.minis3`, its in-process S3 endpoint)."""
