@@ -224,16 +224,10 @@ def test_small_archive_costs_no_request_after_the_open(tmp_path: Path, moto: S3S
 
 
 def test_importing_refs_imports_no_zarr_fsspec_or_icechunk() -> None:
-    import subprocess
-    import sys
+    from .imports import loaded_by
 
-    code = (
-        "import sys, remote_zip_store.verbs.refs, remote_zip_store.cli.refs; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('zarr', 'fsspec', 'icechunk', 'numcodecs')))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    modules = ["remote_zip_store.verbs.refs", "remote_zip_store.cli.refs"]
+    assert loaded_by(modules, ["zarr", "fsspec", "icechunk", "numcodecs"]) == []
 
 
 def test_http_archive_refs_name_the_url_and_presigned_urls_are_given(tmp_path: Path) -> None:

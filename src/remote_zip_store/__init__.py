@@ -19,10 +19,9 @@ front end (:mod:`.zarr3` under zarr >= 3, :mod:`.zarr2` under zarr 2.18).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from . import _legacy
+from . import _lazy, _legacy
 
 __version__ = "0.1.0"
 
@@ -90,20 +89,12 @@ def zarr_front_end() -> str:
     return front_end()
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if module in ("store", "write"):
-        module = f"{zarr_front_end()}.{module}"
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # resolved once
-    return value
+def _module(listed: str) -> str:
+    """``store``/``write`` are the installed zarr's front end's; the rest as listed."""
+    return f"{zarr_front_end()}.{listed}" if listed in ("store", "write") else listed
 
 
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
-
+__getattr__, __dir__ = _lazy.lazy_names(__name__, _LAZY, globals(), _module)
 
 __all__ = [
     "ArchiveAccessError",
