@@ -1,4 +1,4 @@
-"""Kerchunk references into a zip (``remote_zip_store.verbs.refs``), read back through fsspec's
+"""Kerchunk references into a zip (``remote_zip_store.verbs._refs``), read back through fsspec's
 ReferenceFileSystem and zarr 2: the same arrays as :class:`RemoteZipStore`, the data
 offsets found with coalesced local-header reads."""
 
@@ -18,9 +18,9 @@ import zarr
 
 from remote_zip_store.cli import main
 from remote_zip_store.errors import UnsupportedArchiveError
-from remote_zip_store.hierarchy.frontend import open_archive
+from remote_zip_store.hierarchy._frontend import open_archive
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.refs import MAX_LISTED, kerchunk_refs
+from remote_zip_store.verbs._refs import MAX_LISTED, kerchunk_refs
 
 from . import craft
 from .archives import make_zarr_zip
@@ -228,7 +228,7 @@ def test_importing_refs_imports_no_zarr_fsspec_or_icechunk() -> None:
     import sys
 
     code = (
-        "import sys, remote_zip_store.verbs.refs, remote_zip_store.cli.refs; "
+        "import sys, remote_zip_store.verbs._refs, remote_zip_store.cli._refs; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('zarr', 'fsspec', 'icechunk', 'numcodecs')))"
     )
