@@ -43,7 +43,10 @@ from __future__ import annotations
 import datetime
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import botocore.credentials
 import botocore.exceptions
@@ -51,8 +54,9 @@ import obstore
 import obstore.exceptions
 from obstore.store import S3Store
 
+from . import _deadline as deadline
 from . import _retry as retry
-from ._forksafe import ForkSafeLock, SharedByKey
+from ._forksafe import ForkSafeLock, PerProcess, SharedByKey
 from ._status import RETRY_CODES, RETRY_STATUS
 
 if TYPE_CHECKING:
@@ -70,6 +74,34 @@ _STATUS = re.compile(rb"status code: (\d{3})|status (\d{3})")
 _TRANSIENT = re.compile(
     r"HTTP error|error sending request|timed out|[Tt]imeout|[Cc]onnection|body error|reset"
 )
+
+T = TypeVar("T")
+
+#: Threads that wait for obstore calls made under a deadline (see :func:`_within_deadline`).
+_WAITERS: PerProcess[ThreadPoolExecutor] = PerProcess(
+    lambda: ThreadPoolExecutor(32, thread_name_prefix="rzs-obstore-deadline"),
+    close=lambda pool: pool.shutdown(wait=False),
+)
+
+
+def _within_deadline(call: Callable[[], T]) -> T:
+    """``call()``, given up when the operation's deadline (``timeout=``) is reached.
+
+    obstore takes its timeouts per store, not per call, so a deadline cannot shrink them
+    as the lean path shrinks urllib3's. Under a deadline the call runs in a helper thread
+    and the caller stops waiting when the time is up (the call ends on its own, within
+    ``read_timeout``); the retry loop then reports the deadline. Without one: a plain call.
+    """
+    bound = deadline.current()
+    if bound is None:
+        return call()
+    left = max(deadline.MIN_WAIT, bound.remaining())
+    future = _WAITERS.get().submit(call)
+    try:
+        return future.result(timeout=left)
+    except FutureTimeout:
+        raise retry.Retry(f"no answer within the time left ({left:.2f} s) (timeout)") from None
+
 
 #: obstore's own exception classes and the HTTP status each stands for.
 _CLASS_STATUS: tuple[tuple[type[BaseException], int], ...] = (
@@ -193,7 +225,9 @@ class ObstoreS3:
         store = self.store(bucket)
         if operation == "head_object":
             try:
-                meta = obstore.head(store, key)
+                meta = _within_deadline(lambda: obstore.head(store, key))
+            except retry.Retry:
+                raise
             except Exception as exc:
                 raise _client_error(exc, "HEAD") from exc
             return _response(meta["e_tag"], meta.get("version"), int(meta["size"]))
@@ -205,7 +239,11 @@ class ObstoreS3:
         if "VersionId" in kwargs:
             options["version"] = kwargs["VersionId"]
         try:
-            result = obstore.get(store, key, options=options)  # type: ignore[arg-type]
+            result = _within_deadline(
+                lambda: obstore.get(store, key, options=options)  # type: ignore[arg-type]
+            )
+        except retry.Retry:
+            raise
         except Exception as exc:
             raise _client_error(exc, "GET") from exc
         meta = result.meta
@@ -271,7 +309,7 @@ class _Body:
 
     def read(self) -> bytes:
         try:
-            return bytes(self._result.bytes())
+            return bytes(_within_deadline(self._result.bytes))
         except obstore.exceptions.BaseError as exc:  # broke off mid-body: the source retries
             timed_out = " (timeout)" if "TimedOut" in str(exc) else ""
             reason = f"{type(exc).__name__}: {_first_line(exc)}{timed_out}"
