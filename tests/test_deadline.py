@@ -22,7 +22,7 @@ import pytest
 
 from remote_zip_store import DeadlineExceededError, ReadOptions, SourceError
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.many import open_many
+from remote_zip_store.verbs._many import open_many
 
 from .archives import make_zip
 from .faultproxy import Fault, FaultProxy, fault_proxy

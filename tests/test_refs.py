@@ -1,4 +1,4 @@
-"""Kerchunk references into a zip (``remote_zip_store.verbs.refs``), read back through fsspec's
+"""Kerchunk references into a zip (``remote_zip_store.verbs._refs``), read back through fsspec's
 ReferenceFileSystem and zarr 2: the same arrays as :class:`RemoteZipStore`, the data
 offsets found with coalesced local-header reads."""
 
@@ -18,9 +18,9 @@ import zarr
 
 from remote_zip_store.cli import main
 from remote_zip_store.errors import UnsupportedArchiveError
-from remote_zip_store.hierarchy.frontend import open_archive
+from remote_zip_store.hierarchy._frontend import open_archive
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.refs import MAX_LISTED, kerchunk_refs
+from remote_zip_store.verbs._refs import MAX_LISTED, kerchunk_refs
 
 from . import craft
 from .archives import make_zarr_zip
@@ -226,7 +226,7 @@ def test_small_archive_costs_no_request_after_the_open(tmp_path: Path, moto: S3S
 def test_importing_refs_imports_no_zarr_fsspec_or_icechunk() -> None:
     from .imports import loaded_by
 
-    modules = ["remote_zip_store.verbs.refs", "remote_zip_store.cli.refs"]
+    modules = ["remote_zip_store.verbs._refs", "remote_zip_store.cli._refs"]
     assert loaded_by(modules, ["zarr", "fsspec", "icechunk", "numcodecs"]) == []
 
 

@@ -18,7 +18,7 @@ import zarr
 
 from remote_zip_store.errors import KeyNotFoundError
 from remote_zip_store.testing.contract import Zarr3FrontEnd
-from remote_zip_store.verbs.frontends import front_end, store_class
+from remote_zip_store.verbs._frontends import front_end, store_class
 
 #: True under zarr-python 3 (the zarr-3 front end), False under zarr 2.18.
 ZARR3 = front_end() == "zarr3"

@@ -28,8 +28,8 @@ __version__ = "0.1.0"
 _legacy.install()
 
 if TYPE_CHECKING:
-    from .archive.reader import ReadOptions, ZipArchive
-    from .archive.writer import WriteOptions
+    from .archive._reader import ReadOptions, ZipArchive
+    from .archive._writer import WriteOptions
     from .errors import (
         ArchiveAccessError,
         ArchiveChangedError,
@@ -47,14 +47,14 @@ if TYPE_CHECKING:
         UnsupportedArchiveError,
     )
     from .transport import HTTPSource, LocalSource, S3Options, S3Source, Source
-    from .verbs.many import open_many
-    from .zarr2.store import ReadOnlyStoreError, RemoteZipStore
-    from .zarr2.write import ZipWriteStore
+    from .verbs._many import open_many
+    from .zarr2._store import ReadOnlyStoreError, RemoteZipStore
+    from .zarr2._write import ZipWriteStore
 
 #: Public name -> the module that defines it.
 _LAZY = {
-    "ReadOptions": "archive.reader",
-    "ZipArchive": "archive.reader",
+    "ReadOptions": "archive._reader",
+    "ZipArchive": "archive._reader",
     "ArchiveAccessError": "errors",
     "ArchiveChangedError": "errors",
     "ArchiveNotFoundError": "errors",
@@ -69,29 +69,29 @@ _LAZY = {
     "SourceError": "errors",
     "StoreClosedError": "errors",
     "UnsupportedArchiveError": "errors",
-    "open_many": "verbs.many",
+    "open_many": "verbs._many",
     "HTTPSource": "transport",
     "LocalSource": "transport",
     "S3Options": "transport",
     "S3Source": "transport",
     "Source": "transport",
-    "ReadOnlyStoreError": "store",  # the installed zarr's front end (verbs.frontends)
+    "ReadOnlyStoreError": "store",  # the installed zarr's front end (verbs._frontends)
     "RemoteZipStore": "store",
     "ZipWriteStore": "write",
-    "WriteOptions": "archive.writer",
+    "WriteOptions": "archive._writer",
 }
 
 
 def zarr_front_end() -> str:
     """The front-end package for the installed zarr: ``"zarr3"`` (zarr >= 3) or ``"zarr2"``."""
-    from .verbs.frontends import front_end
+    from .verbs._frontends import front_end
 
     return front_end()
 
 
 def _module(listed: str) -> str:
     """``store``/``write`` are the installed zarr's front end's; the rest as listed."""
-    return f"{zarr_front_end()}.{listed}" if listed in ("store", "write") else listed
+    return f"{zarr_front_end()}._{listed}" if listed in ("store", "write") else listed
 
 
 __getattr__, __dir__ = _lazy.lazy_names(__name__, _LAZY, globals(), _module)

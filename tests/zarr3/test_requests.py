@@ -20,7 +20,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zarr3.store import RemoteZipStore
+from remote_zip_store.zarr3._store import RemoteZipStore
 
 from .helpers import make_zip, write_hierarchy
 

@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from ..archive import cohort
+from ..archive import _cohort as cohort
 from ..errors import (
     ArchiveChangedError,
     CorruptEntryError,
@@ -53,8 +53,8 @@ from ..errors import (
     RemoteZipError,
     StoreClosedError,
 )
-from ..verbs.frontends import front_end as installed_front_end_name
-from ..verbs.frontends import zarr_major
+from ..verbs._frontends import front_end as installed_front_end_name
+from ..verbs._frontends import zarr_major
 from .sample import write_sample_archive
 from .servers import S3Server
 
