@@ -28,7 +28,7 @@ from .worlds import ZARR3
 def test_the_contract_drives_the_installed_front_end() -> None:
     front_end = installed_front_end()
     assert type(front_end) is (Zarr3FrontEnd if ZARR3 else Zarr2FrontEnd)
-    assert front_end.store_class.__module__ == f"remote_zip_store.{front_end.name}.store"
+    assert front_end.store_class.__module__ == f"remote_zip_store.{front_end.name}._store"
 
 
 class TestLocalFile(FrontEndContract):

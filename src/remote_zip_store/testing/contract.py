@@ -143,8 +143,8 @@ class FrontEnd(abc.ABC):
 
     @property
     def store_class(self) -> Any:
-        """This front end's ``RemoteZipStore`` (importable under its own zarr only)."""
-        return importlib.import_module(f"{_PACKAGE}.{self.name}.store").RemoteZipStore
+        """This front end's ``RemoteZipStore`` (its face imports under its own zarr only)."""
+        return importlib.import_module(f"{_PACKAGE}.{self.name}").RemoteZipStore
 
     def open(self, url: str | os.PathLike[str], **kwargs: Any) -> Any:
         return self.store_class(url, **kwargs)
