@@ -119,8 +119,10 @@ def test_body_faults_beyond_the_retries_raise_source_error(
 def test_faults_in_getitems_return_all_or_raise(
     server: S3Server, proxy: FaultProxy, archive_url: str
 ) -> None:
-    # No coalescing: one GET per key, so faults hit several concurrent requests.
-    store = open_store(server, proxy, archive_url, coalesce_gap=0, coalesce_max=1)
+    # No coalescing: one GET per key, so faults hit several concurrent requests. Which GETs
+    # take the 8 faults depends on timing: one key may take all of them, so its retries
+    # must outlast 8 (body_retries=8), or the test would fail for the order, not the store.
+    store = open_store(server, proxy, archive_url, coalesce_gap=0, coalesce_max=1, body_retries=8)
     keys = [f"arr/{i}.0" for i in range(0, 20, 2)]
     proxy.clear()
     proxy.arm(Fault("reset", count=4, nbytes=10))
