@@ -33,9 +33,9 @@ import zarr
 from zarr.storage import LocalStore, ZipStore
 
 from remote_zip_store.testing.servers import S3Server, moto_server
-from remote_zip_store.verbs.pack import pack
-from remote_zip_store.zarr3.store import RemoteZipStore
-from remote_zip_store.zipfmt.parse import span
+from remote_zip_store.verbs._pack import pack
+from remote_zip_store.zarr3._store import RemoteZipStore
+from remote_zip_store.zipfmt._parse import span
 
 CHANNELS = 16
 CHUNKS = 120

@@ -171,7 +171,7 @@ def test_the_demo_runs_without_moto_or_flask() -> None:
 
 
 def test_demo_hint_keeps_zarr_2() -> None:
-    from remote_zip_store.cli.demo import install_hint
+    from remote_zip_store.cli._demo import install_hint
 
     assert "pip install '.[demo]'" in install_hint()
 
@@ -181,7 +181,7 @@ def test_demo_runs_and_says_what_each_row_moved() -> None:
 
 
 def test_describe_rows_says_the_chain_fetched_everything_at_open() -> None:
-    from remote_zip_store.verbs.compare import Cost, Measurement, describe_rows
+    from remote_zip_store.verbs._compare import Cost, Measurement, describe_rows
 
     store = Measurement("remote-zip-store", "", Cost(2, 100, 0.1), Cost(3, 900, 0.2), 0.0)
     chain = Measurement("s3fs+ZipFileSystem+FSMap", "", Cost(9, 1000, 0.5), Cost(0, 0, 0.0), 0.0)

@@ -20,10 +20,10 @@ import pytest
 import zarr
 
 from remote_zip_store import BadArchiveError, RemoteZipStore
-from remote_zip_store.archive.writer import WriteOptions
-from remote_zip_store.hierarchy.names import is_metadata
+from remote_zip_store.archive._writer import WriteOptions
+from remote_zip_store.hierarchy._names import is_metadata
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.pack import open_cost, pack
+from remote_zip_store.verbs._pack import open_cost, pack
 
 from .test_cli import command, env_for, run_on_a_terminal
 from .worlds import create, directory_store, group, open_group, tree, zip_store
@@ -218,7 +218,7 @@ def write_tree(folder: Path, entries: dict[str, bytes]) -> Path:
 
 def assert_packed_ozx(body: bytes, url: str, entries: dict[str, bytes], **read: Any) -> None:
     """zarr.json first in the directory and the file; stored; ZIP64; comment; check is clean."""
-    from remote_zip_store.verbs.check import check
+    from remote_zip_store.verbs._check import check
 
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         assert zf.testzip() is None

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from remote_zip_store import LocalSource, ReadOptions
-from remote_zip_store.archive.readahead import (
+from remote_zip_store.archive._readahead import (
     CREDIT,
     DEPTH,
     MIN_SPAN,
@@ -26,7 +26,7 @@ from remote_zip_store.archive.readahead import (
 from remote_zip_store.errors import SourceError
 from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zipfmt.parse import span
+from remote_zip_store.zipfmt._parse import span
 
 from .worlds import ZARR3, RemoteZipStore, open_zarr
 

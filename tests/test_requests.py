@@ -18,8 +18,8 @@ from remote_zip_store import ReadOptions
 from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.transport import LocalSource
-from remote_zip_store.zipfmt.parse import span
-from remote_zip_store.zipfmt.planner import ByteRange, plan
+from remote_zip_store.zipfmt._parse import span
+from remote_zip_store.zipfmt._planner import ByteRange, plan
 
 from .archives import make_zip
 from .faultproxy import FaultProxy, fault_proxy

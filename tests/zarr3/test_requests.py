@@ -20,7 +20,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zarr3.store import RemoteZipStore
+from remote_zip_store.zarr3._store import RemoteZipStore
 
 from .helpers import make_zip, write_hierarchy
 
@@ -478,7 +478,7 @@ def test_a_directory_store_zipped_moves_what_it_needs(
     (``c/0/0, c/0/1, c/0/10, c/0/100`` ..., as pack once wrote it): read whole, no more
     than the chunks' bytes (it moved 1.22-1.35x, read-ahead running past ``c/0/99`` into
     bytes read long before or after), and pack's layout in few requests (899 before)."""
-    from remote_zip_store.verbs.pack import pack
+    from remote_zip_store.verbs._pack import pack
 
     path = tmp_path / "out.zip"
     if layout == "pack":

@@ -7,8 +7,9 @@ def forget_process_state() -> None:
     """Drop the process-wide state a store reuses: shared boto3 clients, HTTP pools and
     cohort hints (a warm connection or a hint taught by another archive is what a new
     process does not have), and fsspec's cached filesystems when fsspec is installed."""
-    from ..archive import cohort
-    from ..transport import http, s3
+    from ..archive import _cohort as cohort
+    from ..transport import _http as http
+    from ..transport import _s3 as s3
 
     s3.clear_shared_clients()
     http.clear_shared_pools()
