@@ -49,11 +49,11 @@ TARGETS = {"ls (local)": 0.2, "ls (S3)": 0.5}
 #: --first-open contenders: name -> (modules imported before the clock starts, label).
 FIRST_OPEN = {
     "remote-zip-store": (
-        ("remote_zip_store.zarr3.store", "remote_zip_store.transport.s3"),
+        ("remote_zip_store.zarr3._store", "remote_zip_store.transport._s3"),
         "RemoteZipStore (lean, the default)",
     ),
     "remote-zip-store-obstore": (
-        ("remote_zip_store.zarr3.store", "remote_zip_store.transport.s3", "obstore.store"),
+        ("remote_zip_store.zarr3._store", "remote_zip_store.transport._s3", "obstore.store"),
         "RemoteZipStore, transport='obstore'",
     ),
     "obstore-reader-zipstore": (
@@ -84,7 +84,7 @@ def obstore_store():
 
 def open_group():
     if name.startswith("remote-zip-store"):
-        from remote_zip_store.zarr3.store import RemoteZipStore
+        from remote_zip_store.zarr3._store import RemoteZipStore
         extra = {"transport": "obstore"} if name.endswith("-obstore") else {}
         store = RemoteZipStore(f"s3://{t['bucket']}/{t['key']}", endpoint_url=t["endpoint_url"],
                                aws_access_key_id=t["access_key"],

@@ -372,12 +372,12 @@ def _obstore_reader_zipstore(t: Target) -> Handle:
 
 
 def ours_class() -> Any:
-    """This project's zarr-3 store: ``remote_zip_store.zarr3.store`` (or the package's export
+    """This project's zarr-3 store: ``remote_zip_store.zarr3._store`` (or the package's export
     when it dispatches on the installed zarr)."""
     import zarr.abc.store
 
     try:
-        from remote_zip_store.zarr3.store import RemoteZipStore
+        from remote_zip_store.zarr3._store import RemoteZipStore
     except ImportError:
         from remote_zip_store import RemoteZipStore
     if not issubclass(RemoteZipStore, zarr.abc.store.Store):

@@ -12,9 +12,7 @@ import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import botocore
 import botocore.config
@@ -24,11 +22,20 @@ import pytest
 from remote_zip_store import ArchiveAccessError, S3Source, SourceError
 from remote_zip_store.testing.cold import forget_process_state
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.transport import S3Options, s3config, s3lean
-from remote_zip_store.zipfmt.parse import span
+from remote_zip_store.transport import S3Options
+from remote_zip_store.transport import _s3config as s3config
+from remote_zip_store.transport import _s3lean as s3lean
+from remote_zip_store.zipfmt._parse import span
 
 from .archives import make_zip
-from .faultproxy import Fault, FaultProxy, fault_proxy
+from .faultproxy import (  # the fixtures: pytest finds them by name
+    Fault,
+    FaultProxy,
+    fault_proxy,
+    open_store,
+    proxy_fixture,  # noqa: F401
+    server_fixture,  # noqa: F401
+)
 from .worlds import RemoteZipStore
 
 ENTRIES = {".zgroup": b'{"zarr_format": 2}', **{f"a/{i}": os.urandom(3000) for i in range(30)}}
@@ -38,29 +45,9 @@ needs_lean = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module", params=["moto", "seaweedfs"])
-def server(request: pytest.FixtureRequest) -> S3Server:
-    found: S3Server = request.getfixturevalue(request.param)
-    return found
-
-
 @pytest.fixture(scope="module")
 def archive_url(server: S3Server) -> str:
     return server.put(make_zip(ENTRIES))
-
-
-@pytest.fixture
-def proxy(server: S3Server) -> Iterator[FaultProxy]:
-    with fault_proxy(server.endpoint_url, lifetime=120) as p:
-        yield p
-    s3lean.clear_shared_lean()  # regions learned through this proxy stay with it
-
-
-def open_store(server: S3Server, proxy: FaultProxy, url: str, **kwargs: Any) -> RemoteZipStore:
-    options: dict[str, Any] = dict(server.store_kwargs(), endpoint_url=proxy.endpoint_url)
-    options.update(tail_size=1024, retry_backoff=0.01, max_attempts=3, root="", head_size=0)
-    options.update(kwargs)
-    return RemoteZipStore(url, **options)
 
 
 def chunk_range(store: RemoteZipStore, key: str) -> str:
@@ -149,15 +136,15 @@ def test_reading_builds_no_boto3_client_and_loads_no_s3_model(moto: S3Server) ->
         f"""
         import json
         from tests.worlds import RemoteZipStore
-        from remote_zip_store.transport import s3, s3config
+        from remote_zip_store.transport import _s3 as s3, _s3config as s3config
         kwargs = json.loads({json.dumps(json.dumps(moto.store_kwargs()))})
         with RemoteZipStore({url!r}, **kwargs) as store:
             assert store["a/7"] == bytes.fromhex({ENTRIES["a/7"].hex()!r})
             assert store.getitems(["a/1", "a/20"]).keys() == {{"a/1", "a/20"}}
-        assert not s3._SHARED.peek(), "a boto3 client was built"
+        assert not s3._SHARED.built(), "a boto3 client was built"
         loaded = [k for k in (s3config._LOADER._cache if s3config._LOADER else {{}}) if "s3" in k]
         assert not loaded, loaded
-        from remote_zip_store.transport import s3lean
+        from remote_zip_store.transport import _s3lean as s3lean
         (lean,) = s3lean._SHARED.peek().values()
         # botocore's ~500 builtin handlers never registered: no event was needed
         assert lean._session._original_handler._pending is not None

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 
 from remote_zip_store import ReadOptions
-from remote_zip_store.archive import cohort, indexcache
-from remote_zip_store.hierarchy.names import is_metadata
+from remote_zip_store.archive import _cohort as cohort
+from remote_zip_store.archive import _indexcache as indexcache
+from remote_zip_store.hierarchy._names import is_metadata
 from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
 

@@ -241,7 +241,7 @@ def test_unpickled_copies_share_one_directory_read(moto: S3Server, tmp_path: Pat
 
 
 def test_index_cache_is_bounded() -> None:
-    from remote_zip_store.archive import indexcache
+    from remote_zip_store.archive import _indexcache as indexcache
 
     index: Any = object()  # stands in for a parsed index
     indexcache.clear()

@@ -29,11 +29,11 @@ from remote_zip_store import (
     UnsupportedArchiveError,
     ZipArchive,
 )
-from remote_zip_store.archive.reader import ReadOptions
+from remote_zip_store.archive._reader import ReadOptions
 from remote_zip_store.errors import RemoteZipError, context
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zipfmt.index import ZipIndex
-from remote_zip_store.zipfmt.parse import (
+from remote_zip_store.zipfmt._index import ZipIndex
+from remote_zip_store.zipfmt._parse import (
     EOCD_SIGNATURE,
     EOCD_SIZE,
     MAX_COMMENT,

@@ -11,13 +11,15 @@ def forget_process_state() -> None:
     connections), HTTP pools and cohort hints (a warm connection or a hint taught by
     another archive is what a new process does not have), and fsspec's cached
     filesystems when fsspec is installed."""
-    from ..archive import cohort
-    from ..transport import http, s3, s3lean
+    from ..archive import _cohort as cohort
+    from ..transport import _http as http
+    from ..transport import _s3 as s3
+    from ..transport import _s3lean as s3lean
 
     s3.clear_shared_clients()
     s3lean.clear_shared_lean()
-    if "remote_zip_store.transport.obstore" in sys.modules:  # never imported for this
-        sys.modules["remote_zip_store.transport.obstore"].clear_shared_obstore()
+    if "remote_zip_store.transport._obstore" in sys.modules:  # never imported for this
+        sys.modules["remote_zip_store.transport._obstore"].clear_shared_obstore()
     http.clear_shared_pools()
     cohort.clear()
     try:
