@@ -145,7 +145,7 @@ def test_reading_builds_no_boto3_client_and_loads_no_s3_model(moto: S3Server) ->
         loaded = [k for k in (s3config._LOADER._cache if s3config._LOADER else {{}}) if "s3" in k]
         assert not loaded, loaded
         from remote_zip_store.transport import _s3lean as s3lean
-        (lean,) = s3lean._SHARED.peek().values()
+        (lean,) = s3lean._SHARED.held()
         # botocore's ~500 builtin handlers never registered: no event was needed
         assert lean._session._original_handler._pending is not None
         """

@@ -133,6 +133,10 @@ class SharedByKey(Generic[K, T]):
         """Whether this process holds any resource (never builds)."""
         return bool(self._entries.peek())
 
+    def held(self) -> list[T]:
+        """The resources this process holds (never builds)."""
+        return [value for value, _ in (self._entries.peek() or {}).values()]
+
     def clear(self) -> None:
         """Forget this process's resources (holders keep theirs)."""
         with self._lock:
