@@ -40,6 +40,7 @@ SECTIONS: list[tuple[str, list[str]]] = [
     ("remote_zip_store.transport.sinks", ["open_sink", "S3MultipartSink", "LocalSink", "Sink"]),
     ("remote_zip_store.verbs.pack", ["pack", "open_cost", "PackResult", "OpenCost"]),
     ("remote_zip_store.verbs.many", ["open_many"]),
+    ("remote_zip_store.verbs.catalog", ["build_catalog", "load_catalog", "IndexReport"]),
     ("remote_zip_store.verbs.scan", ["scan", "ScanRow", "parse_prefix"]),
     ("remote_zip_store.verbs.check", ["check", "Report", "Finding"]),
     (

@@ -403,6 +403,22 @@ class ZipArchive:
     def entry(self, name: str) -> Entry | None:
         return self.index.get(name)
 
+    def read_buffered(self, entry: Entry) -> bytes | None:
+        """``entry``'s contents if the open's buffers (or a catalog's pieces) hold all its
+        bytes, else None: never a request. For the caller's own decisions (an array's
+        ``node_type``), not for data it returns: on a provisional archive it does not
+        count as served (:meth:`adopt`)."""
+        with context(self.url, entry.name):
+            check_supported(entry)
+            raw = self._from_buffers(*self._checked_span(entry))
+            if raw is None:
+                return None
+            start = self._data_offset(entry, raw)
+            stop = start + entry.compressed_size
+            if len(raw) < stop:
+                return None
+            return decompress(raw[start:stop], entry, verify_crc=self.options.verify_crc)
+
     def read(self, name: str, *, key: str | None = None) -> bytes:
         """The contents of entry ``name``; ``KeyError`` when it does not exist.
 

@@ -142,7 +142,8 @@ class MetadataCache:
         prefix = self.prefix
         wanted = []
         total = 0
-        for name in index.names():  # distinct files: no folders, no shadowed duplicates
+        # distinct files (no folders, no shadowed duplicates); not a listing served
+        for name in index.names(listed=False):
             if name.startswith(prefix) and is_metadata(name):
                 if name in self._values or name in self._single or self._derived(name):
                     continue  # derived from .zmetadata, or already read singly
