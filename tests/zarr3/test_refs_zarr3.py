@@ -275,3 +275,19 @@ def test_recipe_a_cohort_through_icechunk_and_xarray(tmp_path: Path, s3: S3Serve
         np.testing.assert_allclose(
             float(names["means"].isel(archive=i)), expected[2 * epoch : 4 * epoch].mean(), rtol=1e-5
         )
+
+
+def test_the_icechunk_cohort_benchmark_runs(tmp_path: Path) -> None:
+    """benchmarks/icechunk_cohort.py end to end on its own moto, tiny (no link): every
+    contender reads the same values (the benchmark checks), the catalog opens with one GET."""
+    from benchmarks import icechunk_cohort
+
+    out = tmp_path / "r.json"
+    argv = ["--server", "moto", "--archives", "3", "--seconds", "60", "--rtt-ms", "0"]
+    assert icechunk_cohort.main([*argv, "--mbit", "0", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    runs = {run["contender"]: run for run in results["runs"]}
+    assert set(runs) == {"store", "store+catalog", "icechunk"}
+    assert results["export"]["chunks"] == 3 * 4 * 2  # 4 channels of two 30 s chunks each
+    # the catalog's GET, then one GET per archive for its channel (2 chunks, coalesced)
+    assert runs["store+catalog"]["requests"] == 1 + 3
