@@ -355,6 +355,18 @@ def test_the_benchmark_runs(tmp_path: Path) -> None:
     assert results["catalog_5"]["ratio"] <= 1.0
 
 
+def test_the_cpu_benchmark_runs(tmp_path: Path) -> None:
+    """benchmarks/catalog_cpu.py end to end, tiny: catalogs built once, then reused."""
+    from benchmarks import catalog_cpu
+
+    out = tmp_path / "r.json"
+    argv = ["--many", "3", "--repeat", "2", "--catalogs", str(tmp_path / "cats")]
+    assert catalog_cpu.main([*argv, "--json", str(out)]) == 0
+    assert (tmp_path / "cats" / "c3.rzc").exists()
+    assert catalog_cpu.main(argv) == 0  # no server this time: the catalog file is reused
+    assert json.loads(out.read_text())["3"]["open_cpu_s_min"] > 0
+
+
 def test_an_entry_gone_from_the_new_version_is_a_changed_error_naming_it(
     s3: S3Server, recordings: list[bytes], tmp_path: Path
 ) -> None:
