@@ -22,9 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..archive.catalog import (
-    MAX_CATALOG as MAX_CATALOG,
-)
-from ..archive.catalog import (
     Catalog,
     CatalogEntry,
     adopt_entry,
@@ -32,9 +29,6 @@ from ..archive.catalog import (
     load,
     s3_options,
     serialize,
-)
-from ..archive.catalog import (
-    index_of as index_of,
 )
 from ..archive.reader import ReadOptions, ZipArchive
 from ..errors import BadArchiveError, RemoteZipError

@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..archive.catalog import CatalogEntry
+from ..archive.catalog import CatalogEntry, index_of
 from ..archive.reader import ReadOptions, ZipArchive
 from ..errors import InvalidURLError, KeyNotFoundError, describe
 from ..hierarchy.names import METADATA_FILES, ZARR_V3_METADATA, ZATTRS
 from ..hierarchy.roots import resolve_root
 from ..transport.s3 import S3Options, S3Source, list_objects, parse_s3_url, shared_client
 from ..zipfmt.index import ZipIndex
-from .catalog import index_of, plan_opens
+from .catalog import plan_opens
 from .engine import run_many
 
 if TYPE_CHECKING:
