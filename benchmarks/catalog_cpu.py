@@ -47,7 +47,7 @@ def build(many: list[int], folder: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from remote_zip_store.testing.servers import moto_server
-    from remote_zip_store.verbs.catalog import build_catalog
+    from remote_zip_store.verbs._catalog import build_catalog
 
     with tempfile.TemporaryDirectory() as tmp:
         datas = recordings(max(many), Path(tmp))

@@ -47,7 +47,7 @@ from remote_zip_store import RemoteZipStore, open_many
 from remote_zip_store.testing.netsim import Condition
 from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server
-from remote_zip_store.verbs.catalog import build_catalog
+from remote_zip_store.verbs._catalog import build_catalog
 
 TARGETS = {100: 0.1, 1000: 0.3}
 

@@ -20,9 +20,9 @@ import zarr
 
 from read_path import SimulatedLink, eeg_archive  # type: ignore[import-not-found]
 from remote_zip_store import RemoteZipStore, decode
-from remote_zip_store.archive.reader import ZipArchive
+from remote_zip_store.archive._reader import ZipArchive
 from remote_zip_store.transport import LocalSource, Source
-from remote_zip_store.zipfmt.parse import entry_data_offset, span
+from remote_zip_store.zipfmt._parse import entry_data_offset, span
 
 
 def best(fn: object, repeat: int = 5) -> float:

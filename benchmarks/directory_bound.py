@@ -20,7 +20,7 @@ import zipfile
 
 from remote_zip_store import ReadOptions, ZipArchive
 from remote_zip_store.transport import LocalSource
-from remote_zip_store.zipfmt.parse import locate_directory
+from remote_zip_store.zipfmt._parse import locate_directory
 
 
 def main() -> None:

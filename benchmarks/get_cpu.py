@@ -40,7 +40,7 @@ import os
 import urllib3
 
 from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server, weed_binary
-from remote_zip_store.transport.s3 import S3Options, S3Source
+from remote_zip_store.transport._s3 import S3Options, S3Source
 
 
 def paths(server: S3Server, size: int) -> dict[str, Callable[[], bytes]]:
@@ -80,7 +80,7 @@ def paths(server: S3Server, size: int) -> dict[str, Callable[[], bytes]]:
         import obstore
     except ImportError:
         return check(found, expected)
-    from remote_zip_store.transport.obstore import ObstoreS3
+    from remote_zip_store.transport._obstore import ObstoreS3
 
     obs = S3Source(server.bucket, key, options=S3Options(**options, transport="obstore"))
     obs.read_ends(1024)

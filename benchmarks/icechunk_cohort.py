@@ -49,7 +49,7 @@ from remote_zip_store import RemoteZipStore, open_many
 from remote_zip_store.testing.netsim import Condition
 from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server
-from remote_zip_store.verbs.catalog import build_catalog
+from remote_zip_store.verbs._catalog import build_catalog
 
 WORKERS = 32
 
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import icechunk
 
-    from remote_zip_store.verbs.refs import icechunk_credentials, to_icechunk
+    from remote_zip_store.verbs._refs import icechunk_credentials, to_icechunk
 
     server = seaweedfs_server if args.server == "seaweedfs" else moto_server
     condition = Condition.of(f"{args.rtt_ms:g}ms-{args.mbit:g}Mbit", args.rtt_ms, args.mbit)

@@ -13,8 +13,8 @@ from pathlib import Path
 from benchmarks.archives import Archive
 from remote_zip_store import LocalSource, ZipArchive
 from remote_zip_store.testing.netsim import Condition
-from remote_zip_store.zipfmt.index import ZipIndex
-from remote_zip_store.zipfmt.parse import data_end, span
+from remote_zip_store.zipfmt._index import ZipIndex
+from remote_zip_store.zipfmt._parse import data_end, span
 
 _INDEXES: dict[Path, ZipIndex] = {}
 

@@ -4,9 +4,9 @@ Generates the archive with numpy in about a second (one small stored entry per
 key, zarr-like names ``grid/<row>.<col>``, ZIP64 end records like CPython's
 zipfile writes above 65,535 entries), then measures:
 
-* ``parse``: :func:`~remote_zip_store.zipfmt.parse.parse_central_directory` +
-  :class:`~remote_zip_store.zipfmt.index.ZipIndex` on the directory bytes (best of N),
-* ``open``: :class:`~remote_zip_store.archive.reader.ZipArchive` over a local file,
+* ``parse``: :func:`~remote_zip_store.zipfmt._parse.parse_central_directory` +
+  :class:`~remote_zip_store.zipfmt._index.ZipIndex` on the directory bytes (best of N),
+* ``open``: :class:`~remote_zip_store.archive._reader.ZipArchive` over a local file,
   i.e. the tail read, the second read for the rest of the directory, parse, index,
 * ``bytes/entry``: what the index keeps (tracemalloc, everything allocated by
   parse + index that is still alive), then again after a listing is built.
@@ -29,11 +29,11 @@ import zlib
 import numpy as np
 
 from remote_zip_store import RemoteZipStore
-from remote_zip_store.archive.reader import ZipArchive
+from remote_zip_store.archive._reader import ZipArchive
 from remote_zip_store.transport import LocalSource
-from remote_zip_store.zipfmt.index import ZipIndex
-from remote_zip_store.zipfmt.listing import Listing
-from remote_zip_store.zipfmt.parse import CENTRAL_DTYPE, locate_directory, parse_central_directory
+from remote_zip_store.zipfmt._index import ZipIndex
+from remote_zip_store.zipfmt._listing import Listing
+from remote_zip_store.zipfmt._parse import CENTRAL_DTYPE, locate_directory, parse_central_directory
 
 _LOCAL = np.dtype(
     [

@@ -2,14 +2,16 @@
 
 Read-ahead follows the archive's order, so what it costs depends on how the archive
 was written. The same EEG-like dataset (``CHANNELS`` x ``CHUNKS`` chunks of float32,
-zstd) is written four ways: zarr's own ``ZipStore`` (chunks in key order), xarray +
+zstd) is written five ways: zarr's own ``ZipStore`` (chunks in key order), xarray +
 dask into a ``ZipStore`` (chunks in task order), our writer (``RemoteZipStore(...,
-mode="w")``) and ``pack`` of a directory store; each in zarr formats 2 and 3. Each
-row reads ``signals/eeg`` whole, then one channel, cold (a new store) and then warm
-(again, same store), at ``async.concurrency`` 10 and 64, and prints the requests and
-bytes moved (the open and the array's metadata excluded) against the bytes of the
-chunk entries the read needs. Deterministic (counts, not times); needs zarr 3,
-xarray, dask and moto. Run: ``python -m benchmarks.readahead_layouts`` (about a
+mode="w")``), ``pack`` of a directory store, and a zip of that directory in sorted-name
+order (``c/1, c/10, c/100 ..``: what ``pack`` wrote before it wrote key order); each in
+zarr formats 2 and 3. Each row reads ``signals/eeg`` whole, then one channel, cold (a
+new store) and then warm (again, same store), at ``async.concurrency`` 10 and 64, and
+prints the requests and bytes moved (the open and the array's metadata excluded)
+against the bytes of the chunk entries the read needs. Counts, not times (zarr's
+batches vary, so the requests do); needs zarr 3, xarray, dask and moto. Run:
+``python -m benchmarks.readahead_layouts [--layouts pack,"sorted names"]`` (about a
 minute on 2 cores).
 """
 
@@ -19,6 +21,7 @@ import argparse
 import logging
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,9 +33,9 @@ import zarr
 from zarr.storage import LocalStore, ZipStore
 
 from remote_zip_store.testing.servers import S3Server, moto_server
-from remote_zip_store.verbs.pack import pack
-from remote_zip_store.zarr3.store import RemoteZipStore
-from remote_zip_store.zipfmt.parse import span
+from remote_zip_store.verbs._pack import pack
+from remote_zip_store.zarr3._store import RemoteZipStore
+from remote_zip_store.zipfmt._parse import span
 
 CHANNELS = 16
 CHUNKS = 120
@@ -77,6 +80,12 @@ def write(layout: str, path: Path, ds: xr.Dataset, fmt: int, chunk: int) -> None
             folder = path.with_suffix(".zarr")
             ds.to_zarr(LocalStore(folder), group="signals", zarr_format=fmt, encoding=encoding)
             pack(folder, path)
+        elif layout == "sorted names":  # `zip -r` of a directory store, sorted: c/1, c/10 ..
+            folder = path.with_suffix(".zarr")
+            ds.to_zarr(LocalStore(folder), group="signals", zarr_format=fmt, encoding=encoding)
+            with zipfile.ZipFile(path, "w") as zf:
+                for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+                    zf.write(file, file.relative_to(folder).as_posix())
         else:
             raise ValueError(layout)
 
@@ -114,7 +123,12 @@ def measure(url: str, kwargs: dict[str, Any], fmt: int, concurrency: int) -> lis
     return rows
 
 
-def run(server: S3Server, tmp: Path, chunks: int, chunk: int) -> None:
+LAYOUTS = ("zipstore", "xarray+dask", "ours", "pack", "sorted names")
+
+
+def run(
+    server: S3Server, tmp: Path, chunks: int, chunk: int, layouts: tuple[str, ...] = LAYOUTS
+) -> None:
     ds = dataset(CHANNELS, chunks, chunk)
     print(
         "| layout | format | concurrency | read | needed MB | cold req | cold MB (x) "
@@ -122,8 +136,8 @@ def run(server: S3Server, tmp: Path, chunks: int, chunk: int) -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for fmt in (2, 3):
-        for layout in ("zipstore", "xarray+dask", "ours", "pack"):
-            path = tmp / f"{layout}-{fmt}.zip"
+        for layout in layouts:
+            path = tmp / f"{layout.replace(' ', '-')}-{fmt}.zip"
             write(layout, path, ds, fmt, chunk)
             url = server.put_file(path)
             for concurrency in (10, 64):
@@ -142,10 +156,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=CHUNKS, help="chunks per channel")
     parser.add_argument("--chunk", type=int, default=CHUNK, help="samples per chunk")
+    parser.add_argument(
+        "--layouts", default=",".join(LAYOUTS), help=f"comma-separated, of {', '.join(LAYOUTS)}"
+    )
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     with moto_server() as server, tempfile.TemporaryDirectory() as tmp:
-        run(server, Path(tmp), args.chunks, args.chunk)
+        run(server, Path(tmp), args.chunks, args.chunk, tuple(args.layouts.split(",")))
 
 
 if __name__ == "__main__":

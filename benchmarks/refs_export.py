@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     import icechunk
     import zarr
 
-    from remote_zip_store.hierarchy.frontend import open_archive
+    from remote_zip_store.hierarchy._frontend import open_archive
     from remote_zip_store.testing.servers import moto_server, seaweedfs_server
-    from remote_zip_store.verbs.refs import icechunk_credentials, kerchunk_refs, to_icechunk
+    from remote_zip_store.verbs._refs import icechunk_credentials, kerchunk_refs, to_icechunk
 
     server_cm = moto_server() if args.server == "moto" else seaweedfs_server()
     with server_cm as server, tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 from remote_zip_store.testing.servers import moto_server, seaweedfs_server
-from remote_zip_store.verbs.scan import scan
+from remote_zip_store.verbs._scan import scan
 
 
 def zip_bytes(entries: dict[str, bytes]) -> bytes:

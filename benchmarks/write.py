@@ -61,7 +61,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     import botocore.config
     import zarr
 
-    import remote_zip_store.zarr2.write  # noqa: F401  (imported before the baseline, like boto3)
+    import remote_zip_store.zarr2._write  # noqa: F401  (imported before the baseline, like boto3)
     from remote_zip_store import RemoteZipStore
 
     connection = {
@@ -139,10 +139,10 @@ def run_child(
 
 def open_cost(sim: NetSim, server: S3Server, key: str) -> dict[str, Any]:
     """Open through the proxy and read every metadata key as a store does (``tree()``'s
-    reads and the rest): :func:`remote_zip_store.verbs.pack.open_cost`, as a fresh process would
+    reads and the rest): :func:`remote_zip_store.verbs._pack.open_cost`, as a fresh process would
     (no cohort hint from the other archive)."""
-    from remote_zip_store.archive import cohort
-    from remote_zip_store.verbs.pack import open_cost as measure
+    from remote_zip_store.archive import _cohort as cohort
+    from remote_zip_store.verbs._pack import open_cost as measure
 
     cohort.clear()
     sim.reset()

@@ -17,12 +17,15 @@ from typing import Any
 
 OUTPUT = Path(__file__).with_name("api.md")
 
-#: (module, names) in the order the page presents them.
-SECTIONS: list[tuple[str, list[str]]] = [
-    ("remote_zip_store.zarr2.store", ["RemoteZipStore", "ReadOnlyStoreError"]),
-    ("remote_zip_store.archive.reader", ["ReadOptions", "ZipArchive"]),
+#: (public module, the private module whose docstring heads the section ("" = the public
+#: one), names) in the order the page presents them. Names are documented where users
+#: import them: the layer packages' faces, never their private modules.
+SECTIONS: list[tuple[str, str, list[str]]] = [
+    ("remote_zip_store.zarr2", "_store", ["RemoteZipStore", "ReadOnlyStoreError"]),
+    ("remote_zip_store.archive", "_reader", ["ReadOptions", "ZipArchive"]),
     (
         "remote_zip_store.transport",
+        "",
         [
             "open_source",
             "S3Options",
@@ -35,24 +38,31 @@ SECTIONS: list[tuple[str, list[str]]] = [
             "list_objects",
         ],
     ),
-    ("remote_zip_store.zarr2.write", ["ZipWriteStore"]),
-    ("remote_zip_store.archive.writer", ["WriteOptions", "ZipWriter"]),
-    ("remote_zip_store.transport.sinks", ["open_sink", "S3MultipartSink", "LocalSink", "Sink"]),
-    ("remote_zip_store.verbs.pack", ["pack", "open_cost", "PackResult", "OpenCost"]),
-    ("remote_zip_store.verbs.many", ["open_many"]),
-    ("remote_zip_store.verbs.catalog", ["build_catalog", "load_catalog", "IndexReport"]),
-    ("remote_zip_store.verbs.scan", ["scan", "ScanRow", "parse_prefix"]),
-    ("remote_zip_store.verbs.check", ["check", "Report", "Finding"]),
+    ("remote_zip_store.zarr2", "_write", ["ZipWriteStore"]),
+    ("remote_zip_store.archive", "_writer", ["WriteOptions", "ZipWriter"]),
     (
-        "remote_zip_store.zipfmt.conventions",
+        "remote_zip_store.transport",
+        "_sinks",
+        ["open_sink", "S3MultipartSink", "LocalSink", "Sink"],
+    ),
+    ("remote_zip_store.verbs", "_pack", ["pack", "open_cost", "PackResult", "OpenCost"]),
+    ("remote_zip_store.verbs", "_many", ["open_many"]),
+    ("remote_zip_store.verbs", "_catalog", ["build_catalog", "load_catalog", "IndexReport"]),
+    ("remote_zip_store.verbs", "_scan", ["scan", "ScanRow", "parse_prefix"]),
+    ("remote_zip_store.verbs", "_check", ["check", "Report", "Finding"]),
+    (
+        "remote_zip_store.zipfmt",
+        "_conventions",
         ["OzxInfo", "parse_ozx_comment", "ozx_comment", "json_first_key"],
     ),
     (
-        "remote_zip_store.verbs.refs",
+        "remote_zip_store.verbs",
+        "_refs",
         ["kerchunk_refs", "to_icechunk", "icechunk_credentials", "IcechunkResult"],
     ),
     (
         "remote_zip_store.errors",
+        "",
         [
             "RemoteZipError",
             "SourceError",
@@ -148,9 +158,10 @@ def render() -> str:
         "[design](design.md).",
         "",
     ]
-    for module_name, names in SECTIONS:
+    for module_name, private, names in SECTIONS:
         module = importlib.import_module(module_name)
-        lines += [f"# `{module_name}`", "", _doc(module).split("\n\n")[0], ""]
+        about = importlib.import_module(f"{module_name}.{private}") if private else module
+        lines += [f"# `{module_name}`", "", _doc(about).split("\n\n")[0], ""]
         for name in names:
             obj = getattr(module, name)
             if inspect.isclass(obj):

@@ -155,7 +155,7 @@ def s3(request: pytest.FixtureRequest) -> S3Server:
 def _no_cohort_hints() -> Iterator[None]:
     """Every test opens its archives as a fresh process would: test archives share one
     prefix (``t/``), so a hint learned by one test would size another's first GET."""
-    from remote_zip_store.archive import cohort
+    from remote_zip_store.archive import _cohort as cohort
 
     cohort.clear()
     yield

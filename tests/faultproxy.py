@@ -34,6 +34,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
+from remote_zip_store.testing.servers import S3Server
+from remote_zip_store.transport import _s3lean as s3lean
+
+from .worlds import RemoteZipStore
+
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te"}
 
 
@@ -299,3 +306,34 @@ def fault_proxy(
         yield proxy
     finally:
         proxy.stop()
+
+
+# -- what the fault tests share (tests/test_faults.py, tests/test_lean_s3.py): import the
+# fixtures by their function names, pytest finds them by ``name``.
+
+
+@pytest.fixture(name="server", scope="module", params=["moto", "seaweedfs"])
+def server_fixture(request: pytest.FixtureRequest) -> S3Server:
+    """Each fault test runs against both real servers (the same assertions)."""
+    found: S3Server = request.getfixturevalue(request.param)
+    return found
+
+
+@pytest.fixture(name="proxy")
+def proxy_fixture(server: S3Server) -> Iterator[FaultProxy]:
+    with fault_proxy(server.endpoint_url, lifetime=120) as p:
+        yield p
+    s3lean.clear_shared_lean()  # regions learned through this proxy stay with it
+
+
+def open_store(server: S3Server, proxy: FaultProxy, url: str, **kwargs: Any) -> RemoteZipStore:
+    """A store reading ``url`` through ``proxy``: small tail, fast retries, no root detection.
+
+    The speculative head GET would take faults meant for the reads under test
+    (``head_size=0``); its own faults are tested in tests/test_faults.py.
+    """
+    options: dict[str, Any] = dict(server.store_kwargs(), endpoint_url=proxy.endpoint_url)
+    options.update(tail_size=1024, retry_backoff=0.01, body_retries=3, max_attempts=3, root="")
+    options.update(head_size=0)
+    options.update(kwargs)
+    return RemoteZipStore(url, **options)

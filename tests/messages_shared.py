@@ -66,7 +66,7 @@ def check_stats_and_measure(s3: S3Server, tmp_path: Path) -> None:
     import zarr
 
     from remote_zip_store import RemoteZipStore
-    from remote_zip_store.hierarchy.frontend import Traffic
+    from remote_zip_store.hierarchy._frontend import Traffic
 
     url = s3.put_file(write_sample_archive(tmp_path / "rec.zip", channels=2, seconds=60))
     # no head buffer, a small tail: every chunk is its own range GET

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from remote_zip_store import ArchiveChangedError, BadArchiveError, RemoteZipStore
-from remote_zip_store.archive import catalog as catalog_format
+from remote_zip_store.archive import _catalog as catalog_format
 from remote_zip_store.testing.netsim import NetSim
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.catalog import build_catalog, load_catalog, read_catalog
-from remote_zip_store.verbs.many import open_many as _open_many
+from remote_zip_store.verbs._catalog import build_catalog, load_catalog, read_catalog
+from remote_zip_store.verbs._many import open_many as _open_many
 
 from .archives import make_zarr_zip
 from .worlds import ZARR3, as_mapping, create, open_zarr, zarr_store

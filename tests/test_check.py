@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from remote_zip_store import RemoteZipStore
-from remote_zip_store.archive.reader import ZipArchive
-from remote_zip_store.hierarchy.frontend import open_archive
+from remote_zip_store.archive._reader import ZipArchive
+from remote_zip_store.hierarchy._frontend import open_archive
 from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.check import MAX_LISTED, Report, check
-from remote_zip_store.verbs.pack import pack
-from remote_zip_store.zipfmt.conventions import OzxInfo, parse_ozx_comment
+from remote_zip_store.verbs._check import MAX_LISTED, Report, check
+from remote_zip_store.verbs._pack import pack
+from remote_zip_store.zipfmt._conventions import OzxInfo, parse_ozx_comment
 
 from . import craft
 from .archives import make_zip
@@ -509,9 +509,9 @@ def test_json_first_order_warns_and_fails_when_the_comment_declares_it(tmp_path:
 
 def test_declared_json_first_covers_the_central_directory_only(tmp_path: Path) -> None:
     """jsonFirst sits under zipFile.centralDirectory: a file order that differs only warns."""
-    from remote_zip_store.archive.writer import ZipWriter
-    from remote_zip_store.transport.sinks import open_sink
-    from remote_zip_store.zipfmt.conventions import json_first_key, ozx_comment
+    from remote_zip_store.archive._writer import ZipWriter
+    from remote_zip_store.transport._sinks import open_sink
+    from remote_zip_store.zipfmt._conventions import json_first_key, ozx_comment
 
     def write_ozx(name: str, order: list[str]) -> str:
         path = tmp_path / name

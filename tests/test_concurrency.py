@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zipfmt.parse import span
+from remote_zip_store.zipfmt._parse import span
 
 from .archives import make_zip
 from .faultproxy import Fault, fault_proxy

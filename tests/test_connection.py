@@ -191,7 +191,7 @@ assert source.read_ends(1024).size > 0
 heavy = ("boto3", "botocore", "urllib3", "zarr", "numcodecs")
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
 assert not loaded, loaded
-assert sources.S3Options.__module__ == "remote_zip_store.transport.s3config"  # lazy names work
+assert sources.S3Options.__module__ == "remote_zip_store.transport._s3config"  # lazy names work
 assert "boto3" in sys.modules
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

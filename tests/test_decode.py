@@ -29,8 +29,8 @@ from remote_zip_store import (
 )
 from remote_zip_store.errors import context
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zipfmt.decode import decompress, supported_methods
-from remote_zip_store.zipfmt.parse import Entry, parse_local_header, span
+from remote_zip_store.zipfmt._decode import decompress, supported_methods
+from remote_zip_store.zipfmt._parse import Entry, parse_local_header, span
 
 from . import craft
 from .archives import make_zip, read_all_with_zipfile

@@ -12,7 +12,7 @@ import pytest
 
 from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.compare import LOOPBACK_NOTE
+from remote_zip_store.verbs._compare import LOOPBACK_NOTE
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from remote_zip_store.errors import CorruptEntryError
-from remote_zip_store.hierarchy.frontend import open_archive
+from remote_zip_store.hierarchy._frontend import open_archive
 
 from . import craft
 

@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from remote_zip_store import LocalSource, ReadOptions, ZipArchive
-from remote_zip_store.archive import indexcache
+from remote_zip_store.archive import _indexcache as indexcache
 from remote_zip_store.errors import BadArchiveError
-from remote_zip_store.zipfmt.index import ZipIndex
-from remote_zip_store.zipfmt.listing import Listing
-from remote_zip_store.zipfmt.parse import (
+from remote_zip_store.zipfmt._index import ZipIndex
+from remote_zip_store.zipfmt._listing import Listing
+from remote_zip_store.zipfmt._parse import (
     FLAG_UTF8,
     DirectoryLocation,
     Records,

@@ -10,8 +10,6 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -21,11 +19,18 @@ from remote_zip_store import (
     SourceError,
 )
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.transport import S3Options, base
-from remote_zip_store.transport.s3lean import transport_of
+from remote_zip_store.transport import S3Options
+from remote_zip_store.transport import _base as base
+from remote_zip_store.transport._s3lean import transport_of
 
 from .archives import make_zip
-from .faultproxy import Fault, FaultProxy, fault_proxy
+from .faultproxy import (  # the fixtures: pytest finds them by name
+    Fault,
+    FaultProxy,
+    open_store,
+    proxy_fixture,  # noqa: F401
+    server_fixture,  # noqa: F401
+)
 from .worlds import RemoteZipStore
 
 # ~330 kB: the first GET fetches at least the last 64 kiB (the EOCD comment may be that long),
@@ -58,22 +63,9 @@ OBSTORE_SLICES_200 = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module", params=["moto", "seaweedfs"])
-def server(request: pytest.FixtureRequest) -> S3Server:
-    """Each fault test runs against both real servers (the same assertions)."""
-    found: S3Server = request.getfixturevalue(request.param)
-    return found
-
-
 @pytest.fixture(scope="module")
 def archive_url(server: S3Server) -> str:
     return server.put(make_zip(ENTRIES))
-
-
-@pytest.fixture
-def proxy(server: S3Server) -> Iterator[FaultProxy]:
-    with fault_proxy(server.endpoint_url, lifetime=120) as p:
-        yield p
 
 
 def needs_unsigned_range(server: S3Server) -> None:
@@ -81,16 +73,6 @@ def needs_unsigned_range(server: S3Server) -> None:
     header: SeaweedFS checks SigV4 and answers 403, moto does not check. Those run on moto."""
     if server.name != "moto":
         pytest.skip("dropping the signed Range header breaks SigV4 on a server that checks it")
-
-
-def open_store(server: S3Server, proxy: FaultProxy, url: str, **kwargs: Any) -> RemoteZipStore:
-    options: dict[str, Any] = dict(server.store_kwargs(), endpoint_url=proxy.endpoint_url)
-    options.update(tail_size=1024, retry_backoff=0.01, body_retries=3, max_attempts=3, root="")
-    # The speculative head GET would take faults meant for the reads under test; its own
-    # faults are tested below (test_faults_on_the_head_get_...).
-    options.update(head_size=0)
-    options.update(kwargs)
-    return RemoteZipStore(url, **options)
 
 
 def entry_gets(proxy: FaultProxy) -> list[str]:
@@ -137,8 +119,10 @@ def test_body_faults_beyond_the_retries_raise_source_error(
 def test_faults_in_getitems_return_all_or_raise(
     server: S3Server, proxy: FaultProxy, archive_url: str
 ) -> None:
-    # No coalescing: one GET per key, so faults hit several concurrent requests.
-    store = open_store(server, proxy, archive_url, coalesce_gap=0, coalesce_max=1)
+    # No coalescing: one GET per key, so faults hit several concurrent requests. Which GETs
+    # take the 8 faults depends on timing: one key may take all of them, so its retries
+    # must outlast 8 (body_retries=8), or the test would fail for the order, not the store.
+    store = open_store(server, proxy, archive_url, coalesce_gap=0, coalesce_max=1, body_retries=8)
     keys = [f"arr/{i}.0" for i in range(0, 20, 2)]
     proxy.clear()
     proxy.arm(Fault("reset", count=4, nbytes=10))

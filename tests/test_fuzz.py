@@ -36,7 +36,7 @@ from remote_zip_store import (
 )
 from remote_zip_store.testing.memsource import MemorySource
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zipfmt.parse import locate_directory
+from remote_zip_store.zipfmt._parse import locate_directory
 
 from .archives import make_zip
 from .worlds import RemoteZipStore

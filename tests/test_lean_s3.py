@@ -12,20 +12,30 @@ import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
+import botocore
 import botocore.config
+import botocore.session
 import pytest
 
 from remote_zip_store import ArchiveAccessError, S3Source, SourceError
+from remote_zip_store.testing.cold import forget_process_state
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.transport import S3Options, s3lean
-from remote_zip_store.zipfmt.parse import span
+from remote_zip_store.transport import S3Options
+from remote_zip_store.transport import _s3config as s3config
+from remote_zip_store.transport import _s3lean as s3lean
+from remote_zip_store.zipfmt._parse import span
 
 from .archives import make_zip
-from .faultproxy import Fault, FaultProxy, fault_proxy
+from .faultproxy import (  # the fixtures: pytest finds them by name
+    Fault,
+    FaultProxy,
+    fault_proxy,
+    open_store,
+    proxy_fixture,  # noqa: F401
+    server_fixture,  # noqa: F401
+)
 from .worlds import RemoteZipStore
 
 ENTRIES = {".zgroup": b'{"zarr_format": 2}', **{f"a/{i}": os.urandom(3000) for i in range(30)}}
@@ -35,29 +45,9 @@ needs_lean = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module", params=["moto", "seaweedfs"])
-def server(request: pytest.FixtureRequest) -> S3Server:
-    found: S3Server = request.getfixturevalue(request.param)
-    return found
-
-
 @pytest.fixture(scope="module")
 def archive_url(server: S3Server) -> str:
     return server.put(make_zip(ENTRIES))
-
-
-@pytest.fixture
-def proxy(server: S3Server) -> Iterator[FaultProxy]:
-    with fault_proxy(server.endpoint_url, lifetime=120) as p:
-        yield p
-    s3lean.clear_shared_lean()  # regions learned through this proxy stay with it
-
-
-def open_store(server: S3Server, proxy: FaultProxy, url: str, **kwargs: Any) -> RemoteZipStore:
-    options: dict[str, Any] = dict(server.store_kwargs(), endpoint_url=proxy.endpoint_url)
-    options.update(tail_size=1024, retry_backoff=0.01, max_attempts=3, root="", head_size=0)
-    options.update(kwargs)
-    return RemoteZipStore(url, **options)
 
 
 def chunk_range(store: RemoteZipStore, key: str) -> str:
@@ -85,6 +75,34 @@ def test_transport_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(s3lean.TRANSPORT_VARIABLE)
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     assert s3lean.transport_of(S3Options()) == "botocore"  # botocore honours proxies
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"HTTPS_PROXY": "http://p:1"},
+        {"http_proxy": "http://p:1"},
+        {"HTTP_PROXY": "http://p:1"},
+        {"HTTP_PROXY": "http://p:1", "REQUEST_METHOD": "GET"},  # CGI: HTTP_PROXY voided
+        {"http_proxy": "http://p:1", "REQUEST_METHOD": "GET"},
+        {"HTTPS_PROXY": "http://p:1", "https_proxy": ""},  # an empty lowercase one unsets
+        {"HTTPS_PROXY": ""},
+        {"NO_PROXY": "*", "ftp_proxy": "http://p:1"},
+    ],
+)
+def test_proxy_detection_agrees_with_urllib(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    from urllib.request import getproxies
+
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name == "REQUEST_METHOD":
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    proxies = getproxies()
+    assert s3lean._proxied() == ("http" in proxies or "https" in proxies)
 
 
 @needs_lean
@@ -118,18 +136,58 @@ def test_reading_builds_no_boto3_client_and_loads_no_s3_model(moto: S3Server) ->
         f"""
         import json
         from tests.worlds import RemoteZipStore
-        from remote_zip_store.transport import s3, s3config
+        from remote_zip_store.transport import _s3 as s3, _s3config as s3config
         kwargs = json.loads({json.dumps(json.dumps(moto.store_kwargs()))})
         with RemoteZipStore({url!r}, **kwargs) as store:
             assert store["a/7"] == bytes.fromhex({ENTRIES["a/7"].hex()!r})
             assert store.getitems(["a/1", "a/20"]).keys() == {{"a/1", "a/20"}}
-        assert not s3._SHARED.peek(), "a boto3 client was built"
+        assert not s3._SHARED.built(), "a boto3 client was built"
         loaded = [k for k in (s3config._LOADER._cache if s3config._LOADER else {{}}) if "s3" in k]
         assert not loaded, loaded
+        from remote_zip_store.transport import _s3lean as s3lean
+        (lean,) = s3lean._SHARED.peek().values()
+        # botocore's ~500 builtin handlers never registered: no event was needed
+        assert lean._session._original_handler._pending is not None
         """
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env=env)
+
+
+def test_a_credential_session_registers_botocore_handlers_before_their_first_use() -> None:
+    """The lean and obstore paths' session defers botocore's builtin handlers (most of a
+    session's cost); a client made from it (an STS client of a role profile) has them."""
+    session = s3config.credential_session(
+        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="eu-west-1"
+    )
+    emitter = session._original_handler
+    credentials = session.get_credentials()
+    assert credentials is not None and credentials.access_key == "AKIDEXAMPLE"
+    assert session.get_config_variable("region") == "eu-west-1"
+    assert emitter._pending is session  # nothing used the events yet
+    sts = session.create_client("sts")
+    assert emitter._pending is None
+    # a builtin handler: AssumeRoleWithWebIdentity is sent unsigned, as from any session
+    event = "choose-signer.sts.AssumeRoleWithWebIdentity"
+    for events in (session.get_component("event_emitter"), sts.meta.events):
+        assert events.emit_until_response(event)[1] is botocore.UNSIGNED
+    plain = botocore.session.Session().create_client(
+        "sts", region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+    assert plain.meta.events.emit_until_response(event)[1] is botocore.UNSIGNED
+
+
+@needs_lean
+def test_a_cold_start_forgets_the_lean_layer(moto: S3Server) -> None:
+    """Benchmarks start each run as a new process: no resolved session, no warm connection."""
+    url = moto.put(make_zip(ENTRIES))
+    with RemoteZipStore(url, **moto.store_kwargs(), root="") as store:
+        source = store.archive.source
+        assert isinstance(source, S3Source) and source._lean is not None
+        lean = source._lean.get()
+        assert s3lean.shared_lean(source.options) is lean
+        forget_process_state()
+        assert s3lean.shared_lean(source.options) is not lean
 
 
 # -- what goes on the wire --------------------------------------------------------------------

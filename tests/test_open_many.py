@@ -22,11 +22,11 @@ from remote_zip_store import (
     ReadOptions,
     RemoteZipStore,
 )
-from remote_zip_store.archive import cohort
-from remote_zip_store.hierarchy.names import is_metadata
+from remote_zip_store.archive import _cohort as cohort
+from remote_zip_store.hierarchy._names import is_metadata
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.transport.s3 import S3Options, S3Source
-from remote_zip_store.verbs.many import open_many, run_many
+from remote_zip_store.transport._s3 import S3Options, S3Source
+from remote_zip_store.verbs._many import open_many, run_many
 
 from .archives import make_zarr_zip
 from .faultproxy import fault_proxy

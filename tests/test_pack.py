@@ -20,10 +20,10 @@ import pytest
 import zarr
 
 from remote_zip_store import BadArchiveError, RemoteZipStore
-from remote_zip_store.archive.writer import WriteOptions
-from remote_zip_store.hierarchy.names import is_metadata
+from remote_zip_store.archive._writer import WriteOptions
+from remote_zip_store.hierarchy._names import is_metadata
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.pack import open_cost, pack
+from remote_zip_store.verbs._pack import open_cost, pack
 
 from .test_cli import command, env_for, run_on_a_terminal
 from .worlds import create, directory_store, group, open_group, tree, zip_store
@@ -218,7 +218,7 @@ def write_tree(folder: Path, entries: dict[str, bytes]) -> Path:
 
 def assert_packed_ozx(body: bytes, url: str, entries: dict[str, bytes], **read: Any) -> None:
     """zarr.json first in the directory and the file; stored; ZIP64; comment; check is clean."""
-    from remote_zip_store.verbs.check import check
+    from remote_zip_store.verbs._check import check
 
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         assert zf.testzip() is None
@@ -309,3 +309,26 @@ def test_cli_pack_ozx_by_extension_or_flag(moto: S3Server, tmp_path: Path) -> No
     assert not (tmp_path / "v2.ozx").exists()
     deflated = run_pack(moto, str(src), str(tmp_path / "d.ozx"), "--deflate")
     assert deflated.returncode == 1 and "no zip-level compression" in deflated.stderr.decode()
+
+
+def test_pack_writes_chunks_in_key_order(tmp_path: Path) -> None:
+    """zarr reads an array's chunks in key order (c/9 before c/10); pack writes them so,
+    from a directory (a sorted walk gave 0, 1, 10, 100 ...) and from a zip in any order,
+    so that a whole-array read is a scan read-ahead follows (issue 19)."""
+    keys = [f"a/c/{i}/{j}" for i in range(12) for j in range(3)] + [f"b/{i}" for i in range(12)]
+    src = tmp_path / "src.zarr"
+    for key in [*keys, "a/zarr.json", "b/.zarray"]:
+        (src / key).parent.mkdir(parents=True, exist_ok=True)
+        (src / key).write_bytes(key.encode())
+    shuffled = tmp_path / "src.zip"
+    with zipfile.ZipFile(shuffled, "w") as zf:
+        for key in sorted(keys, reverse=True):
+            zf.writestr(key, key.encode())
+    for source in (src, shuffled):
+        out = tmp_path / f"out-{source.name}.zip"
+        pack(source, out)
+        with zipfile.ZipFile(out) as zf:
+            infos = sorted(zf.infolist(), key=lambda i: i.header_offset)
+            chunks = [i.filename for i in infos if not is_metadata(i.filename)]
+            assert chunks == keys  # c/2/0 after c/1/2, b/2 after b/1: not c/10/0, b/10
+            assert all(zf.read(name) == name.encode() for name in chunks)

@@ -15,7 +15,7 @@ import pytest
 
 import remote_zip_store
 from remote_zip_store import _legacy
-from remote_zip_store.verbs.frontends import front_end
+from remote_zip_store.verbs._frontends import front_end
 
 DATA = Path(__file__).with_name("data")
 
@@ -60,11 +60,114 @@ def test_the_package_root_exports_exactly_the_public_names() -> None:
         remote_zip_store.frontend  # noqa: B018  (internals are not on the face)
 
 
+#: Each layer package's face (its ``__all__``): the names users import from it. The
+#: modules inside are private. A change here is an API change: say it in CHANGELOG.
+FACES = {
+    "zipfmt": [
+        "Entry",
+        "NeedMoreBytes",
+        "OzxInfo",
+        "ZipIndex",
+        "is_ozx_name",
+        "json_first_key",
+        "locate_directory",
+        "ozx_comment",
+        "parse_central_directory",
+        "parse_ozx_comment",
+    ],
+    "transport": [
+        "CONNECTION_ARGUMENTS",
+        "Ends",
+        "HTTPOptions",
+        "HTTPSource",
+        "LocalSink",
+        "LocalSource",
+        "PartOptions",
+        "S3MultipartSink",
+        "S3Options",
+        "S3Source",
+        "Sink",
+        "Source",
+        "SourceIdentity",
+        "Stats",
+        "list_objects",
+        "open_sink",
+        "open_source",
+        "parse_s3_url",
+        "translate_error",
+    ],
+    "archive": ["ReadOptions", "WriteOptions", "ZipArchive", "ZipWriter"],
+    "hierarchy": [],  # internal: what both front ends share
+    "verbs": [
+        "Finding",
+        "IcechunkResult",
+        "IndexReport",
+        "OpenCost",
+        "PackResult",
+        "Report",
+        "ScanRow",
+        "archive_urls",
+        "build_catalog",
+        "check",
+        "icechunk_credentials",
+        "kerchunk_refs",
+        "list_archives",
+        "load_catalog",
+        "open_cost",
+        "open_many",
+        "pack",
+        "parse_prefix",
+        "read_catalog",
+        "scan",
+        "to_icechunk",
+        "write_catalog",
+    ],
+    "zarr2": ["ReadOnlyStoreError", "RemoteZipStore", "ZipWriteStore"],
+    "zarr3": [
+        "MissingKeyError",
+        "ReadOnlyStoreError",
+        "RemoteZipStore",
+        "ZipWriteStore",
+        "resolve_byte_request",
+    ],
+}
+
+
+#: The faces that import in this zarr world (the other front end's does in the other).
+THIS_WORLDS_FACES = sorted({*FACES} - {"zarr2", "zarr3"} | {front_end()})
+
+
+@pytest.mark.parametrize("package", THIS_WORLDS_FACES)
+def test_each_layer_face_exports_exactly_its_names(package: str) -> None:
+    module = importlib.import_module(f"remote_zip_store.{package}")
+    assert sorted(getattr(module, "__all__", [])) == FACES[package]
+    for name in FACES[package]:
+        assert getattr(module, name) is not None, name
+
+
+def test_modules_inside_the_layers_are_private() -> None:
+    """A module's name is not API: only the faces (``__init__``) and ``testing``'s modules
+    (the `testing` extra's API) are public, so moving code between modules breaks nobody."""
+    root = Path(remote_zip_store.__file__).parent
+    public = []
+    for path in sorted(root.glob("*/*.py")):
+        package = path.parent.name
+        if package in ("testing", "__pycache__") or path.name == "__init__.py":
+            continue
+        if not path.name.startswith("_"):
+            public.append(f"{package}/{path.name}")
+    assert public == []
+    layers = {p.name for p in root.iterdir() if (p / "__init__.py").exists()}
+    assert layers == {*FACES, "cli", "testing"}
+
+
 def test_the_front_end_names_follow_the_installed_zarr() -> None:
     store = remote_zip_store.RemoteZipStore
     writer = remote_zip_store.ZipWriteStore
-    assert store.__module__ == f"remote_zip_store.{front_end()}.store"
-    assert writer.__module__ == f"remote_zip_store.{front_end()}.write"
+    assert store.__module__ == f"remote_zip_store.{front_end()}._store"
+    assert writer.__module__ == f"remote_zip_store.{front_end()}._write"
+    face = importlib.import_module(f"remote_zip_store.{front_end()}")
+    assert (face.RemoteZipStore, face.ZipWriteStore) == (store, writer)
     errors = importlib.import_module("remote_zip_store.errors")
     assert issubclass(remote_zip_store.ReadOnlyStoreError, errors.ReadOnlyStoreError)
 
@@ -148,7 +251,7 @@ def test_a_store_pickled_by_the_previous_release_unpickles_and_reads() -> None:
 
 def test_a_module_under_an_old_package_path_is_not_loaded_twice() -> None:
     """``remote_zip_store.sources.s3config`` (never a 0.1.0 name) is still the one module."""
-    from remote_zip_store.transport import s3config
+    from remote_zip_store.transport import _s3config as s3config
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remote_zip_store.zipfmt.planner import (
+from remote_zip_store.zipfmt._planner import (
     DEFAULT_COALESCE_GAP,
     DEFAULT_COALESCE_MAX,
     Batch,

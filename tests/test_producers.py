@@ -31,7 +31,7 @@ import zarr
 from remote_zip_store import UnsupportedArchiveError, ZipArchive
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.transport import LocalSource
-from remote_zip_store.zipfmt.parse import FLAG_DATA_DESCRIPTOR, parse_local_header
+from remote_zip_store.zipfmt._parse import FLAG_DATA_DESCRIPTOR, parse_local_header
 
 from .archives import read_all_with_zipfile
 from .worlds import (

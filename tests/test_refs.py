@@ -1,4 +1,4 @@
-"""Kerchunk references into a zip (``remote_zip_store.verbs.refs``), read back through fsspec's
+"""Kerchunk references into a zip (``remote_zip_store.verbs._refs``), read back through fsspec's
 ReferenceFileSystem and zarr 2: the same arrays as :class:`RemoteZipStore`, the data
 offsets found with coalesced local-header reads."""
 
@@ -18,9 +18,9 @@ import zarr
 
 from remote_zip_store.cli import main
 from remote_zip_store.errors import UnsupportedArchiveError
-from remote_zip_store.hierarchy.frontend import open_archive
+from remote_zip_store.hierarchy._frontend import open_archive
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.refs import MAX_LISTED, kerchunk_refs
+from remote_zip_store.verbs._refs import MAX_LISTED, kerchunk_refs
 
 from . import craft
 from .archives import make_zarr_zip
@@ -279,16 +279,10 @@ def test_small_archive_costs_no_request_after_the_open(tmp_path: Path, moto: S3S
 
 
 def test_importing_refs_imports_no_zarr_fsspec_or_icechunk() -> None:
-    import subprocess
-    import sys
+    from .imports import loaded_by
 
-    code = (
-        "import sys, remote_zip_store.verbs.refs, remote_zip_store.cli.refs; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('zarr', 'fsspec', 'icechunk', 'numcodecs')))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    modules = ["remote_zip_store.verbs._refs", "remote_zip_store.cli._refs"]
+    assert loaded_by(modules, ["zarr", "fsspec", "icechunk", "numcodecs"]) == []
 
 
 def test_http_archive_refs_name_the_url_and_presigned_urls_are_given(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from remote_zip_store import ArchiveNotFoundError
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.scan import parse_prefix, scan
+from remote_zip_store.verbs._scan import parse_prefix, scan
 
 from .archives import make_zip
 

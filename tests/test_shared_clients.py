@@ -22,7 +22,7 @@ import pytest
 from remote_zip_store.testing.netsim import NetSim
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.transport import HTTPOptions, HTTPSource
-from remote_zip_store.transport.s3 import S3Options, S3Source, shared_client
+from remote_zip_store.transport._s3 import S3Options, S3Source, shared_client
 from tests.archives import make_zarr_zip
 from tests.faultproxy import fault_proxy
 from tests.httpserver import file_server

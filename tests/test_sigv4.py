@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from remote_zip_store.transport import sigv4
+from remote_zip_store.transport import _sigv4 as sigv4
 
 TIMESTAMP = "20261207T013000Z"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from remote_zip_store.archive.writer import WriteOptions, ZipWriter
+from remote_zip_store.archive._writer import WriteOptions, ZipWriter
 from remote_zip_store.errors import (
     ArchiveExistsError,
     ArchiveNotFoundError,
@@ -25,9 +25,9 @@ from remote_zip_store.errors import (
     SourceError,
     StoreClosedError,
 )
-from remote_zip_store.hierarchy.frontend import open_archive
+from remote_zip_store.hierarchy._frontend import open_archive
 from remote_zip_store.testing.servers import S3Server, free_port
-from remote_zip_store.transport.sinks import S3MultipartSink, open_sink
+from remote_zip_store.transport._sinks import S3MultipartSink, open_sink
 
 from .faultproxy import Fault, fault_proxy
 from .test_zipwrite import validate_zip

@@ -18,7 +18,7 @@ import botocore.config
 import pytest
 
 from remote_zip_store import ReadOptions
-from remote_zip_store.hierarchy.prefetch import from_consolidated
+from remote_zip_store.hierarchy._prefetch import from_consolidated
 from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
 

@@ -34,9 +34,9 @@ from remote_zip_store.errors import (
     SourceError,
     WriterClosedError,
 )
-from remote_zip_store.hierarchy.names import is_metadata
+from remote_zip_store.hierarchy._names import is_metadata
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zarr2.write import ChunkNotReadableError, ZipWriteStore
+from remote_zip_store.zarr2._write import ChunkNotReadableError, ZipWriteStore
 
 from .faultproxy import Fault, fault_proxy
 from .test_producers import need

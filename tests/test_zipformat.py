@@ -12,6 +12,7 @@ import io
 import os
 import random
 import shutil
+import struct
 import subprocess
 import warnings
 import zipfile
@@ -28,11 +29,11 @@ from remote_zip_store import (
     UnsupportedArchiveError,
     ZipArchive,
 )
-from remote_zip_store.archive.reader import ReadOptions
+from remote_zip_store.archive._reader import ReadOptions
 from remote_zip_store.errors import RemoteZipError, context
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zipfmt.index import ZipIndex
-from remote_zip_store.zipfmt.parse import (
+from remote_zip_store.zipfmt._index import ZipIndex
+from remote_zip_store.zipfmt._parse import (
     EOCD_SIGNATURE,
     EOCD_SIZE,
     MAX_COMMENT,
@@ -42,6 +43,7 @@ from remote_zip_store.zipfmt.parse import (
     decode_name,
     locate_directory,
     parse_central_directory,
+    span,
 )
 
 from . import craft
@@ -830,3 +832,39 @@ def test_a_short_tail_never_takes_a_record_it_cannot_be_sure_of(comment: bytes, 
         assert 0 <= more.start < len(data) - size
     else:  # only when the real record is in the tail, ahead of the fake one
         assert location == reference
+
+
+def _reversed_directory(data: bytes) -> bytes:
+    """``data`` with its central directory records in reverse order (offsets then decrease
+    in directory order: the index keeps a next-offset column)."""
+    eocd_at = data.rindex(b"PK\x05\x06")
+    cd_size, cd_start = struct.unpack_from("<II", data, eocd_at + 12)
+    records, at = [], cd_start
+    while at < cd_start + cd_size:
+        n, m, k = struct.unpack_from("<HHH", data, at + 28)
+        records.append(data[at : at + 46 + n + m + k])
+        at += 46 + n + m + k
+    return data[:cd_start] + b"".join(reversed(records)) + data[cd_start + cd_size :]
+
+
+@pytest.mark.parametrize("order", ["written", "reversed"])
+def test_index_spans_are_the_entries_spans(order: str) -> None:
+    """``ZipIndex.spans`` (an array's region, from the columns) agrees with ``span`` on
+    every entry, whether the offsets increase in directory order or not."""
+    rng = random.Random(5)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(40):
+            info = zipfile.ZipInfo(f"a/{i}", date_time=(2020, 1, 1, 0, 0, 0))
+            if i % 7 == 3:
+                info.extra = b"\xfe\xca\x04\x00abcd"  # an extra field of its own
+            method = zipfile.ZIP_DEFLATED if i % 3 else zipfile.ZIP_STORED
+            zf.writestr(info, os.urandom(rng.randrange(0, 3000)), compress_type=method)
+    data = buf.getvalue() if order == "written" else _reversed_directory(buf.getvalue())
+    location, records, _ = parse(data)
+    index = ZipIndex(records, location)
+    assert (index._next_offsets is None) == (order == "written")  # both paths
+    names = [f"a/{i}" for i in rng.sample(range(40), 40)] + ["a/missing"]
+    expected = [(*span(e), e.span_end) for n in names if (e := index.get(n)) is not None]
+    assert index.spans(names) == expected
+    assert index.spans([]) == []

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from remote_zip_store.archive.writer import WriteOptions, ZipWriter
+from remote_zip_store.archive._writer import WriteOptions, ZipWriter
 from remote_zip_store.errors import (
     ArchiveExistsError,
     DuplicateEntryError,
@@ -27,17 +27,17 @@ from remote_zip_store.errors import (
     RemoteZipError,
     StoreClosedError,
 )
-from remote_zip_store.hierarchy.frontend import open_archive
-from remote_zip_store.transport.sinks import LocalSink, open_sink
-from remote_zip_store.zipfmt import parse as zipformat
-from remote_zip_store.zipfmt.encode import (
+from remote_zip_store.hierarchy._frontend import open_archive
+from remote_zip_store.transport._sinks import LocalSink, open_sink
+from remote_zip_store.zipfmt import _parse as zipformat
+from remote_zip_store.zipfmt._encode import (
     central_record,
     directory_needs_zip64,
     encode_name,
     end_records,
     local_header,
 )
-from remote_zip_store.zipfmt.parse import U32_MAX
+from remote_zip_store.zipfmt._parse import U32_MAX
 
 FIXED = WriteOptions(date_time=(2026, 12, 3, 12, 0, 0))
 
@@ -593,7 +593,7 @@ def test_zarr_hierarchy_reads_with_zipstore_and_ours(tmp_path: Path) -> None:
 
 def test_forced_zip64_end_records_ordered_directory_and_comment(tmp_path: Path) -> None:
     """ZIP64 end pair on a tiny archive, a directory sorted apart from the file, a comment."""
-    from remote_zip_store.zipfmt.conventions import json_first_key, ozx_comment
+    from remote_zip_store.zipfmt._conventions import json_first_key, ozx_comment
 
     written = {
         "a/c/0": b"\x01" * 10,

@@ -17,10 +17,13 @@ import numpy as np
 import zarr
 
 from remote_zip_store.errors import KeyNotFoundError
-from remote_zip_store.verbs.frontends import front_end, store_class
+from remote_zip_store.testing.contract import Zarr3FrontEnd
+from remote_zip_store.verbs._frontends import front_end, store_class
 
 #: True under zarr-python 3 (the zarr-3 front end), False under zarr 2.18.
 ZARR3 = front_end() == "zarr3"
+#: The zarr-3 store's async API run synchronously (the front-end contract's adapter).
+ZARR3_API = Zarr3FrontEnd()
 
 
 def zip_store(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> Any:
@@ -184,61 +187,34 @@ class MappingView:
     def __exit__(self, *exc: object) -> None:
         self.store.close()
 
-    @staticmethod
-    def _sync(coroutine: Any) -> Any:
-        from zarr.core.sync import sync
-
-        return sync(coroutine)
-
-    def _get(self, key: str) -> bytes | None:
-        from zarr.core.buffer import default_buffer_prototype
-
-        value = self._sync(self.store.get(key, default_buffer_prototype()))
-        return None if value is None else bytes(value.to_bytes())
-
     def __getitem__(self, key: str) -> bytes:
-        value = self._get(key)
+        value = ZARR3_API.get(self.store, key)
         if value is None:
             raise KeyNotFoundError("no such key", archive=self.store.url, key=key)
         return value
 
     def get(self, key: str, default: Any = None) -> Any:
-        value = self._get(key)
+        value = ZARR3_API.get(self.store, key)
         return default if value is None else value
 
     def getitems(self, keys: Sequence[str], *, contexts: Any = None) -> dict[str, bytes]:
         """All keys at once, as zarr 3 reads a selection: concurrent ``get`` calls."""
-        import asyncio
-
-        from zarr.core.buffer import default_buffer_prototype
-
-        async def all_of() -> list[Any]:
-            prototype = default_buffer_prototype()
-            return await asyncio.gather(*(self.store.get(k, prototype) for k in keys))
-
-        values = self._sync(all_of())
-        return {k: bytes(v.to_bytes()) for k, v in zip(keys, values, strict=True) if v is not None}
+        return ZARR3_API.get_many(self.store, keys)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and bool(self._sync(self.store.exists(key)))
-
-    def _listed(self, listing: Any) -> list[str]:
-        async def collect() -> list[str]:
-            return [key async for key in listing]
-
-        return list(self._sync(collect()))
+        return isinstance(key, str) and ZARR3_API.contains(self.store, key)
 
     def keys(self) -> Iterator[str]:
-        return iter(self._listed(self.store.list()))
+        return iter(ZARR3_API.list(self.store))
 
     def keylist(self) -> list[str]:
-        return sorted(self._listed(self.store.list()))
+        return sorted(ZARR3_API.list(self.store))
 
     def __iter__(self) -> Iterator[str]:
         return self.keys()
 
     def __len__(self) -> int:
-        return len(self._listed(self.store.list()))
+        return len(ZARR3_API.list(self.store))
 
     def items(self) -> Iterator[tuple[str, bytes]]:
         keys = self.keylist()
@@ -246,14 +222,13 @@ class MappingView:
         return iter([(k, values[k]) for k in keys if k in values])
 
     def listdir(self, path: str | None = None) -> list[str]:
-        prefix = (path or "").strip("/")
-        return sorted(self._listed(self.store.list_dir(prefix)))
+        return sorted(ZARR3_API.list_dir(self.store, (path or "").strip("/")))
 
     def getsize(self, path: str | None = None) -> int:
         key = (path or "").strip("/")
         if key and key in self:
-            return int(self._sync(self.store.getsize(key)))
-        return int(self._sync(self.store.getsize_prefix(key)))
+            return int(ZARR3_API.sync(self.store.getsize(key)))
+        return int(ZARR3_API.sync(self.store.getsize_prefix(key)))
 
     def close(self) -> None:
         self.store.close()

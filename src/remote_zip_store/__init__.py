@@ -19,18 +19,17 @@ front end (:mod:`.zarr3` under zarr >= 3, :mod:`.zarr2` under zarr 2.18).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from . import _legacy
+from . import _lazy, _legacy
 
 __version__ = "0.1.0"
 
 _legacy.install()
 
 if TYPE_CHECKING:
-    from .archive.reader import ReadOptions, ZipArchive
-    from .archive.writer import WriteOptions
+    from .archive._reader import ReadOptions, ZipArchive
+    from .archive._writer import WriteOptions
     from .errors import (
         ArchiveAccessError,
         ArchiveChangedError,
@@ -48,14 +47,14 @@ if TYPE_CHECKING:
         UnsupportedArchiveError,
     )
     from .transport import HTTPSource, LocalSource, S3Options, S3Source, Source
-    from .verbs.many import open_many
-    from .zarr2.store import ReadOnlyStoreError, RemoteZipStore
-    from .zarr2.write import ZipWriteStore
+    from .verbs._many import open_many
+    from .zarr2._store import ReadOnlyStoreError, RemoteZipStore
+    from .zarr2._write import ZipWriteStore
 
 #: Public name -> the module that defines it.
 _LAZY = {
-    "ReadOptions": "archive.reader",
-    "ZipArchive": "archive.reader",
+    "ReadOptions": "archive._reader",
+    "ZipArchive": "archive._reader",
     "ArchiveAccessError": "errors",
     "ArchiveChangedError": "errors",
     "ArchiveNotFoundError": "errors",
@@ -70,40 +69,32 @@ _LAZY = {
     "SourceError": "errors",
     "StoreClosedError": "errors",
     "UnsupportedArchiveError": "errors",
-    "open_many": "verbs.many",
+    "open_many": "verbs._many",
     "HTTPSource": "transport",
     "LocalSource": "transport",
     "S3Options": "transport",
     "S3Source": "transport",
     "Source": "transport",
-    "ReadOnlyStoreError": "store",  # the installed zarr's front end (verbs.frontends)
+    "ReadOnlyStoreError": "store",  # the installed zarr's front end (verbs._frontends)
     "RemoteZipStore": "store",
     "ZipWriteStore": "write",
-    "WriteOptions": "archive.writer",
+    "WriteOptions": "archive._writer",
 }
 
 
 def zarr_front_end() -> str:
     """The front-end package for the installed zarr: ``"zarr3"`` (zarr >= 3) or ``"zarr2"``."""
-    from .verbs.frontends import front_end
+    from .verbs._frontends import front_end
 
     return front_end()
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if module in ("store", "write"):
-        module = f"{zarr_front_end()}.{module}"
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # resolved once
-    return value
+def _module(listed: str) -> str:
+    """``store``/``write`` are the installed zarr's front end's; the rest as listed."""
+    return f"{zarr_front_end()}._{listed}" if listed in ("store", "write") else listed
 
 
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
-
+__getattr__, __dir__ = _lazy.lazy_names(__name__, _LAZY, globals(), _module)
 
 __all__ = [
     "ArchiveAccessError",

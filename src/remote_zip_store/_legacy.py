@@ -1,8 +1,8 @@
 """The module paths of the release before the layered package, kept for one release.
 
 Stores pickled by that release (dask workers on mixed versions) name classes such as
-``remote_zip_store.zarr2.store.RemoteZipStore`` or ``remote_zip_store.transport.s3.S3Options``,
-and user code imports ``remote_zip_store.hierarchy.frontend``. A finder on ``sys.meta_path``
+``remote_zip_store.store.RemoteZipStore`` or ``remote_zip_store.sources.s3.S3Options``,
+and user code imports ``remote_zip_store.frontend``. A finder on ``sys.meta_path``
 answers each old name with the module that now holds its code (the same module object,
 so classes compare identical) and warns once per name (``DeprecationWarning``).
 Installed by the package's ``__init__``; no module file is left at the old paths.
@@ -21,36 +21,36 @@ _PACKAGE = __name__.rpartition(".")[0]
 
 #: Old module (relative to the package) -> the module that holds its code now.
 MOVED = {
-    "zipformat": "zipfmt.parse",
-    "index": "zipfmt.index",
-    "listing": "zipfmt.listing",
-    "planner": "zipfmt.planner",
-    "decode": "zipfmt.decode",
+    "zipformat": "zipfmt._parse",
+    "index": "zipfmt._index",
+    "listing": "zipfmt._listing",
+    "planner": "zipfmt._planner",
+    "decode": "zipfmt._decode",
     "sources": "transport",
-    "sources.base": "transport.base",
-    "sources.status": "transport.status",
-    "sources.retry": "transport.retry",
-    "sources.s3": "transport.s3",
-    "sources.http": "transport.http",
-    "sources.local": "transport.local",
-    "sinks": "transport.sinks",
-    "forksafe": "transport.forksafe",
-    "readahead": "archive.readahead",
-    "indexcache": "archive.indexcache",
-    "cohort": "archive.cohort",
-    "zipwrite": "archive.writer",
-    "frontend": "hierarchy.frontend",
-    "prefetch": "hierarchy.prefetch",
-    "writecore": "hierarchy.session",
-    "store": "zarr2.store",
-    "writestore": "zarr2.write",
-    "zarr3write": "zarr3.write",
-    "many": "verbs.many",
-    "scan": "verbs.scan",
-    "pack": "verbs.pack",
-    "compare": "verbs.compare",
-    "progress": "verbs.progress",
-    "demo": "cli.demo",
+    "sources.base": "transport._base",
+    "sources.status": "transport._status",
+    "sources.retry": "transport._retry",
+    "sources.s3": "transport._s3",
+    "sources.http": "transport._http",
+    "sources.local": "transport._local",
+    "sinks": "transport._sinks",
+    "forksafe": "transport._forksafe",
+    "readahead": "archive._readahead",
+    "indexcache": "archive._indexcache",
+    "cohort": "archive._cohort",
+    "zipwrite": "archive._writer",
+    "frontend": "hierarchy._frontend",
+    "prefetch": "hierarchy._prefetch",
+    "writecore": "hierarchy._session",
+    "store": "zarr2._store",
+    "writestore": "zarr2._write",
+    "zarr3write": "zarr3._write",
+    "many": "verbs._many",
+    "scan": "verbs._scan",
+    "pack": "verbs._pack",
+    "compare": "verbs._compare",
+    "progress": "verbs._progress",
+    "demo": "cli._demo",
     "sample": "testing.sample",
 }
 
@@ -92,7 +92,7 @@ class LegacyFinder(importlib.abc.MetaPathFinder):
             package, _, rest = old.partition(".")
             if not rest or package not in MOVED:
                 return None
-            moved = f"{MOVED[package]}.{rest}"
+            moved = f"{MOVED[package]}._{rest}"  # a package: its modules are private now
         return importlib.machinery.ModuleSpec(fullname, _Alias(f"{prefix}{moved}"))
 
 

@@ -16,9 +16,9 @@ import zarr
 
 from remote_zip_store.testing.netsim import NetSim
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.catalog import build_catalog
-from remote_zip_store.verbs.many import open_many
-from remote_zip_store.zarr3.store import RemoteZipStore
+from remote_zip_store.verbs._catalog import build_catalog
+from remote_zip_store.verbs._many import open_many
+from remote_zip_store.zarr3._store import RemoteZipStore
 
 from .helpers import write_hierarchy
 

@@ -14,8 +14,8 @@ pytest.importorskip("zarr", minversion="3.1")
 import zarr
 
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.check import Report, check
-from remote_zip_store.zarr3.store import RemoteZipStore
+from remote_zip_store.verbs._check import Report, check
+from remote_zip_store.zarr3._store import RemoteZipStore
 
 from .helpers import write_hierarchy
 

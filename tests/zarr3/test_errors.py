@@ -22,7 +22,7 @@ from remote_zip_store.errors import (
     StoreClosedError,
 )
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zarr3.store import MissingKeyError, ReadOnlyStoreError, RemoteZipStore
+from remote_zip_store.zarr3._store import MissingKeyError, ReadOnlyStoreError, RemoteZipStore
 
 from .helpers import make_zip
 

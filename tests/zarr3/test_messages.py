@@ -12,7 +12,7 @@ pytest.importorskip("zarr", minversion="3.1")
 from remote_zip_store.errors import ArchiveNotFoundError
 from remote_zip_store.testing.sample import write_sample_archive
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zarr3.store import RemoteZipStore
+from remote_zip_store.zarr3._store import RemoteZipStore
 
 from .. import messages_shared as shared
 
@@ -59,7 +59,7 @@ def test_the_sample_archive_in_either_format(tmp_path: Path, zarr_format: int) -
 
 
 def test_demo_hint_keeps_zarr_3() -> None:
-    from remote_zip_store.cli.demo import install_hint
+    from remote_zip_store.cli._demo import install_hint
 
     assert "pip install '.[demo-zarr3]'" in install_hint()
 

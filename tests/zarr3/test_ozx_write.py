@@ -29,9 +29,9 @@ from zarr.storage import ZipStore
 
 from remote_zip_store.errors import LayoutError
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.check import Report, check
-from remote_zip_store.verbs.pack import pack
-from remote_zip_store.zarr3.store import RemoteZipStore
+from remote_zip_store.verbs._check import Report, check
+from remote_zip_store.verbs._pack import pack
+from remote_zip_store.zarr3._store import RemoteZipStore
 
 from .test_roundtrip import _same
 

@@ -25,8 +25,8 @@ from zarr.storage import FsspecStore
 from remote_zip_store.cli import main
 from remote_zip_store.errors import UnsupportedArchiveError
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.verbs.refs import icechunk_credentials, kerchunk_refs, to_icechunk
-from remote_zip_store.zarr3.store import RemoteZipStore
+from remote_zip_store.verbs._refs import icechunk_credentials, kerchunk_refs, to_icechunk
+from remote_zip_store.zarr3._store import RemoteZipStore
 
 from .helpers import write_hierarchy
 

@@ -22,7 +22,7 @@ from zarr.storage import ZipStore
 
 import remote_zip_store
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zarr3.store import RemoteZipStore
+from remote_zip_store.zarr3._store import RemoteZipStore
 
 from .helpers import write_hierarchy
 
@@ -146,7 +146,7 @@ def test_package_name_is_the_zarr3_store() -> None:
         "print(remote_zip_store.RemoteZipStore.__module__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "remote_zip_store.zarr3.store"
+    assert out.stdout.strip() == "remote_zip_store.zarr3._store"
 
 
 def test_cli_under_zarr3(moto: S3Server, tmp_path: Path) -> None:

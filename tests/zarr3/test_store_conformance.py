@@ -23,7 +23,7 @@ from zarr.storage import ZipStore
 from zarr.testing.store import StoreTests
 
 from remote_zip_store.errors import RemoteZipError
-from remote_zip_store.zarr3.store import ReadOnlyStoreError, RemoteZipStore
+from remote_zip_store.zarr3._store import ReadOnlyStoreError, RemoteZipStore
 
 READ_ONLY = "store was opened in read-only mode and does not support writing"
 

@@ -33,10 +33,10 @@ from remote_zip_store.errors import (
     InvalidValueError,
     WriterClosedError,
 )
-from remote_zip_store.hierarchy.names import is_metadata
+from remote_zip_store.hierarchy._names import is_metadata
 from remote_zip_store.testing.servers import S3Server
-from remote_zip_store.zarr3.store import RemoteZipStore
-from remote_zip_store.zarr3.write import ZipWriteStore
+from remote_zip_store.zarr3._store import RemoteZipStore
+from remote_zip_store.zarr3._write import ZipWriteStore
 
 from .test_roundtrip import _build, _same
 
@@ -303,7 +303,7 @@ def test_set_runs_off_the_event_loop_thread(tmp_path: Path) -> None:
 def test_pack_runs_under_zarr3(moto: S3Server, tmp_path: Path) -> None:
     """``pack`` and ``remote-zip-store pack`` work in a zarr-3 environment (no zarr-2 import)."""
     from remote_zip_store.cli import main
-    from remote_zip_store.verbs.pack import pack
+    from remote_zip_store.verbs._pack import pack
 
     build = SHAPES["group_v3"]
     ref = reference(tmp_path, build)  # ZipStore's rewrites: duplicate entries

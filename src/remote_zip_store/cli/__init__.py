@@ -9,7 +9,7 @@ boto3's usual chain (``AWS_*`` variables, profiles). Progress bars go to
 stderr and only when it is a terminal.
 
 Cold start matters for a command run in a shell loop: ``ls``, ``info`` and
-``cat`` read through :func:`~remote_zip_store.hierarchy.frontend.open_archive` and
+``cat`` read through :func:`~remote_zip_store.hierarchy._frontend.open_archive` and
 import neither zarr nor boto3 (boto3 only for an ``s3://`` URL); zarr and the
 benchmark/demo modules load only for the commands that use them.
 """
@@ -26,8 +26,8 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InvalidURLError, PartialCredentialsError, RemoteZipError, scrub
-from .cohort import _index, _scan
-from .common import (
+from ._cohort import _index, _scan
+from ._common import (
     PROG,
     DefaultsFormatter,
     UsageError,
@@ -35,10 +35,10 @@ from .common import (
     part_size_mib,
     positive_int,
 )
-from .output import _cli_terms, _log_to_stderr, _show_warning
-from .read import _cat, _info, _ls, _tree
-from .tools import _bench, _check, _demo
-from .write import _pack
+from ._output import _cli_terms, _log_to_stderr, _show_warning
+from ._read import _cat, _info, _ls, _tree
+from ._tools import _bench, _check, _demo
+from ._write import _pack
 
 __all__ = ["PROG", "UsageError", "build_parser", "main"]
 
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_connection(pack_parser)
     pack_parser.set_defaults(run=_pack)
 
-    from .refs import add_command as add_refs_command
+    from ._refs import add_command as add_refs_command
 
     add_refs_command(commands, _add_connection)
     return parser

