@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--archives", type=int, default=20)
     parser.add_argument("--chunks", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--server", choices=["moto", "seaweedfs"], default="moto")
     args = parser.parse_args(argv)
 

@@ -47,6 +47,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     ),
     ("remote_zip_store.verbs", "_pack", ["pack", "open_cost", "PackResult", "OpenCost"]),
     ("remote_zip_store.verbs", "_many", ["open_many"]),
+    ("remote_zip_store.verbs", "_catalog", ["build_catalog", "load_catalog", "IndexReport"]),
     ("remote_zip_store.verbs", "_scan", ["scan", "ScanRow", "parse_prefix"]),
     ("remote_zip_store.verbs", "_check", ["check", "Report", "Finding"]),
     (

@@ -112,6 +112,7 @@ FACES = {
         "icechunk_credentials",
         "kerchunk_refs",
         "list_archives",
+        "load_catalog",
         "open_cost",
         "open_many",
         "pack",

@@ -143,34 +143,89 @@ def _many_chunks(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_thousand_chunks_cost_a_few_coalesced_gets(tmp_path: Path, moto: S3Server) -> None:
-    path = _many_chunks(tmp_path)
-    url = moto.put_file(path)
-    archive = open_archive(url, **moto.store_kwargs())
-    stats = archive.source.stats
-    stats.reset()
-    refs = kerchunk_refs(archive)["refs"]
-    chunks = [key for key in refs if key.startswith("a/") and not key.startswith("a/.z")]
-    assert len(chunks) == 1000
-    # 4 MB of chunks: their local headers in 4 MiB coalesced GETs (the last ones in the
-    # tail already read at open), not 1000 GETs.
-    assert stats.requests == 1, stats
-    # Each reference reads the stored bytes from S3 itself.
+def _with_local_extras(path: Path) -> Path:
+    """``path`` rewritten with an extra field in every entry's headers (as Info-ZIP writes
+    them): no span is tight any more, so every data start needs its local header."""
+    out = path.with_name("extras.zip")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            copy = zipfile.ZipInfo(info.filename, info.date_time)
+            copy.extra = b"\xfe\xca\x04\x00" + b"pad!"  # an unknown id, 4 bytes
+            target.writestr(copy, source.read(info))
+    return out
+
+
+def _check_refs(url: str, refs: dict[str, Any], moto: S3Server) -> None:
+    """Each reference reads the stored bytes from S3 itself, equal to the store's."""
     client = moto.client()
     bucket, key = url[len("s3://") :].split("/", 1)
     store = RemoteZipStore(url, **moto.store_kwargs())
-    for name in ("a/0", "a/517", "a/999"):
+    for name in ("a/0", "a/1", "a/517", "a/998", "a/999"):
         where, offset, length = refs[name]
         assert where == url
         got = client.get_object(
             Bucket=bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}"
         )
         assert got["Body"].read() == store[name]
+
+
+def test_a_thousand_chunks_need_no_header_reads_when_their_spans_are_tight(
+    tmp_path: Path, moto: S3Server
+) -> None:
+    # zarr's ZipStore writes no extra fields and no data descriptors: every entry's span is
+    # its header, name and data, so the directory alone places the data (the first and last
+    # headers checked: here in the open's head and tail buffers).
+    url = moto.put_file(_many_chunks(tmp_path))
+    archive = open_archive(url, **moto.store_kwargs())
+    stats = archive.source.stats
+    stats.reset()
+    refs = kerchunk_refs(archive)["refs"]
+    chunks = [key for key in refs if key.startswith("a/") and not key.startswith("a/.z")]
+    assert len(chunks) == 1000
+    assert stats.requests == 0, stats
+    _check_refs(url, refs, moto)
+    archive.close()
+
+
+def test_a_thousand_chunks_cost_a_few_coalesced_gets(tmp_path: Path, moto: S3Server) -> None:
+    url = moto.put_file(_with_local_extras(_many_chunks(tmp_path)))
+    archive = open_archive(url, **moto.store_kwargs())
+    stats = archive.source.stats
+    stats.reset()
+    refs = kerchunk_refs(archive)["refs"]
+    assert len([key for key in refs if key.startswith("a/") and "/." not in key]) == 1000
+    # 4 MB of chunks: their local headers in 4 MiB coalesced GETs (the last ones in the
+    # tail already read at open), not 1000 GETs.
+    assert stats.requests == 1, stats
+    _check_refs(url, refs, moto)
+    archive.close()
+
+
+def test_a_directory_that_disagrees_with_a_tight_header_gets_every_header_read(
+    tmp_path: Path, moto: S3Server
+) -> None:
+    path = _many_chunks(tmp_path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        first, middle = z.getinfo("a/0"), z.getinfo("a/500")
+    # The first chunk's local header claims a 4-byte extra field its span has no room for.
+    assert data[first.header_offset : first.header_offset + 4] == b"PK\x03\x04"
+    data[first.header_offset + 28 : first.header_offset + 30] = (4).to_bytes(2, "little")
+    url = moto.put(bytes(data), f"disagree-{tmp_path.name}.zip")
+    archive = open_archive(url, head_size=0, tail_size=1024, **moto.store_kwargs())
+    stats = archive.source.stats
+    stats.reset()
+    names = [f"a/{i}" for i in range(1000)]
+    starts = archive.data_starts([archive.index.get(n) for n in names])
+    # the two probes (first and last chunk: two GETs), then every other header (one GET)
+    assert stats.requests == 3
+    assert starts["a/0"] == first.header_offset + 30 + len("a/0") + 4  # as its header says
+    assert starts["a/500"] == middle.header_offset + 30 + len("a/500")
     archive.close()
 
 
 def test_header_reads_follow_the_coalescing_options(tmp_path: Path, moto: S3Server) -> None:
-    url = moto.put_file(_many_chunks(tmp_path))
+    url = moto.put_file(_with_local_extras(_many_chunks(tmp_path)))
     archive = open_archive(url, coalesce_max=1024 * 1024, **moto.store_kwargs())
     archive.source.stats.reset()
     kerchunk_refs(archive)

@@ -11,8 +11,6 @@ contain credentials.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 #: A URL anywhere in a text (botocore's messages quote the endpoint URL): its user info
 #: (``user:password@``) is dropped, and an http(s) URL's query (a presigned signature).
@@ -105,14 +103,26 @@ def _rebuild(
     return cls(detail, archive=archive, key=key)
 
 
-@contextmanager
-def context(archive: str | None, key: str | None = None) -> Iterator[None]:
-    """The one boundary where errors learn where they happened (archive, key)."""
-    try:
-        yield
-    except RemoteZipError as exc:
-        exc.add_context(archive, key)
-        raise
+class context:  # lower case: used as a function, ``with context(url, key):``
+    """The one boundary where errors learn where they happened (archive, key).
+
+    A class, not a generator: it wraps every entry of a read and every data start
+    of an export (100,000 per Icechunk export of 100 archives), where contextlib's
+    generator machinery cost several times more than this.
+    """
+
+    __slots__ = ("archive", "key")
+
+    def __init__(self, archive: str | None, key: str | None = None):
+        self.archive = archive
+        self.key = key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if isinstance(exc, RemoteZipError):
+            exc.add_context(self.archive, self.key)
 
 
 def describe(archive: str | None, key: str | None = None) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +232,62 @@ def test_icechunk_of_an_empty_prefix_is_an_error(tmp_path: Path, moto: S3Server)
     with pytest.raises(ArchiveNotFoundError, match="no archives ending in"):
         to_icechunk(prefix, tmp_path / "repo", **moto.store_kwargs())
     assert not (tmp_path / "repo").exists()
+
+
+def _recipe(containing: str) -> str:
+    """The one ``python`` block of docs/recipes.md holding ``containing``."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "recipes.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.DOTALL) if containing in b]
+    assert len(blocks) == 1, f"expected one recipe block with {containing!r}"
+    return blocks[0]
+
+
+def test_recipe_a_cohort_through_icechunk_and_xarray(tmp_path: Path, s3: S3Server) -> None:
+    """docs/recipes.md "Icechunk + xarray", run as written: only its three inputs (the
+    prefix, the connection, the repository path) are this test's."""
+    pytest.importorskip("xarray")
+    from remote_zip_store.testing.sample import write_sample_archive
+
+    code = _recipe("to_icechunk(cohort")
+    inputs = re.compile(r"^(cohort|connection|path) = .*$", re.MULTILINE)
+    assert len(inputs.findall(code)) == 3
+    folder = f"recipe-ic-{s3.name}-{os.getpid()}-{tmp_path.name}/"
+    urls = []
+    for i in range(3):  # formats 2, 3, 2: the export converts format 2
+        path = write_sample_archive(
+            tmp_path / f"{i}.zip", seconds=150, seed=i, zarr_format=3 if i == 1 else 2
+        )
+        urls.append(s3.put(Path(path).read_bytes(), f"{folder}rec{i}.zip"))
+    names: dict[str, Any] = {
+        "cohort": f"s3://{s3.bucket}/{folder}",
+        "connection": s3.store_kwargs(),
+        "path": str(tmp_path / "cohort.icechunk"),
+    }
+    exec(inputs.sub("", code), names)
+    assert names["groups"] == ["rec0", "rec1", "rec2"]
+    ch03 = names["ch03"]
+    assert ch03.dims == ("archive", "time") and ch03.shape == (3, 150 * 256)
+    epoch = 30 * 256
+    for i, url in enumerate(urls):
+        oracle = zarr.open_group(RemoteZipStore(url, **s3.store_kwargs()), mode="r")
+        expected = oracle["signals/ch03"][:]
+        np.testing.assert_array_equal(ch03.isel(archive=i).values, expected)
+        np.testing.assert_allclose(
+            float(names["means"].isel(archive=i)), expected[2 * epoch : 4 * epoch].mean(), rtol=1e-5
+        )
+
+
+def test_the_icechunk_cohort_benchmark_runs(tmp_path: Path) -> None:
+    """benchmarks/icechunk_cohort.py end to end on its own moto, tiny (no link): every
+    contender reads the same values (the benchmark checks), the catalog opens with one GET."""
+    from benchmarks import icechunk_cohort
+
+    out = tmp_path / "r.json"
+    argv = ["--server", "moto", "--archives", "3", "--seconds", "60", "--rtt-ms", "0"]
+    assert icechunk_cohort.main([*argv, "--mbit", "0", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    runs = {run["contender"]: run for run in results["runs"]}
+    assert set(runs) == {"store", "store+catalog", "icechunk"}
+    assert results["export"]["chunks"] == 3 * 4 * 2  # 4 channels of two 30 s chunks each
+    # the catalog's GET, then one GET per archive for its channel (2 chunks, coalesced)
+    assert runs["store+catalog"]["requests"] == 1 + 3

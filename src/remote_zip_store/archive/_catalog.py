@@ -29,6 +29,7 @@ No pickle: the catalog is read from storage.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 from array import array
@@ -40,9 +41,11 @@ import numpy as np
 
 from ..errors import BadArchiveError
 from ..zipfmt import _planner as planner
+from ..zipfmt._index import ZipIndex
 from ..zipfmt._parse import DirectoryLocation, Records, span
 from ..zipfmt._planner import ByteRange
-from ._reader import ZipArchive
+from . import _cohort as cohort
+from ._reader import ReadOptions, ZipArchive
 
 MAGIC = b"RZSCATLG"
 FORMAT_VERSION = 1
@@ -52,6 +55,8 @@ _PREAMBLE = struct.Struct("<8sIBIQ")
 MAX_BODY = 2 * 1024**3
 #: Header bytes refused beyond this.
 MAX_HEADER = 256 * 1024**2
+#: The largest catalog read (one GET); larger is refused as corrupt.
+MAX_CATALOG = 1024**3
 
 # (column, typecode) in the body's order; "names" is UTF-8 joined by NUL.
 _COLUMNS: tuple[tuple[str, str], ...] = (
@@ -393,3 +398,89 @@ def _merged_pieces(pieces: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         else:
             out.append((start, data))
     return out
+
+
+# -- reading a catalog and opening an archive from it ---------------------------------------
+def load(
+    url: str | os.PathLike[str] | Catalog, *, client: Any = None, **connection: Any
+) -> tuple[Catalog, int]:
+    """``(catalog, requests)``: the catalog at ``url`` (``s3://`` key: one GET; a path),
+    or ``url`` itself when it is a :class:`Catalog` already (no request).
+
+    ``connection``: the S3 connection arguments (None values ignored) when no ``client``.
+    """
+    if isinstance(url, Catalog):
+        return url, 0
+    from ..transport._s3 import S3Source, parse_s3_url, translate_error
+
+    text = os.fspath(url)
+    if text.startswith("s3://"):
+        bucket, key = parse_s3_url(text)
+        source = S3Source(
+            bucket, key, options=None if client else s3_options(connection), client=client
+        )
+        try:
+            ends = source.read_ends(MAX_CATALOG)
+        finally:
+            source.close()
+        if ends.size > len(ends.tail):
+            raise BadArchiveError(f"catalog of {ends.size} bytes is too large", archive=text)
+        return deserialize(ends.tail, source=text), source.stats.snapshot()[0]
+    try:
+        with open(text, "rb") as file:
+            data = file.read(MAX_CATALOG + 1)
+    except OSError as exc:
+        raise translate_error(exc, text) from exc
+    return deserialize(data, source=text), 0
+
+
+def s3_options(connection: dict[str, Any]) -> Any:
+    """:class:`~remote_zip_store.transport.S3Options` of the connection arguments given."""
+    from ..transport._s3config import S3Options
+
+    return S3Options(**{k: v for k, v in connection.items() if v is not None})
+
+
+def index_of(entry: CatalogEntry, layouts: dict[int, ZipIndex] | None = None) -> ZipIndex:
+    """``entry``'s index, sharing the lookup table of an earlier one of the same layout
+    (``layouts``: by ``id`` of the names list the catalog shares between them)."""
+    if layouts is None:
+        return ZipIndex(entry.records, entry.location)
+    key = id(entry.records.names)
+    index = ZipIndex(entry.records, entry.location, like=layouts.get(key))
+    layouts.setdefault(key, index)
+    return index
+
+
+def adopt_entry(
+    entry: CatalogEntry,
+    *,
+    read: ReadOptions,
+    profile: cohort.OpenProfile = cohort.NO_PROFILE,
+    layouts: dict[int, ZipIndex] | None = None,
+    client: Any = None,
+    s3: Any = None,
+    body_retries: int | None = None,
+    retry_backoff: float | None = None,
+) -> ZipArchive:
+    """``entry``'s archive opened from the catalog: no request; every GET pinned to the
+    catalogued ETag (``If-Match``), provisional until one confirms it
+    (:meth:`ZipArchive.adopt`). ``s3``: the S3Options when no ``client``."""
+    from ..transport._s3 import S3Source, parse_s3_url
+
+    bucket, key = parse_s3_url(entry.url)
+    source = S3Source(
+        bucket,
+        key,
+        options=s3 if client is None else None,
+        client=client,
+        body_retries=body_retries,
+        retry_backoff=retry_backoff,
+        pinned=(entry.etag, entry.version_id),
+    )
+    archive = ZipArchive(source, read, profile)
+    try:
+        return archive.adopt(index_of(entry, layouts), entry.size, entry.pieces)
+    except BaseException:
+        archive.close()
+        raise

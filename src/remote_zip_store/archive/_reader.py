@@ -418,6 +418,22 @@ class ZipArchive:
     def entry(self, name: str) -> Entry | None:
         return self.index.get(name)
 
+    def read_buffered(self, entry: Entry) -> bytes | None:
+        """``entry``'s contents if the open's buffers (or a catalog's pieces) hold all its
+        bytes, else None: never a request. For the caller's own decisions (an array's
+        ``node_type``), not for data it returns: on a provisional archive it does not
+        count as served (:meth:`adopt`)."""
+        with context(self.url, entry.name):
+            check_supported(entry)
+            raw = self._from_buffers(*self._checked_span(entry))
+            if raw is None:
+                return None
+            start = self._data_offset(entry, raw)
+            stop = start + entry.compressed_size
+            if len(raw) < stop:
+                return None
+            return decompress(raw[start:stop], entry, verify_crc=self.options.verify_crc)
+
     def read(self, name: str, *, key: str | None = None) -> bytes:
         """The contents of entry ``name``; ``KeyError`` when it does not exist.
 
@@ -619,13 +635,19 @@ class ZipArchive:
         return results
 
     def data_starts(self, entries: Iterable[Entry]) -> dict[str, int]:
-        """Where each entry's data starts in the object, by entry name (local headers read).
+        """Where each entry's data starts in the object, by entry name.
 
         The central directory does not say how long a local header's extra field
-        is, so each header is read; the headers' ranges are coalesced by the
-        planner (``coalesce_gap``/``coalesce_max``) and fetched concurrently, and
-        headers inside the open's head or tail buffer cost nothing. Exports of
-        byte-range references (kerchunk, Icechunk) need exactly this.
+        is, but an entry whose span (to the next entry, or to the directory) holds
+        exactly a local header with its name and no extra field, then its data (no
+        data descriptor) leaves no choice: its data starts right after the name.
+        Those are *tight*; zarr's ``ZipStore`` (CPython's zipfile) writes every
+        entry so. The first and last tight entries' local headers are read to check
+        the directory against the file (a disagreement: every header is read).
+        Other entries' headers are read: their ranges are coalesced by the planner
+        (``coalesce_gap``/``coalesce_max``) and fetched concurrently, and headers
+        inside the open's head or tail buffer cost nothing. Exports of byte-range
+        references (kerchunk, Icechunk) need exactly this.
         """
         if self._provisional:
             return self._guarded(entries, self._data_starts_of)
@@ -634,24 +656,53 @@ class ZipArchive:
     def _data_starts_of(self, entries: Iterable[Entry]) -> dict[str, int]:
         found: dict[str, int] = {}
         wanted: list[Entry] = []
-        ranges: list[ByteRange] = []
+        tight: list[Entry] = []
+        agree = True  # every tight entry's header read so far puts its data where it must
+        ends: list[Entry] = []  # the first and last tight entries, buffered or not
+        remembered = self._data_starts
         for entry in entries:
             with context(self.url, entry.name):
                 self._checked_span(entry)
-                known = self._data_starts.get(entry)
+                known = remembered.get(entry) if remembered else None  # (hashing costs)
                 if known is not None:
                     found[entry.name] = known
                     continue
                 first = entry.header_offset
-                header = ByteRange(first, first + LOCAL_SIZE + entry.name_length)
-                buffered = self._from_buffers(header.start, header.end)
-                if buffered is not None and len(buffered) == header.size:
-                    found[entry.name] = first + self._data_offset(entry, buffered)
+                end = first + LOCAL_SIZE + entry.name_length
+                buffered = self._from_buffers(first, end)
+                is_tight = _tight(entry)
+                if is_tight:
+                    _extend(ends, entry)
+                if buffered is not None and len(buffered) == end - first:
+                    start = found[entry.name] = first + self._data_offset(entry, buffered)
+                    if is_tight and start != _tight_start(entry):
+                        agree = False
                     continue
-            wanted.append(entry)
-            ranges.append(header)
-        if not wanted:
-            return found
+            if is_tight:
+                tight.append(entry)
+            else:
+                wanted.append(entry)
+        if tight:
+            # the first and last tight entries' headers are read (when the buffers did not
+            # hold them), to check the directory against the file
+            probes = {id(e): e for e in ends if e.name not in found}
+            read = self._read_data_starts(list(probes.values())) if probes else {}
+            found.update(read)
+            agree = agree and all(read[e.name] == _tight_start(e) for e in probes.values())
+            rest = [e for e in tight if id(e) not in probes]
+            if agree:
+                found.update((e.name, _tight_start(e)) for e in rest)
+            else:  # the directory disagrees with the file somewhere: read every header
+                wanted.extend(rest)
+        if wanted:
+            found.update(self._read_data_starts(wanted))
+        return found
+
+    def _read_data_starts(self, wanted: list[Entry]) -> dict[str, int]:
+        """Data starts of ``wanted`` from their local headers: coalesced, concurrent GETs."""
+        ranges = [
+            ByteRange(e.header_offset, e.header_offset + LOCAL_SIZE + e.name_length) for e in wanted
+        ]
         batches = planner.plan(
             ranges, coalesce_gap=self.options.coalesce_gap, coalesce_max=self.options.coalesce_max
         )
@@ -672,8 +723,8 @@ class ZipArchive:
             return starts
 
         if len(batches) == 1:
-            found.update(run(batches[0]))
-            return found
+            return run(batches[0])
+        found: dict[str, int] = {}
         futures = [self._pool.get().submit(run, batch) for batch in batches]
         _, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in pending:
@@ -813,6 +864,30 @@ def _guess_data_start(entry: Entry) -> int:
     if not entry.flags & 0x08 and entry.span_end - entry.compressed_size >= minimum:
         return entry.span_end - entry.compressed_size
     return minimum + entry.extra_length
+
+
+def _tight(entry: Entry) -> bool:
+    """Whether ``entry``'s span holds its local header (name, no extra field) and its data
+    and nothing else, so its data start follows from the directory (no data descriptor)."""
+    return (
+        not entry.flags & 0x08
+        and entry.span_end - entry.header_offset
+        == LOCAL_SIZE + entry.name_length + entry.compressed_size
+    )
+
+
+def _tight_start(entry: Entry) -> int:
+    return entry.header_offset + LOCAL_SIZE + entry.name_length
+
+
+def _extend(ends: list[Entry], entry: Entry) -> None:
+    """Keep in ``ends`` the entries with the smallest and largest header offsets seen."""
+    if not ends:
+        ends.extend((entry, entry))
+    elif entry.header_offset < ends[0].header_offset:
+        ends[0] = entry
+    elif entry.header_offset > ends[1].header_offset:
+        ends[1] = entry
 
 
 def _back_to_back(entries: list[Entry]) -> bool:

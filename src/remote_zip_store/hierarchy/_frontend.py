@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from ..archive._reader import ReadOptions, ZipArchive
 from ..errors import StoreClosedError, scrub
 from ..transport import CONNECTION_ARGUMENTS, Source, open_source
 from ..transport._urls import check_names
+from ..zipfmt._index import ZipIndex
 from ..zipfmt._listing import Listing
 from ._names import OPEN_PROFILE, ZARR_V3_METADATA, is_metadata, key_order
 from ._prefetch import MetadataCache, Policy
@@ -27,6 +29,10 @@ from ._roots import resolve_root
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+    from ..archive._catalog import Catalog
+
+logger = logging.getLogger("remote_zip_store")
 
 #: Keyword arguments that configure :class:`ReadOptions` (the rest go to the source).
 READ_OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(ReadOptions))
@@ -75,6 +81,57 @@ def open_archive(
     except BaseException:
         archive.close()
         raise
+
+
+def open_catalogued_archive(
+    url: str | os.PathLike[str],
+    catalog: str | os.PathLike[str] | Catalog,
+    *,
+    read: ReadOptions | None = None,
+    client: Any = None,
+    **options: Any,
+) -> ZipArchive | None:
+    """The archive at ``url`` opened from ``catalog`` (a catalog's ``s3://`` key or path:
+    one GET of it; or a loaded :class:`~remote_zip_store.archive.catalog.Catalog`: none),
+    with no request of its own, every GET pinned to the catalogued ETag (an archive
+    replaced since is re-opened at its first read, see
+    :meth:`~remote_zip_store.archive.reader.ZipArchive.adopt`).
+
+    None, after a WARNING, when the catalog cannot be read or does not hold ``url``:
+    the caller opens the archive the normal way (as ``open_many`` does).
+    """
+    from ..archive._catalog import Catalog, adopt_entry, load, s3_options
+
+    overrides, connection = split_options(options)
+    chosen = read_options(read, **overrides)
+    if connection.get("max_pool_connections") is None:
+        connection["max_pool_connections"] = max(10, chosen.max_workers)
+    text = os.fspath(url)
+    where = catalog.source if isinstance(catalog, Catalog) else os.fspath(catalog)
+    try:
+        loaded = load(catalog, client=client, **connection)[0]
+    except Exception as exc:  # never fatal: the archive opens the normal way
+        logger.warning("catalog %s unusable, opening %s the normal way: %s", where, text, exc)
+        return None
+    entry = loaded.get(text)
+    if entry is None:
+        logger.warning(
+            "catalog %s does not hold %s (opened the normal way); run "
+            "`remote-zip-store index --update`",
+            where,
+            text,
+        )
+        return None
+    given = {k: v for k, v in connection.items() if v is not None}
+    return adopt_entry(
+        entry,
+        read=chosen,
+        profile=OPEN_PROFILE,
+        client=client,
+        s3=None if client is not None else s3_options(given),
+        body_retries=given.get("body_retries"),
+        retry_backoff=given.get("retry_backoff"),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,9 +224,14 @@ class ArchiveFrontEnd:
         read: ReadOptions | None,
         client: Any,
         options: Mapping[str, Any],
+        catalog: str | os.PathLike[str] | Catalog | None = None,
     ) -> None:
         split_options(options, f"{type(self).__name__}()")  # the error names the class
-        archive = open_archive(url, read=read, client=client, **options)
+        archive = None
+        if catalog is not None:
+            archive = open_catalogued_archive(url, catalog, read=read, client=client, **options)
+        if archive is None:
+            archive = open_archive(url, read=read, client=client, **options)
         try:
             self._setup(archive, root, metadata_prefetch)
         except BaseException:
@@ -208,6 +270,7 @@ class ArchiveFrontEnd:
         self.root = root
         self._prefix = root + "/" if root else ""
         self._listing = None
+        self._listing_of: object = None
         self._metadata = MetadataCache(archive, self._prefix, metadata_prefetch)
         # by chunk folder, and by array + "/": one Region per array read
         self._regions: dict[str, Region | None] = {}
@@ -252,11 +315,28 @@ class ArchiveFrontEnd:
 
     # -- listing and lifecycle ------------------------------------------------------------
     def listing(self) -> Listing:
-        """The sorted names, built on first use (no request; 8 bytes per entry)."""
+        """The sorted names, built on first use (no request; 8 bytes per entry), served as
+        a listing (an archive opened from a catalog re-opens only to the same names)."""
+        self.archive.index.names()  # marks the names listed
+        return self._sorted()
+
+    def _sorted(self) -> Listing:
+        """The sorted names of the archive's current index, for this store's own use (where
+        an array lies): not a listing served. Rebuilt, with the regions, when the index
+        changed (an archive re-opened from a catalog)."""
+        index = self._current_index()
         listing = self._listing
         if listing is None:
-            listing = self._listing = Listing(self.archive.index.names())
+            listing = self._listing = Listing(index.names(listed=False))
         return listing
+
+    def _current_index(self) -> ZipIndex:
+        """The archive's index; what was derived from an earlier one (the sorted names, the
+        regions) forgotten when it changed (a re-open)."""
+        index = self.archive.index
+        if self._listing_of is not index:
+            self._listing, self._regions, self._listing_of = None, {}, index
+        return index
 
     def region_end(self, name: str) -> int | None:
         """Where the bytes of the array holding entry ``name`` end (see :meth:`region`)."""
@@ -277,6 +357,7 @@ class ArchiveFrontEnd:
         """
         if is_metadata(name):
             return None
+        self._current_index()  # after a re-open: the regions forgotten
         folder = name.rpartition("/")[0]
         if folder in self._regions:
             return self._regions[folder]
@@ -288,7 +369,7 @@ class ArchiveFrontEnd:
             if region is None:
                 index = self.archive.index
                 prefix = array + "/" if array else ""
-                names = list(self.listing().keys(prefix))
+                names = list(self._sorted().keys(prefix))  # not a listing served
                 # the order zarr reads the chunks in: a window follows the archive only
                 # while the archive follows it
                 chunks = sorted((rest for rest in names if not is_metadata(rest)), key=key_order)
@@ -323,9 +404,11 @@ class ArchiveFrontEnd:
         value = self._metadata.peek(name)
         if value is None:
             entry = self.archive.index.get(name)
-            if entry is None or not self.archive.is_buffered(entry):
+            if entry is None:
                 return None
-            value = self.archive.read_entry(entry)
+            value = self.archive.read_buffered(entry)  # no request, not served
+            if value is None:
+                return None
         try:
             node = json.loads(value)
         except ValueError:

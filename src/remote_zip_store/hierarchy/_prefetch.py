@@ -100,16 +100,19 @@ class MetadataCache:
 
     def get(self, name: str) -> bytes | None:
         """Cached bytes of ``name``, running the round if this miss triggers it."""
-        if not self._consolidated and is_metadata(name):
-            self._derive()
         value = self._values.get(name)
-        if value is None and is_metadata(name):
-            value = self._derived(name)
-        if value is not None or self._started or not is_metadata(name):
+        if value is not None or not is_metadata(name):
             return value
         entry = self.archive.index.get(name)
         if entry is None or self.archive.is_buffered(entry):
-            return None  # absent, or free to read: not a miss
+            # absent, or free to read (the open's buffers, a catalog's pieces): not a miss,
+            # and no reason to parse a consolidated .zmetadata for it
+            return None
+        if not self._consolidated:
+            self._derive()
+        value = self._derived(name)
+        if value is not None or self._started:
+            return value
         with self._lock:  # claim the round; the I/O runs outside the lock
             if self._started:
                 return self._values.get(name)
@@ -142,7 +145,8 @@ class MetadataCache:
         prefix = self.prefix
         wanted = []
         total = 0
-        for name in index.names():  # distinct files: no folders, no shadowed duplicates
+        # distinct files (no folders, no shadowed duplicates); not a listing served
+        for name in index.names(listed=False):
             if name.startswith(prefix) and is_metadata(name):
                 if name in self._values or name in self._single or self._derived(name):
                     continue  # derived from .zmetadata, or already read singly

@@ -12,9 +12,7 @@ variable carries it, so a thread doing part of the operation runs in a copied co
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 from ..errors import DeadlineExceededError
@@ -48,23 +46,34 @@ class Deadline:
 _CURRENT: ContextVar[Deadline | None] = ContextVar("remote_zip_store_deadline", default=None)
 
 
-@contextmanager
-def scope(seconds: float | None) -> Iterator[Deadline | None]:
+class scope:  # lower case: used as a function, ``with deadline.scope(seconds):``
     """Run the block under a deadline of ``seconds`` from now (None: none).
 
     Nested scopes keep the outer deadline: an operation made of smaller ones
-    (an entry read that also reads its local header) has one budget.
+    (an entry read that also reads its local header) has one budget. A class,
+    not a generator: it wraps every entry read.
     """
-    outer = _CURRENT.get()
-    if seconds is None or outer is not None:
-        yield outer
-        return
-    deadline = Deadline(seconds, time.monotonic() + seconds)
-    token = _CURRENT.set(deadline)
-    try:
-        yield deadline
-    finally:
-        _CURRENT.reset(token)
+
+    __slots__ = ("_seconds", "_token")
+
+    def __init__(self, seconds: float | None):
+        self._seconds = seconds
+        self._token: Token[Deadline | None] | None = None
+
+    def __enter__(self) -> Deadline | None:
+        outer = _CURRENT.get()
+        seconds = self._seconds
+        if seconds is None or outer is not None:
+            return outer
+        deadline = Deadline(seconds, time.monotonic() + seconds)
+        self._token = _CURRENT.set(deadline)
+        return deadline
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        token = self._token
+        if token is not None:
+            self._token = None
+            _CURRENT.reset(token)
 
 
 def current() -> Deadline | None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_names
 
 if TYPE_CHECKING:
-    from ._catalog import IndexReport, build_catalog, read_catalog, write_catalog
+    from ._catalog import IndexReport, build_catalog, load_catalog, read_catalog, write_catalog
     from ._check import Finding, Report, check
     from ._engine import archive_urls
     from ._many import open_many
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "IndexReport": "_catalog",
     "build_catalog": "_catalog",
+    "load_catalog": "_catalog",
     "read_catalog": "_catalog",
     "write_catalog": "_catalog",
     "Finding": "_check",
@@ -64,6 +65,7 @@ __all__ = [
     "icechunk_credentials",
     "kerchunk_refs",
     "list_archives",
+    "load_catalog",
     "open_cost",
     "open_many",
     "pack",

@@ -21,7 +21,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..archive._catalog import Catalog, CatalogEntry, capture, deserialize, serialize
+from ..archive._catalog import (
+    Catalog,
+    CatalogEntry,
+    adopt_entry,
+    capture,
+    load,
+    s3_options,
+    serialize,
+)
 from ..archive._reader import ReadOptions, ZipArchive
 from ..errors import BadArchiveError, RemoteZipError
 from ..hierarchy._frontend import read_options, split_options
@@ -38,9 +46,6 @@ from ..zipfmt._index import ZipIndex
 from ._engine import ARCHIVE_SUFFIX, run_many
 
 logger = logging.getLogger("remote_zip_store")
-
-#: The largest catalog read (one GET); larger is refused as corrupt.
-MAX_CATALOG = 1024**3
 
 
 @dataclass(frozen=True)
@@ -65,32 +70,21 @@ class IndexReport:
 
 
 def _s3_options(connection: dict[str, Any]) -> S3Options:
-    return S3Options(**{k: v for k, v in connection.items() if v is not None})
+    return s3_options(connection)  # type: ignore[no-any-return]
 
 
 def read_catalog(
-    url: str | os.PathLike[str], *, client: Any = None, **connection: Any
+    url: str | os.PathLike[str] | Catalog, *, client: Any = None, **connection: Any
 ) -> tuple[Catalog, int]:
-    """``(catalog, requests)``: the catalog at ``url`` (``s3://`` key or path), one GET."""
-    text = os.fspath(url)
-    if text.startswith("s3://"):
-        bucket, key = parse_s3_url(text)
-        source = S3Source(
-            bucket, key, options=None if client else _s3_options(connection), client=client
-        )
-        try:
-            ends = source.read_ends(MAX_CATALOG)
-        finally:
-            source.close()
-        if ends.size > len(ends.tail):
-            raise BadArchiveError(f"catalog of {ends.size} bytes is too large", archive=text)
-        return deserialize(ends.tail, source=text), source.stats.snapshot()[0]
-    try:
-        with open(text, "rb") as file:
-            data = file.read(MAX_CATALOG + 1)
-    except OSError as exc:
-        raise translate_error(exc, text) from exc
-    return deserialize(data, source=text), 0
+    """``(catalog, requests)``: the catalog at ``url`` (``s3://`` key or path), one GET
+    (a :class:`Catalog` given is returned as is, no request)."""
+    return load(url, client=client, **connection)
+
+
+def load_catalog(url: str | os.PathLike[str], *, client: Any = None, **connection: Any) -> Catalog:
+    """The catalog at ``url`` (``s3://`` key: one GET; or a path), to pass as ``catalog=``
+    to many stores or ``open_many`` calls without reading it again."""
+    return load(url, client=client, **connection)[0]
 
 
 def write_catalog(data: bytes, url: str, *, client: Any = None, **connection: Any) -> None:
@@ -204,7 +198,7 @@ class CatalogPlan:
 
 def plan_opens(
     urls: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
-    catalog_url: str | os.PathLike[str],
+    catalog_url: str | os.PathLike[str] | Catalog,
     *,
     suffix: str = ARCHIVE_SUFFIX,
     client: Any = None,
@@ -216,7 +210,7 @@ def plan_opens(
     box: list[Catalog | Exception] = []
     requests = [0]
 
-    def load() -> None:
+    def fetch() -> None:
         try:
             catalog, made = read_catalog(catalog_url, client=client, **connection)
             requests[0] = made
@@ -224,7 +218,7 @@ def plan_opens(
         except Exception as exc:  # reported below, never fatal
             box.append(exc)
 
-    thread = threading.Thread(target=load, name="rzs-catalog")
+    thread = threading.Thread(target=fetch, name="rzs-catalog")
     thread.start()
     etags: dict[str, str] | None = None
     sizes: dict[str, int] = {}
@@ -256,7 +250,7 @@ def plan_opens(
             raise loaded
         logger.warning(
             "catalog %s unusable, opening %d archive(s) the normal way: %s",
-            os.fspath(catalog_url),
+            catalog_name(catalog_url),
             len(order),
             loaded,
         )
@@ -276,11 +270,16 @@ def plan_opens(
         logger.warning(
             "catalog %s is stale: %d archive(s) new or changed since it was written (opened "
             "the normal way)%s; run `remote-zip-store index --update`",
-            os.fspath(catalog_url),
+            catalog_name(catalog_url),
             len(rest),
             f", {gone} catalogued archive(s) gone" if etags is not None and gone else "",
         )
     return CatalogPlan(order, catalogued, rest, requests[0], sizes)
+
+
+def catalog_name(catalog: str | os.PathLike[str] | Catalog) -> str:
+    """Where a catalog is from, for messages."""
+    return catalog.source if isinstance(catalog, Catalog) else os.fspath(catalog)
 
 
 def open_catalogued(
@@ -297,18 +296,16 @@ def open_catalogued(
     retry_backoff: float | None = None,
 ) -> Any:
     """A ``store`` (front-end class) over ``entry``'s archive: no request, pinned to its ETag."""
-    bucket, key = parse_s3_url(entry.url)
-    source = S3Source(
-        bucket,
-        key,
-        options=s3 if client is None else None,
+    archive = adopt_entry(
+        entry,
+        read=read,
+        profile=OPEN_PROFILE,
+        layouts=layouts,
         client=client,
+        s3=s3,
         body_retries=body_retries,
         retry_backoff=retry_backoff,
-        pinned=(entry.etag, entry.version_id),
     )
-    archive = ZipArchive(source, read, OPEN_PROFILE)
-    archive.adopt(index_of(entry, layouts), entry.size, entry.pieces)
     try:
         return store.from_archive(archive, root=root, metadata_prefetch=metadata_prefetch)
     except BaseException:
@@ -316,20 +313,9 @@ def open_catalogued(
         raise
 
 
-def index_of(entry: CatalogEntry, layouts: dict[int, ZipIndex] | None) -> ZipIndex:
-    """``entry``'s index, sharing the lookup table of an earlier one of the same layout
-    (``layouts``: by ``id`` of the names list the catalog shares between them)."""
-    if layouts is None:
-        return ZipIndex(entry.records, entry.location)
-    key = id(entry.records.names)
-    index = ZipIndex(entry.records, entry.location, like=layouts.get(key))
-    layouts.setdefault(key, index)
-    return index
-
-
 def open_with_catalog(
     urls: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
-    catalog_url: str | os.PathLike[str],
+    catalog_url: str | os.PathLike[str] | Catalog,
     store: Any,
     *,
     max_workers: int,

@@ -21,13 +21,14 @@ from ._engine import run_many as run_many
 from ._frontends import store_class
 
 if TYPE_CHECKING:
+    from ..archive._catalog import Catalog
     from ..zarr2._store import RemoteZipStore  # or zarr3's: the same API to this module
 
 
 def open_many(
     urls: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
     *,
-    catalog: str | os.PathLike[str] | None = None,
+    catalog: str | os.PathLike[str] | Catalog | None = None,
     max_workers: int = 32,
     suffix: str = ARCHIVE_SUFFIX,
     on_listed: Callable[[int], None] | None = None,
@@ -50,7 +51,8 @@ def open_many(
         ``close()`` leaves the shared connections to the others).
 
         ``catalog``: an ``s3://`` key or path written by ``remote-zip-store index``
-        (:func:`~remote_zip_store.verbs.build_catalog`). One GET of it opens
+        (:func:`~remote_zip_store.verbs.build_catalog`), or a catalog loaded
+        already (:func:`~remote_zip_store.verbs.load_catalog`). One GET of it opens
         every archive it holds (with a prefix, the listing runs beside it, and an
         archive whose listed ETag differs is opened the normal way); each archive's
         GETs are pinned to the catalogued ETag, and one changed since is re-opened at

@@ -38,6 +38,12 @@ logger = logging.getLogger("remote_zip_store")
 
 #: Entries named in the "cannot be a reference" error before "and N more".
 MAX_LISTED = 10
+#: Icechunk's ``min_num_chunks`` for compressing virtual chunk locations: its largest value
+#: (a manifest of fewer chunks is written without; see :func:`to_icechunk`).
+NO_LOCATION_COMPRESSION = 65535
+#: Manifests an Icechunk commit writes at once (Icechunk's default: 1; its authors found
+#: no gain past 16: earth-mover/icechunk#2273).
+MANIFEST_CONCURRENCY = 16
 
 
 @dataclass
@@ -244,7 +250,7 @@ def to_icechunk(
     message: str | None = None,
     branch: str = "main",
     suffix: str = ".zip",
-    max_workers: int = 8,
+    max_workers: int = 32,
     **options: Any,
 ) -> IcechunkResult:
     """Write an Icechunk repository whose chunks are virtual references into the archives.
@@ -264,6 +270,13 @@ def to_icechunk(
     the default chunk key encoding: a format-2 archive's metadata is converted
     (zarr's migration; ``_ARRAY_DIMENSIONS`` becomes ``dimension_names``) and
     chunk keys are rewritten (``0.1`` -> ``c/0/1``), the bytes referenced unchanged.
+
+    Cost: archives are opened ``max_workers`` at a time (an open, their metadata,
+    and local headers only where the directory does not place the data:
+    :meth:`~remote_zip_store.archive.reader.ZipArchive.data_starts`); the references
+    go in with one call per array and one commit. The repository's configuration
+    turns off Icechunk's compression of virtual chunk locations (10-20x the commit's
+    CPU for 0.5 % smaller manifests) and lets the commit write 16 manifests at once.
     """
     import icechunk
     from zarr.core.buffer import default_buffer_prototype
@@ -271,6 +284,8 @@ def to_icechunk(
 
     prefix = os.fspath(urls_or_prefix) if isinstance(urls_or_prefix, str | os.PathLike) else None
     open_options, connection = split_options(options, "to_icechunk()")
+    if connection.get("max_pool_connections") is None:  # the opens share one pool
+        connection["max_pool_connections"] = max(10, 2 * max_workers)
     urls = archive_urls(urls_or_prefix, suffix=suffix, **connection)
     if not urls:
         raise ArchiveNotFoundError(f"no archives ending in {suffix!r}", archive=prefix)
@@ -288,6 +303,7 @@ def to_icechunk(
 
     outcomes = run_many(urls, export, max_workers=max_workers)
     exported: dict[str, ArchiveRefs] = {}
+    by_array: dict[str, dict[str, list[tuple[list[int], int, int]]]] = {}
     skipped = 0
     for url in urls:
         outcome = outcomes[url]
@@ -296,7 +312,7 @@ def to_icechunk(
         with context(url):
             if outcome.zarr_format != 3:
                 outcome.metadata = _metadata_v3(outcome.metadata)
-            left_out = _default_chunk_keys(outcome)
+            left_out, by_array[url] = _default_chunk_keys(outcome)
         if left_out:
             skipped += len(left_out)
             logger.warning(
@@ -312,6 +328,17 @@ def to_icechunk(
     if isinstance(repo, str | os.PathLike):
         storage = icechunk.local_filesystem_storage(os.fspath(repo))
     config = icechunk.RepositoryConfig.default()
+    # The commit writes a manifest per array (4 per archive of 4 channels), one at a time
+    # by default: over a 20 ms link 400 of them took 11 s. Zstd dictionaries for the
+    # virtual chunks' locations cost the commit 10-20x its CPU (2.4-5 s for 100 archives x
+    # 1,000 chunks) for manifests 0.5 % smaller (zstd compresses them whole anyway): off up
+    # to the largest count the setting takes. docs/benchmarks.md has the figures.
+    config.manifest = icechunk.ManifestConfig(
+        virtual_chunk_location_compression=icechunk.ManifestVirtualChunkLocationCompressionConfig(
+            min_num_chunks=NO_LOCATION_COMPRESSION
+        ),
+        max_concurrent_manifest_fetches_during_commit=MANIFEST_CONCURRENCY,
+    )
     for container_prefix, store in _containers(icechunk, exported.values(), connection).items():
         config.set_virtual_chunk_container(icechunk.VirtualChunkContainer(container_prefix, store))
     credentials = icechunk_credentials(exported.values(), **connection)
@@ -349,15 +376,31 @@ def to_icechunk(
             native[base + key] = data
         inlined += len(refs.inline)
     sync(write_native(native))
-    checksum: datetime.datetime | str | None
+    spec = icechunk.VirtualChunkSpec
     for url, refs in exported.items():
         base = groups[url] + "/" if groups[url] else ""
-        checksum = refs.etag if refs.etag is not None else refs.modified
-        for key, (offset, length) in refs.chunks.items():
-            store.set_virtual_ref(
-                base + key, refs.url, offset=offset, length=length, checksum=checksum
+        checksum: dict[str, Any] = {}
+        if refs.etag is not None:
+            checksum["etag_checksum"] = refs.etag
+        elif refs.modified is not None:
+            checksum["last_updated_at_checksum"] = refs.modified
+        location = refs.url
+        for array, listed in by_array[url].items():
+            # one call per array (a call per chunk cost 2-5 s per 100,000 chunks)
+            failed = store.set_virtual_refs(
+                (base + array).rstrip("/") or "/",
+                [
+                    spec(index, location, offset, length, **checksum)
+                    for index, offset, length in listed
+                ],
             )
-        chunks += len(refs.chunks)
+            if failed:
+                raise UnsupportedArchiveError(
+                    f"Icechunk refused {len(failed)} virtual chunk(s) of array {array!r}: no "
+                    f"virtual chunk container holds {location}",
+                    archive=url,
+                )
+            chunks += len(listed)
     snapshot = session.commit(message or f"remote-zip-store: {len(urls)} archive(s)")
     return IcechunkResult(str(snapshot), groups, chunks, inlined, skipped)
 
@@ -403,12 +446,15 @@ def _metadata_v3(metadata: Mapping[str, bytes]) -> dict[str, bytes]:
     return converted
 
 
-def _default_chunk_keys(refs: ArchiveRefs) -> list[str]:
+def _default_chunk_keys(
+    refs: ArchiveRefs,
+) -> tuple[list[str], dict[str, list[tuple[list[int], int, int]]]]:
     """Rewrite chunk keys to format 3's default encoding (``c/0/1``), the one Icechunk parses.
 
     Arrays with another encoding (``v2``, or ``.`` separators) get their metadata
     changed to match; the bytes referenced stay the same. Returns the keys that
-    belong to no array, dropped from ``refs``.
+    belong to no array (dropped from ``refs``), and the referenced chunks by array
+    path: ``(chunk index, offset, length)``; inlined keys are renamed in ``refs``.
     """
     import json
 
@@ -432,39 +478,65 @@ def _default_chunk_keys(refs: ArchiveRefs) -> list[str]:
             }
             refs.metadata[key] = json.dumps(document, indent=2).encode()
     left_out: list[str] = []
-    for table in (refs.chunks, refs.inline):
-        for key in list(table):
-            value = table.pop(key)
-            new = _chunk_key(key, arrays)
-            if new is None:
-                left_out.append(key)
-            else:
-                table[new] = value  # type: ignore[assignment]
-    return sorted(left_out)
+    by_array: dict[str, list[tuple[list[int], int, int]]] = {}
+    folders: dict[str, str | None] = {}  # a key's folder -> the array above it (walked once)
+    for key, (offset, length) in refs.chunks.items():
+        found = _chunk_index(key, arrays, folders)
+        if found is None:
+            left_out.append(key)
+        else:
+            by_array.setdefault(found[0], []).append((found[1], offset, length))
+    for key in left_out:
+        del refs.chunks[key]
+    inline: dict[str, bytes] = {}
+    for key, value in refs.inline.items():
+        found = _chunk_index(key, arrays, folders)
+        if found is None:
+            left_out.append(key)
+        else:
+            inline[_default_key(*found)] = value
+    refs.inline = inline
+    return sorted(left_out), by_array
 
 
-def _chunk_key(key: str, arrays: Mapping[str, tuple[str, str, int]]) -> str | None:
-    """``key`` in the default encoding of the array it is a chunk of, None when none."""
-    path = key
-    while True:
-        path = path.rpartition("/")[0] if "/" in path else ""
-        if path in arrays:
-            name, separator, ndim = arrays[path]
-            rest = key[len(path) + 1 :] if path else key
-            if name == "default":
-                if rest == "c" and ndim == 0:
-                    indices: list[str] = []
-                elif rest.startswith("c" + separator):
-                    indices = rest[2:].split(separator)
-                else:
-                    return None
-            else:
-                indices = [] if rest == "0" and ndim == 0 else rest.split(separator)
-            if len(indices) != ndim or not all(index.isdigit() for index in indices):
-                return None
-            return "/".join([path, "c", *indices] if path else ["c", *indices])
-        if not path:
+def _default_key(path: str, index: list[int]) -> str:
+    return "/".join([path, "c", *map(str, index)] if path else ["c", *map(str, index)])
+
+
+def _chunk_index(
+    key: str, arrays: Mapping[str, tuple[str, str, int]], folders: dict[str, str | None]
+) -> tuple[str, list[int]] | None:
+    """``(array path, chunk index)`` of ``key``, None when it is no chunk of an array.
+
+    ``folders`` caches the array found above each folder (a 1,000-chunk array's keys
+    share one or a few folders), so each key costs a split, not a walk up the tree."""
+    folder = key.rpartition("/")[0]
+    if folder in folders:
+        path = folders[folder]
+    else:
+        path = folder
+        while path not in arrays:
+            if not path:
+                path = None
+                break
+            path = path.rpartition("/")[0]
+        folders[folder] = path
+    if path is None:
+        return None
+    name, separator, ndim = arrays[path]
+    rest = key[len(path) + 1 :] if path else key
+    if name == "default":
+        if rest == "c" and ndim == 0:
+            indices: list[str] = []
+        elif rest.startswith("c" + separator):
+            indices = rest[2:].split(separator)
+        else:
             return None
+    else:
+        indices = [] if rest == "0" and ndim == 0 else rest.split(separator)
+    if len(indices) != ndim or not all(map(str.isdigit, indices)):
+        return None
+    return path, list(map(int, indices))
 
 
 def _location(archive: ZipArchive) -> str:

@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..archive._catalog import CatalogEntry
+from ..archive._catalog import CatalogEntry, index_of
 from ..archive._reader import ReadOptions, ZipArchive
 from ..errors import InvalidURLError, KeyNotFoundError, describe
 from ..hierarchy._names import METADATA_FILES, ZARR_V3_METADATA, ZATTRS
 from ..hierarchy._roots import resolve_root
 from ..transport._s3 import S3Options, S3Source, list_objects, parse_s3_url, shared_client
 from ..zipfmt._index import ZipIndex
-from ._catalog import index_of, plan_opens
+from ._catalog import plan_opens
 from ._engine import run_many
 
 if TYPE_CHECKING:

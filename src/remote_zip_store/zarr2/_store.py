@@ -28,6 +28,8 @@ from ._write import ZipWriteStore
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from ..archive._catalog import Catalog
 else:
     S3Client = Any
 
@@ -80,6 +82,16 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc]
     :class:`~remote_zip_store.zarr2.ZipWriteStore` that writes a new
     archive instead (docs/writing.md).
 
+    ``catalog``: a cohort catalog written by ``remote-zip-store index`` (its
+    ``s3://`` key or path: one GET; or a loaded one,
+    :func:`~remote_zip_store.verbs.catalog.load_catalog`: none) that holds ``url``:
+    the store opens from it with no request of its own (the directory and the
+    zarr metadata come from the catalog), every GET pinned to the catalogued ETag;
+    an archive replaced since is re-opened at its first read (or
+    ``ArchiveChangedError`` when what was served differs: never two versions
+    mixed). A catalog that cannot be read or does not hold ``url``: a WARNING
+    and the normal open.
+
     ``root`` selects a folder inside the zip as the hierarchy's root; by
     default a single top-level folder that holds ``.zgroup``/``.zarray``/
     ``.zmetadata`` (or ``zarr.json``) is detected (``zip -r x.zip data.zarr``). ``root=""``
@@ -110,9 +122,10 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc]
         metadata_prefetch: Policy = "auto",
         read: ReadOptions | None = None,
         client: S3Client | None = None,
+        catalog: str | os.PathLike[str] | Catalog | None = None,
         **options: Any,
     ):
-        self._open_url(url, root, metadata_prefetch, read, client, options)
+        self._open_url(url, root, metadata_prefetch, read, client, options, catalog)
 
     def _setup(self, archive: ZipArchive, root: str | None, metadata_prefetch: Policy) -> None:
         super()._setup(archive, root, metadata_prefetch)

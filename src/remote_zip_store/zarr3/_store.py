@@ -45,6 +45,8 @@ else:  # pragma: no cover - zarr 3 itself needs Python 3.11
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from ..archive._catalog import Catalog
 else:
     S3Client = Any
 
@@ -60,7 +62,7 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
     """A read-only zarr-python 3 store over one zip archive (zarr formats 2 and 3).
 
     Takes the arguments of the zarr-2 ``RemoteZipStore`` (``url``, ``root``,
-    ``metadata_prefetch``, ``read``, ``client`` and the read/connection
+    ``metadata_prefetch``, ``read``, ``client``, ``catalog`` and the read/connection
     keywords; docs/usage.md) plus zarr 3's ``read_only``, which must be True.
     ``mode="w"``/``"w-"`` returns the zarr-3
     :class:`~remote_zip_store.zarr3.ZipWriteStore` instead (docs/writing.md).
@@ -86,12 +88,13 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
         metadata_prefetch: Policy = "auto",
         read: ReadOptions | None = None,
         client: S3Client | None = None,
+        catalog: str | os.PathLike[str] | Catalog | None = None,
         read_only: bool = True,
         mode: str = "r",
         **options: Any,
     ):
         _require_read_only(read_only, str(url))
-        self._open_url(url, root, metadata_prefetch, read, client, options)
+        self._open_url(url, root, metadata_prefetch, read, client, options, catalog)
 
     @classmethod
     async def open(cls, *args: Any, **kwargs: Any) -> RemoteZipStore:

@@ -36,6 +36,7 @@ class ZipIndex:
         self.location = location
         self._next_offsets = _next_offsets(records.header_offset, location.cd_start)
         self._distinct_names: list[str] | None = None
+        self._listed = False
         self._name_bounds: tuple[str, str] | None = None
         self._table: array[int]
         self._mask: int
@@ -47,7 +48,7 @@ class ZipIndex:
 
     def __len__(self) -> int:
         """Number of distinct file names (directory entries and duplicates excluded)."""
-        return len(self.names())
+        return len(self.names(listed=False))
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._row(name) >= 0
@@ -57,14 +58,18 @@ class ZipIndex:
         row = self._row(name)
         return None if row < 0 else self._entry(row)
 
-    def names(self) -> list[str]:
+    def names(self, *, listed: bool = True) -> list[str]:
         """Distinct file names, in directory order (directories and shadowed duplicates out).
 
-        Built on first use (listing), not at open.
+        Built on first use (listing), not at open. ``listed=False``: for a caller's own
+        use (where an array lies, which metadata to prefetch), not served as a listing,
+        so :attr:`names_listed` stays as it was.
         """
         if self._distinct_names is None:
             names = self._records.names
             self._distinct_names = [names[i] for i in _distinct_rows(names, self).tolist()]
+        if listed:
+            self._listed = True
         return self._distinct_names
 
     @property
@@ -74,8 +79,9 @@ class ZipIndex:
 
     @property
     def names_listed(self) -> bool:
-        """Whether :meth:`names` has been asked for (a listing was served from this index)."""
-        return self._distinct_names is not None
+        """Whether :meth:`names` has been asked for as a listing (one was served from this
+        index: a re-open from a catalog must then find the same names)."""
+        return self._listed
 
     def name_bounds(self) -> tuple[str, str] | None:
         """Smallest and largest name over every record (directories too); None when empty.
