@@ -383,7 +383,8 @@ class ZipArchive:
         self.size = size
         index = ZipIndex(records, location)
         cohort.learn(self.source, index, size, ends.head, self.profile)
-        self._ends = cohort.exact_ends(index, size, ends.head, self.profile)
+        if self._ends is None:  # a pickled copy keeps what it carried: its pickle is stable
+            self._ends = cohort.exact_ends(index, size, ends.head, self.profile)
         if cache_key is not None:
             opened = indexcache.OpenedDirectory(index, data, self._tail_start, size, self._head)
             indexcache.remember(cache_key, opened)
