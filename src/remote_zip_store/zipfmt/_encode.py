@@ -75,11 +75,6 @@ def dos_date_time(date_time: tuple[int, int, int, int, int, int]) -> tuple[int, 
     return (hour << 11) | (minute << 5) | (second // 2), ((year - 1980) << 9) | (month << 5) | day
 
 
-def entry_needs_zip64(compressed_size: int, uncompressed_size: int, offset: int = 0) -> bool:
-    """Whether an entry needs a ZIP64 extra field (a field value of 0xFFFFFFFF or more)."""
-    return max(compressed_size, uncompressed_size, offset) >= U32_MAX
-
-
 def _zip64_extra(fields: list[int], *, every: bool) -> tuple[list[int], bytes, int]:
     """The 32-bit fields as written, the ZIP64 extra and the version needed to extract.
 
