@@ -8,15 +8,18 @@ times by each path, the paths interleaved in rounds of 100 so machine load hits
 them alike; CPU is ``time.process_time`` (all threads of this process):
 
 * **lean**: ``S3Source.read_range`` on the default (lean) transport: SigV4 signed
-  here, urllib3, ``If-Match`` pinned, the body checks;
+  here, sent by the library's HTTP/1.1 client (``transport/_wire.py``), ``If-Match``
+  pinned, the body checks;
 * **source-botocore**: the same call with ``transport="botocore"``;
 * **get_object**: a boto3 client's ``get_object(Range=...)`` + ``Body.read()``;
 * **source-obstore**: the same call with ``transport="obstore"`` (if obstore is installed;
   its tokio threads are this process's, so counted);
 * **obstore.get**: ``obstore.get(store, key, options={"range": ..., "if_match": etag})``
   on a bare ``S3Store``: obstore's floor, without the source's checks;
-* **urllib3**: a presigned URL (made once) GET on a urllib3 pool: the floor of a
-  Python HTTP client here (no signing per request, no checks).
+* **urllib3**: a presigned URL (made once) GET on a urllib3 pool: the usual Python
+  HTTP client (no signing per request, no checks);
+* **wire**: the same presigned GET on the library's own client (``WirePool``): what
+  the lean path costs before signing and checks.
 
 Prints µs of CPU per GET and each path's ratio to urllib3 and to get_object.
 moto runs inside this process (its CPU would be counted): use SeaweedFS for
@@ -36,11 +39,13 @@ if __package__ in (None, ""):  # ``python benchmarks/get_cpu.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import os
+from urllib.parse import urlsplit
 
 import urllib3
 
 from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server, weed_binary
 from remote_zip_store.transport._s3 import S3Options, S3Source
+from remote_zip_store.transport._wire import Origin, WirePool
 
 
 def paths(server: S3Server, size: int) -> dict[str, Callable[[], bytes]]:
@@ -70,11 +75,23 @@ def paths(server: S3Server, size: int) -> dict[str, Callable[[], bytes]]:
     def plain() -> bytes:
         return pool.request("GET", url, headers=header).data
 
+    parts = urlsplit(url)
+    origin = Origin.of(parts.scheme, parts.hostname or "", parts.port)
+    target = f"{parts.path}?{parts.query}"
+    wire_pool = WirePool(max_connections=4)
+
+    def wire() -> bytes:
+        response = wire_pool.request("GET", origin, target, header)
+        body = response.read()
+        response.release_conn()
+        return body
+
     found = {
         "lean": lambda: lean.read_range(start, end),
         "source-botocore": lambda: boto_source.read_range(start, end),
         "get_object": get_object,
         "urllib3": plain,
+        "wire": wire,
     }
     try:
         import obstore

@@ -1,4 +1,4 @@
-"""The lean S3 read path: GET and HEAD signed by :mod:`.sigv4` and sent on urllib3.
+"""The lean S3 read path: GET and HEAD signed by :mod:`.sigv4` and sent on :mod:`.wire`.
 
 botocore's ``get_object`` costs ~1.7 ms of client CPU per small GET (see
 shared/notes/request-path-cpu.md); this path costs about a third of that. boto3
@@ -18,9 +18,10 @@ throttling codes) and connection failures raise :class:`retry.Retry`: the
 source's one retry loop counts them against ``max_attempts`` and logs each.
 
 Per request: the credentials' ``get_frozen_credentials()`` (refreshable
-credentials refresh there, under botocore's lock), one signature, one
-``urlopen`` on the process's shared pool (:func:`.http.shared_pool`: TLS,
-``verify``, timeouts, keep-alive as the HTTP source). Also handled here:
+credentials refresh there, under botocore's lock), one signature, one request
+on the process's shared pool of :mod:`.wire` connections (:func:`.http.shared_pool`:
+TLS, ``verify``, timeouts, keep-alive as the HTTP source; a seventh of urllib3's CPU
+per small GET). Also handled here:
 
 * a bucket in another region (301/400 with ``x-amz-bucket-region``): the
   request is signed for that region and sent again, once; the region is
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import ssl
 import sys
 import time
 import warnings
@@ -47,8 +49,6 @@ from urllib.request import getproxies
 
 import botocore.credentials
 import botocore.exceptions
-import urllib3
-import urllib3.exceptions
 
 from . import _deadline as deadline
 from . import _retry as retry
@@ -56,6 +56,7 @@ from . import _sigv4 as sigv4
 from ._forksafe import ForkSafeLock, SharedByKey
 from ._http import _TRANSIENT, HTTPOptions, _discard, shared_pool
 from ._status import RETRY_CODES, RETRY_STATUS
+from ._wire import Origin, Response
 
 if TYPE_CHECKING:
     from ._s3config import S3Options
@@ -75,7 +76,7 @@ _STALE_HINT = (
 )
 
 
-_ERROR_READ: tuple[type[BaseException], ...] = (*_TRANSIENT, urllib3.exceptions.HTTPError)
+_ERROR_READ: tuple[type[BaseException], ...] = (*_TRANSIENT, OSError)
 
 
 def transport_of(options: S3Options) -> str:
@@ -127,13 +128,14 @@ def _proxied() -> bool:
 
 @dataclass(frozen=True)
 class _Endpoint:
-    """Where a bucket's requests go: ``scheme://netloc`` + path prefix, and the Host signed."""
+    """Where a bucket's requests go: an origin (its ``Host`` is the one signed) + path prefix."""
 
-    scheme: str
-    host: str
-    port: int | None
+    origin: Origin
     prefix: str  # "/bucket" (path style) or "" (virtual-hosted)
-    signed_host: str
+
+    @property
+    def signed_host(self) -> str:
+        return self.origin.host_header
 
 
 class LeanS3:
@@ -181,7 +183,7 @@ class LeanS3:
         """The request URL without query or credentials, for log lines."""
         endpoint = self._endpoint(bucket)
         netloc = endpoint.signed_host
-        return f"{endpoint.scheme}://{netloc}{endpoint.prefix}/{sigv4.quote_key(key)}"
+        return f"{endpoint.origin.scheme}://{netloc}{endpoint.prefix}/{sigv4.quote_key(key)}"
 
     # -- the calls S3Source makes -----------------------------------------------------------
     def call(self, operation: str, bucket: str, key: str, **kwargs: Any) -> dict[str, Any]:
@@ -214,7 +216,7 @@ class LeanS3:
 
     def _send(
         self, method: str, bucket: str, key: str, headers: dict[str, str], params: dict[str, str]
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Response:
         """One request; a region redirect or stale credentials cost one more, at most."""
         redirected = refreshed = False
         while True:
@@ -250,7 +252,7 @@ class LeanS3:
 
     def _send_once(
         self, method: str, bucket: str, key: str, headers: dict[str, str], params: dict[str, str]
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Response:
         endpoint = self._endpoint(bucket)
         path = f"{endpoint.prefix}/{sigv4.quote_key(key)}"
         query = sigv4.canonical_query(params) if params else ""
@@ -268,28 +270,19 @@ class LeanS3:
                 region=self._region_of(bucket),
                 timestamp=time.strftime(sigv4.TIMESTAMP_FORMAT, time.gmtime()),
             )
+        # The operation's deadline, if any: no wait beyond the time left.
         bounded = deadline.timeouts(self.options.connect_timeout, self.options.read_timeout)
-        extra: dict[str, Any] = {}
-        if bounded is not None:  # the operation's deadline: no wait beyond the time left
-            extra["timeout"] = urllib3.Timeout(connect=bounded[0], read=bounded[1])
         try:
-            pool = self._pool.connection_from_host(
-                endpoint.host, endpoint.port, scheme=endpoint.scheme
-            )
-            return pool.urlopen(
+            return self._pool.request(
                 method,
+                endpoint.origin,
                 f"{path}?{query}" if query else path,
-                headers=headers,
-                retries=False,
-                redirect=False,
-                preload_content=False,
-                decode_content=False,
-                assert_same_host=False,
-                **extra,
+                headers,
+                timeout=bounded,
             )
         except _TRANSIENT as exc:
             raise retry.Retry(f"{type(exc).__name__}: {exc}") from exc
-        except urllib3.exceptions.SSLError as exc:
+        except ssl.SSLError as exc:
             raise botocore.exceptions.SSLError(
                 endpoint_url=self.describe(bucket, key), error=exc
             ) from exc
@@ -333,7 +326,7 @@ class LeanS3:
             prefix = base_path
         else:
             prefix = f"{base_path}/{bucket}"
-        return _Endpoint(scheme, host, port, prefix, sigv4.host_header(scheme, host, port))
+        return _Endpoint(Origin.of(scheme, host, port), prefix)
 
     def __reduce__(self) -> Any:
         raise TypeError("LeanS3 holds credentials and connections: pickle its S3Options instead")
@@ -347,7 +340,7 @@ class _Body:
 
     __slots__ = ("_done", "_response")
 
-    def __init__(self, response: urllib3.BaseHTTPResponse):
+    def __init__(self, response: Response):
         self._response = response
         self._done = False
 
@@ -363,12 +356,12 @@ class _Body:
             _discard(self._response)
 
 
-def _release(response: urllib3.BaseHTTPResponse) -> None:
+def _release(response: Response) -> None:
     response.drain_conn()
     response.release_conn()
 
 
-def _read_error(response: urllib3.BaseHTTPResponse) -> bytes:
+def _read_error(response: Response) -> bytes:
     """At most 4 KiB of an error answer (its ``<Code>`` and ``<Message>``)."""
     try:
         data = response.read(4096)
