@@ -42,7 +42,8 @@ if __package__ in (None, ""):  # ``python benchmarks/catalog_open.py``
 
 import zarr
 
-from benchmarks.cohort_open import SimProcess, fresh
+from benchmarks.cohort_open import fresh
+from benchmarks.simproc import SimProcess
 from remote_zip_store import RemoteZipStore, open_many
 from remote_zip_store.testing.netsim import Condition
 from remote_zip_store.testing.sample import write_sample_archive

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import statistics
 import sys
 import time
@@ -41,49 +40,11 @@ if __package__ in (None, ""):  # ``python benchmarks/cohort_open.py``
 import zarr
 
 from benchmarks import archives
+from benchmarks.simproc import Link, SimProcess
 from remote_zip_store import RemoteZipStore, open_many
 from remote_zip_store.testing.cold import forget_process_state
-from remote_zip_store.testing.netsim import Condition, Counts, NetSim
+from remote_zip_store.testing.netsim import Condition, NetSim
 from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server
-
-
-class SimProcess:
-    """A :class:`NetSim` in a child process, with the same ``endpoint`` and ``counts()``."""
-
-    def __init__(self, host: str, port: int, condition: Condition):
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve_sim, args=(child, host, port, condition))
-        self._proc.start()
-        self.port = int(self._conn.recv())
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def counts(self) -> Counts:
-        self._conn.send("counts")
-        counts: Counts = self._conn.recv()
-        return counts
-
-    def __enter__(self) -> SimProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._conn.send("stop")
-        self._proc.join(10)
-        if self._proc.is_alive():
-            self._proc.kill()
-
-
-def _serve_sim(conn: Any, host: str, port: int, condition: Condition) -> None:
-    with NetSim(host, port, condition) as sim:
-        conn.send(sim.port)
-        while conn.recv() == "counts":
-            conn.send(sim.counts())
-
-
-Link = NetSim | SimProcess
 
 
 def fresh() -> None:

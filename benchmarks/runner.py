@@ -17,13 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from benchmarks import archives, contenders, parse
+from benchmarks import archives, contenders, parse, simproc
 from benchmarks.archives import Archive
 from benchmarks.contenders import Contender, Target
 from benchmarks.limits import index_of, physical_limit
 from benchmarks.report import Cell, check_targets
 from benchmarks.scenarios import SCENARIO_NAMES, SCENARIOS, Context, Scenario
-from remote_zip_store.testing.netsim import CONDITIONS, LOOPBACK, Condition, Counts, NetSim
+from benchmarks.simproc import Link
+from remote_zip_store.testing.netsim import CONDITIONS, LOOPBACK, Condition, Counts
 from remote_zip_store.testing.servers import S3Server, moto_server, seaweedfs_server
 
 
@@ -35,6 +36,9 @@ class Config:
     quick: bool = False
     reps: int = 3
     cell_budget: float = 20.0
+    #: Run the link simulator in this process (before 2026-12-07's wire client, every run
+    #: did): it then shares the GIL with Python clients (benchmarks/simproc.py).
+    sim_in_process: bool = False
     """Stop repeating a cell once its runs have taken this many seconds (one run minimum)."""
     conditions: tuple[Condition, ...] = CONDITIONS
     scenarios: tuple[str, ...] = SCENARIO_NAMES
@@ -123,7 +127,7 @@ class Named(Protocol):
 
 
 def run_cell(
-    sim: NetSim, contender: Named, scenario: Runnable, ctx: Any, config: Config, cell: Cell
+    sim: Link, contender: Named, scenario: Runnable, ctx: Any, config: Config, cell: Cell
 ) -> None:
     """Runs one cell cold (process state forgotten) ``config.reps`` times within its budget."""
     started = time.perf_counter()
@@ -182,7 +186,7 @@ Limit = Callable[[Any, Any, Condition], tuple[float, int, int]]
 
 
 def run_matrix(
-    sim: NetSim,
+    sim: Link,
     config: Config,
     scenarios: Sequence[Runnable],
     chosen: Sequence[Named],
@@ -235,7 +239,7 @@ def run_suite(
     host, port = server.endpoint_url.removeprefix("http://").split(":")
     chosen = [contenders.BY_NAME[name] for name in config.contenders]
     scenarios = [s for s in SCENARIOS if s.name in config.scenarios]
-    with NetSim(host, int(port)) as sim:
+    with simproc.link(host, int(port), in_process=config.sim_in_process) as sim:
         base = Target(
             sim.endpoint, server.bucket, "bench/eeg.zip", server.access_key, server.secret_key
         )
@@ -313,6 +317,11 @@ def add_arguments(parser: argparse.ArgumentParser, scenarios: str, contenders: s
     parser.add_argument("--conditions", help=f"comma-separated, of {[c.name for c in CONDITIONS]}")
     parser.add_argument("--scenarios", help=f"comma-separated, of {scenarios}")
     parser.add_argument("--contenders", help=f"comma-separated, of {contenders}")
+    parser.add_argument(
+        "--sim-in-process",
+        action="store_true",
+        help="run the link simulator in this process (it then shares the GIL with the client)",
+    )
 
 
 def apply_arguments(config: Config, args: argparse.Namespace) -> Config:
@@ -328,6 +337,7 @@ def apply_arguments(config: Config, args: argparse.Namespace) -> Config:
         config.scenarios = tuple(args.scenarios.split(","))
     if args.contenders:
         config.contenders = tuple(args.contenders.split(","))
+    config.sim_in_process = bool(getattr(args, "sim_in_process", False))
     return config
 
 

@@ -68,14 +68,14 @@ if __package__ in (None, ""):  # ``python benchmarks/zarr3_peers.py``
 import numpy as np
 
 from benchmarks import archives as suite_archives
-from benchmarks import report, runner
+from benchmarks import report, runner, simproc
 from benchmarks.contenders import Target  # the suite's: one object, endpoint, credentials
 from benchmarks.limits import Need, index_of, physical_limit
 from benchmarks.report import Cell, Table, Targets
 from benchmarks.runner import Config
 from benchmarks.scenarios import chunk_names
 from remote_zip_store.testing.cold import forget_process_state
-from remote_zip_store.testing.netsim import CONDITIONS, LOOPBACK, Condition, NetSim
+from remote_zip_store.testing.netsim import CONDITIONS, LOOPBACK, Condition
 from remote_zip_store.testing.servers import S3Server
 
 ARCHIVES = suite_archives.ARCHIVES
@@ -733,7 +733,7 @@ def run_suite(
     host, port = server.endpoint_url.removeprefix("http://").split(":")
     chosen = [BY_NAME[n] for n in config.contenders]
     scenarios = [s for s in SCENARIOS if s.name in config.scenarios]
-    with NetSim(host, int(port)) as sim:
+    with simproc.link(host, int(port), in_process=config.sim_in_process) as sim:
 
         def target(a: Archive) -> Target:
             return Target(sim.endpoint, server.bucket, a.key, server.access_key, server.secret_key)
@@ -796,7 +796,7 @@ def run_unzipped(
     scenarios = [s for s in UNZIPPED_SCENARIOS if s.name in config.scenarios]
     host, port = server.endpoint_url.removeprefix("http://").split(":")
     cells: list[Cell] = []
-    with NetSim(host, int(port)) as sim:
+    with simproc.link(host, int(port), in_process=config.sim_in_process) as sim:
         base = Target(sim.endpoint, server.bucket, "", server.access_key, server.secret_key)
         for fmt in formats:
             ctx = Context(

@@ -280,6 +280,44 @@ def test_a_region_is_the_array_entries_contiguous_runs() -> None:
     assert region.end == 400
 
 
+def test_a_region_given_as_a_function_is_built_at_its_first_question() -> None:
+    calls: list[int] = []
+
+    def spans() -> list[tuple[int, int, int]]:
+        calls.append(1)
+        return [(100, 200, 200), (0, 100, 100), (300, 400, 400)]
+
+    region = Region(spans)
+    assert not region.built and calls == []
+    ahead = _bare(Recorder())
+    ahead.advance(0, 100, 1 << 40, region)  # the array's first read: nothing asked
+    assert not region.built and calls == []
+    ahead.advance(100, 200, 1 << 40, region)  # its second: the run needs the segments
+    assert region.built and calls == [1]
+    assert (region.starts, region.ends) == ([0, 300], [200, 400])
+    assert region.segment(150, 180) == (0, 200) and calls == [1]
+
+
+@pytest.mark.parametrize("action", ["channel", "epoch"])
+def test_one_chunk_per_array_builds_no_region(moto: S3Server, url: str, action: str) -> None:
+    """The epoch across channels reads one chunk of each array: no array's region is
+    built (0.5 ms each, before its GET); a channel's reads build its one region."""
+    with RemoteZipStore(url, client=moto.client()) as store:
+        root = open_zarr(store)
+        if action == "channel":
+            root["signals/ch05"][:]
+        else:
+            for name in _names():
+                root[name][20 * CHUNK : 21 * CHUNK]
+        built = [name for name in _names() if (r := store.region(f"{name}/0")) and r.built]
+    if action == "epoch":
+        assert built == []
+    elif ZARR3:  # zarr 3 reads the channel in several reads: a run, so a region
+        assert built == ["signals/ch05"]
+    else:  # zarr 2 reads it in one getitems: nothing to continue
+        assert built == []
+
+
 def test_reads_that_skip_entries_never_read_ahead() -> None:
     """Sequential, inside one segment, past RUN_SPAN: but each read leaves entries out
     (chunks in task or sorted-name order), so a window would fetch bytes nobody asked for."""

@@ -105,46 +105,83 @@ class Region:
     later): a window never reaches bytes read long after (or before) the read that
     fetched them. Entries without a rank (metadata) follow any order.
     Built once per array from its own entries (``O(k log k)``), kept as two sorted
-    columns; :meth:`segment` is a bisection.
+    columns; :meth:`segment` is a bisection. ``spans`` may be a function that returns
+    them: the columns are then built at the first question (a read of one chunk per
+    array, the usual small read, never asks one: see :meth:`Readahead.advance`).
     """
 
-    __slots__ = ("cuts", "ends", "starts")
+    __slots__ = ("_columns", "_slack", "_spans")
 
     def __init__(
         self,
-        spans: Iterable[tuple[int, int, int] | tuple[int, int, int, int | None]],
+        spans: Iterable[tuple[int, int, int] | tuple[int, int, int, int | None]]
+        | Callable[[], Iterable[tuple[int, int, int] | tuple[int, int, int, int | None]]],
         *,
         order_slack: int | None = None,
     ):
         """``spans``: ``(start, end, next_header)`` of each of the array's entries, or
-        ``(start, end, next_header, rank)`` with its place in the read order (or None)."""
-        slack = ORDER_SLACK if order_slack is None else order_slack
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        ordered = sorted(spans, key=lambda item: item[:3])
-        self.cuts = [item[0] for item in ordered]  # where a window may end: an entry's start
+        ``(start, end, next_header, rank)`` with its place in the read order (or None);
+        or a function returning them (called once, at the first question)."""
+        self._slack = ORDER_SLACK if order_slack is None else order_slack
+        self._columns: tuple[list[int], list[int], list[int]] | None = None
+        self._spans = spans if callable(spans) else list(spans)
+        if not callable(spans):
+            self._build()
+
+    def _build(self) -> tuple[list[int], list[int], list[int]]:
+        """``(starts, ends, cuts)``; built once (two threads may both build: the same)."""
+        columns = self._columns
+        if columns is not None:
+            return columns
+        spans = self._spans
+        slack = self._slack
+        starts: list[int] = []
+        ends: list[int] = []
+        ordered = sorted(spans() if callable(spans) else spans, key=lambda item: item[:3])
+        cuts = [item[0] for item in ordered]  # where a window may end: an entry's start
         reach = -1  # the next entry's offset after the current segment's last entry
         last: int | None = None  # the rank of the current segment's last ranked entry
         for item in ordered:
             start, end, following = item[0], item[1], item[2]
             rank = item[3] if len(item) > 3 else None
             in_order = rank is None or last is None or abs(rank - last - 1) <= slack
-            if self.starts and start <= reach and in_order:
-                self.ends[-1] = max(self.ends[-1], end)
+            if starts and start <= reach and in_order:
+                ends[-1] = max(ends[-1], end)
                 reach = max(reach, following)
             else:
-                self.starts.append(start)
-                self.ends.append(end)
+                starts.append(start)
+                ends.append(end)
                 reach = following
                 last = None
             if rank is not None:
                 last = rank
+        self._columns = columns = (starts, ends, cuts)
+        self._spans = []
+        return columns
+
+    @property
+    def built(self) -> bool:
+        """Whether the columns exist yet (for tests: a single read builds none)."""
+        return self._columns is not None
+
+    @property
+    def starts(self) -> list[int]:
+        return self._build()[0]
+
+    @property
+    def ends(self) -> list[int]:
+        return self._build()[1]
+
+    @property
+    def cuts(self) -> list[int]:
+        return self._build()[2]
 
     def segment(self, lo: int, hi: int) -> tuple[int, int] | None:
         """The segment holding all of ``[lo, hi)``, or None (the bytes cross other entries)."""
-        i = bisect_right(self.starts, lo) - 1
-        if i >= 0 and hi <= self.ends[i]:
-            return self.starts[i], self.ends[i]
+        starts, ends, _ = self._build()
+        i = bisect_right(starts, lo) - 1
+        if i >= 0 and hi <= ends[i]:
+            return starts[i], ends[i]
         return None
 
     def snap(self, goal: int, after: int, segment_end: int) -> int:
@@ -193,7 +230,10 @@ class Readahead:
         self._pieces: list[Piece] = []  # contiguous, ascending
         self._last_end: int | None = None
         self._run_start = 0  # where the current sequential run began
-        self._segment: tuple[int, int] | None = None  # the last read's segment
+        self._segment: tuple[int, int] | None = None  # the last read's segment (if asked)
+        self._region: Region | None = None  # the last read's region, and its span
+        self._region_span: tuple[int, int] | None = None
+        self._ended: tuple[int, Region] | None = None  # the Region of an int ``region``
         self._next = 0  # the first byte no piece covers yet
         self._goal = 0  # fetch up to here
         self._cap = 0  # where the window must stop (the segment's end): the last goal's
@@ -250,13 +290,24 @@ class Readahead:
         lie back to back; only a dense read grows a window. ``wanted``: the bytes
         the read asks for (default: the span), what the waste score weighs against.
         """
-        if isinstance(region, int):
-            region = Region([(0, region, region)])
-        segment = region.segment(lo, hi) if region is not None else None
+        if isinstance(region, int):  # one segment ending there: the same object each time
+            kept = self._ended
+            if kept is None or kept[0] != region:
+                kept = self._ended = (region, Region([(0, region, region)]))
+            region = kept[1]
         with self._lock:
             self._forked()
             self.asked += hi - lo if wanted is None else wanted
             last = self._last_end
+            # A segment only matters when the last read was of the same region (a run can
+            # only continue there): the first read of an array asks its region nothing, so
+            # one chunk per array (the usual small read) never builds the array's region.
+            segment = None
+            if region is not None and region is self._region:
+                segment = region.segment(lo, hi)
+                if self._segment is None and self._region_span is not None:
+                    self._segment = region.segment(*self._region_span)
+            self._region, self._region_span = region, (lo, hi)
             # A read starting just after the last one continues the scan; so does a small
             # one of the same segment starting just behind it (zarr 3 finishes its gets
             # slightly out of order). Anything else starts a new run.

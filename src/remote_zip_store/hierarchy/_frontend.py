@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -367,22 +368,24 @@ class ArchiveFrontEnd:
             # one object per array (its chunk folders share it: a read is of one array)
             region = self._regions.get(array + "/")
             if region is None:
-                index = self.archive.index
-                prefix = array + "/" if array else ""
-                names = list(self._sorted().keys(prefix))  # not a listing served
-                # the order zarr reads the chunks in: a window follows the archive only
-                # while the archive follows it
-                chunks = sorted((rest for rest in names if not is_metadata(rest)), key=key_order)
-                rank = {rest: i for i, rest in enumerate(chunks)}
-                present = [rest for rest in names if prefix + rest in index]
+                # built at the read-ahead's first question (the array's second read)
                 region = self._regions[array + "/"] = Region(
-                    (*row, rank.get(rest))
-                    for rest, row in zip(
-                        present, index.spans(prefix + rest for rest in present), strict=True
-                    )
+                    functools.partial(self._array_spans, self.archive.index, array)
                 )
         self._regions[folder] = region
         return region
+
+    def _array_spans(self, index: ZipIndex, array: str) -> list[tuple[int, int, int, int | None]]:
+        """Each of ``array``'s entries: ``(start, end, next_header, rank)``, the rank its
+        place in the order zarr reads the chunks in (a window follows the archive only
+        while the archive follows it)."""
+        prefix = array + "/" if array else ""
+        names = list(self._sorted().keys(prefix))  # not a listing served
+        chunks = sorted((rest for rest in names if not is_metadata(rest)), key=key_order)
+        rank = {rest: i for i, rest in enumerate(chunks)}
+        present = [rest for rest in names if prefix + rest in index]
+        spans = index.spans(prefix + rest for rest in present)
+        return [(*row, rank.get(rest)) for rest, row in zip(present, spans, strict=True)]
 
     def _array_above(self, folder: str) -> str | None:
         """The nearest folder at or above ``folder`` that is an array; None past a group."""
