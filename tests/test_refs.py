@@ -9,6 +9,7 @@ import io
 import json
 import random
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 import zarr
 
 from remote_zip_store.cli import main
-from remote_zip_store.errors import UnsupportedArchiveError
+from remote_zip_store.errors import CorruptEntryError, UnsupportedArchiveError
 from remote_zip_store.hierarchy._frontend import open_archive
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.verbs._refs import MAX_LISTED, kerchunk_refs
@@ -201,27 +202,107 @@ def test_a_thousand_chunks_cost_a_few_coalesced_gets(tmp_path: Path, moto: S3Ser
     archive.close()
 
 
-def test_a_directory_that_disagrees_with_a_tight_header_gets_every_header_read(
+def test_a_tight_entry_whose_header_claims_an_extra_field_is_refused_as_overlapping(
     tmp_path: Path, moto: S3Server
 ) -> None:
     path = _many_chunks(tmp_path)
     data = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as z:
-        first, middle = z.getinfo("a/0"), z.getinfo("a/500")
-    # The first chunk's local header claims a 4-byte extra field its span has no room for.
+        first = z.getinfo("a/0")
+    # The first chunk's local header claims a 4-byte extra field its span has no room for:
+    # its data would run 4 bytes into the next entry's local header. The reader refuses it
+    # (as CPython's zipfile does), and the probe of the first tight header finds it.
     assert data[first.header_offset : first.header_offset + 4] == b"PK\x03\x04"
     data[first.header_offset + 28 : first.header_offset + 30] = (4).to_bytes(2, "little")
-    url = moto.put(bytes(data), f"disagree-{tmp_path.name}.zip")
+    url = moto.put(bytes(data), f"overlap-{tmp_path.name}.zip")
     archive = open_archive(url, head_size=0, tail_size=1024, **moto.store_kwargs())
-    stats = archive.source.stats
-    stats.reset()
     names = [f"a/{i}" for i in range(1000)]
-    starts = archive.data_starts([archive.index.get(n) for n in names])
-    # the two probes (first and last chunk: two GETs), then every other header (one GET)
-    assert stats.requests == 3
-    assert starts["a/0"] == first.header_offset + 30 + len("a/0") + 4  # as its header says
-    assert starts["a/500"] == middle.header_offset + 30 + len("a/500")
+    with pytest.raises(CorruptEntryError, match="overlapping entries") as raised:
+        archive.data_starts([archive.index.get(n) for n in names])
+    assert raised.value.key == "a/0"
+    chunk_rows = archive.index.rows()[[n in names for n in archive.index.names()]]
+    with pytest.raises(CorruptEntryError, match="overlapping entries"):
+        archive.data_starts_at(chunk_rows)
+    with pytest.raises(CorruptEntryError, match="overlapping entries"):
+        archive.read("a/0")
+    assert archive.read("a/1") == np.arange(1000, 2000, dtype="f4").tobytes()
     archive.close()
+
+
+def _crafted(chunks: list[tuple[bytes, bytes, bytes, bytes]]) -> bytes:
+    """A zarr-2 hierarchy (``.zgroup``, array ``a`` of 4-byte ``u1`` chunks) whose chunk
+    entries are ``(local name, central name, data, bytes after the data)``."""
+    zarray = json.dumps(
+        {
+            "zarr_format": 2,
+            "shape": [4 * len(chunks)],
+            "chunks": [4],
+            "dtype": "|u1",
+            "compressor": None,
+            "filters": None,
+            "fill_value": 0,
+            "order": "C",
+        }
+    ).encode()
+    entries = [
+        (b".zgroup", b".zgroup", b'{"zarr_format": 2}', b""),
+        (b"a/.zarray", b"a/.zarray", zarray, b""),
+        *chunks,
+    ]
+    out, records = b"", b""
+    for local, central, data, after in entries:
+        crc = zlib.crc32(data)
+        sizes = {"crc": crc, "csize": len(data), "usize": len(data)}
+        records += craft.central_header(central, offset=len(out), **sizes)
+        out += craft.local_header(local, **sizes) + data + after
+    end = craft.eocd(entries=len(entries), cd_size=len(records), cd_offset=len(out))
+    return out + records + end
+
+
+def test_a_local_name_shorter_than_the_central_one_is_no_tight_entry(
+    tmp_path: Path, moto: S3Server
+) -> None:
+    # Chunk 5's central name is "a/5" then a NUL and 5 more bytes (names are cut at a NUL,
+    # as CPython cuts them); its local name is "a/5" alone, and 5 bytes of padding follow
+    # its data. The span is that of a local header named by the central name and no extra
+    # field: the directory alone would place the data 5 bytes late (the padding in the
+    # reference). Before: the reader served the data and the export referenced the wrong
+    # bytes. Now the names' lengths must agree (as CPython's zipfile requires), such a
+    # name is no tight entry, its header is read, and both refuse it.
+    chunks = [(b"a/%d" % i, b"a/%d" % i, bytes([i]) * 4, b"") for i in range(10)]
+    chunks[5] = (b"a/5", b"a/5\x00pad!", b"\x05" * 4, b"\xee" * 5)
+    url = moto.put(_crafted(chunks), f"nul-{tmp_path.name}.zip")
+    archive = open_archive(url, **moto.store_kwargs())
+    entry = archive.index.get("a/5")
+    assert entry is not None and entry.name_length == 8
+    assert entry.span_end - entry.header_offset == 30 + 8 + 4  # what a tight entry spans
+    with pytest.raises(CorruptEntryError, match="local header names") as raised:
+        kerchunk_refs(archive)
+    assert raised.value.key == "a/5"
+    with pytest.raises(CorruptEntryError, match="local header names"):
+        archive.read("a/5")
+    assert archive.read("a/6") == b"\x06" * 4
+    # without the crafted entry, every chunk is tight and referenced where the store reads
+    chunks[5] = (b"a/5", b"a/5", b"\x05" * 4, b"")
+    url = moto.put(_crafted(chunks), f"plain-{tmp_path.name}.zip")
+    refs = kerchunk_refs(url, **moto.store_kwargs())["refs"]
+    data = _crafted(chunks)
+    for i in range(10):
+        _, offset, length = refs[f"a/{i}"]
+        assert data[offset : offset + length] == bytes([i]) * 4
+    archive.close()
+
+
+def test_data_starts_at_equals_data_starts(tmp_path: Path, moto: S3Server) -> None:
+    plain = _many_chunks(tmp_path)
+    for path in (plain, _with_local_extras(plain)):
+        url = moto.put_file(path)
+        archive = open_archive(url, **moto.store_kwargs())
+        rows = archive.index.rows()
+        names = archive.index.names()
+        found = archive.data_starts([archive.index.get(n) for n in names])
+        assert archive.data_starts_at(rows).tolist() == [found[n] for n in names]
+        archive.close()
 
 
 def test_header_reads_follow_the_coalescing_options(tmp_path: Path, moto: S3Server) -> None:
@@ -297,3 +378,23 @@ def test_http_archive_refs_name_the_url_and_presigned_urls_are_given(tmp_path: P
         given = kerchunk_refs(url + "?sig=1", url=url + "?sig=1")["refs"]
     assert table["raw/0.0"] == [url, *local["raw/0.0"][1:]]  # the query never leaks
     assert given["raw/0.0"][0] == url + "?sig=1"  # a presigned URL is written when given
+
+
+def test_refs_of_an_archive_opened_from_a_catalog_equal_a_normal_open(
+    tmp_path: Path, moto: S3Server
+) -> None:
+    # A provisional archive (opened from a catalog, pinned to its ETag) takes the
+    # per-entry path of data_starts (re-opened if the object changed): the same refs.
+    from remote_zip_store.verbs._catalog import build_catalog
+    from remote_zip_store.verbs._many import open_many
+
+    folder = f"cat-{tmp_path.name}"
+    url = moto.put(_many_chunks(tmp_path).read_bytes(), f"{folder}/rec.zip")
+    catalog = str(tmp_path / "c.rzc")
+    build_catalog(f"s3://{moto.bucket}/{folder}/", catalog, **moto.store_kwargs())
+    opened = open_many([url], catalog=catalog, **moto.store_kwargs())[url]
+    assert not isinstance(opened, Exception)
+    archive = opened.archive
+    assert archive.provisional
+    assert kerchunk_refs(archive) == kerchunk_refs(url, **moto.store_kwargs())
+    opened.close()

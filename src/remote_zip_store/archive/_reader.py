@@ -29,6 +29,9 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
 from ..errors import (
     ArchiveChangedError,
     BadArchiveError,
@@ -44,6 +47,7 @@ from ..zipfmt._conventions import OzxInfo, parse_ozx_comment
 from ..zipfmt._decode import STORED, check_supported, decompress
 from ..zipfmt._index import ZipIndex
 from ..zipfmt._parse import (
+    FLAG_DATA_DESCRIPTOR,
     LOCAL_EXTRA_SLACK,
     LOCAL_SIZE,
     MAX_END_RECORDS,
@@ -643,16 +647,69 @@ class ZipArchive:
         exactly a local header with its name and no extra field, then its data (no
         data descriptor) leaves no choice: its data starts right after the name.
         Those are *tight*; zarr's ``ZipStore`` (CPython's zipfile) writes every
-        entry so. The first and last tight entries' local headers are read to check
-        the directory against the file (a disagreement: every header is read).
-        Other entries' headers are read: their ranges are coalesced by the planner
-        (``coalesce_gap``/``coalesce_max``) and fetched concurrently, and headers
-        inside the open's head or tail buffer cost nothing. Exports of byte-range
-        references (kerchunk, Icechunk) need exactly this.
+        entry so. For every entry the reader serves, a tight entry's start is the one
+        its local header gives: the reader requires the local name as long as the
+        central one and the data ending by the next entry's header, which leaves no
+        room for an extra field (:func:`_tight`). What is not read is not checked: a
+        tight entry whose local header is corrupt (which a read refuses) gets the
+        directory's placement. The first and last tight entries' local headers are
+        read to check the directory against the file (a systematic error, such as
+        offsets shifted, fails there). Other entries' headers are read: their ranges
+        are coalesced by the planner (``coalesce_gap``/``coalesce_max``) and fetched
+        concurrently, and headers inside the open's head or tail buffer cost nothing.
+        Exports of byte-range references (kerchunk, Icechunk) need exactly this.
         """
         if self._provisional:
             return self._guarded(entries, self._data_starts_of)
         return self._data_starts_of(entries)
+
+    def data_starts_at(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Where the data of the index's records at ``rows`` starts, in that order.
+
+        :meth:`data_starts` computed on the directory's columns (``rows`` from
+        ``index.rows()``): the same checks, errors and requests, but an :class:`Entry`
+        is built only for a local header that is read: the tight entries' starts (and
+        their checks) are array arithmetic, ~20x cheaper for an export's 100,000 chunks.
+        """
+        index = self.index
+        if self._provisional or len(rows) == 0:
+            listed = [index.entry_at(row) for row in rows.tolist()]
+            found = self.data_starts(listed)
+            return np.array([found[e.name] for e in listed], dtype=np.int64)
+        columns = index.columns(rows)
+        header, size = columns["header_offset"], columns["compressed_size"]
+        minimum = header + LOCAL_SIZE + columns["name_length"] + size
+        largest = np.maximum(size, columns["uncompressed_size"])
+        refused = (largest > self.options.max_entry_size) | (minimum > index.location.cd_start)
+        for row in rows[refused].tolist():  # the per-entry check raises its error
+            entry = index.entry_at(row)
+            with context(self.url, entry.name):
+                self._checked_span(entry)
+        names = index.records.names
+        lengths = np.fromiter((len(names[row]) for row in rows.tolist()), np.int64, len(rows))
+        tight = (
+            ((columns["flags"] & FLAG_DATA_DESCRIPTOR) == 0)
+            & (columns["span_end"] == minimum)
+            & (lengths == columns["name_length"])
+        )
+        starts = header + LOCAL_SIZE + columns["name_length"]
+        loose = np.flatnonzero(~tight)
+        if len(loose):
+            listed = [index.entry_at(row) for row in rows[loose].tolist()]
+            found = self._data_starts_of(listed)
+            starts[loose] = [found[e.name] for e in listed]
+        at = np.flatnonzero(tight)
+        if len(at):
+            # the first and last tight entries' headers are checked against the directory
+            # (the open's buffers may hold them); a disagreement: every header is read
+            ends = sorted({int(at[header[at].argmin()]), int(at[header[at].argmax()])})
+            listed = [index.entry_at(int(rows[i])) for i in ends]
+            found = self._data_starts_of(listed)
+            if any(found[e.name] != starts[i] for i, e in zip(ends, listed, strict=True)):
+                listed = [index.entry_at(row) for row in rows[at].tolist()]
+                found = self._read_data_starts(listed)
+                starts[at] = [found[e.name] for e in listed]
+        return starts
 
     def _data_starts_of(self, entries: Iterable[Entry]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -793,10 +850,23 @@ class ZipArchive:
         return data
 
     def _data_offset(self, entry: Entry, raw: bytes | memoryview) -> int:
-        """Where the data starts in ``raw`` (the entry's local header onwards), checked."""
+        """Where the data starts in ``raw`` (the entry's local header onwards), checked.
+
+        The data must end before the central directory and before the next entry's
+        local header (as CPython's zipfile refuses "overlapped entries"; a record
+        sharing its local header with another is not bounded by it). With the local
+        name as long as the central one (``entry_data_offset``), that makes a *tight*
+        entry's data start follow from the directory (:meth:`data_starts`).
+        """
         offset = entry_data_offset(raw, entry)
-        if entry.header_offset + offset + entry.compressed_size > self.index.location.cd_start:
+        end = entry.header_offset + offset + entry.compressed_size
+        if end > self.index.location.cd_start:
             raise CorruptEntryError("corrupt: its data runs into the central directory")
+        if end > entry.span_end > entry.header_offset:
+            raise CorruptEntryError(
+                f"corrupt: its data runs past the next entry's local header at "
+                f"{entry.span_end} (overlapping entries)"
+            )
         return offset
 
     def _extract(self, entry: Entry, data: bytes, offset: int) -> bytes:
@@ -869,9 +939,18 @@ def _guess_data_start(entry: Entry) -> int:
 
 def _tight(entry: Entry) -> bool:
     """Whether ``entry``'s span holds its local header (name, no extra field) and its data
-    and nothing else, so its data start follows from the directory (no data descriptor)."""
+    and nothing else, so its data start follows from the directory (no data descriptor).
+
+    Why that is exact for every entry the reader serves: its local name has the central
+    name's length L (``entry_data_offset``) and its data ends by the next header
+    (``_data_offset``), so 30 + L + extra + size <= span = 30 + L + size: no extra field.
+    A name whose length in characters is not L (cut at a NUL; or non-ASCII UTF-8, left
+    out to keep the test cheap) is not tight: its header is read, and refused if its
+    local name differs.
+    """
     return (
-        not entry.flags & 0x08
+        len(entry.name) == entry.name_length
+        and not entry.flags & FLAG_DATA_DESCRIPTOR
         and entry.span_end - entry.header_offset
         == LOCAL_SIZE + entry.name_length + entry.compressed_size
     )

@@ -36,6 +36,7 @@ class ZipIndex:
         self.location = location
         self._next_offsets = _next_offsets(records.header_offset, location.cd_start)
         self._distinct_names: list[str] | None = None
+        self._distinct_rows: npt.NDArray[np.int64] | None = None
         self._listed = False
         self._name_bounds: tuple[str, str] | None = None
         self._table: array[int]
@@ -67,10 +68,52 @@ class ZipIndex:
         """
         if self._distinct_names is None:
             names = self._records.names
-            self._distinct_names = [names[i] for i in _distinct_rows(names, self).tolist()]
+            self._distinct_names = [names[i] for i in self.rows().tolist()]
         if listed:
             self._listed = True
         return self._distinct_names
+
+    def rows(self) -> npt.NDArray[np.int64]:
+        """The record rows of :meth:`names` (same order): what :meth:`columns` takes."""
+        if self._distinct_rows is None:
+            self._distinct_rows = _distinct_rows(self._records.names, self)
+        return self._distinct_rows
+
+    def columns(self, rows: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.int64]]:
+        """The records' fields at ``rows`` as int64 arrays, no entry built: ``header_offset``,
+        ``compressed_size``, ``uncompressed_size``, ``method``, ``flags``, ``name_length``,
+        ``extra_length`` and ``span_end`` (as :class:`Entry` has them). For work over
+        every entry (an export's 100,000 references), ~20x cheaper than :meth:`get`."""
+        records = self._records
+        at = np.asarray(rows, dtype=np.intp)
+
+        def column(values: array[int]) -> npt.NDArray[np.int64]:
+            return np.frombuffer(values, dtype=_NUMPY[values.typecode])[at].astype(np.int64)
+
+        found = {
+            field: column(getattr(records, field))
+            for field in (
+                "header_offset",
+                "compressed_size",
+                "uncompressed_size",
+                "method",
+                "flags",
+                "name_length",
+                "extra_length",
+            )
+        }
+        if self._next_offsets is not None:
+            found["span_end"] = column(self._next_offsets)
+        else:  # offsets increase in directory order: the next row's, or the directory's start
+            header = records.header_offset
+            offsets = np.frombuffer(header, dtype=_NUMPY[header.typecode]).astype(np.int64)
+            following = np.append(offsets[1:], np.int64(self.location.cd_start))
+            found["span_end"] = following[at]
+        return found
+
+    def entry_at(self, row: int) -> Entry:
+        """The entry of record ``row`` (one of :meth:`rows`)."""
+        return self._entry(int(row))
 
     @property
     def records(self) -> Records:

