@@ -224,3 +224,22 @@ def test_unpickled_copies_share_one_directory_read(tmp_path: Any) -> None:
     key = indexcache.version_key(first.source, first.options)
     assert key == (first.source.identity, first.source.version, first.options)
     indexcache.clear()
+
+
+def test_record_loop_matches_zipfile_on_a_small_prefixed_archive() -> None:
+    """The record loop (every directory under ``VECTORIZE_FROM``: a cohort's archives)
+    gives zipfile's names, offsets, sizes and CRCs: ASCII names decoded without the cp437
+    codec, UTF-8 ones by their flag, offsets shifted by a prefix."""
+    from remote_zip_store.zipfmt._parse import _parse_loop, locate_directory
+
+    names = ["a.txt", "dir/", "dir/b.bin", "é/ü.json", "x" * 200]
+    data = make_zip({n: n.encode() * 3 for n in names if not n.endswith("/")}, prefix=b"SFX" * 7)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = archive.infolist()
+    location = locate_directory(data, len(data))
+    records = _parse_loop(data[location.cd_start : location.cd_start + location.cd_size], location)
+    assert records.names == [info.filename for info in infos]
+    assert list(records.header_offset) == [info.header_offset for info in infos]
+    assert list(records.compressed_size) == [info.compress_size for info in infos]
+    assert list(records.crc32) == [info.CRC for info in infos]
+    assert list(records.flags) == [info.flag_bits for info in infos]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import struct
 from array import array
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -427,20 +428,19 @@ def parse_central_directory(directory: bytes | memoryview, location: DirectoryLo
 
 
 def _parse_loop(directory: bytes | memoryview, location: DirectoryLocation) -> Records:
-    """Record by record: the reference path, and the one that names what is corrupt."""
+    """Record by record: the reference path, and the one that names what is corrupt.
+
+    Each record's fixed fields are kept as the tuple ``unpack_from`` returns and turned
+    into columns once at the end; an ASCII name (nearly all) is decoded without the
+    cp437 codec, which maps ASCII to itself.
+    """
     cd_size = location.cd_size
     buf = bytes(directory[:cd_size]) if not isinstance(directory, bytes) else directory
     prefix = location.prefix
     names: list[str] = []
-    offsets = array("Q")
-    csizes = array("Q")
-    usizes = array("Q")
-    crcs = array("I")
-    methods = array("H")
-    flag_col = array("H")
-    nlens = array("H")
-    elens = array("H")
+    rows: list[tuple[Any, ...]] = []
     unpack = _CENTRAL.unpack_from
+    add_name, add_row = names.append, rows.append
     pos = 0
     limit = cd_size - CENTRAL_SIZE
     while pos < cd_size:
@@ -449,53 +449,47 @@ def _parse_loop(directory: bytes | memoryview, location: DirectoryLocation) -> R
                 f"corrupt zip: truncated central directory record at offset "
                 f"{location.cd_start + pos}"
             )
-        (
-            sig,
-            _,
-            _,
-            flags,
-            method,
-            _,
-            _,
-            crc,
-            csize,
-            usize,
-            nlen,
-            elen,
-            clen,
-            disk,
-            _,
-            _,
-            offset,
-        ) = unpack(buf, pos)
-        if sig != CENTRAL_SIGNATURE:
+        row = unpack(buf, pos)
+        if row[0] != CENTRAL_SIGNATURE:
             raise BadArchiveError(
                 f"corrupt zip: bad central directory signature at offset {location.cd_start + pos}"
             )
-        name_end = pos + CENTRAL_SIZE + nlen
-        end = name_end + elen + clen
+        name_end = pos + CENTRAL_SIZE + row[10]
+        end = name_end + row[11] + row[12]
         if end > cd_size:
             raise BadArchiveError(
                 f"corrupt zip: central directory record at offset "
                 f"{location.cd_start + pos} runs past the directory"
             )
         raw_name = buf[pos + CENTRAL_SIZE : name_end]
+        csize, usize, offset, disk = row[8], row[9], row[16], row[13]
         if csize == U32_MAX or usize == U32_MAX or offset == U32_MAX or disk == U16_MAX:
             usize, csize, offset = _apply_zip64_extra(
-                buf[name_end : name_end + elen], usize, csize, offset, disk, raw_name
+                buf[name_end : name_end + row[11]], usize, csize, offset, disk, raw_name
             )
-        names.append(decode_name(raw_name, flags))
-        offsets.append(offset + prefix)
-        csizes.append(csize)
-        usizes.append(usize)
-        crcs.append(crc)
-        methods.append(method)
-        flag_col.append(flags)
-        nlens.append(nlen)
-        elens.append(elen)
+            row = (*row[:8], csize, usize, *row[10:16], offset)
+        if raw_name.isascii() and b"\x00" not in raw_name:
+            add_name(raw_name.decode("ascii"))
+        else:
+            add_name(decode_name(raw_name, row[3]))
+        add_row(row)
         pos = end
     _check_count(len(names), location)
-    return Records(names, offsets, csizes, usizes, crcs, methods, flag_col, nlens, elens)
+    if not rows:
+        return Records(names, *(array(code) for code in "QQQIHHHH"))
+    columns = list(zip(*rows, strict=True))
+    offsets = columns[16] if not prefix else [offset + prefix for offset in columns[16]]
+    return Records(
+        names,
+        array("Q", offsets),
+        array("Q", columns[8]),
+        array("Q", columns[9]),
+        array("I", columns[7]),
+        array("H", columns[4]),
+        array("H", columns[3]),
+        array("H", columns[10]),
+        array("H", columns[11]),
+    )
 
 
 def parse_vectorized(directory: bytes | memoryview, location: DirectoryLocation) -> Records | None:
