@@ -8,6 +8,7 @@ import pickle
 import struct
 import warnings
 import zipfile
+from array import array
 from typing import Any
 
 import pytest
@@ -243,3 +244,32 @@ def test_record_loop_matches_zipfile_on_a_small_prefixed_archive() -> None:
     assert list(records.compressed_size) == [info.compress_size for info in infos]
     assert list(records.crc32) == [info.CRC for info in infos]
     assert list(records.flags) == [info.flag_bits for info in infos]
+
+
+@pytest.mark.parametrize("padding", [0, 600])  # a dict below SMALL_TABLE names, the table above
+def test_small_and_large_indexes_answer_alike(padding: int) -> None:
+    """Below ``SMALL_TABLE`` names the index looks names up in a dict, above it in the
+    open-addressing table: the same answers (last duplicate wins, no directories)."""
+    from remote_zip_store.zipfmt._index import SMALL_TABLE
+
+    names = ["d/", "d/a", "b", "d/a", "e/", "e/x", *(f"p/{i}" for i in range(padding))]
+    assert (len(names) < SMALL_TABLE) == (padding == 0)
+    records = Records(
+        names, *(array(code, [i * 10 for i in range(len(names))]) for code in "QQQIHHHH")
+    )
+    location = DirectoryLocation(
+        cd_start=10 * len(names) + 100,
+        cd_size=0,
+        entry_count=len(names),
+        prefix=0,
+        zip64=False,
+        end_records_start=10 * len(names) + 100,
+        comment=b"",
+    )
+    index = ZipIndex(records, location)
+    assert index._row("d/a") == 3 and index._row("b") == 2 and index._row("e/x") == 5
+    assert "d/" not in index and "e/" not in index and "missing" not in index
+    assert index.names(listed=False)[:3] == ["b", "d/a", "e/x"]
+    assert len(index) == 3 + padding
+    twin = ZipIndex(records, location, like=index)  # a catalog's sibling shares the lookup
+    assert twin._row("d/a") == 3 and "d/" not in twin
