@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import io
 import threading
 import time
 import uuid
 import weakref
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +27,7 @@ from remote_zip_store.transport import _s3
 from remote_zip_store.verbs._catalog import build_catalog
 from remote_zip_store.verbs._many import open_many, run_many
 
-from .archives import make_zarr_zip
+from .archives import make_zarr_zip, make_zip
 from .worlds import as_mapping, create
 
 
@@ -187,3 +189,56 @@ def test_run_many_reports_every_url_once_the_lead_first() -> None:
     assert all(results[u] == u.upper() for u in urls if u != "u7")
     assert sorted(reported) == sorted(urls) and len(reported) == len(urls)
     assert started[0] == reported[0] == "u0"  # the lead ran (and was reported) alone
+
+
+def test_siblings_parse_their_directories_by_the_first_ones_layout(
+    s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Archives of one prefix laid out alike (a cohort: the same names, other sizes) are
+    parsed by gathering at the first one's record starts, not record by record, and share
+    its names and lookup; one laid out otherwise is parsed the usual way. Every archive
+    reads exactly what zipfile reads."""
+    from remote_zip_store.archive import _reader
+
+    def sibling(i: int, extra: int = 0) -> bytes:  # names in one order (zarr 3 writes any)
+        entries = {".zgroup": b'{"zarr_format": 2}', ".zattrs": b'{"subject": "s%d"}' % i}
+        entries |= {
+            f"signals/ch{c:02d}/{k}": bytes([i]) * (50 + 7 * i + k)
+            for c in range(1 + extra)
+            for k in range(12)
+        }
+        return make_zip(entries)
+
+    datas = [sibling(i) for i in range(3)] + [sibling(9, extra=1)]
+    prefix = _cohort(s3, datas)
+    calls = {"loop": 0, "like": 0}
+    loop, like = _reader.parse_central_directory, _reader.parse_like
+
+    def counted_loop(*args: Any) -> Any:
+        calls["loop"] += 1
+        return loop(*args)
+
+    def counted_like(*args: Any) -> Any:
+        found = like(*args)
+        calls["like"] += found is not None
+        return found
+
+    monkeypatch.setattr(_reader, "parse_central_directory", counted_loop)
+    monkeypatch.setattr(_reader, "parse_like", counted_like)
+    stores = open_many(prefix, **s3.store_kwargs())
+    try:
+        # the lead opens alone and teaches; its two siblings gather; the odd one loops
+        assert calls == {"loop": 2, "like": 2}
+        archives = [store.archive for store in stores.values()]
+        first = archives[0].index.records.names
+        assert all(a.index.records.names is first for a in archives[1:3])
+        assert archives[-1].index.records.names is not first
+        for archive, data in zip(archives, datas, strict=True):
+            with zipfile.ZipFile(io.BytesIO(data)) as reference:
+                names = [n for n in reference.namelist() if not n.endswith("/")]
+                assert sorted(archive.index.names()) == sorted(set(names))
+                for name in names:
+                    assert archive.read(name) == reference.read(name), name
+    finally:
+        for store in stores.values():
+            store.close()

@@ -273,3 +273,66 @@ def test_small_and_large_indexes_answer_alike(padding: int) -> None:
     assert len(index) == 3 + padding
     twin = ZipIndex(records, location, like=index)  # a catalog's sibling shares the lookup
     assert twin._row("d/a") == 3 and "d/" not in twin
+
+
+def _directory(entries: list, sizes: list[int]) -> tuple[bytes, DirectoryLocation]:
+    directory = b"".join(
+        _record(name, flags, 1000 * i + sizes[i], sizes[i], zip64, comment)
+        for i, (name, flags, zip64, comment) in enumerate(entries)
+    )
+    location = DirectoryLocation(
+        cd_start=10**6,
+        cd_size=len(directory),
+        entry_count=len(entries),
+        prefix=3,
+        zip64=True,
+        end_records_start=10**6 + len(directory),
+        comment=b"",
+    )
+    return directory, location
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(entry, min_size=1, max_size=12), st.data())
+def test_a_sibling_parsed_by_layout_equals_the_record_loop(entries: list, data: Any) -> None:
+    """A cohort's siblings parse by gathering at the first archive's record starts
+    (``parse_like``): the same result as the record loop whenever it answers, and it
+    answers whenever only sizes, offsets and CRCs differ (what a cohort's archives do)."""
+    from remote_zip_store.zipfmt._parse import layout_of, parse_like
+
+    teacher, where = _directory(entries, [7] * len(entries))
+    layout = layout_of(teacher, where, _parse_loop(teacher, where).names)
+    if layout is None:  # ZIP64 fields or a chain the scan cannot follow: siblings loop
+        assert any(zip64 for _, _, zip64, _ in entries) or any(
+            b"PK\x01\x02" in name + comment for name, _, _, comment in entries
+        )
+        return
+    changes = data.draw(
+        st.lists(
+            st.sampled_from(["size", "size", "name", "flag", "comment", "zip64"]),
+            min_size=len(entries),
+            max_size=len(entries),
+        )
+    )
+    sibling = []
+    for (name, flags, zip64, comment), change in zip(entries, changes, strict=True):
+        if change == "name":
+            name = name[:-1] + (b"b" if name[-1:] != b"b" else b"c")  # same length, not alike
+        elif change == "flag":
+            flags ^= FLAG_UTF8
+        elif change == "comment":
+            comment += b"!"
+        elif change == "zip64":
+            zip64 = True
+        sibling.append((name, flags, zip64, comment))
+    sizes = data.draw(st.lists(st.integers(0, 999), min_size=len(entries), max_size=len(entries)))
+    directory, location = _directory(sibling, sizes)
+    got = parse_like(directory, location, layout)
+    reference = _parse_loop(directory, location)
+    if got is not None:
+        _records_equal(got, reference)
+        assert got.names is layout.names  # one list for the cohort (one index lookup)
+    if all(change == "size" for change in changes):
+        assert got is not None
+    elif any(change in ("name", "comment", "zip64") for change in changes):
+        assert got is None

@@ -53,6 +53,7 @@ from ..zipfmt._parse import (
     entry_data_offset,
     locate_directory,
     parse_central_directory,
+    parse_like,
     span,
 )
 from ..zipfmt._parse import (
@@ -368,9 +369,13 @@ class ZipArchive:
                         f"central directory of {location.cd_size} bytes exceeds "
                         f"max_directory_size={limit}"
                     )
-                records = parse_central_directory(
-                    memoryview(data)[rel : rel + location.cd_size], location
-                )
+                directory = memoryview(data)[rel : rel + location.cd_size]
+                records = None
+                sibling = cohort.sibling_layout(self.source)
+                if sibling is not None:  # a cohort: laid out as a sibling, parsed by gathering
+                    records = parse_like(directory, location, sibling[0])
+                if records is None:
+                    records = parse_central_directory(directory, location)
                 break
             except NeedMoreBytes as more:
                 start = max(0, min(more.start, tail_start))
@@ -389,7 +394,10 @@ class ZipArchive:
         # Only the part before the tail and the directory is worth keeping.
         self._head = ends.head[: min(self._tail_start, location.cd_start)]
         self.size = size
-        index = ZipIndex(records, location)
+        like = sibling[1] if sibling is not None else None
+        index = ZipIndex(records, location, like=like)  # siblings' names: one lookup
+        if sibling is None:
+            cohort.learn_layout(self.source, directory, location, index)
         cohort.learn(self.source, index, size, ends.head, self.profile)
         if self._ends is None:  # a pickled copy keeps what it carried: its pickle is stable
             self._ends = cohort.exact_ends(index, size, ends.head, self.profile)

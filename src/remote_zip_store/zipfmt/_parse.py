@@ -551,6 +551,135 @@ def parse_vectorized(directory: bytes | memoryview, location: DirectoryLocation)
     )
 
 
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """Where a directory's records start and what their names are, byte for byte: a
+    sibling archive of a cohort (the same writer, the same names) has the same, so its
+    directory parses by gathering the fixed fields at these starts (:func:`parse_like`)
+    instead of walking it record by record. ``names`` is the first archive's list,
+    shared by every sibling parsed with it (their indexes then share one lookup)."""
+
+    cd_size: int
+    starts: npt.NDArray[np.int64]
+    lengths: npt.NDArray[np.uint16]
+    """(name, extra, comment) lengths of every record: they fix where the next starts."""
+    utf8: npt.NDArray[np.bool_]
+    name_at: npt.NDArray[np.int64]
+    """Positions of every name byte in the directory."""
+    name_bytes: bytes
+    names: list[str]
+
+
+def layout_of(
+    directory: bytes | memoryview, location: DirectoryLocation, names: list[str]
+) -> Layout | None:
+    """The :class:`Layout` of a directory just parsed into ``names``; None when unusual
+    (records that do not chain exactly, ZIP64 fields: siblings then parse the usual way)."""
+    cd_size = location.cd_size
+    if cd_size < CENTRAL_SIZE or len(directory) < cd_size:
+        return None
+    buf = np.frombuffer(directory, dtype=np.uint8, count=cd_size)
+    starts = _record_starts(buf)
+    if starts is None or len(starts) != len(names):
+        return None
+    fixed = _fixed_at(buf, starts)
+    if _overflowed(fixed):
+        return None
+    nlen = fixed["nlen"].astype(np.int64)
+    name_at = _name_positions(starts, nlen)
+    return Layout(
+        cd_size=cd_size,
+        starts=starts,
+        lengths=np.stack([fixed["nlen"], fixed["elen"], fixed["clen"]]),
+        utf8=(fixed["flags"] & FLAG_UTF8) != 0,
+        name_at=name_at,
+        name_bytes=buf[name_at].tobytes(),
+        names=names,
+    )
+
+
+def parse_like(
+    directory: bytes | memoryview, location: DirectoryLocation, layout: Layout
+) -> Records | None:
+    """The directory parsed by ``layout`` (a sibling's), or None when it is not laid out
+    alike: then :func:`parse_central_directory` parses it (and names what is corrupt).
+
+    Alike means: the same size and entry count, a record signature at every start, the
+    same name, extra and comment lengths (so the records chain the same way), the same
+    name bytes under the same encoding flag, and no ZIP64 field. Then every record is
+    where the layout says, and the result equals the record loop's, with the layout's
+    ``names`` list itself.
+    """
+    cd_size = location.cd_size
+    if cd_size != layout.cd_size or len(directory) < cd_size:
+        return None
+    if location.entry_count != len(layout.names) and not (
+        not location.zip64 and location.entry_count == len(layout.names) % 0x10000
+    ):
+        return None
+    buf = np.frombuffer(directory, dtype=np.uint8, count=cd_size)
+    fixed = _fixed_at(buf, layout.starts)
+    if (
+        not bool((fixed["sig"] == _SIGNATURE_VALUE).all())
+        or not np.array_equal(fixed["nlen"], layout.lengths[0])
+        or not np.array_equal(fixed["elen"], layout.lengths[1])
+        or not np.array_equal(fixed["clen"], layout.lengths[2])
+        or not np.array_equal((fixed["flags"] & FLAG_UTF8) != 0, layout.utf8)
+        or _overflowed(fixed)
+        or buf[layout.name_at].tobytes() != layout.name_bytes
+    ):
+        return None
+    offset = fixed["offset"].astype(np.uint64) + np.uint64(location.prefix)
+    return Records(
+        layout.names,
+        _column("Q", offset),
+        _column("Q", fixed["csize"].astype(np.uint64)),
+        _column("Q", fixed["usize"].astype(np.uint64)),
+        _column("I", fixed["crc"]),
+        _column("H", fixed["method"]),
+        _column("H", fixed["flags"]),
+        _column("H", fixed["nlen"]),
+        _column("H", fixed["elen"]),
+    )
+
+
+_SIGNATURE_VALUE = int.from_bytes(CENTRAL_SIGNATURE, "little")
+
+
+def _fixed_at(buf: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]) -> Any:
+    """The fixed fields of the records at ``starts`` (each start <= len - CENTRAL_SIZE)."""
+    window = np.lib.stride_tricks.as_strided(
+        buf, shape=(len(buf) - CENTRAL_SIZE + 1, CENTRAL_SIZE), strides=(1, 1), writeable=False
+    )
+    return window[starts].view(CENTRAL_DTYPE).reshape(len(starts))
+
+
+def _overflowed(fixed: Any) -> bool:
+    """Whether any record defers a field to a ZIP64 extra (or names a disk: ditto)."""
+    return bool(
+        (fixed["usize"] == U32_MAX).any()
+        or (fixed["csize"] == U32_MAX).any()
+        or (fixed["offset"] == U32_MAX).any()
+        or (fixed["disk"] == U16_MAX).any()
+    )
+
+
+def _name_positions(starts: npt.NDArray[np.int64], nlen: npt.NDArray[np.int64]) -> Any:
+    """Every name byte's position: each record's ``start + CENTRAL_SIZE + 0..nlen-1``."""
+    keep = nlen > 0
+    bases = (starts + CENTRAL_SIZE)[keep]
+    lengths = nlen[keep]
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    # steps of 1 within a name, a jump to the next name's first byte: one cumulative sum
+    steps = np.ones(total, dtype=np.int64)
+    steps[0] = bases[0]
+    firsts = np.cumsum(lengths)[:-1]
+    steps[firsts] = bases[1:] - (bases[:-1] + lengths[:-1] - 1)
+    return np.cumsum(steps)
+
+
 def _column(typecode: str, values: npt.NDArray[np.generic]) -> array[int]:
     column = array(typecode)
     column.frombytes(np.ascontiguousarray(values, dtype=f"={typecode}").tobytes())
