@@ -6,9 +6,10 @@ the child would block on it forever. Every :class:`ForkSafeLock` is replaced
 by a fresh lock in the child, so a store used before ``fork()`` (multiprocessing,
 PyTorch DataLoader workers) keeps working after it. The replacement is lazy: a
 fork bumps a process generation (``os.register_at_fork``) and each lock renews
-itself the first time it is taken in a newer generation. No registry of every
-lock (a cohort of a thousand stores holds eight thousand of them: a ``WeakSet``
-of them cost a weak reference each, and a share of every garbage collection).
+itself the first time it is taken in a newer generation (and makes its first lock
+the first time it is taken at all). No registry of every lock (a cohort of a
+thousand stores holds eight thousand of them: a ``WeakSet`` of them cost a weak
+reference each, and a share of every garbage collection).
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ class ForkSafeLock:
     __slots__ = ("_generation", "_lock")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._generation = _generation
+        # No lock yet: the first ``with`` makes it (as a renewal does). A store holds
+        # several that a cohort's thousand stores mostly never take.
+        self._generation = -1
 
     def _renewed(self) -> threading.Lock:
-        """This process's lock: a fresh one the first time it is asked for after a fork."""
+        """This process's lock: made the first time it is asked for, and again after a fork."""
         with _renewing:
             if self._generation != _generation:
                 self._lock = threading.Lock()  # the lock first, then the generation
