@@ -244,7 +244,11 @@ class S3Source:
             chosen = transport_of(options)
         self._transport = chosen
         self._given = None
-        self._lean = None if chosen == "botocore" else PerProcess(lambda: shared_transport(options))
+        self._lean = (
+            None
+            if chosen == "botocore"
+            else PerProcess(lambda: shared_transport(options, chosen))  # (chosen once)
+        )
         self._request_url: str | None = None  # the lean path's URL (no query), for messages
         self._lock = ForkSafeLock()
         self.etag: str | None = version[0] if version else None
@@ -500,9 +504,11 @@ class S3Source:
         return f"S3Source({self.url!r}, endpoint={self.options.describe_endpoint()!r})"
 
 
-def shared_transport(options: S3Options) -> LeanS3 | ObstoreS3:
-    """The process's request layer for ``options``: lean, or obstore (imported only then)."""
-    if transport_of(options) == "obstore":
+def shared_transport(options: S3Options, chosen: str | None = None) -> LeanS3 | ObstoreS3:
+    """The process's request layer for ``options``: lean, or obstore (imported only then).
+    ``chosen``: what :func:`transport_of` said for them already (the source chose at
+    construction; the environment is not read again)."""
+    if (chosen or transport_of(options)) == "obstore":
         from ._obstore import shared_obstore
 
         return shared_obstore(options)

@@ -561,13 +561,18 @@ class Layout:
 
     cd_size: int
     starts: npt.NDArray[np.int64]
-    lengths: npt.NDArray[np.uint16]
-    """(name, extra, comment) lengths of every record: they fix where the next starts."""
-    utf8: npt.NDArray[np.bool_]
+    key: bytes
+    """Each record's signature, flags' high byte (the UTF-8 bit) and name, extra and
+    comment lengths (which fix where the next record starts), as bytes."""
     name_at: npt.NDArray[np.int64]
     """Positions of every name byte in the directory."""
     name_bytes: bytes
     names: list[str]
+
+
+#: The bytes of a central record :attr:`Layout.key` holds: signature, flags' high byte,
+#: name, extra and comment lengths.
+_KEY_COLUMNS = np.array([0, 1, 2, 3, 9, 28, 29, 30, 31, 32, 33], dtype=np.intp)
 
 
 def layout_of(
@@ -582,16 +587,15 @@ def layout_of(
     starts = _record_starts(buf)
     if starts is None or len(starts) != len(names):
         return None
-    fixed = _fixed_at(buf, starts)
+    rows = _rows_at(buf, starts)
+    fixed = rows.view(CENTRAL_DTYPE).reshape(len(starts))
     if _overflowed(fixed):
         return None
-    nlen = fixed["nlen"].astype(np.int64)
-    name_at = _name_positions(starts, nlen)
+    name_at = _name_positions(starts, fixed["nlen"].astype(np.int64))
     return Layout(
         cd_size=cd_size,
         starts=starts,
-        lengths=np.stack([fixed["nlen"], fixed["elen"], fixed["clen"]]),
-        utf8=(fixed["flags"] & FLAG_UTF8) != 0,
+        key=rows[:, _KEY_COLUMNS].tobytes(),
         name_at=name_at,
         name_bytes=buf[name_at].tobytes(),
         names=names,
@@ -606,28 +610,24 @@ def parse_like(
 
     Alike means: the same size and entry count, a record signature at every start, the
     same name, extra and comment lengths (so the records chain the same way), the same
-    name bytes under the same encoding flag, and no ZIP64 field. Then every record is
-    where the layout says, and the result equals the record loop's, with the layout's
-    ``names`` list itself.
+    name bytes and flags' high byte (the UTF-8 bit), and no ZIP64 field. Then every
+    record is where the layout says, and the result equals the record loop's, with the
+    layout's ``names`` list itself.
     """
     cd_size = location.cd_size
+    count = len(layout.names)
     if cd_size != layout.cd_size or len(directory) < cd_size:
         return None
-    if location.entry_count != len(layout.names) and not (
-        not location.zip64 and location.entry_count == len(layout.names) % 0x10000
+    if location.entry_count != count and not (
+        not location.zip64 and location.entry_count == count % 0x10000
     ):
         return None
     buf = np.frombuffer(directory, dtype=np.uint8, count=cd_size)
-    fixed = _fixed_at(buf, layout.starts)
-    if (
-        not bool((fixed["sig"] == _SIGNATURE_VALUE).all())
-        or not np.array_equal(fixed["nlen"], layout.lengths[0])
-        or not np.array_equal(fixed["elen"], layout.lengths[1])
-        or not np.array_equal(fixed["clen"], layout.lengths[2])
-        or not np.array_equal((fixed["flags"] & FLAG_UTF8) != 0, layout.utf8)
-        or _overflowed(fixed)
-        or buf[layout.name_at].tobytes() != layout.name_bytes
-    ):
+    rows = _rows_at(buf, layout.starts)
+    if rows[:, _KEY_COLUMNS].tobytes() != layout.key:
+        return None
+    fixed = rows.view(CENTRAL_DTYPE).reshape(count)
+    if _overflowed(fixed) or buf[layout.name_at].tobytes() != layout.name_bytes:
         return None
     offset = fixed["offset"].astype(np.uint64) + np.uint64(location.prefix)
     return Records(
@@ -643,15 +643,12 @@ def parse_like(
     )
 
 
-_SIGNATURE_VALUE = int.from_bytes(CENTRAL_SIGNATURE, "little")
-
-
-def _fixed_at(buf: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]) -> Any:
-    """The fixed fields of the records at ``starts`` (each start <= len - CENTRAL_SIZE)."""
+def _rows_at(buf: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]) -> Any:
+    """The fixed part of the records at ``starts`` (each <= len - CENTRAL_SIZE), as rows."""
     window = np.lib.stride_tricks.as_strided(
         buf, shape=(len(buf) - CENTRAL_SIZE + 1, CENTRAL_SIZE), strides=(1, 1), writeable=False
     )
-    return window[starts].view(CENTRAL_DTYPE).reshape(len(starts))
+    return window[starts]
 
 
 def _overflowed(fixed: Any) -> bool:
