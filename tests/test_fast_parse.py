@@ -8,6 +8,7 @@ import pickle
 import struct
 import warnings
 import zipfile
+from array import array
 from typing import Any
 
 import pytest
@@ -224,3 +225,114 @@ def test_unpickled_copies_share_one_directory_read(tmp_path: Any) -> None:
     key = indexcache.version_key(first.source, first.options)
     assert key == (first.source.identity, first.source.version, first.options)
     indexcache.clear()
+
+
+def test_record_loop_matches_zipfile_on_a_small_prefixed_archive() -> None:
+    """The record loop (every directory under ``VECTORIZE_FROM``: a cohort's archives)
+    gives zipfile's names, offsets, sizes and CRCs: ASCII names decoded without the cp437
+    codec, UTF-8 ones by their flag, offsets shifted by a prefix."""
+    from remote_zip_store.zipfmt._parse import _parse_loop, locate_directory
+
+    names = ["a.txt", "dir/", "dir/b.bin", "é/ü.json", "x" * 200]
+    data = make_zip({n: n.encode() * 3 for n in names if not n.endswith("/")}, prefix=b"SFX" * 7)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = archive.infolist()
+    location = locate_directory(data, len(data))
+    records = _parse_loop(data[location.cd_start : location.cd_start + location.cd_size], location)
+    assert records.names == [info.filename for info in infos]
+    assert list(records.header_offset) == [info.header_offset for info in infos]
+    assert list(records.compressed_size) == [info.compress_size for info in infos]
+    assert list(records.crc32) == [info.CRC for info in infos]
+    assert list(records.flags) == [info.flag_bits for info in infos]
+
+
+@pytest.mark.parametrize("padding", [0, 600])  # a dict below SMALL_TABLE names, the table above
+def test_small_and_large_indexes_answer_alike(padding: int) -> None:
+    """Below ``SMALL_TABLE`` names the index looks names up in a dict, above it in the
+    open-addressing table: the same answers (last duplicate wins, no directories)."""
+    from remote_zip_store.zipfmt._index import SMALL_TABLE
+
+    names = ["d/", "d/a", "b", "d/a", "e/", "e/x", *(f"p/{i}" for i in range(padding))]
+    assert (len(names) < SMALL_TABLE) == (padding == 0)
+    records = Records(
+        names, *(array(code, [i * 10 for i in range(len(names))]) for code in "QQQIHHHH")
+    )
+    location = DirectoryLocation(
+        cd_start=10 * len(names) + 100,
+        cd_size=0,
+        entry_count=len(names),
+        prefix=0,
+        zip64=False,
+        end_records_start=10 * len(names) + 100,
+        comment=b"",
+    )
+    index = ZipIndex(records, location)
+    assert index._row("d/a") == 3 and index._row("b") == 2 and index._row("e/x") == 5
+    assert "d/" not in index and "e/" not in index and "missing" not in index
+    assert index.names(listed=False)[:3] == ["b", "d/a", "e/x"]
+    assert len(index) == 3 + padding
+    twin = ZipIndex(records, location, like=index)  # a catalog's sibling shares the lookup
+    assert twin._row("d/a") == 3 and "d/" not in twin
+
+
+def _directory(entries: list, sizes: list[int]) -> tuple[bytes, DirectoryLocation]:
+    directory = b"".join(
+        _record(name, flags, 1000 * i + sizes[i], sizes[i], zip64, comment)
+        for i, (name, flags, zip64, comment) in enumerate(entries)
+    )
+    location = DirectoryLocation(
+        cd_start=10**6,
+        cd_size=len(directory),
+        entry_count=len(entries),
+        prefix=3,
+        zip64=True,
+        end_records_start=10**6 + len(directory),
+        comment=b"",
+    )
+    return directory, location
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(entry, min_size=1, max_size=12), st.data())
+def test_a_sibling_parsed_by_layout_equals_the_record_loop(entries: list, data: Any) -> None:
+    """A cohort's siblings parse by gathering at the first archive's record starts
+    (``parse_like``): the same result as the record loop whenever it answers, and it
+    answers whenever only sizes, offsets and CRCs differ (what a cohort's archives do)."""
+    from remote_zip_store.zipfmt._parse import layout_of, parse_like
+
+    teacher, where = _directory(entries, [7] * len(entries))
+    layout = layout_of(teacher, where, _parse_loop(teacher, where).names)
+    if layout is None:  # ZIP64 fields or a chain the scan cannot follow: siblings loop
+        assert any(zip64 for _, _, zip64, _ in entries) or any(
+            b"PK\x01\x02" in name + comment for name, _, _, comment in entries
+        )
+        return
+    changes = data.draw(
+        st.lists(
+            st.sampled_from(["size", "size", "name", "flag", "comment", "zip64"]),
+            min_size=len(entries),
+            max_size=len(entries),
+        )
+    )
+    sibling = []
+    for (name, flags, zip64, comment), change in zip(entries, changes, strict=True):
+        if change == "name":
+            name = name[:-1] + (b"b" if name[-1:] != b"b" else b"c")  # same length, not alike
+        elif change == "flag":
+            flags ^= FLAG_UTF8
+        elif change == "comment":
+            comment += b"!"
+        elif change == "zip64":
+            zip64 = True
+        sibling.append((name, flags, zip64, comment))
+    sizes = data.draw(st.lists(st.integers(0, 999), min_size=len(entries), max_size=len(entries)))
+    directory, location = _directory(sibling, sizes)
+    got = parse_like(directory, location, layout)
+    reference = _parse_loop(directory, location)
+    if got is not None:
+        _records_equal(got, reference)
+        assert got.names is layout.names  # one list for the cohort (one index lookup)
+    if all(change == "size" for change in changes):
+        assert got is not None
+    elif any(change in ("name", "comment", "zip64") for change in changes):
+        assert got is None

@@ -211,3 +211,38 @@ def test_local_store_used_before_fork_opens_its_own_descriptor_in_the_child(
     _fork_and_check(child)
     assert store["x/5"] == ENTRIES["x/5"] and source._fd.peek() == parent_fd
     os.fstat(parent_fd)  # the child did not close the parent's descriptor
+
+
+def test_a_lock_held_by_another_thread_at_fork_is_free_in_the_child() -> None:
+    """Locks renew themselves lazily in a child (a generation bumped at fork, no registry
+    of every lock): one another thread of the parent held at fork() is free there, one
+    never taken since works, and ``locked()`` reports the child's lock."""
+    from remote_zip_store.transport._forksafe import ForkSafeLock
+
+    held, idle = ForkSafeLock(), ForkSafeLock()
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with held:
+            taken.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(10) and held.locked()
+    try:
+
+        def child() -> bool:
+            if held.locked():
+                return False
+            with held, idle:
+                inside = held.locked() and idle.locked()
+            return inside and not held.locked()
+
+        _fork_and_check(child)
+        assert held.locked()  # the parent's lock is untouched
+    finally:
+        release.set()
+        holder.join(10)
+    with held:  # and still a lock in the parent
+        assert held.locked()

@@ -261,17 +261,30 @@ def _deserialize(data: bytes, source: str, max_body: int) -> Catalog:
     before = np.where(starts > 0, running[np.maximum(starts - 1, 0)] if total else 0, 0)
     offsets = running - np.repeat(before, counts) if total else running
     offset_bytes = memoryview(offsets.astype(np.uint64).tobytes())
+    # each archive's smallest and largest offset, in one pass (checked per archive below)
+    filled = np.flatnonzero(np.asarray(counts) > 0)
+    lows = highs = [0] * len(counts)
+    if total:
+        first_rows = starts[filled]
+        lows, highs = list(lows), list(highs)
+        for i, low, high in zip(
+            filled.tolist(),
+            np.minimum.reduceat(offsets, first_rows).tolist(),
+            np.maximum.reduceat(offsets, first_rows).tolist(),
+            strict=True,
+        ):
+            lows[i], highs[i] = low, high
     entries: dict[str, CatalogEntry] = {}
     row = piece_row = blob_at = 0
-    for item, n, pn in zip(archives, counts, piece_counts, strict=True):
+    for number, (item, n, pn) in enumerate(zip(archives, counts, piece_counts, strict=True)):
         url = item.get("url") if isinstance(item, dict) else None
         if not isinstance(url, str):
             raise _bad("an archive without a URL", source)
         layout = _int(item, "layout", source)
         if layout >= len(layouts) or len(layouts[layout]) != n:
             raise _bad(f"{url}: layout {layout} does not have {n} names", source)
-        mine = offsets[row : row + n]
-        entry = _entry(item, url, layouts[layout], row, columns, mine, offset_bytes, source)
+        bounds = (lows[number], highs[number])
+        entry = _entry(item, url, layouts[layout], row, columns, bounds, offset_bytes, source)
         pieces: list[tuple[int, bytes]] = []
         last_end = 0
         for i in range(piece_row, piece_row + pn):
@@ -281,17 +294,16 @@ def _deserialize(data: bytes, source: str, max_body: int) -> Catalog:
             pieces.append((start, bytes(blobs[blob_at : blob_at + plen])))
             blob_at += plen
             last_end = start + plen
-        entries[url] = CatalogEntry(
-            url, entry.size, entry.etag, entry.version_id, entry.location, entry.records, pieces
-        )
+        object.__setattr__(entry, "pieces", pieces)  # (frozen: built here, not yet shared)
+        entries[url] = entry
         row += n
         piece_row += pn
     return Catalog(entries, source)
 
 
 def _int(item: Any, key: str, source: str) -> int:
-    value = item.get(key) if isinstance(item, dict) else None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    value = item.get(key) if type(item) is dict else None
+    if type(value) is not int or value < 0:  # (JSON's own types: no subclass, no bool)
         raise _bad(f"field {key!r} is not a non-negative integer", source)
     return value
 
@@ -302,10 +314,11 @@ def _entry(
     names: list[str],
     row: int,
     columns: dict[str, array[int]],
-    offsets: Any,
+    bounds: tuple[int, int],
     offset_bytes: memoryview,
     source: str,
 ) -> CatalogEntry:
+    """The archive at ``row`` (``bounds``: its smallest and largest entry offset)."""
     n = len(names)
     size = _int(item, "size", source)
     etag, version_id, comment = item.get("etag"), item.get("version_id"), item.get("comment")
@@ -326,7 +339,7 @@ def _entry(
     )
     if not location.cd_start + location.cd_size <= location.end_records_start <= size:
         raise _bad(f"{url}: directory at {location.cd_start} does not fit {size} bytes", source)
-    if n and (int(offsets.min()) < 0 or int(offsets.max()) >= max(location.cd_start, 1)):
+    if n and (bounds[0] < 0 or bounds[1] >= max(location.cd_start, 1)):
         raise _bad(f"{url}: an entry's offset lies outside the archive's data", source)
     header_offset = array("Q")
     header_offset.frombytes(offset_bytes[8 * row : 8 * (row + n)])
@@ -462,10 +475,12 @@ def adopt_entry(
     s3: Any = None,
     body_retries: int | None = None,
     retry_backoff: float | None = None,
+    like: Any = None,
 ) -> ZipArchive:
     """``entry``'s archive opened from the catalog: no request; every GET pinned to the
     catalogued ETag (``If-Match``), provisional until one confirms it
-    (:meth:`ZipArchive.adopt`). ``s3``: the S3Options when no ``client``."""
+    (:meth:`ZipArchive.adopt`). ``s3``: the S3Options when no ``client``. ``like``: the
+    source of a sibling opened with the same ``s3`` (its transport choice is reused)."""
     from ..transport._s3 import S3Source, parse_s3_url
 
     bucket, key = parse_s3_url(entry.url)
@@ -477,6 +492,7 @@ def adopt_entry(
         body_retries=body_retries,
         retry_backoff=retry_backoff,
         pinned=(entry.etag, entry.version_id),
+        like=like,
     )
     archive = ZipArchive(source, read, profile)
     try:

@@ -39,7 +39,11 @@ from ..zipfmt._parse import (
     LOCAL_SIZE,
     MAX_COMMENT,
     MAX_END_RECORDS,
+    VECTORIZE_FROM,
+    DirectoryLocation,
     Entry,
+    Layout,
+    layout_of,
 )
 
 #: The smallest tail the directory locator accepts without asking for more (end record
@@ -234,9 +238,47 @@ def learn(
         hints[key] = Hint(tail, learned_head, teacher)
 
 
+#: Prefixes whose directory layout is remembered (then all forgotten), and the largest
+#: directory remembered: the small archives of a cohort, whose parse is per-record work.
+MAX_LAYOUTS = 64
+MAX_LAYOUT_DIRECTORY = VECTORIZE_FROM
+
+_LAYOUTS: PerProcess[dict[tuple[str, str | None, str], tuple[Layout, ZipIndex]]] = PerProcess(dict)
+
+
+def sibling_layout(source: Source) -> tuple[Layout, ZipIndex] | None:
+    """The directory layout a sibling under the same prefix had, with its index (whose
+    lookup an index over the same names shares), or None."""
+    key = _key(source)
+    return None if key is None else _LAYOUTS.get().get(key)
+
+
+def learn_layout(
+    source: Source, directory: bytes | memoryview, location: DirectoryLocation, index: ZipIndex
+) -> None:
+    """Remember the layout of the directory ``index`` was parsed from, if the prefix has
+    none yet: its siblings then parse theirs by gathering (``zipfmt.parse_like``). The
+    first archive teaches; one laid out differently parses the usual way, teaching nothing."""
+    key = _key(source)
+    if key is None or location.cd_size > MAX_LAYOUT_DIRECTORY or key in _LAYOUTS.get():
+        return
+    layout = layout_of(directory, location, index.records.names)
+    if layout is None:
+        return
+    with _LOCK:
+        layouts = _LAYOUTS.get()
+        if len(layouts) >= MAX_LAYOUTS:
+            layouts.clear()
+        layouts.setdefault(key, (layout, index))
+
+
 def clear() -> None:
-    """Forget every hint (the next open of each prefix uses the configured sizes)."""
+    """Forget every hint (the next open of each prefix uses the configured sizes) and
+    every directory layout."""
     with _LOCK:
         hints = _HINTS.peek()
         if hints:
             hints.clear()
+        layouts = _LAYOUTS.peek()
+        if layouts:
+            layouts.clear()

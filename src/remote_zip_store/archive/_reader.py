@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import contextvars
+import functools
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -56,6 +57,7 @@ from ..zipfmt._parse import (
     entry_data_offset,
     locate_directory,
     parse_central_directory,
+    parse_like,
     span,
 )
 from ..zipfmt._parse import (
@@ -157,13 +159,20 @@ class ZipArchive:
         self._tail = b""
         self._tail_start = 0
         self._head = b""
-        self._pool: PerProcess[ThreadPoolExecutor] = PerProcess(self._new_pool, _shutdown)
+        # No reference back to this archive from what it holds (the pool's builder, the
+        # read-ahead's callables reach it through a weak reference): a dropped or closed
+        # store is freed at once, not left to the garbage collector (a cohort of stores
+        # as cyclic garbage made every later collection walk thousands of objects).
+        self._pool: PerProcess[ThreadPoolExecutor] = PerProcess(
+            functools.partial(_new_pool, self.options.max_workers), _shutdown
+        )
         # Absolute data start of entries whose local header a partial read has checked
         # (by entry, not offset: two records may point at one header under two names).
         self._data_starts: dict[Entry, int] = {}
+        me = weakref.ref(self)
         self._ahead = Readahead(
-            self._fetch,
-            lambda fn, *args: self._pool.get().submit(self._within_deadline, fn, *args),
+            functools.partial(_fetch_for, me),
+            functools.partial(_submit_for, me),
             limit=self.options.readahead,
             piece=self.options.coalesce_max,
             slack=self.options.coalesce_gap,
@@ -364,9 +373,13 @@ class ZipArchive:
                         f"central directory of {location.cd_size} bytes exceeds "
                         f"max_directory_size={limit}"
                     )
-                records = parse_central_directory(
-                    memoryview(data)[rel : rel + location.cd_size], location
-                )
+                directory = memoryview(data)[rel : rel + location.cd_size]
+                records = None
+                sibling = cohort.sibling_layout(self.source)
+                if sibling is not None:  # a cohort: laid out as a sibling, parsed by gathering
+                    records = parse_like(directory, location, sibling[0])
+                if records is None:
+                    records = parse_central_directory(directory, location)
                 break
             except NeedMoreBytes as more:
                 start = max(0, min(more.start, tail_start))
@@ -385,7 +398,10 @@ class ZipArchive:
         # Only the part before the tail and the directory is worth keeping.
         self._head = ends.head[: min(self._tail_start, location.cd_start)]
         self.size = size
-        index = ZipIndex(records, location)
+        like = sibling[1] if sibling is not None else None
+        index = ZipIndex(records, location, like=like)  # siblings' names: one lookup
+        if sibling is None:
+            cohort.learn_layout(self.source, directory, location, index)
         cohort.learn(self.source, index, size, ends.head, self.profile)
         if self._ends is None:  # a pickled copy keeps what it carried: its pickle is stable
             self._ends = cohort.exact_ends(index, size, ends.head, self.profile)
@@ -881,11 +897,6 @@ class ZipArchive:
         return decompress(view[data_start:data_stop], entry, verify_crc=self.options.verify_crc)
 
     # -- lifecycle ------------------------------------------------------------------------
-    def _new_pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(
-            max_workers=self.options.max_workers, thread_name_prefix="remote-zip-store"
-        )
-
     def _check_open(self) -> None:
         if self._closed:
             raise StoreClosedError("closed; open a new store to read it", archive=self.url)
@@ -978,6 +989,28 @@ def _back_to_back(entries: list[Entry]) -> bool:
             return False
         reach = max(reach, entry.span_end)
     return True
+
+
+def _new_pool(max_workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="remote-zip-store")
+
+
+def _alive(archive: weakref.ref[ZipArchive]) -> ZipArchive:
+    found = archive()
+    if found is None:  # a read-ahead piece of a store dropped meanwhile: nobody waits for it
+        raise StoreClosedError("closed; open a new store to read it")
+    return found
+
+
+def _fetch_for(archive: weakref.ref[ZipArchive], start: int, end: int) -> bytes:
+    """The read-ahead's fetch: ``archive._fetch`` while the archive lives."""
+    return _alive(archive)._fetch(start, end)
+
+
+def _submit_for(archive: weakref.ref[ZipArchive], fn: Any, *args: Any) -> Any:
+    """The read-ahead's submit: on the archive's pool, under the archive's deadline."""
+    found = _alive(archive)
+    return found._pool.get().submit(found._within_deadline, fn, *args)
 
 
 def _shutdown(pool: ThreadPoolExecutor) -> None:

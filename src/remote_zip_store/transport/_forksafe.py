@@ -3,15 +3,19 @@
 ``fork()`` copies a lock in whatever state it is in: if another thread of the
 parent held it (a stats update, a client being built, the index being read),
 the child would block on it forever. Every :class:`ForkSafeLock` is replaced
-by a fresh lock in the child (``os.register_at_fork``), so a store used before
-``fork()`` (multiprocessing, PyTorch DataLoader workers) keeps working after it.
+by a fresh lock in the child, so a store used before ``fork()`` (multiprocessing,
+PyTorch DataLoader workers) keeps working after it. The replacement is lazy: a
+fork bumps a process generation (``os.register_at_fork``) and each lock renews
+itself the first time it is taken in a newer generation (and makes its first lock
+the first time it is taken at all). No registry of every lock (a cohort of a
+thousand stores holds eight thousand of them: a ``WeakSet`` of them cost a weak
+reference each, and a share of every garbage collection).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import weakref
 from collections.abc import Callable
 from types import TracebackType
 from typing import Generic, TypeVar
@@ -19,20 +23,33 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 K = TypeVar("K")
 
-_ALL: weakref.WeakSet[ForkSafeLock] = weakref.WeakSet()
+#: Bumped in every forked child: a lock made in an older generation is renewed when taken.
+_generation = 0
+#: Serializes renewals (itself renewed in the child, eagerly: it is the only one).
+_renewing = threading.Lock()
 
 
 class ForkSafeLock:
     """``threading.Lock`` for ``with`` blocks, reset to unlocked in a forked child."""
 
-    __slots__ = ("__weakref__", "_lock")
+    __slots__ = ("_generation", "_lock")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        _ALL.add(self)
+        # No lock yet: the first ``with`` makes it (as a renewal does). A store holds
+        # several that a cohort's thousand stores mostly never take.
+        self._generation = -1
+
+    def _renewed(self) -> threading.Lock:
+        """This process's lock: made the first time it is asked for, and again after a fork."""
+        with _renewing:
+            if self._generation != _generation:
+                self._lock = threading.Lock()  # the lock first, then the generation
+                self._generation = _generation
+        return self._lock
 
     def __enter__(self) -> bool:
-        return self._lock.acquire()
+        lock = self._lock if self._generation == _generation else self._renewed()
+        return lock.acquire()
 
     def __exit__(
         self,
@@ -43,7 +60,7 @@ class ForkSafeLock:
         self._lock.release()
 
     def locked(self) -> bool:
-        return self._lock.locked()
+        return self._generation == _generation and self._lock.locked()
 
 
 class PerProcess(Generic[T]):
@@ -146,8 +163,9 @@ class SharedByKey(Generic[K, T]):
 
 
 def _reset_in_child() -> None:
-    for lock in list(_ALL):
-        lock._lock = threading.Lock()
+    global _generation, _renewing
+    _renewing = threading.Lock()
+    _generation += 1
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork()

@@ -185,6 +185,8 @@ class S3Source:
     """
 
     _lean: PerProcess[LeanS3 | ObstoreS3] | None  # None: reads go through the boto3 client
+    _given: S3Options | None  # the options object passed in (a sibling's ``like=`` check)
+    _transport: str  # what transport_of chose for these options
 
     def __init__(
         self,
@@ -196,9 +198,13 @@ class S3Source:
         body_retries: int | None = None,
         retry_backoff: float | None = None,
         pinned: tuple[str, str | None] | None = None,
+        like: S3Source | None = None,
     ):
         """``pinned``: ``(ETag, VersionId)`` known beforehand (a catalog): every GET,
-        the first included, then carries ``If-Match``."""
+        the first included, then carries ``If-Match``. ``like``: a sibling built from
+        the very same ``options`` object a moment ago (a cohort opened from a catalog):
+        its choice of transport is reused rather than worked out again from the
+        environment (what it reads does not change within one ``open_many``)."""
         store = client if _is_obstore_store(client) else None
         if store is not None:  # an obstore S3Store: this process reads through it
             from ._obstore import ObstoreS3, options_from_store
@@ -210,7 +216,11 @@ class S3Source:
             self._lean = given
             return
         base = options or (options_from_client(client) if client else S3Options())
-        self._setup(bucket, key, base.with_retries(body_retries, retry_backoff), pinned)
+        chosen = None
+        if like is not None and client is None and options is not None and like._given is options:
+            chosen = like._transport
+        self._setup(bucket, key, base.with_retries(body_retries, retry_backoff), pinned, chosen)
+        self._given = options
         if client is not None:
             # A ready client reads through botocore in this process: its credentials,
             # config and event hooks are the user's (they may not be reachable otherwise).
@@ -219,14 +229,26 @@ class S3Source:
             self._lean = None
 
     def _setup(
-        self, bucket: str, key: str, options: S3Options, version: tuple[str, str | None] | None
+        self,
+        bucket: str,
+        key: str,
+        options: S3Options,
+        version: tuple[str, str | None] | None,
+        chosen: str | None = None,
     ) -> None:
         self.bucket = bucket
         self.key = key
         self.options = options
         self._client: PerProcess[S3Client] = PerProcess(lambda: shared_client(options))
-        chosen = transport_of(options)
-        self._lean = None if chosen == "botocore" else PerProcess(lambda: shared_transport(options))
+        if chosen is None:
+            chosen = transport_of(options)
+        self._transport = chosen
+        self._given = None
+        self._lean = (
+            None
+            if chosen == "botocore"
+            else PerProcess(lambda: shared_transport(options, chosen))  # (chosen once)
+        )
         self._request_url: str | None = None  # the lean path's URL (no query), for messages
         self._lock = ForkSafeLock()
         self.etag: str | None = version[0] if version else None
@@ -482,9 +504,11 @@ class S3Source:
         return f"S3Source({self.url!r}, endpoint={self.options.describe_endpoint()!r})"
 
 
-def shared_transport(options: S3Options) -> LeanS3 | ObstoreS3:
-    """The process's request layer for ``options``: lean, or obstore (imported only then)."""
-    if transport_of(options) == "obstore":
+def shared_transport(options: S3Options, chosen: str | None = None) -> LeanS3 | ObstoreS3:
+    """The process's request layer for ``options``: lean, or obstore (imported only then).
+    ``chosen``: what :func:`transport_of` said for them already (the source chose at
+    construction; the environment is not read again)."""
+    if (chosen or transport_of(options)) == "obstore":
         from ._obstore import shared_obstore
 
         return shared_obstore(options)

@@ -294,8 +294,10 @@ def open_catalogued(
     metadata_prefetch: Any = "auto",
     body_retries: int | None = None,
     retry_backoff: float | None = None,
+    like: Any = None,
 ) -> Any:
-    """A ``store`` (front-end class) over ``entry``'s archive: no request, pinned to its ETag."""
+    """A ``store`` (front-end class) over ``entry``'s archive: no request, pinned to its ETag
+    (``like``: a sibling's source, see :func:`~remote_zip_store.archive._catalog.adopt_entry`)."""
     archive = adopt_entry(
         entry,
         read=read,
@@ -305,6 +307,7 @@ def open_catalogued(
         s3=s3,
         body_retries=body_retries,
         retry_backoff=retry_backoff,
+        like=like,
     )
     try:
         return store.from_archive(archive, root=root, metadata_prefetch=metadata_prefetch)
@@ -341,6 +344,7 @@ def open_with_catalog(
         given = {k: v for k, v in connection.items() if v is not None}
         s3 = None if client is not None else S3Options(**given)
         layouts: dict[int, ZipIndex] = {}
+        like = None  # the first source: its siblings reuse its choice of transport
         for url, entry in plan.catalogued.items():
             try:
                 value: Any = open_catalogued(
@@ -354,7 +358,10 @@ def open_with_catalog(
                     metadata_prefetch=prefetch,
                     body_retries=given.get("body_retries"),
                     retry_backoff=given.get("retry_backoff"),
+                    like=like,
                 )
+                if like is None:
+                    like = value.archive.source
             except Exception as exc:  # the archive's outcome
                 value = exc
             results[url] = value

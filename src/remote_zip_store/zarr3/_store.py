@@ -17,6 +17,7 @@ with zarr 3's async API on top:
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import pickle
 import sys
@@ -52,6 +53,10 @@ else:
 
 #: zarr 3's own wording (``Store._check_writable``); its tests match on it.
 READ_ONLY_MESSAGE = "store was opened in read-only mode and does not support writing"
+
+
+def _new_pool(max_workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="remote-zip-store-z3")
 
 
 def _shutdown(pool: ThreadPoolExecutor) -> None:
@@ -106,16 +111,14 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
     def _attach(self, archive: ZipArchive, root: str, metadata_prefetch: Policy) -> None:
         Store.__init__(self, read_only=True)
         super()._attach(archive, root, metadata_prefetch)
-        self._pool: PerProcess[ThreadPoolExecutor] = PerProcess(self._new_pool, _shutdown)
+        # Its own pool: read_many waits on the archive's pool, so it must not run there.
+        # Built from the worker count alone (no reference back: the store is freed at once).
+        self._pool: PerProcess[ThreadPoolExecutor] = PerProcess(
+            functools.partial(_new_pool, archive.options.max_workers), _shutdown
+        )
         # Whole-entry gets waiting for this tick's read_many, per event loop.
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Entry, asyncio.Future[bytes]]]]
         self._pending = {}
-
-    def _new_pool(self) -> ThreadPoolExecutor:
-        # Its own pool: read_many waits on the archive's pool, so it must not run there.
-        return ThreadPoolExecutor(
-            max_workers=self.archive.options.max_workers, thread_name_prefix="remote-zip-store-z3"
-        )
 
     # -- identity (url, repr, ==, hash: ArchiveFrontEnd) -----------------------------------
     def __str__(self) -> str:

@@ -41,9 +41,15 @@ class ZipIndex:
         self._name_bounds: tuple[str, str] | None = None
         self._table: array[int]
         self._mask: int
+        # Below SMALL_TABLE names a dict (C lookups, built in one call) is cheaper than the
+        # table and small enough; the table is for archives of millions of entries.
+        self._lookup: dict[str, int] | None = None
         if like is not None and like._records.names is records.names:
-            self._table, self._mask = like._table, like._mask
+            self._table, self._mask, self._lookup = like._table, like._mask, like._lookup
             self._name_bounds = like.name_bounds()
+        elif len(records.names) < SMALL_TABLE:
+            self._table, self._mask = _EMPTY, 0
+            self._lookup = _small_lookup(records.names)
         else:
             self._table, self._mask = _hash_table(records.names)
 
@@ -169,6 +175,9 @@ class ZipIndex:
 
     def _row(self, name: str) -> int:
         """Row of the last record named ``name`` (directories excluded), or -1."""
+        lookup = self._lookup
+        if lookup is not None:
+            return lookup.get(name, -1)
         table, mask, names = self._table, self._mask, self._records.names
         slot = hash(name) & mask
         best = -1
@@ -198,8 +207,19 @@ def _is_dir(names: list[str]) -> npt.NDArray[np.bool_]:
     return np.fromiter(map(str.endswith, names, repeat("/")), dtype=bool, count=len(names))
 
 
-#: Below this many names the table is built by a plain loop (numpy's fixed costs dominate).
+#: Below this many names the lookup is a dict (numpy's fixed costs, a Python probe loop
+#: and the memory a dict adds per entry all favour it there).
 SMALL_TABLE = 512
+_EMPTY: array[int] = array("i")
+
+
+def _small_lookup(names: list[str]) -> dict[str, int]:
+    """Name -> row of its last record (a later duplicate overwrites), directories left out."""
+    lookup = dict(zip(names, range(len(names)), strict=True))
+    for name in names:
+        if name.endswith("/"):
+            lookup.pop(name, None)
+    return lookup
 
 
 def _hash_table(names: list[str]) -> tuple[array[int], int]:
@@ -209,15 +229,6 @@ def _hash_table(names: list[str]) -> tuple[array[int], int]:
     while size < 2 * count:
         size *= 2
     mask = size - 1
-    if count < SMALL_TABLE:  # a cohort opened from a catalog builds thousands of these
-        plain = [-1] * size
-        for row, name in enumerate(names):
-            if not name.endswith("/"):
-                at = hash(name) & mask
-                while plain[at] >= 0:
-                    at = (at + 1) & mask
-                plain[at] = row
-        return array("i", plain), mask
     table = np.full(size, -1, dtype=np.int32)
     hashes = np.fromiter(map(hash, names), dtype=np.int64, count=count)
     pending = np.flatnonzero(~_is_dir(names)).astype(np.int32)

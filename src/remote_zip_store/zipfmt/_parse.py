@@ -30,6 +30,7 @@ from __future__ import annotations
 import struct
 from array import array
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -429,20 +430,19 @@ def parse_central_directory(directory: bytes | memoryview, location: DirectoryLo
 
 
 def _parse_loop(directory: bytes | memoryview, location: DirectoryLocation) -> Records:
-    """Record by record: the reference path, and the one that names what is corrupt."""
+    """Record by record: the reference path, and the one that names what is corrupt.
+
+    Each record's fixed fields are kept as the tuple ``unpack_from`` returns and turned
+    into columns once at the end; an ASCII name (nearly all) is decoded without the
+    cp437 codec, which maps ASCII to itself.
+    """
     cd_size = location.cd_size
     buf = bytes(directory[:cd_size]) if not isinstance(directory, bytes) else directory
     prefix = location.prefix
     names: list[str] = []
-    offsets = array("Q")
-    csizes = array("Q")
-    usizes = array("Q")
-    crcs = array("I")
-    methods = array("H")
-    flag_col = array("H")
-    nlens = array("H")
-    elens = array("H")
+    rows: list[tuple[Any, ...]] = []
     unpack = _CENTRAL.unpack_from
+    add_name, add_row = names.append, rows.append
     pos = 0
     limit = cd_size - CENTRAL_SIZE
     while pos < cd_size:
@@ -451,53 +451,47 @@ def _parse_loop(directory: bytes | memoryview, location: DirectoryLocation) -> R
                 f"corrupt zip: truncated central directory record at offset "
                 f"{location.cd_start + pos}"
             )
-        (
-            sig,
-            _,
-            _,
-            flags,
-            method,
-            _,
-            _,
-            crc,
-            csize,
-            usize,
-            nlen,
-            elen,
-            clen,
-            disk,
-            _,
-            _,
-            offset,
-        ) = unpack(buf, pos)
-        if sig != CENTRAL_SIGNATURE:
+        row = unpack(buf, pos)
+        if row[0] != CENTRAL_SIGNATURE:
             raise BadArchiveError(
                 f"corrupt zip: bad central directory signature at offset {location.cd_start + pos}"
             )
-        name_end = pos + CENTRAL_SIZE + nlen
-        end = name_end + elen + clen
+        name_end = pos + CENTRAL_SIZE + row[10]
+        end = name_end + row[11] + row[12]
         if end > cd_size:
             raise BadArchiveError(
                 f"corrupt zip: central directory record at offset "
                 f"{location.cd_start + pos} runs past the directory"
             )
         raw_name = buf[pos + CENTRAL_SIZE : name_end]
+        csize, usize, offset, disk = row[8], row[9], row[16], row[13]
         if csize == U32_MAX or usize == U32_MAX or offset == U32_MAX or disk == U16_MAX:
             usize, csize, offset = _apply_zip64_extra(
-                buf[name_end : name_end + elen], usize, csize, offset, disk, raw_name
+                buf[name_end : name_end + row[11]], usize, csize, offset, disk, raw_name
             )
-        names.append(decode_name(raw_name, flags))
-        offsets.append(offset + prefix)
-        csizes.append(csize)
-        usizes.append(usize)
-        crcs.append(crc)
-        methods.append(method)
-        flag_col.append(flags)
-        nlens.append(nlen)
-        elens.append(elen)
+            row = (*row[:8], csize, usize, *row[10:16], offset)
+        if raw_name.isascii() and b"\x00" not in raw_name:
+            add_name(raw_name.decode("ascii"))
+        else:
+            add_name(decode_name(raw_name, row[3]))
+        add_row(row)
         pos = end
     _check_count(len(names), location)
-    return Records(names, offsets, csizes, usizes, crcs, methods, flag_col, nlens, elens)
+    if not rows:
+        return Records(names, *(array(code) for code in "QQQIHHHH"))
+    columns = list(zip(*rows, strict=True))
+    offsets = columns[16] if not prefix else [offset + prefix for offset in columns[16]]
+    return Records(
+        names,
+        array("Q", offsets),
+        array("Q", columns[8]),
+        array("Q", columns[9]),
+        array("I", columns[7]),
+        array("H", columns[4]),
+        array("H", columns[3]),
+        array("H", columns[10]),
+        array("H", columns[11]),
+    )
 
 
 def parse_vectorized(directory: bytes | memoryview, location: DirectoryLocation) -> Records | None:
@@ -557,6 +551,132 @@ def parse_vectorized(directory: bytes | memoryview, location: DirectoryLocation)
         _column("H", fixed["nlen"]),
         _column("H", fixed["elen"]),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """Where a directory's records start and what their names are, byte for byte: a
+    sibling archive of a cohort (the same writer, the same names) has the same, so its
+    directory parses by gathering the fixed fields at these starts (:func:`parse_like`)
+    instead of walking it record by record. ``names`` is the first archive's list,
+    shared by every sibling parsed with it (their indexes then share one lookup)."""
+
+    cd_size: int
+    starts: npt.NDArray[np.int64]
+    key: bytes
+    """Each record's signature, flags' high byte (the UTF-8 bit) and name, extra and
+    comment lengths (which fix where the next record starts), as bytes."""
+    name_at: npt.NDArray[np.int64]
+    """Positions of every name byte in the directory."""
+    name_bytes: bytes
+    names: list[str]
+
+
+#: The bytes of a central record :attr:`Layout.key` holds: signature, flags' high byte,
+#: name, extra and comment lengths.
+_KEY_COLUMNS = np.array([0, 1, 2, 3, 9, 28, 29, 30, 31, 32, 33], dtype=np.intp)
+
+
+def layout_of(
+    directory: bytes | memoryview, location: DirectoryLocation, names: list[str]
+) -> Layout | None:
+    """The :class:`Layout` of a directory just parsed into ``names``; None when unusual
+    (records that do not chain exactly, ZIP64 fields: siblings then parse the usual way)."""
+    cd_size = location.cd_size
+    if cd_size < CENTRAL_SIZE or len(directory) < cd_size:
+        return None
+    buf = np.frombuffer(directory, dtype=np.uint8, count=cd_size)
+    starts = _record_starts(buf)
+    if starts is None or len(starts) != len(names):
+        return None
+    rows = _rows_at(buf, starts)
+    fixed = rows.view(CENTRAL_DTYPE).reshape(len(starts))
+    if _overflowed(fixed):
+        return None
+    name_at = _name_positions(starts, fixed["nlen"].astype(np.int64))
+    return Layout(
+        cd_size=cd_size,
+        starts=starts,
+        key=rows[:, _KEY_COLUMNS].tobytes(),
+        name_at=name_at,
+        name_bytes=buf[name_at].tobytes(),
+        names=names,
+    )
+
+
+def parse_like(
+    directory: bytes | memoryview, location: DirectoryLocation, layout: Layout
+) -> Records | None:
+    """The directory parsed by ``layout`` (a sibling's), or None when it is not laid out
+    alike: then :func:`parse_central_directory` parses it (and names what is corrupt).
+
+    Alike means: the same size and entry count, a record signature at every start, the
+    same name, extra and comment lengths (so the records chain the same way), the same
+    name bytes and flags' high byte (the UTF-8 bit), and no ZIP64 field. Then every
+    record is where the layout says, and the result equals the record loop's, with the
+    layout's ``names`` list itself.
+    """
+    cd_size = location.cd_size
+    count = len(layout.names)
+    if cd_size != layout.cd_size or len(directory) < cd_size:
+        return None
+    if location.entry_count != count and not (
+        not location.zip64 and location.entry_count == count % 0x10000
+    ):
+        return None
+    buf = np.frombuffer(directory, dtype=np.uint8, count=cd_size)
+    rows = _rows_at(buf, layout.starts)
+    if rows[:, _KEY_COLUMNS].tobytes() != layout.key:
+        return None
+    fixed = rows.view(CENTRAL_DTYPE).reshape(count)
+    if _overflowed(fixed) or buf[layout.name_at].tobytes() != layout.name_bytes:
+        return None
+    offset = fixed["offset"].astype(np.uint64) + np.uint64(location.prefix)
+    return Records(
+        layout.names,
+        _column("Q", offset),
+        _column("Q", fixed["csize"].astype(np.uint64)),
+        _column("Q", fixed["usize"].astype(np.uint64)),
+        _column("I", fixed["crc"]),
+        _column("H", fixed["method"]),
+        _column("H", fixed["flags"]),
+        _column("H", fixed["nlen"]),
+        _column("H", fixed["elen"]),
+    )
+
+
+def _rows_at(buf: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]) -> Any:
+    """The fixed part of the records at ``starts`` (each <= len - CENTRAL_SIZE), as rows."""
+    window = np.lib.stride_tricks.as_strided(
+        buf, shape=(len(buf) - CENTRAL_SIZE + 1, CENTRAL_SIZE), strides=(1, 1), writeable=False
+    )
+    return window[starts]
+
+
+def _overflowed(fixed: Any) -> bool:
+    """Whether any record defers a field to a ZIP64 extra (or names a disk: ditto)."""
+    return bool(
+        (fixed["usize"] == U32_MAX).any()
+        or (fixed["csize"] == U32_MAX).any()
+        or (fixed["offset"] == U32_MAX).any()
+        or (fixed["disk"] == U16_MAX).any()
+    )
+
+
+def _name_positions(starts: npt.NDArray[np.int64], nlen: npt.NDArray[np.int64]) -> Any:
+    """Every name byte's position: each record's ``start + CENTRAL_SIZE + 0..nlen-1``."""
+    keep = nlen > 0
+    bases = (starts + CENTRAL_SIZE)[keep]
+    lengths = nlen[keep]
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    # steps of 1 within a name, a jump to the next name's first byte: one cumulative sum
+    steps = np.ones(total, dtype=np.int64)
+    steps[0] = bases[0]
+    firsts = np.cumsum(lengths)[:-1]
+    steps[firsts] = bases[1:] - (bases[:-1] + lengths[:-1] - 1)
+    return np.cumsum(steps)
 
 
 def _column(typecode: str, values: npt.NDArray[np.generic]) -> array[int]:
