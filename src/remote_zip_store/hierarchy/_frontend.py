@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import os
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -368,9 +369,10 @@ class ArchiveFrontEnd:
             # one object per array (its chunk folders share it: a read is of one array)
             region = self._regions.get(array + "/")
             if region is None:
-                # built at the read-ahead's first question (the array's second read)
+                # built at the read-ahead's first question (the array's second read); the
+                # store is reached weakly: a region kept by the read-ahead makes no cycle
                 region = self._regions[array + "/"] = Region(
-                    functools.partial(self._array_spans, self.archive.index, array)
+                    functools.partial(_spans_of, weakref.ref(self), self.archive.index, array)
                 )
         self._regions[folder] = region
         return region
@@ -439,3 +441,9 @@ class ArchiveFrontEnd:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._attach(state["archive"], state["root"], state.get("metadata_prefetch", "auto"))
+
+
+def _spans_of(front: weakref.ref[Any], index: ZipIndex, array: str) -> list[Any]:
+    """A region's spans, if its store is still there (else none: nothing to read ahead)."""
+    owner = front()
+    return owner._array_spans(index, array) if owner is not None else []
