@@ -19,6 +19,7 @@ from zarr.abc.store import RangeByteRequest, SuffixByteRequest
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
+from remote_zip_store.archive._readahead import RUN_SPAN
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.zarr3._store import RemoteZipStore
 
@@ -502,7 +503,11 @@ def test_a_directory_store_zipped_moves_what_it_needs(
     assert values.shape == (8, 120 * 1024)
     # the chunks, and at most the array's zarr.json (a window may end at the segment's end)
     assert moved <= needed + 1024, (requests, moved, needed, moved / needed)
-    if layout == "pack":  # one scan, read ahead: 5-12 requests at 64, 18-80 at 10 (as
-        # zarr's gets trickle in one chunk per tick, the run takes up to 146 to reach
-        # RUN_SPAN); 960 chunks
-        assert requests <= (30 if concurrency == 64 else 120), requests
+    if layout == "pack":  # one scan, read ahead; 960 chunks (899 requests before).
+        # How many GETs the scan takes before its run is read ahead depends on how
+        # zarr's gets fall into ticks: at concurrency 10 they may trickle in one chunk
+        # per tick, and a run of 2 KiB reads reaches RUN_SPAN (256 KiB) after up to 128
+        # of them; measured on 2026-12-07 (26 runs, 4 commits): 60-125 requests at
+        # 10, 10-30 at 64. The bounds are the mechanism's, not a run's.
+        bound = RUN_SPAN // 2048 + 22 if concurrency == 10 else 40
+        assert requests <= bound, requests
