@@ -15,7 +15,7 @@
   failures *while streaming a body* and short bodies are retried here
   (:mod:`.retry`). Every botocore error is translated in :func:`translate_error`.
 * Reads (the tail, head and range GETs, the HEAD) take the lean path by
-  default (:mod:`.s3lean`: our SigV4 signer on urllib3, a third of botocore's
+  default (:mod:`.s3lean`: our SigV4 signer on :mod:`.wire`, an eighth of botocore's
   client CPU per GET); ``S3Options(transport="botocore")`` or
   ``RZS_S3_TRANSPORT=botocore`` keeps them on the boto3 client (for one release).
   Listing and uploads always use the client.

@@ -1,7 +1,7 @@
 """The lean S3 read path: GET and HEAD signed by :mod:`.sigv4` and sent on :mod:`.wire`.
 
 botocore's ``get_object`` costs ~1.7 ms of client CPU per small GET (see
-shared/notes/request-path-cpu.md); this path costs about a third of that. boto3
+shared/notes/request-path-cpu.md); this path costs about an eighth of that. boto3
 still decides *what* to send: a boto3 session resolves the credentials (the whole
 chain: explicit keys, environment, profiles, SSO, roles, ``credential_process``,
 instance metadata), the region and a configured endpoint (``AWS_ENDPOINT_URL_S3``,
