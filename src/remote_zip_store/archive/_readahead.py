@@ -124,7 +124,7 @@ class Region:
         or a function returning them (called once, at the first question)."""
         self._slack = ORDER_SLACK if order_slack is None else order_slack
         self._columns: tuple[list[int], list[int], list[int]] | None = None
-        self._spans = spans if callable(spans) else list(spans)
+        self._spans = spans
         if not callable(spans):
             self._build()
 

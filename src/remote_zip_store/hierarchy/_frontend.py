@@ -340,11 +340,6 @@ class ArchiveFrontEnd:
             self._listing, self._regions, self._listing_of = None, {}, index
         return index
 
-    def region_end(self, name: str) -> int | None:
-        """Where the bytes of the array holding entry ``name`` end (see :meth:`region`)."""
-        region = self.region(name)
-        return region.end if region is not None else None
-
     def region(self, name: str) -> Region | None:
         """Where the array holding chunk ``name`` lies in the archive, or None.
 

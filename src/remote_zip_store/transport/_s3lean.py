@@ -76,9 +76,6 @@ _STALE_HINT = (
 )
 
 
-_ERROR_READ: tuple[type[BaseException], ...] = (*_TRANSIENT, OSError)
-
-
 def transport_of(options: S3Options) -> str:
     """``"lean"``, ``"botocore"`` or ``"obstore"`` for ``options`` (the field, else the
     environment variable).
@@ -365,7 +362,7 @@ def _read_error(response: Response) -> bytes:
     """At most 4 KiB of an error answer (its ``<Code>`` and ``<Message>``)."""
     try:
         data = response.read(4096)
-    except _ERROR_READ:
+    except OSError:  # (what the wire client raises: resets, early closes, timeouts)
         data = b""
     _discard(response)
     return data

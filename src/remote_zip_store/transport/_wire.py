@@ -29,6 +29,7 @@ No proxies: the callers choose another path when one is configured.
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import ssl
@@ -288,11 +289,7 @@ class WirePool:
                 return self._exchange(conn, raw, method, read, reused=True)
             except _Stale:
                 pass  # closed by the server while idle: once more, on a new connection
-        conn = self._connect(origin, connect)
-        try:
-            return self._exchange(conn, raw, method, read, reused=False)
-        except _Stale as exc:  # (not raised for a new connection; kept for the type checker)
-            raise BrokenResponse(str(exc)) from None
+        return self._exchange(self._connect(origin, connect), raw, method, read, reused=False)
 
     def _exchange(
         self, conn: _Connection, raw: bytes, method: str, read: float, *, reused: bool
@@ -402,8 +399,6 @@ class WirePool:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
             elif isinstance(verify, str):
-                import os
-
                 if os.path.isdir(verify):
                     context = ssl.create_default_context(capath=verify)
                 else:
