@@ -118,7 +118,7 @@ def test_readahead_zero_turns_it_off(moto: S3Server, url: str) -> None:
 
 
 class FailingAhead(LocalSource):
-    """A local file whose reads starting at or after ``fail_from`` fail ``times`` times."""
+    """A local file whose reads reaching past ``fail_from`` fail ``times`` times."""
 
     def __init__(self, path: str, fail_from: int, times: int):
         super().__init__(path)
@@ -128,7 +128,7 @@ class FailingAhead(LocalSource):
 
     def read_range(self, start: int, end: int) -> bytes:
         with self._lock:
-            fail = start >= self.fail_from and self.times > 0
+            fail = end > self.fail_from and self.times > 0
             if fail:
                 self.times -= 1
         if fail:
@@ -235,6 +235,44 @@ def test_small_sequential_reads_read_ahead_only_with_a_region_end() -> None:
     assert region.fetched, "a run past RUN_SPAN reads ahead"
     assert max(last for _, last in region.fetched) <= end  # never past the array's end
     assert ahead.served >= (40 * size) - RUN_SPAN - 2 * size
+
+
+def test_an_arrays_first_read_of_a_run_span_starts_its_window() -> None:
+    """zarr 3's first tick of a channel (ten chunks back to back, past RUN_SPAN) is a run
+    already: its window goes out beside it, not a round trip later; a read smaller than
+    RUN_SPAN, or one that skips entries, starts none."""
+    chunk = 32 * 1024
+    region = Region([(i * chunk, (i + 1) * chunk, (i + 1) * chunk) for i in range(240)])
+    for count, dense, starts in ((10, True, True), (4, True, False), (10, False, False)):
+        recorder = Recorder()
+        ahead = _bare(recorder)
+        hi = count * chunk
+        assert hi >= RUN_SPAN or not starts
+        ahead.advance(0, hi, 1 << 40, region, dense=dense)
+        if not starts:
+            assert recorder.fetched == []
+            continue
+        assert recorder.fetched and recorder.fetched[0][0] == hi  # from the read's end on
+        reach = max(last for _, last in recorder.fetched)
+        assert reach - hi <= CREDIT + WASTE * hi  # what it may risk before any is read
+        assert reach <= 240 * chunk
+
+
+def test_pieces_end_where_entries_start() -> None:
+    """A read never finds its entry half in a piece: it would fetch the whole entry again
+    (at concurrency 64 a channel once moved one chunk twice)."""
+    chunk = 10_000 + 37  # entries that do not divide a piece
+    count = 400
+    region = Region([(i * chunk, (i + 1) * chunk, (i + 1) * chunk) for i in range(count)])
+    recorder = Recorder()
+    ahead = _bare(recorder)
+    starts = {i * chunk for i in range(count + 1)}
+    for tick in range(0, count, 64):
+        lo, hi = tick * chunk, min(tick + 64, count) * chunk
+        ahead.advance(lo, hi, 1 << 40, region)
+        assert ahead.take(lo, hi) is not None or tick == 0
+    assert len(recorder.fetched) > 1
+    assert all(first in starts and last in starts for first, last in recorder.fetched)
 
 
 def test_a_scattered_read_of_another_region_does_not_join_the_run() -> None:
