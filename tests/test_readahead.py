@@ -18,6 +18,7 @@ from remote_zip_store.archive._readahead import (
     CREDIT,
     DEPTH,
     MIN_SPAN,
+    RUN_ENTRIES,
     RUN_SPAN,
     WASTE,
     Readahead,
@@ -238,17 +239,21 @@ def test_small_sequential_reads_read_ahead_only_with_a_region_end() -> None:
 
 
 def test_an_arrays_first_read_of_a_run_span_starts_its_window() -> None:
-    """zarr 3's first tick of a channel (ten chunks back to back, past RUN_SPAN) is a run
-    already: its window goes out beside it, not a round trip later; a read smaller than
-    RUN_SPAN, or one that skips entries, starts none."""
-    chunk = 32 * 1024
-    region = Region([(i * chunk, (i + 1) * chunk, (i + 1) * chunk) for i in range(240)])
-    for count, dense, starts in ((10, True, True), (4, True, False), (10, False, False)):
+    """zarr 3's first tick of a channel (ten chunks back to back) is a run already: its
+    window goes out beside it, not a round trip later; a read of fewer entries smaller
+    than RUN_SPAN, or one that skips entries, starts none."""
+    cases = (  # chunk size, chunks read, back to back, starts a window
+        (32 * 1024, 10, True, True),  # past RUN_SPAN
+        (2 * 1024, RUN_ENTRIES, True, True),  # small, but RUN_ENTRIES of them
+        (32 * 1024, 4, True, False),
+        (32 * 1024, 10, False, False),
+    )
+    for chunk, count, dense, starts in cases:
+        region = Region([(i * chunk, (i + 1) * chunk, (i + 1) * chunk) for i in range(240)])
         recorder = Recorder()
         ahead = _bare(recorder)
         hi = count * chunk
-        assert hi >= RUN_SPAN or not starts
-        ahead.advance(0, hi, 1 << 40, region, dense=dense)
+        ahead.advance(0, hi, 1 << 40, region, dense=dense, entries=count)
         if not starts:
             assert recorder.fetched == []
             continue

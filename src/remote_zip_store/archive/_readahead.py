@@ -70,6 +70,10 @@ from ..transport._forksafe import ForkSafeLock
 MIN_SPAN = 1024 * 1024
 #: A run of small sequential reads (with a region end) starts a read-ahead past this span.
 RUN_SPAN = 256 * 1024
+#: An array's first read of this many entries back to back is a run already: zarr 3's
+#: first tick of a scan (``async.concurrency``, 10, less the one or two the open's buffers
+#: may hold).
+RUN_ENTRIES = 8
 #: A run's window is ``RUN_DEPTH`` times the run so far: it doubles in a round trip or two,
 #: so a scan of small reads reaches the link's rate in a few round trips.
 RUN_DEPTH = 4
@@ -282,6 +286,7 @@ class Readahead:
         *,
         dense: bool = True,
         wanted: int | None = None,
+        entries: int = 1,
     ) -> None:
         """Before a read spanning ``[lo, hi)`` takes its bytes: maybe fetch the next windows.
 
@@ -294,6 +299,8 @@ class Readahead:
         window leaves the segment holding the read. ``dense``: the read's entries
         lie back to back; only a dense read grows a window. ``wanted``: the bytes
         the read asks for (default: the span), what the waste score weighs against.
+        ``entries``: how many entries the read takes (a first read of ``RUN_ENTRIES``
+        back to back is a run already, however small they are).
         """
         if isinstance(region, int):  # one segment ending there: the same object each time
             kept = self._ended
@@ -332,14 +339,14 @@ class Readahead:
                 self._run_start = lo
                 self._last_end = hi
                 self._span = hi - lo
-                if region is not None and dense and hi - lo >= RUN_SPAN:
+                if region is not None and dense and (hi - lo >= RUN_SPAN or entries >= RUN_ENTRIES):
                     # zarr 3's first tick of an array is already a run (ten chunks back to
                     # back): its window starts now, not a round trip later. A read this
                     # large pays for building the region.
                     segment = self._segment = region.segment(lo, hi)
                     if segment is not None:
                         self._cap = cap = min(stop, segment[1])
-                        goal = self._window(lo, hi, cap, True, dense)
+                        goal = self._window(lo, hi, cap, True, dense, is_run=True)
                         if goal is not None and self.limit > 0 and not self._stopped:
                             self._next = hi
                             self._goal = region.snap(goal, hi, cap)
@@ -368,9 +375,18 @@ class Readahead:
         self._start(launch)
 
     def _window(
-        self, lo: int, hi: int, cap: int, region: bool, dense: bool, taking: int = 0
+        self,
+        lo: int,
+        hi: int,
+        cap: int,
+        region: bool,
+        dense: bool,
+        taking: int = 0,
+        *,
+        is_run: bool = False,
     ) -> int | None:
-        """Where this sequential read's read-ahead should reach (never past ``cap``), or None."""
+        """Where this sequential read's read-ahead should reach (never past ``cap``), or None.
+        ``is_run``: the read is a run however short (its entries lie back to back)."""
         # What it may still risk: CREDIT to start with, WASTE of what was asked and RUN_DEPTH
         # times what it served (a followed order earns its windows), less what it dropped.
         served = self.served + taking
@@ -381,7 +397,7 @@ class Readahead:
             reach = DEPTH * (hi - lo) + self.slack
         else:
             run = (self._last_end or hi) - self._run_start
-            if not region or run < RUN_SPAN:
+            if not region or (run < RUN_SPAN and not is_run):
                 return None
             reach = RUN_DEPTH * min(run, RUN_CAP)
         bound = min(self.limit, credit)

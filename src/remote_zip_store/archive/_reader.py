@@ -611,6 +611,7 @@ class ZipArchive:
             region if region is not None else region_end,
             dense=_back_to_back(wanted),
             wanted=sum(r.size for r in ranges),
+            entries=len(ranges),
         )
         left = []
         for i, entry in enumerate(wanted):  # bytes a sequential scan fetched ahead
