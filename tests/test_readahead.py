@@ -241,15 +241,17 @@ def test_small_sequential_reads_read_ahead_only_with_a_region_end() -> None:
 def test_an_arrays_first_read_of_a_run_span_starts_its_window() -> None:
     """zarr 3's first tick of a channel (ten chunks back to back) is a run already: its
     window goes out beside it, not a round trip later; a read of fewer entries smaller
-    than RUN_SPAN, or one that skips entries, starts none."""
-    cases = (  # chunk size, chunks read, back to back, starts a window
-        (32 * 1024, 10, True, True),  # past RUN_SPAN
-        (2 * 1024, RUN_ENTRIES, True, True),  # small, but RUN_ENTRIES of them
-        (32 * 1024, 4, True, False),
-        (32 * 1024, 10, False, False),
+    than RUN_SPAN, one that skips entries, or one that leaves less than its own size of
+    the array, starts none."""
+    cases = (  # chunk size, chunks read, chunks in the array, back to back, starts a window
+        (32 * 1024, 10, 240, True, True),  # past RUN_SPAN
+        (2 * 1024, RUN_ENTRIES, 240, True, True),  # small, but RUN_ENTRIES of them
+        (32 * 1024, 4, 240, True, False),
+        (32 * 1024, 10, 240, False, False),
+        (32 * 1024, 10, 15, True, False),  # less than another read's worth left
     )
-    for chunk, count, dense, starts in cases:
-        region = Region([(i * chunk, (i + 1) * chunk, (i + 1) * chunk) for i in range(240)])
+    for chunk, count, total, dense, starts in cases:
+        region = Region([(i * chunk, (i + 1) * chunk, (i + 1) * chunk) for i in range(total)])
         recorder = Recorder()
         ahead = _bare(recorder)
         hi = count * chunk
@@ -260,7 +262,7 @@ def test_an_arrays_first_read_of_a_run_span_starts_its_window() -> None:
         assert recorder.fetched and recorder.fetched[0][0] == hi  # from the read's end on
         reach = max(last for _, last in recorder.fetched)
         assert reach - hi <= CREDIT + WASTE * hi  # what it may risk before any is read
-        assert reach <= 240 * chunk
+        assert reach <= total * chunk
 
 
 def test_pieces_end_where_entries_start() -> None:

@@ -344,7 +344,9 @@ class Readahead:
                     # back): its window starts now, not a round trip later. A read this
                     # large pays for building the region.
                     segment = self._segment = region.segment(lo, hi)
-                    if segment is not None:
+                    # and only with another read's worth left in the segment: a read of
+                    # a whole small array leaves at most its metadata, fetched already
+                    if segment is not None and min(stop, segment[1]) - hi >= hi - lo:
                         self._cap = cap = min(stop, segment[1])
                         goal = self._window(lo, hi, cap, True, dense, is_run=True)
                         if goal is not None and self.limit > 0 and not self._stopped:
