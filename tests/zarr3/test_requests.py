@@ -20,6 +20,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from remote_zip_store.archive._readahead import RUN_SPAN
+from remote_zip_store.archive._reader import MAX_WASTE
 from remote_zip_store.testing.servers import S3Server
 from remote_zip_store.zarr3._store import RemoteZipStore
 
@@ -501,8 +502,11 @@ def test_a_directory_store_zipped_moves_what_it_needs(
         requests, moved = stats.snapshot()
         needed = _chunk_bytes(store, "eeg/c/")
     assert values.shape == (8, 120 * 1024)
-    # the chunks, and at most the array's zarr.json (a window may end at the segment's end)
-    assert moved <= needed + 1024, (requests, moved, needed, moved / needed)
+    # the chunks, and at most the array's zarr.json (a window may end at the segment's end);
+    # in sorted-name order a tick's chunks lie apart, and one GET may bridge gaps of up to
+    # MAX_WASTE of its bytes (a loaded run put more reads in a tick: 1.011x, 393 requests)
+    slack = 0.0 if layout == "pack" else MAX_WASTE
+    assert moved <= needed * (1 + slack) + 1024, (requests, moved, needed, moved / needed)
     if layout == "pack":  # one scan, read ahead; 960 chunks (899 requests before).
         # How many GETs the scan takes before its run is read ahead depends on how
         # zarr's gets fall into ticks: at concurrency 10 they may trickle in one chunk
