@@ -9,6 +9,7 @@ import threading
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -263,6 +264,46 @@ def test_an_arrays_first_read_of_a_run_span_starts_its_window() -> None:
         reach = max(last for _, last in recorder.fetched)
         assert reach - hi <= CREDIT + WASTE * hi  # what it may risk before any is read
         assert reach <= total * chunk
+
+
+class Queued(Recorder):
+    """Submits wait in a queue until :meth:`run` (the pool, slower than the reads)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue: list[tuple[Any, tuple[object, ...]]] = []
+
+    def submit(self, fn: object, *args: object) -> None:
+        self.queue.append((fn, args))
+
+    def run(self) -> None:
+        while self.queue:
+            fn, args = self.queue.pop(0)
+            fn(*args)
+
+
+def test_a_first_window_builds_its_region_off_the_reads_path() -> None:
+    """An array's region not built yet is built on the pool, after the read's own GET
+    went out (the first one sorts the archive's names); the window then starts, unless
+    another read came in between."""
+    chunk = 32 * 1024
+    spans = [(i * chunk, (i + 1) * chunk, (i + 1) * chunk) for i in range(240)]
+    hi = 10 * chunk
+    queued = Queued()
+    ahead = _bare(queued)
+    region = Region(lambda: spans)
+    ahead.advance(0, hi, 1 << 40, region, entries=10)
+    assert not region.built and queued.fetched == []  # nothing on the read's own path
+    queued.run()
+    assert region.built and queued.fetched and queued.fetched[0][0] == hi
+    # another array's read before the pool got to it: that window is not started
+    queued = Queued()
+    ahead = _bare(queued)
+    region, other = Region(lambda: spans), Region(lambda: [(1 << 30, (1 << 30) + 10, 0)])
+    ahead.advance(0, hi, 1 << 40, region, entries=10)
+    ahead.advance(1 << 30, (1 << 30) + 10, 1 << 40, other)
+    queued.run()
+    assert queued.fetched == []
 
 
 def test_pieces_end_where_entries_start() -> None:

@@ -58,6 +58,7 @@ fetches its bytes itself and raises its own error, with archive and key).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
@@ -307,6 +308,7 @@ class Readahead:
             if kept is None or kept[0] != region:
                 kept = self._ended = (region, Region([(0, region, region)]))
             region = kept[1]
+        deferred: tuple[Region, int, int, int] | None = None
         with self._lock:
             self._forked()
             self.asked += hi - lo if wanted is None else wanted
@@ -341,17 +343,13 @@ class Readahead:
                 self._span = hi - lo
                 if region is not None and dense and (hi - lo >= RUN_SPAN or entries >= RUN_ENTRIES):
                     # zarr 3's first tick of an array is already a run (ten chunks back to
-                    # back): its window starts now, not a round trip later. A read this
-                    # large pays for building the region.
-                    segment = self._segment = region.segment(lo, hi)
-                    # and only with another read's worth left in the segment: a read of
-                    # a whole small array leaves at most its metadata, fetched already
-                    if segment is not None and min(stop, segment[1]) - hi >= hi - lo:
-                        self._cap = cap = min(stop, segment[1])
-                        goal = self._window(lo, hi, cap, True, dense, is_run=True)
-                        if goal is not None and self.limit > 0 and not self._stopped:
-                            self._next = hi
-                            self._goal = region.snap(goal, hi, cap)
+                    # back): its window starts now, not a round trip later. A region not
+                    # built yet is built on the pool (the first one sorts the archive's
+                    # names: ~10 ms), not before this read's own GET.
+                    if region.built:
+                        self._first_window(region, lo, hi, stop)
+                    else:
+                        deferred = (region, lo, hi, stop)
             else:  # a small read may still take its bytes; only a large one fetches more
                 self._last_end = max(hi, last or hi)
                 # pieces the scan has passed; but zarr 3 runs its reads side by side, and one
@@ -374,6 +372,34 @@ class Readahead:
             launch = self._launchable()
         for _, _, future in dropped:
             future.cancel()
+        self._start(launch)
+        if deferred is not None:
+            with contextlib.suppress(RuntimeError):  # the pool is shut down: the archive closed
+                self._submit(self._deferred_window, *deferred)
+
+    def _first_window(self, region: Region, lo: int, hi: int, stop: int) -> None:
+        """The window of an array's first read that is a run already (under the lock)."""
+        segment = self._segment = region.segment(lo, hi)
+        # only with another read's worth left in the segment: a read of a whole small
+        # array leaves at most its metadata, fetched already
+        if segment is None or min(stop, segment[1]) - hi < hi - lo:
+            return
+        self._cap = cap = min(stop, segment[1])
+        goal = self._window(lo, hi, cap, True, True, is_run=True)
+        if goal is not None and self.limit > 0 and not self._stopped:
+            self._next = hi
+            self._goal = region.snap(goal, hi, cap)
+
+    def _deferred_window(self, region: Region, lo: int, hi: int, stop: int) -> None:
+        """On the pool: build ``region``, then start the first read's window, unless
+        another read came since (that one built or asked for its own)."""
+        region.segment(lo, hi)  # the columns, with no lock held
+        with self._lock:
+            self._forked()
+            if self._region is not region or self._region_span != (lo, hi) or self._goal:
+                return
+            self._first_window(region, lo, hi, stop)
+            launch = self._launchable()
         self._start(launch)
 
     def _window(
