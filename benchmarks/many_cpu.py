@@ -10,6 +10,9 @@ archive. It uploads ``--many`` copies of the "small" benchmark archive (the one
 not counted) and times ``open_many(urls)`` from a fresh process state, ``--repeat``
 times: ``time.process_time`` of this process, divided by the archives.
 
+``--sequential N``: ``N`` siblings opened by ``open_many(max_workers=1)`` (one worker:
+the CPU of an open without contention for the GIL), ``--repeat`` times.
+
 ``--profile N``: after the runs, opens the first archive (it teaches the cohort hints)
 and then ``N`` siblings one after another on the calling thread under ``cProfile`` (the
 work of one ``open_many`` worker), and prints the functions by own time, in
@@ -56,14 +59,20 @@ def once(urls: list[str], kwargs: dict[str, Any], workers: int) -> dict[str, flo
 
 
 def sequential(urls: list[str], kwargs: dict[str, Any], count: int) -> float:
-    """CPU of one sibling open on the calling thread (what one worker does), in us."""
+    """CPU of one sibling open with one worker (no contention for the GIL), in us: the
+    first archive opens alone (it teaches the cohort hints), then ``count`` siblings by
+    ``open_many(max_workers=1)``."""
     fresh()
-    RemoteZipStore(urls[0], **kwargs).close()  # teaches the cohort hints
+    RemoteZipStore(urls[0], **kwargs).close()
     siblings = urls[1 : count + 1]
-    cpu = time.thread_time()
-    for url in siblings:
-        RemoteZipStore(url, **kwargs).close()
-    return (time.thread_time() - cpu) / len(siblings) * 1e6
+    cpu = time.process_time()
+    stores = open_many(siblings, max_workers=1, **kwargs)
+    cpu = time.process_time() - cpu
+    for store in stores.values():
+        if isinstance(store, Exception):
+            raise store
+        store.close()
+    return cpu / len(siblings) * 1e6
 
 
 def profile(
@@ -157,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             seq = [sequential(urls, kwargs, args.sequential) for _ in range(args.repeat)]
             results["sequential_us"] = seq
             print(
-                f"sequential sibling open: CPU median {statistics.median(seq):.0f} us"
+                f"one worker: CPU per sibling median {statistics.median(seq):.0f} us"
                 f" (min {min(seq):.0f}, max {max(seq):.0f})",
                 flush=True,
             )
