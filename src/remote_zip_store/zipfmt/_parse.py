@@ -659,26 +659,42 @@ def parse_like(
     # the name bytes); two more take the fields read, each field's column contiguous.
     if buf[layout.check_at].tobytes() != layout.check:
         return None
-    wide = buf[layout.wide_at].view("<u4").astype("=u8")  # offset, csize, usize, crc
+    wide = buf[layout.wide_at].view("<u4")  # offset, csize, usize, crc
     narrow = buf[layout.narrow_at].view("<u2")  # method, flags, disk
     # A field at its maximum defers to a ZIP64 extra (the disk number: ditto).
     if count and (
         int(wide[: 3 * count].max()) == U32_MAX or int(narrow[2 * count :].max()) == U16_MAX
     ):
         return None
+    sizes = wide[: 3 * count].astype("=u8")
     if location.prefix:
-        wide[:count] += np.uint64(location.prefix)
+        sizes[:count] += np.uint64(location.prefix)
+    offset, csize, usize = _split("Q", sizes, 3)
+    (crc,) = _split("I", wide[3 * count :], 1)
+    method, flags = _split("H", narrow[: 2 * count], 2)
     return Records(
         layout.names,
-        _column("Q", wide[:count]),
-        _column("Q", wide[count : 2 * count]),
-        _column("Q", wide[2 * count : 3 * count]),
-        _column("I", wide[3 * count :]),
-        _column("H", narrow[:count]),
-        _column("H", narrow[count : 2 * count]),
+        offset,
+        csize,
+        usize,
+        crc,
+        method,
+        flags,
         array("H", layout.name_length),
         array("H", layout.extra_length),
     )
+
+
+def _split(typecode: str, values: npt.NDArray[Any], parts: int) -> list[array[int]]:
+    """``values`` as ``parts`` arrays of ``typecode`` (one conversion, no copies between)."""
+    raw = np.ascontiguousarray(values, dtype=f"={typecode}").data.cast("B")
+    step = len(raw) // parts
+    columns = []
+    for i in range(parts):
+        column = array(typecode)
+        column.frombytes(raw[i * step : (i + 1) * step])
+        columns.append(column)
+    return columns
 
 
 def _rows_at(buf: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]) -> Any:
