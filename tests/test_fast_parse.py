@@ -336,3 +336,33 @@ def test_a_sibling_parsed_by_layout_equals_the_record_loop(entries: list, data: 
         assert got is not None
     elif any(change in ("name", "comment", "zip64") for change in changes):
         assert got is None
+
+
+def test_real_siblings_parse_by_layout_as_by_the_record_loop() -> None:
+    """zipfile-written siblings (one with an SFX prefix, one deflated, other contents) parse
+    by a first archive's layout to what the record loop gives; one name byte changed, the
+    layout refuses (the caller then parses the usual way)."""
+    from remote_zip_store.zipfmt._parse import layout_of, parse_like
+
+    def entries(seed: int) -> dict[str, bytes]:
+        return {f"g/a{i}/0.{i}": bytes([seed + i]) * (seed * 7 + i) for i in range(40)}
+
+    def parts(data: bytes) -> tuple[memoryview, DirectoryLocation]:
+        location = locate_directory(data, len(data))
+        start = location.cd_start
+        return memoryview(data)[start : start + location.cd_size], location
+
+    directory, location = parts(make_zip(entries(1)))
+    layout = layout_of(directory, location, _parse_loop(directory, location).names)
+    assert layout is not None
+    for sibling in (
+        make_zip(entries(2)),
+        make_zip(entries(3), prefix=b"#!/bin/sh\n" * 50),
+        make_zip(entries(4), compression=zipfile.ZIP_DEFLATED),
+    ):
+        directory, location = parts(sibling)
+        got = parse_like(directory, location, layout)
+        assert got is not None and got.names is layout.names
+        _records_equal(got, _parse_loop(directory, location))
+    renamed = make_zip({k.replace("a3/", "b3/"): v for k, v in entries(2).items()})
+    assert parse_like(*parts(renamed), layout) is None

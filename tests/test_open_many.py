@@ -299,3 +299,53 @@ def test_local_archives_get_no_hints(tmp_path: Any, recordings: list[bytes]) -> 
 def _source(moto: S3Server, url: str) -> S3Source:
     bucket, key = url[5:].split("/", 1)
     return S3Source(bucket, key, options=S3Options(endpoint_url=moto.endpoint_url))
+
+
+def test_the_cohort_path_opens_what_the_store_opens_choosing_the_transport_once(
+    moto: S3Server, recordings: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """open_many builds the connection options once and reuses the first source's choice
+    of transport: each store equals (and reads as) ``RemoteZipStore(url, **options)``
+    with the pool size open_many picks, on one S3Options object."""
+    from remote_zip_store.transport import _s3
+
+    folder = f"once-{uuid.uuid4().hex}"
+    urls = [moto.put(data, f"{folder}/{i}.zip") for i, data in enumerate(recordings)]
+    chosen: list[str] = []
+    original = _s3.transport_of
+
+    def counting(options: S3Options) -> str:
+        chosen.append(original(options))
+        return chosen[-1]
+
+    monkeypatch.setattr(_s3, "transport_of", counting)
+    kwargs = {**moto.store_kwargs(), "read": ReadOptions(max_workers=4), "coalesce_gap": 100}
+    result = open_many(urls, max_workers=2, **kwargs)
+    stores = [result[url] for url in urls]
+    try:
+        assert all(isinstance(s, RemoteZipStore) for s in stores)
+        assert len(chosen) == 1  # the first archive's; its siblings reuse it
+        sources = [s.archive.source for s in stores]  # type: ignore[union-attr]
+        assert len({id(source.options) for source in sources}) == 1
+        for url, store in zip(urls, stores, strict=True):
+            # (open_many sizes the pool: max(2 * max_workers, read.max_workers, 10))
+            with RemoteZipStore(url, max_pool_connections=10, **kwargs) as alone:
+                assert store == alone
+                assert store.archive.options == alone.archive.options  # type: ignore[union-attr]
+                assert store.archive.source.options == alone.archive.source.options  # type: ignore[union-attr]
+                assert store.root == alone.root  # type: ignore[union-attr]
+                assert _subject(store) == _subject(alone)  # type: ignore[arg-type]
+    finally:
+        for store in stores:
+            if isinstance(store, RemoteZipStore):
+                store.close()
+
+
+def test_a_misspelled_option_is_each_archives_type_error_as_before(
+    moto: S3Server, recordings: list[bytes]
+) -> None:
+    urls = [moto.put(recordings[0], f"typo-{uuid.uuid4().hex}/{i}.zip") for i in range(2)]
+    result = open_many(urls, endpoint="http://x", **moto.store_kwargs())
+    for url in urls:
+        assert isinstance(result[url], TypeError)
+        assert "endpoint_url" in str(result[url])

@@ -281,3 +281,37 @@ def test_refreshing_credentials_keep_refreshing_in_a_shared_client(
     assert len(calls.read_text()) > after_a  # refreshed again for b's requests
     assert _client(b)._request_signer._credentials.access_key == "process-key"
     b.close()
+
+
+def test_the_client_key_is_what_dataclasses_replace_and_the_aws_environment_give(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """client_key() copies the options without re-running their checks, and digests only the
+    AWS_* variables (decoded as os.environ does): the same key as the plain formulas."""
+    import dataclasses
+    import hashlib
+
+    from remote_zip_store.transport._s3config import environment_digest
+
+    monkeypatch.setenv("AWS_PROFILE_NOT_USED", "caf\u00e9")
+    monkeypatch.setenv("AWS_ANOTHER", "x y")
+    monkeypatch.setenv("NOT_AWS_X", "ignored")
+    items = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
+    assert environment_digest() == hashlib.sha256(repr(items).encode()).hexdigest()[:32]
+    before = environment_digest()
+    monkeypatch.setenv("AWS_ANOTHER", "changed")
+    assert environment_digest() != before
+    for options in (
+        S3Options(endpoint_url="http://e", max_pool_connections=64, body_retries=7),
+        S3Options(aws_access_key_id="k", aws_secret_access_key="s", retry_backoff=2.0),
+    ):
+        key, digest = options.client_key()
+        assert key == dataclasses.replace(
+            options,
+            max_pool_connections=0,
+            body_retries=0,
+            retry_backoff=0.0,
+            pickle_credentials=True,
+        )
+        assert type(key) is S3Options and hash(key) == hash(dataclasses.replace(key))
+        assert digest == ("" if options.aws_access_key_id else environment_digest())

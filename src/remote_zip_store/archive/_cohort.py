@@ -208,12 +208,14 @@ def exact_ends(
 
 def learn(
     source: Source, index: ZipIndex, size: int, head: bytes, profile: OpenProfile = NO_PROFILE
-) -> None:
-    """Record what the open of ``source`` needed (``head``: the first bytes it received)."""
+) -> tuple[int, int | None]:
+    """Record what the open of ``source`` needed (``head``: the first bytes it received);
+    returns :func:`exact_ends` of the same (one measure for both)."""
+    need, lead, floor, _ = _measure(index, size, head, profile)
+    exact = min(size, max(need, floor)), lead
     key = _key(source)
     if key is None:
-        return
-    need, lead, floor, _ = _measure(index, size, head, profile)
+        return exact
     tail = max(floor, _round_up(need + max(need // 4, _ROUND)))
     learned_head: int | None = None
     if lead is not None:
@@ -236,6 +238,7 @@ def learn(
             if len(hints) >= MAX_HINTS:
                 hints.clear()
         hints[key] = Hint(tail, learned_head, teacher)
+    return exact
 
 
 #: Prefixes whose directory layout is remembered (then all forgotten), and the largest

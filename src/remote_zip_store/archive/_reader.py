@@ -402,9 +402,9 @@ class ZipArchive:
         index = ZipIndex(records, location, like=like)  # siblings' names: one lookup
         if sibling is None:
             cohort.learn_layout(self.source, directory, location, index)
-        cohort.learn(self.source, index, size, ends.head, self.profile)
+        exact = cohort.learn(self.source, index, size, ends.head, self.profile)
         if self._ends is None:  # a pickled copy keeps what it carried: its pickle is stable
-            self._ends = cohort.exact_ends(index, size, ends.head, self.profile)
+            self._ends = exact
         if cache_key is not None:
             opened = indexcache.OpenedDirectory(index, data, self._tail_start, size, self._head)
             indexcache.remember(cache_key, opened)

@@ -103,7 +103,7 @@ def run(
     attempt: Callable[[], T],
     *,
     url: str,
-    what: str,
+    what: str | Callable[[], str],
     attempts: int,
     backoff: float,
     body_attempts: int | None = None,
@@ -114,14 +114,16 @@ def run(
     same) the ``"body"`` one. When a budget runs out, a :class:`SourceError`
     naming ``what``, the attempt count and the last reason is raised; when the
     operation's deadline (:mod:`.deadline`) has passed, or the next backoff would
-    reach it, a :class:`~remote_zip_store.errors.DeadlineExceededError`.
+    reach it, a :class:`~remote_zip_store.errors.DeadlineExceededError`. ``what`` may be
+    a function that says it: called only for such an error or a log line (the request
+    URL a source names costs more than a successful read's whole retry loop).
     """
     body = attempts if body_attempts is None else body_attempts
     limits = {"status": max(1, attempts), "body": max(1, body)}
     used = {"status": 0, "body": 0}
     budget = deadline.current()
     if budget is not None and budget.remaining() <= 0:  # an earlier step used it all
-        raise budget.exceeded(what, url, 0, "no time left for a first attempt")
+        raise budget.exceeded(_said(what), url, 0, "no time left for a first attempt")
     while True:
         try:
             return attempt()
@@ -130,16 +132,20 @@ def run(
             limit = limits[problem.budget]
             tried = sum(used.values())
             if budget is not None and budget.remaining() <= 0:
-                raise budget.exceeded(what, url, tried, problem.reason) from problem
+                raise budget.exceeded(_said(what), url, tried, problem.reason) from problem
             if used[problem.budget] >= limit:
                 scrub_chain(problem)  # the traceback shows the chained dependency errors
+                tries = used[problem.budget]
                 raise SourceError(
-                    f"{what} failed after {used[problem.budget]} attempts ({problem.reason})",
-                    archive=url,
+                    f"{_said(what)} failed after {tries} attempts ({problem.reason})", archive=url
                 ) from problem
             wait = delay(tried, backoff)
             if budget is not None and budget.remaining() <= wait + deadline.MIN_WAIT:
                 # The backoff alone would reach the deadline: stop now, not after it.
-                raise budget.exceeded(what, url, tried, problem.reason) from problem
-            log_retry(url, what, used[problem.budget], limit, problem.reason, wait)
+                raise budget.exceeded(_said(what), url, tried, problem.reason) from problem
+            log_retry(url, _said(what), used[problem.budget], limit, problem.reason, wait)
             time.sleep(wait)
+
+
+def _said(what: str | Callable[[], str]) -> str:
+    return what if isinstance(what, str) else what()

@@ -397,7 +397,7 @@ class S3Source:
         return retry.run(
             attempt,
             url=self.url,
-            what=self._where(what),
+            what=lambda: self._where(what),  # (only for a message: describe() costs)
             attempts=self.options.max_attempts,
             body_attempts=self.options.body_retries + 1,
             backoff=self.options.retry_backoff,

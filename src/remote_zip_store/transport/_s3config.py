@@ -110,15 +110,15 @@ class S3Options:
         digest of the ``AWS_*`` environment (so a changed environment gets a new
         client, as an unshared one would).
         """
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # verify=False warned when these were made
-            options = replace(
-                self,
-                max_pool_connections=0,
-                body_retries=0,
-                retry_backoff=0.0,
-                pickle_credentials=True,
-            )
+        # A copy with four fields changed: these options were checked (and warned about)
+        # when made, so ``dataclasses.replace`` (which runs ``__init__`` and the checks
+        # again, under a warnings filter) is not needed; it cost more than a signature.
+        options = object.__new__(S3Options)
+        state = options.__dict__
+        state.update(self.__dict__)
+        state.update(
+            max_pool_connections=0, body_retries=0, retry_backoff=0.0, pickle_credentials=True
+        )
         return options, environment_digest() if self.aws_access_key_id is None else ""
 
     def describe_endpoint(self) -> str:
@@ -373,5 +373,11 @@ def _data_loader() -> botocore.loaders.Loader:
 
 def environment_digest() -> str:
     """A digest of the ``AWS_*`` variables boto3's default chain reads (values never kept)."""
-    items = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
+    data = getattr(os.environ, "_data", None)  # the encoded mapping (POSIX: bytes names)
+    if os.name == "posix" and isinstance(data, dict):
+        # Only the AWS_* items decoded (os.environ.items() decodes every name and value).
+        decode = os.fsdecode
+        items = sorted((decode(k), decode(v)) for k, v in data.items() if k.startswith(b"AWS_"))
+    else:
+        items = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
     return hashlib.sha256(repr(items).encode()).hexdigest()[:32]

@@ -85,10 +85,6 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
-def _trim(value: str) -> str:
-    return " ".join(value.split())
-
-
 def canonical_request(
     method: str,
     path: str,
@@ -105,14 +101,24 @@ def canonical_request(
     for name, value in headers.items():
         lowered = name.lower()
         if lowered not in UNSIGNED_HEADERS:
-            names.setdefault(lowered, []).append(value)
+            found = names.get(lowered)
+            if found is None:
+                names[lowered] = [value]
+            else:
+                found.append(value)
     ordered = sorted(names)
-    lines = "".join(f"{n}:{','.join(_trim(v) for v in names[n])}\n" for n in ordered)
+    lines = "".join([f"{n}:{','.join([' '.join(v.split()) for v in names[n]])}\n" for n in ordered])
     signed = ";".join(ordered)
     if query:
         pairs = sorted(pair.partition("=")[::2] for pair in query.split("&"))
         query = "&".join(f"{k}={v}" for k, v in pairs)
     return f"{method.upper()}\n{path}\n{query}\n{lines}\n{signed}\n{payload_hash}", signed
+
+
+#: Headers :func:`sign` sets itself (a caller's copy is dropped), lowercase.
+_SIGNING_HEADERS = frozenset(
+    {"authorization", "x-amz-date", "x-amz-content-sha256", "date", "x-amz-security-token"}
+)
 
 
 def sign(
@@ -134,17 +140,13 @@ def sign(
     ``Authorization``), signed for ``method host path?query`` at ``timestamp``
     (``YYYYMMDDTHHMMSSZ``, UTC). ``host`` is the ``Host`` value (see :func:`host_header`).
     """
-    out = {
-        k: v
-        for k, v in headers.items()
-        if k.lower() not in ("authorization", "x-amz-date", "x-amz-content-sha256", "date")
-        and k.lower() != "x-amz-security-token"
-    }
+    out = {k: v for k, v in headers.items() if k.lower() not in _SIGNING_HEADERS}
+    has_host = any(k.lower() == "host" for k in out)
     out["X-Amz-Date"] = timestamp
     out["X-Amz-Content-SHA256"] = payload_hash
     if token:
         out["X-Amz-Security-Token"] = token
-    to_sign = out if any(k.lower() == "host" for k in out) else {**out, "host": host}
+    to_sign = out if has_host else {**out, "host": host}
     request, signed = canonical_request(method, path, query, to_sign, payload_hash)
     date = timestamp[:8]
     scope = f"{date}/{region}/{service}/aws4_request"
@@ -152,7 +154,8 @@ def sign(
         f"{ALGORITHM}\n{timestamp}\n{scope}\n{hashlib.sha256(request.encode()).hexdigest()}"
     )
     key = signing_key(secret_key, date, region, service)
-    signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    # hmac.digest: the one-shot C path (hmac.new builds a Python HMAC object per call)
+    signature = hmac.digest(key, string_to_sign.encode(), "sha256").hex()
     out["Authorization"] = (
         f"{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={signed}, "
         f"Signature={signature}"

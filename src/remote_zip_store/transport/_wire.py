@@ -84,12 +84,15 @@ class Headers(dict[str, str]):
 
 
 class _Connection:
-    __slots__ = ("file", "origin", "sock")
+    __slots__ = ("_poller", "file", "origin", "sock", "timeout")
 
     def __init__(self, sock: socket.socket, origin: Origin):
         self.sock = sock
         self.file = sock.makefile("rb", buffering=65536)
         self.origin = origin
+        self.timeout: float | None = sock.gettimeout()
+        """The socket's timeout as last set (setting it is a system call: only on change)."""
+        self._poller: Any = None
 
     def close(self) -> None:
         try:
@@ -101,8 +104,10 @@ class _Connection:
         """Whether the idle connection has something to read (EOF or junk): not reusable."""
         if not _HAS_POLL:  # (select() is limited to descriptors below 1024: poll where it exists)
             return bool(select.select([self.sock], [], [], 0)[0])
-        poller = select.poll()
-        poller.register(self.sock, select.POLLIN)
+        poller = self._poller
+        if poller is None:  # one per connection, made at its first reuse
+            poller = self._poller = select.poll()
+            poller.register(self.sock, select.POLLIN)
         return bool(poller.poll(0))
 
 
@@ -295,7 +300,9 @@ class WirePool:
         self, conn: _Connection, raw: bytes, method: str, read: float, *, reused: bool
     ) -> Response:
         try:
-            conn.sock.settimeout(read)
+            if conn.timeout != read:
+                conn.sock.settimeout(read)
+                conn.timeout = read
             conn.sock.sendall(raw)
             line = conn.file.readline(MAX_LINE + 1)
             if not line:
@@ -443,26 +450,27 @@ def _status_line(line: bytes) -> tuple[int, str]:
 
 
 def _read_headers(file: Any) -> Headers:
-    headers = Headers()
+    readline = file.readline
+    found: dict[str, str] = {}  # a plain dict while filling (Headers lowers every lookup)
     last = ""
     for _ in range(MAX_HEADERS + 1):
-        line = file.readline(MAX_LINE + 1)
-        if line in (b"\r\n", b"\n"):
-            return headers
+        line = readline(MAX_LINE + 1)
+        if line == b"\r\n" or line == b"\n":
+            return Headers(found)
         if len(line) > MAX_LINE:
             raise BrokenResponse("header line too long")
-        if not line.endswith(b"\n"):
+        if line[-1:] != b"\n":
             raise BrokenResponse("the connection closed inside the answer's headers")
         text = line.decode("latin-1")
         if text[0] in " \t" and last:  # an obsolete folded continuation
-            headers[last] = f"{dict.__getitem__(headers, last)} {text.strip()}"
+            found[last] = f"{found[last]} {text.strip()}"
             continue
         name, sep, value = text.partition(":")
         if not sep:
             raise BrokenResponse(f"bad header line {line[:40]!r}")
         last = name.strip().lower()
         value = value.strip()
-        if dict.__contains__(headers, last):
-            value = f"{dict.__getitem__(headers, last)}, {value}"
-        dict.__setitem__(headers, last, value)
+        if last in found:
+            value = f"{found[last]}, {value}"
+        found[last] = value
     raise BrokenResponse(f"more than {MAX_HEADERS} header lines")

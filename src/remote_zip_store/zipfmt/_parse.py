@@ -570,11 +570,32 @@ class Layout:
     """Positions of every name byte in the directory."""
     name_bytes: bytes
     names: list[str]
+    check_at: npt.NDArray[np.intp]
+    """Where :attr:`key`'s bytes then the name bytes are (one gather checks a sibling)."""
+    check: bytes
+    """:attr:`key` then :attr:`name_bytes`: what a sibling has at :attr:`check_at`."""
+    wide_at: npt.NDArray[np.intp]
+    """The 4-byte fields' bytes, field after field: offset, csize, usize, then crc."""
+    narrow_at: npt.NDArray[np.intp]
+    """The 2-byte fields' bytes, field after field: method, flags, then disk."""
+    name_length: array[int]
+    extra_length: array[int]
+    """These two are part of :attr:`key`: a sibling that passes the check has the same."""
 
 
 #: The bytes of a central record :attr:`Layout.key` holds: signature, flags' high byte,
 #: name, extra and comment lengths.
 _KEY_COLUMNS = np.array([0, 1, 2, 3, 9, 28, 29, 30, 31, 32, 33], dtype=np.intp)
+#: Offsets in a central record of the fields :func:`parse_like` reads (see Layout).
+_WIDE_FIELDS = (42, 20, 24, 16)  # offset, csize, usize, crc
+_NARROW_FIELDS = (10, 8, 34)  # method, flags, disk
+
+
+def _field_positions(starts: npt.NDArray[np.int64], fields: tuple[int, ...], width: int) -> Any:
+    """Every byte of ``fields`` (each ``width`` bytes) of every record, field after field."""
+    within = np.add.outer(np.asarray(fields, dtype=np.intp), np.arange(width, dtype=np.intp))
+    # (field, record, byte) -> flat: each field's column of records, each record's bytes
+    return (within[:, None, :] + starts.astype(np.intp)[None, :, None]).reshape(-1)
 
 
 def layout_of(
@@ -594,13 +615,22 @@ def layout_of(
     if _overflowed(fixed):
         return None
     name_at = _name_positions(starts, fixed["nlen"].astype(np.int64))
+    key_at = (starts.astype(np.intp)[:, None] + _KEY_COLUMNS[None, :]).reshape(-1)
+    key = rows[:, _KEY_COLUMNS].tobytes()
+    name_bytes = buf[name_at].tobytes()
     return Layout(
         cd_size=cd_size,
         starts=starts,
-        key=rows[:, _KEY_COLUMNS].tobytes(),
+        key=key,
         name_at=name_at,
-        name_bytes=buf[name_at].tobytes(),
+        name_bytes=name_bytes,
         names=names,
+        check_at=np.concatenate([key_at, name_at.astype(np.intp)]),
+        check=key + name_bytes,
+        wide_at=_field_positions(starts, _WIDE_FIELDS, 4),
+        narrow_at=_field_positions(starts, _NARROW_FIELDS, 2),
+        name_length=_column("H", fixed["nlen"]),
+        extra_length=_column("H", fixed["elen"]),
     )
 
 
@@ -625,24 +655,46 @@ def parse_like(
     ):
         return None
     buf = np.frombuffer(directory, dtype=np.uint8, count=cd_size)
-    rows = _rows_at(buf, layout.starts)
-    if rows[:, _KEY_COLUMNS].tobytes() != layout.key:
+    # One gather checks what fixes the records' places and the names (Layout.key, then
+    # the name bytes); two more take the fields read, each field's column contiguous.
+    if buf[layout.check_at].tobytes() != layout.check:
         return None
-    fixed = rows.view(CENTRAL_DTYPE).reshape(count)
-    if _overflowed(fixed) or buf[layout.name_at].tobytes() != layout.name_bytes:
+    wide = buf[layout.wide_at].view("<u4")  # offset, csize, usize, crc
+    narrow = buf[layout.narrow_at].view("<u2")  # method, flags, disk
+    # A field at its maximum defers to a ZIP64 extra (the disk number: ditto).
+    if count and (
+        int(wide[: 3 * count].max()) == U32_MAX or int(narrow[2 * count :].max()) == U16_MAX
+    ):
         return None
-    offset = fixed["offset"].astype(np.uint64) + np.uint64(location.prefix)
+    sizes = wide[: 3 * count].astype("=u8")
+    if location.prefix:
+        sizes[:count] += np.uint64(location.prefix)
+    offset, csize, usize = _split("Q", sizes, 3)
+    (crc,) = _split("I", wide[3 * count :], 1)
+    method, flags = _split("H", narrow[: 2 * count], 2)
     return Records(
         layout.names,
-        _column("Q", offset),
-        _column("Q", fixed["csize"].astype(np.uint64)),
-        _column("Q", fixed["usize"].astype(np.uint64)),
-        _column("I", fixed["crc"]),
-        _column("H", fixed["method"]),
-        _column("H", fixed["flags"]),
-        _column("H", fixed["nlen"]),
-        _column("H", fixed["elen"]),
+        offset,
+        csize,
+        usize,
+        crc,
+        method,
+        flags,
+        array("H", layout.name_length),
+        array("H", layout.extra_length),
     )
+
+
+def _split(typecode: str, values: npt.NDArray[Any], parts: int) -> list[array[int]]:
+    """``values`` as ``parts`` arrays of ``typecode`` (one conversion, no copies between)."""
+    raw = np.ascontiguousarray(values, dtype=f"={typecode}").data.cast("B")
+    step = len(raw) // parts
+    columns = []
+    for i in range(parts):
+        column = array(typecode)
+        column.frombytes(raw[i * step : (i + 1) * step])
+        columns.append(column)
+    return columns
 
 
 def _rows_at(buf: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]) -> Any:
