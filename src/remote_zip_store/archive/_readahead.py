@@ -21,12 +21,13 @@ trigger it, so they move exactly the bytes they did.
 zarr 3 reads one array as many small reads instead (``async.concurrency`` gets
 at a time: about ten 30 KiB chunks per read), each waiting a round trip. A caller
 that knows where the array's bytes end passes it as ``region_end``: then a *run*
-of small sequential reads counts too, once it spans ``RUN_SPAN`` bytes (zarr 3's
-first tick of an array, ten chunks back to back, often does on its own: its window
-then goes out beside it), and the window is ``RUN_DEPTH`` times the run so far (at
-most ``RUN_CAP``), never past ``region_end``. So the window grows with the scan, as an
-OS read-ahead's does, and stops at the array's end: reading one array never fetches the next one's
-bytes. Without ``region_end`` (the zarr-2 store) only large reads count.
+of small sequential reads counts too, once it spans ``RUN_SPAN`` bytes (an array's
+first read of ``RUN_ENTRIES`` entries back to back, zarr 3's first tick, is a run on
+its own: its window goes out beside it, its region built on the pool), and the
+window is ``RUN_DEPTH`` times the run so far (at most ``RUN_CAP``), never past
+``region_end``. So the window grows with the scan, as an OS read-ahead's does, and
+stops at the array's end: reading one array never fetches the next one's bytes.
+Without ``region_end`` (the zarr-2 store) only large reads count.
 
 Order matters (issue 19): writers do not all put an array's chunks in key order
 (xarray + dask writes them in task order; ``pack`` in sorted-name order), and a window
@@ -366,9 +367,7 @@ class Readahead:
                 goal = self._window(lo, hi, cap, region is not None, dense, taking)
                 if goal is not None and region is not None and segment is not None:
                     goal = region.snap(goal, hi, cap)
-                if goal is not None and self.limit > 0 and not self._stopped:
-                    self._next = max(self._pieces[-1][1] if self._pieces else hi, self._last_end)
-                    self._goal = max(self._goal, goal)
+                self._aim(goal, hi)
             launch = self._launchable()
         for _, _, future in dropped:
             future.cancel()
@@ -386,9 +385,14 @@ class Readahead:
             return
         self._cap = cap = min(stop, segment[1])
         goal = self._window(lo, hi, cap, True, True, is_run=True)
+        self._aim(None if goal is None else region.snap(goal, hi, cap), hi)
+
+    def _aim(self, goal: int | None, hi: int) -> None:
+        """Fetch up to ``goal`` (under the lock), from past the pieces and the reads so far
+        (``hi``: this read's end); nothing when the read-ahead is off or stopped."""
         if goal is not None and self.limit > 0 and not self._stopped:
-            self._next = hi
-            self._goal = region.snap(goal, hi, cap)
+            self._next = max(self._pieces[-1][1] if self._pieces else hi, self._last_end or hi)
+            self._goal = max(self._goal, goal)
 
     def _deferred_window(self, region: Region, lo: int, hi: int, stop: int) -> None:
         """On the pool: build ``region``, then start the first read's window, unless
