@@ -58,6 +58,19 @@ def split_options(
     return read, connection
 
 
+def resolve_options(
+    read: ReadOptions | None, options: Mapping[str, Any], function: str = "open_archive()"
+) -> tuple[ReadOptions, dict[str, Any]]:
+    """``(read options, connection arguments)`` of a store's keyword ``options`` (names
+    checked as :func:`split_options` does), the connection pool given at least
+    ``max(10, max_workers)`` connections so that ``read_many`` never waits for one."""
+    overrides, connection = split_options(options, function)
+    chosen = read_options(read, **overrides)
+    if connection.get("max_pool_connections") is None:
+        connection["max_pool_connections"] = max(10, chosen.max_workers)
+    return chosen, connection
+
+
 def open_archive(
     url: str | os.PathLike[str],
     *,
@@ -73,10 +86,7 @@ def open_archive(
     least ``max(10, max_workers)`` connections, so ``read_many`` never waits
     for one. A failed open closes what it opened (descriptor, client).
     """
-    overrides, connection = split_options(options)
-    chosen = read_options(read, **overrides)
-    if connection.get("max_pool_connections") is None:
-        connection["max_pool_connections"] = max(10, chosen.max_workers)
+    chosen, connection = resolve_options(read, options)
     archive = ZipArchive(open_source(url, client=client, **connection), chosen, OPEN_PROFILE)
     try:
         return archive.open()
@@ -104,10 +114,7 @@ def open_catalogued_archive(
     """
     from ..archive._catalog import Catalog, adopt_entry, load, s3_options
 
-    overrides, connection = split_options(options)
-    chosen = read_options(read, **overrides)
-    if connection.get("max_pool_connections") is None:
-        connection["max_pool_connections"] = max(10, chosen.max_workers)
+    chosen, connection = resolve_options(read, options)
     text = os.fspath(url)
     where = catalog.source if isinstance(catalog, Catalog) else os.fspath(catalog)
     try:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..archive._reader import ZipArchive
-from ..hierarchy._frontend import READ_OPTION_NAMES, read_options, split_options
+from ..hierarchy._frontend import READ_OPTION_NAMES, resolve_options
 from ..hierarchy._names import OPEN_PROFILE
 from ..transport import CONNECTION_ARGUMENTS
 from ._engine import ARCHIVE_SUFFIX as ARCHIVE_SUFFIX
@@ -130,7 +130,8 @@ def _cohort_opener(store: Any, options: dict[str, Any]) -> Callable[[str], Any] 
     """
     if options.get("client") is not None or not set(options) <= _COHORT_NAMES:
         return None
-    from ..transport._s3 import S3Options, S3Source, parse_s3_url
+    from ..archive._catalog import s3_options
+    from ..transport._s3 import S3Source, parse_s3_url
 
     opts = dict(options)
     opts.pop("client", None)
@@ -138,11 +139,8 @@ def _cohort_opener(store: Any, options: dict[str, Any]) -> Callable[[str], Any] 
     prefetch = opts.pop("metadata_prefetch", "auto")
     read = opts.pop("read", None)
     try:
-        overrides, connection = split_options(opts, f"{store.__name__}()")
-        chosen = read_options(read, **overrides)
-        if connection.get("max_pool_connections") is None:
-            connection["max_pool_connections"] = max(10, chosen.max_workers)
-        s3 = S3Options(**{k: v for k, v in connection.items() if v is not None})
+        chosen, connection = resolve_options(read, opts, f"{store.__name__}()")
+        s3 = s3_options(connection)
     except Exception:
         return None
     first: list[S3Source] = []  # the first archive's source (it opens alone: lead=1)
