@@ -511,10 +511,7 @@ def parse_vectorized(directory: bytes | memoryview, location: DirectoryLocation)
         return None
     count = len(starts)
     _check_count(count, location)
-    window = np.lib.stride_tricks.as_strided(
-        buf, shape=(cd_size - CENTRAL_SIZE + 1, CENTRAL_SIZE), strides=(1, 1), writeable=False
-    )
-    fixed = window[starts].view(CENTRAL_DTYPE).reshape(count)
+    fixed = _rows_at(buf, starts).view(CENTRAL_DTYPE).reshape(count)
     flags = fixed["flags"]
     nlen = fixed["nlen"].astype(np.int64)
     names = _decode_names(directory, buf, starts + CENTRAL_SIZE, nlen, flags)
@@ -523,8 +520,7 @@ def parse_vectorized(directory: bytes | memoryview, location: DirectoryLocation)
     usize = fixed["usize"].astype(np.uint64)
     csize = fixed["csize"].astype(np.uint64)
     offset = fixed["offset"].astype(np.uint64)
-    overflowed = (usize == U32_MAX) | (csize == U32_MAX) | (offset == U32_MAX)
-    overflowed |= fixed["disk"] == U16_MAX
+    overflowed = _overflowed(fixed)
     if overflowed.any():
         elen = fixed["elen"]
         raw = bytes(directory[:cd_size]) if not isinstance(directory, bytes) else directory
@@ -562,28 +558,23 @@ class Layout:
     shared by every sibling parsed with it (their indexes then share one lookup)."""
 
     cd_size: int
-    starts: npt.NDArray[np.int64]
-    key: bytes
-    """Each record's signature, flags' high byte (the UTF-8 bit) and name, extra and
-    comment lengths (which fix where the next record starts), as bytes."""
-    name_at: npt.NDArray[np.int64]
-    """Positions of every name byte in the directory."""
-    name_bytes: bytes
     names: list[str]
     check_at: npt.NDArray[np.intp]
-    """Where :attr:`key`'s bytes then the name bytes are (one gather checks a sibling)."""
+    """Where each record's *key* bytes (signature, flags' high byte: the UTF-8 bit, and
+    name, extra and comment lengths, which fix where the next record starts), then every
+    name byte, are: one gather checks a sibling."""
     check: bytes
-    """:attr:`key` then :attr:`name_bytes`: what a sibling has at :attr:`check_at`."""
+    """Those key bytes, then the name bytes: what a sibling has at :attr:`check_at`."""
     wide_at: npt.NDArray[np.intp]
     """The 4-byte fields' bytes, field after field: offset, csize, usize, then crc."""
     narrow_at: npt.NDArray[np.intp]
     """The 2-byte fields' bytes, field after field: method, flags, then disk."""
     name_length: array[int]
     extra_length: array[int]
-    """These two are part of :attr:`key`: a sibling that passes the check has the same."""
+    """These two are key bytes: a sibling that passes the check has the same."""
 
 
-#: The bytes of a central record :attr:`Layout.key` holds: signature, flags' high byte,
+#: A central record's key bytes (:attr:`Layout.check`): signature, flags' high byte,
 #: name, extra and comment lengths.
 _KEY_COLUMNS = np.array([0, 1, 2, 3, 9, 28, 29, 30, 31, 32, 33], dtype=np.intp)
 #: Offsets in a central record of the fields :func:`parse_like` reads (see Layout).
@@ -612,7 +603,7 @@ def layout_of(
         return None
     rows = _rows_at(buf, starts)
     fixed = rows.view(CENTRAL_DTYPE).reshape(len(starts))
-    if _overflowed(fixed):
+    if _overflowed(fixed).any():
         return None
     name_at = _name_positions(starts, fixed["nlen"].astype(np.int64))
     key_at = (starts.astype(np.intp)[:, None] + _KEY_COLUMNS[None, :]).reshape(-1)
@@ -620,10 +611,6 @@ def layout_of(
     name_bytes = buf[name_at].tobytes()
     return Layout(
         cd_size=cd_size,
-        starts=starts,
-        key=key,
-        name_at=name_at,
-        name_bytes=name_bytes,
         names=names,
         check_at=np.concatenate([key_at, name_at.astype(np.intp)]),
         check=key + name_bytes,
@@ -705,14 +692,15 @@ def _rows_at(buf: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]) -> Any:
     return window[starts]
 
 
-def _overflowed(fixed: Any) -> bool:
-    """Whether any record defers a field to a ZIP64 extra (or names a disk: ditto)."""
-    return bool(
-        (fixed["usize"] == U32_MAX).any()
-        or (fixed["csize"] == U32_MAX).any()
-        or (fixed["offset"] == U32_MAX).any()
-        or (fixed["disk"] == U16_MAX).any()
+def _overflowed(fixed: Any) -> npt.NDArray[np.bool_]:
+    """Which records defer a field to a ZIP64 extra (or name a disk: ditto)."""
+    overflowed: npt.NDArray[np.bool_] = (
+        (fixed["usize"] == U32_MAX)
+        | (fixed["csize"] == U32_MAX)
+        | (fixed["offset"] == U32_MAX)
+        | (fixed["disk"] == U16_MAX)
     )
+    return overflowed
 
 
 def _name_positions(starts: npt.NDArray[np.int64], nlen: npt.NDArray[np.int64]) -> Any:
