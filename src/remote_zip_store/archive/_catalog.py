@@ -263,10 +263,9 @@ def _deserialize(data: bytes, source: str, max_body: int) -> Catalog:
     offset_bytes = memoryview(offsets.astype(np.uint64).tobytes())
     # each archive's smallest and largest offset, in one pass (checked per archive below)
     filled = np.flatnonzero(np.asarray(counts) > 0)
-    lows = highs = [0] * len(counts)
+    lows, highs = [0] * len(counts), [0] * len(counts)
     if total:
         first_rows = starts[filled]
-        lows, highs = list(lows), list(highs)
         for i, low, high in zip(
             filled.tolist(),
             np.minimum.reduceat(offsets, first_rows).tolist(),
