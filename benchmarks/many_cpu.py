@@ -7,8 +7,10 @@ On a shared machine the wall time of :mod:`benchmarks.cohort_open` is mostly the
 the server and waiting for a core; this measures what the client itself spends per
 archive. It uploads ``--many`` copies of the "small" benchmark archive (the one
 :mod:`benchmarks.cohort_open` opens) to a local SeaweedFS (its own process: its CPU is
-not counted) and times ``open_many(urls)`` from a fresh process state, ``--repeat``
-times: ``time.process_time`` of this process, divided by the archives.
+not counted in the client's) and times ``open_many(urls)`` from a fresh process state,
+``--repeat`` times: ``time.process_time`` of this process, divided by the archives; beside
+it, the server process's CPU over the same span, per archive (one range GET each:
+SeaweedFS's CPU per range GET grows with the object's size, and it shares these cores).
 
 ``--sequential N``: ``N`` siblings opened by ``open_many(max_workers=1)`` (one worker:
 the CPU of an open without contention for the GIL), ``--repeat`` times.
@@ -37,24 +39,33 @@ if __package__ in (None, ""):  # ``python benchmarks/many_cpu.py``
 
 from benchmarks import archives
 from benchmarks.cohort_open import fresh
+from benchmarks.simproc import process_cpu
 from remote_zip_store import RemoteZipStore, open_many
 from remote_zip_store.testing.servers import seaweedfs_server
 
 
-def once(urls: list[str], kwargs: dict[str, Any], workers: int) -> dict[str, float]:
+def once(
+    urls: list[str], kwargs: dict[str, Any], workers: int, server_pid: int | None = None
+) -> dict[str, float]:
     fresh()
+    server = process_cpu(server_pid)
     cpu, wall = time.process_time(), time.perf_counter()
     stores = open_many(urls, max_workers=workers, **kwargs)
     row = {
         "open_cpu_s": time.process_time() - cpu,
         "open_s": time.perf_counter() - wall,
     }
+    after = process_cpu(server_pid)
+    if server is not None and after is not None:
+        row["server_cpu_s"] = after - server
     failed = [v for v in stores.values() if isinstance(v, Exception)]
     if failed:
         raise RuntimeError(f"{len(failed)} opens failed, the first: {failed[0]!r}")
     for store in stores.values():
         store.close()  # type: ignore[union-attr]
     row["us_per_archive"] = row["open_cpu_s"] / len(urls) * 1e6
+    if "server_cpu_s" in row:
+        row["server_us_per_archive"] = row["server_cpu_s"] / len(urls) * 1e6
     return row
 
 
@@ -153,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         urls = [f"s3://{server.bucket}/{k}" for k in keys]
         fresh()
         RemoteZipStore(server.put(data, "warmup/0.zip"), **kwargs).close()  # imports
-        rows = [once(urls[: args.many], kwargs, args.max_workers) for _ in range(args.repeat)]
+        pid = server.extra["pid"]() if "pid" in server.extra else None
+        rows = [once(urls[: args.many], kwargs, args.max_workers, pid) for _ in range(args.repeat)]
         for row in rows:
             print(" ".join(f"{k}={v:.4f}" for k, v in row.items()), flush=True)
         per = [r["us_per_archive"] for r in rows]
@@ -161,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
             f"open_many {args.many}: client CPU per archive median {statistics.median(per):.0f} us"
             f" (min {min(per):.0f}, max {max(per):.0f})"
         )
+        served = [r["server_us_per_archive"] for r in rows if "server_us_per_archive" in r]
+        if served:
+            print(
+                f"open_many {args.many}: the server's CPU per archive (its one GET) median"
+                f" {statistics.median(served):.0f} us"
+                f" (min {min(served):.0f}, max {max(served):.0f})"
+            )
         results: dict[str, Any] = {"many": args.many, "runs": rows}
         if args.sequential:
             seq = [sequential(urls, kwargs, args.sequential) for _ in range(args.repeat)]

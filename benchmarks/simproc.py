@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 from typing import Any
 
 from remote_zip_store.testing.netsim import LOOPBACK, Condition, Counts, NetSim
@@ -53,6 +54,10 @@ class SimProcess:
     def cpu_time(self) -> float:
         """0: the proxy's CPU is its own process's, not in this one's ``process_time()``."""
         return 0.0
+
+    def own_cpu_time(self) -> float | None:
+        """The proxy process's CPU seconds so far (None where ``/proc`` is not there)."""
+        return process_cpu(self._proc.pid)
 
     def start(self) -> SimProcess:
         return self
@@ -97,3 +102,16 @@ def link(
 ) -> Link:
     """The simulator in its own process, or (``in_process``) beside the client."""
     return NetSim(host, port, condition) if in_process else SimProcess(host, port, condition)
+
+
+def process_cpu(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far, from ``/proc`` (Linux); None
+    when not known. What a server or proxy on the same cores takes from the client."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

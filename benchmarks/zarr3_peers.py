@@ -28,7 +28,10 @@ this project's ``RemoteZipStore`` under zarr 3.
 ``--matrix unzipped`` (issue 20; 20 ms RTT / 400 Mbit/s): this store on the zip against
 the SAME hierarchy unzipped, one object per key under a prefix, read by
 ``zarr.storage.ObjectStore`` (obstore), and against a native Icechunk repository of it
-(format 3 only: Icechunk stores no format 2) on the same SeaweedFS; zarr formats 2 and 3
+(format 3 only: Icechunk stores no format 2) on the same SeaweedFS, and this store opening the
+zip from its catalog (``remote-zip-store-catalog``: the catalog ``remote-zip-store index``
+writes, one GET instead of the directory's; held to the unzipped limit, as it moves no
+directory); zarr formats 2 and 3
 (the ``eeg`` file, and the recording written by zarr 3 in format 3, unsharded), zarr's
 ``async.concurrency`` 10 and 64 (``--formats``, ``--concurrency``). Scenarios: open group
 + list every node, one chunk, one channel (240 chunks), 16 channels x one epoch, the whole
@@ -222,6 +225,27 @@ def upload_unzipped(server: S3Server, archive: Archive, prefix: str) -> int:
     return len(names)
 
 
+def write_catalog(server: S3Server, archive: Archive, folder: str) -> str:
+    """A copy of the zip alone under ``folder``, and its catalog (what ``remote-zip-store
+    index`` writes) at :func:`catalog_key`; returns the copy's key."""
+    from remote_zip_store.verbs import build_catalog
+
+    key = f"{folder}/{archive.path.name}"
+    server.put_file(archive.path, key)
+    t = Target(server.endpoint_url, server.bucket, key, server.access_key, server.secret_key)
+    report = build_catalog(
+        f"s3://{t.bucket}/{folder}/",
+        f"s3://{t.bucket}/{catalog_key(t)}",
+        endpoint_url=t.endpoint_url,
+        aws_access_key_id=t.access_key,
+        aws_secret_access_key=t.secret_key,
+        region_name=t.region,
+    )
+    if report.archives != 1 or report.failed:
+        raise RuntimeError(f"catalog of {key}: {report}")
+    return key
+
+
 def _icechunk_storage(t: Target) -> Any:
     import icechunk
 
@@ -397,6 +421,18 @@ def _ours(t: Target, **options: Any) -> Handle:
     return ZarrHandle(store, [store.close])
 
 
+def catalog_key(t: Target) -> str:
+    """Where the catalog of the zip copy at ``t`` lies: beside its folder (``cat/v3/x.zip``
+    -> ``cat/v3.catalog``), so that folder's listing holds that archive alone."""
+    return f"{t.key.rpartition('/')[0]}.catalog"
+
+
+def _catalogued(t: Target) -> Handle:
+    """This store on the zip, opened from its catalog (``remote-zip-store index``, written
+    before the run): one GET of the catalog instead of the directory's."""
+    return _ours(t, catalog=f"s3://{t.bucket}/{catalog_key(t)}")
+
+
 def _objects(t: Target) -> Handle:
     """zarr's ``ObjectStore`` over an obstore ``S3Store`` at the unzipped prefix."""
     import zarr
@@ -419,7 +455,8 @@ class Contender:
     open: Callable[[Target], Handle]
     ours: bool = False
     source: str = "zip"
-    """What it reads: "zip" (the archive), "objects" (one object per key), "icechunk"."""
+    """What it reads: "zip" (the archive), "catalog" (a copy of the archive alone under a
+    folder, with its catalog), "objects" (one object per key), "icechunk"."""
     formats: tuple[int, ...] = (2, 3)
 
 
@@ -446,6 +483,13 @@ UNZIPPED = (
         "RemoteZipStore on the zip, transport='obstore'",
         lambda t: _ours(t, transport="obstore"),
         ours=True,
+    ),
+    Contender(
+        "remote-zip-store-catalog",
+        "RemoteZipStore on the zip, opened from its catalog",
+        _catalogued,
+        ours=True,
+        source="catalog",
     ),
     Contender(
         "obstore-objects", "zarr ObjectStore (obstore), unzipped", _objects, source="objects"
@@ -788,6 +832,8 @@ def run_unzipped(
             )
             write_icechunk(a, direct.with_key(f"icechunk/v{fmt}"))
             where[fmt]["icechunk"] = f"icechunk/v{fmt}"
+        if any(c.source == "catalog" for c in chosen_all):
+            where[fmt]["catalog"] = write_catalog(server, a, f"catalogued/v{fmt}")
         log(
             f"format {fmt}: {a.path.name} ({a.size:,} B, {a.written_by}), {objects} objects"
             f"{', an Icechunk repo' if 'icechunk' in where[fmt] else ''}"

@@ -71,13 +71,22 @@ def test_quick_unzipped_matrix_compares_the_zip_with_objects_and_icechunk(
     per_variant = {
         v: {c["contender"] for c in cells if c["variant"] == v} for v in variants
     }  # Icechunk holds zarr format 3 only
-    ours = {"remote-zip-store", "remote-zip-store-obstore"}  # this store on both transports
+    # this store on both transports, and opened from the zip's catalog
+    ours = {"remote-zip-store", "remote-zip-store-obstore", "remote-zip-store-catalog"}
     assert per_variant["zarr format 2, concurrency 10"] == {*ours, "obstore-objects"}
     assert per_variant["zarr format 3, concurrency 64"] == {*ours, "obstore-objects", "icechunk"}
-    assert len(cells) == 2 * 5 * 3 + 2 * 5 * 4
+    assert len(cells) == 2 * 5 * 4 + 2 * 5 * 5
     assert {t["target"].split(": ")[-1] for t in result["targets"]} >= {
         f"{name} on the zip <= best unzipped" for name in ours
     }
+    # Opened from its catalog, open + list is the catalog's one GET (the metadata are in
+    # it); cold, the archive's tail and head GETs.
+    listed = {
+        (c["variant"], c["contender"]): c["requests"] for c in cells if c["scenario"] == "list"
+    }
+    for variant in variants:
+        assert listed[(variant, "remote-zip-store-catalog")] == [1]
+        assert listed[(variant, "remote-zip-store")] == [2]
     assert all(len(c["times"]) == 1 and c["cpu"][0] > 0 for c in cells)
 
     def cell(variant: str, scenario: str, contender: str) -> dict[str, object]:

@@ -135,7 +135,8 @@ def seaweedfs_server(timeout: float = 90.0, attempts: int = 3) -> Iterator[S3Ser
     A start that dies early (a port taken meanwhile) is retried with new ports. The
     server's ``extra["restart"]()`` stops the process and starts it again on the same
     ports and data directory (the objects and their ETags survive), for tests of a
-    server restarted in the middle of a read.
+    server restarted in the middle of a read; ``extra["pid"]()`` is the running process's
+    id (benchmarks count its CPU: on a shared machine it competes with the client's).
     """
     weed = weed_binary()
     if weed is None:
@@ -157,6 +158,7 @@ def seaweedfs_server(timeout: float = 90.0, attempts: int = 3) -> Iterator[S3Ser
             _wait_for_bucket(server, proc, timeout, os.path.join(workdir, "weed.log"))
 
         s3.extra["restart"] = restart
+        s3.extra["pid"] = lambda running=running: running[0][0].pid
         try:
             try:
                 _wait_for_bucket(s3, running[0][0], timeout, os.path.join(workdir, "weed.log"))
