@@ -82,12 +82,17 @@ def loop(urls: list[str], kwargs: dict[str, Any], sim: Link) -> dict[str, Any]:
     }
 
 
+def _no_pid() -> None:
+    """The server's process id when it has none here (moto runs in this process)."""
+    return None
+
+
 def many(
     urls: list[str],
     kwargs: dict[str, Any],
     sim: Link,
     workers: int,
-    server_pid: Callable[[], int | None] = lambda: None,
+    server_pid: Callable[[], int | None] = _no_pid,
 ) -> dict[str, Any]:
     fresh()
     before = sim.counts()
@@ -187,17 +192,13 @@ def main(argv: list[str] | None = None) -> int:
             results["many"] = []
             for n in args.many:
                 row = many(
-                    urls[:n], kwargs, sim, args.max_workers, s3server.extra.get("pid", _none)
+                    urls[:n], kwargs, sim, args.max_workers, s3server.extra.get("pid", _no_pid)
                 )
                 results["many"].append(row)
                 _print(f"open_many {n}", row, args.rtt_ms)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
-
-
-def _none() -> None:
-    return None
 
 
 def _print(label: str, row: dict[str, Any], rtt_ms: float) -> None:
