@@ -341,8 +341,7 @@ def open_with_catalog(
         on_listed(len(plan.order))
     results: dict[str, Any] = {}
     if plan.catalogued:
-        given = {k: v for k, v in connection.items() if v is not None}
-        s3 = None if client is not None else S3Options(**given)
+        s3 = None if client is not None else _s3_options(connection)
         layouts: dict[int, ZipIndex] = {}
         like = None  # the first source: its siblings reuse its choice of transport
         for url, entry in plan.catalogued.items():
@@ -356,8 +355,8 @@ def open_with_catalog(
                     read=chosen,
                     root=root,
                     metadata_prefetch=prefetch,
-                    body_retries=given.get("body_retries"),
-                    retry_backoff=given.get("retry_backoff"),
+                    body_retries=connection.get("body_retries"),
+                    retry_backoff=connection.get("retry_backoff"),
                     like=like,
                 )
                 if like is None:
