@@ -490,7 +490,7 @@ def test_a_store_degrades_like_open_many_on_a_missing_catalog_or_entry(
 
 
 def test_performance_doc_one_archive_opened_from_the_catalog_of_its_folder(
-    moto: S3Server, recordings: list[bytes]
+    s3: S3Server, sim: NetSim, recordings: list[bytes]
 ) -> None:
     """docs/performance.md "Small reads against unzipped zarr": ``index`` of the folder that
     holds one archive, then ``RemoteZipStore(url, catalog=...)``: the open is the catalog's
@@ -498,19 +498,18 @@ def test_performance_doc_one_archive_opened_from_the_catalog_of_its_folder(
     from .test_cli import run
 
     folder = f"one-{uuid.uuid4().hex[:8]}"
-    url = moto.put(recordings[1], f"{folder}/night.zip")
-    catalog = f"s3://{moto.bucket}/{folder}.rzc"
-    indexed = run(moto, "index", f"s3://{moto.bucket}/{folder}/", "-o", catalog)
+    url = s3.put(recordings[1], f"{folder}/night.zip")
+    catalog = f"s3://{s3.bucket}/{folder}.rzc"
+    indexed = run(s3, "index", f"s3://{s3.bucket}/{folder}/", "-o", catalog)
     assert indexed.returncode == 0, indexed.stderr.decode()
     assert "1 archive(s)" in indexed.stdout.decode()
-    host, port = moto.endpoint_url.removeprefix("http://").split(":")
-    with NetSim(host, int(port)) as proxy:
-        store = RemoteZipStore(url, catalog=catalog, **_kwargs(moto, proxy))
-        try:
-            assert proxy.counts().requests == 1  # the catalog's GET; no directory GET
-            root = open_zarr(store)
-            assert root.attrs["subject"] == "s01"
-            assert list(root["signals/ch01"][10:12]) == [10, 11]
-            assert proxy.counts().requests == 2  # and the chunk's
-        finally:
-            store.close()
+    before = sim.counts()
+    store = RemoteZipStore(url, catalog=catalog, **_kwargs(s3, sim))
+    try:
+        assert (sim.counts() - before).requests == 1  # the catalog's GET; no directory GET
+        root = open_zarr(store)
+        assert root.attrs["subject"] == "s01"
+        assert list(root["signals/ch01"][10:12]) == [10, 11]
+        assert (sim.counts() - before).requests == 2  # and the chunk's
+    finally:
+        store.close()
