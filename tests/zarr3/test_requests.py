@@ -88,11 +88,16 @@ def test_neighbouring_entries_in_one_tick_are_one_get(moto: S3Server) -> None:
 
 
 def test_concurrent_gets_run_together_off_the_event_loop(moto: S3Server) -> None:
-    """Eight ranged gets are eight GETs in flight at once, none on the loop's thread."""
+    """Eight ranged gets are eight GETs in flight at once, none on the loop's thread (the
+    pool path: ``loop_reads`` off; tests/zarr3/test_obstore_loop.py has the loop's)."""
     n = 8
     entries = {f"e{i}": bytes([i]) * 200_000 for i in range(n)}
     store = RemoteZipStore(
-        moto.put(make_zip(entries)), root="", **SMALL_OPEN, **moto.store_kwargs()
+        moto.put(make_zip(entries)),
+        root="",
+        loop_reads=False,
+        **SMALL_OPEN,
+        **moto.store_kwargs(),
     )
     source = store.archive.source
     barrier = threading.Barrier(n, timeout=10)  # breaks unless all n reads are in flight

@@ -262,17 +262,36 @@ class Readahead:
 
         ``wait``: the most seconds to wait for a piece still on its way (then None).
         """
+        covering = self.claim(start, end)
+        if covering is None:
+            return None
+        for _, _, future in covering:
+            try:
+                future.result(timeout=wait)
+            except Exception:  # speculative (or late): the read then fetches the bytes itself
+                return None
+        return self.join(start, end, covering)
+
+    def claim(self, start: int, end: int) -> list[Piece] | None:
+        """The pieces that hold (or will hold) bytes ``[start, end)``, else None (no wait).
+
+        An event loop waits for their futures itself, then calls :meth:`join`.
+        """
         with self._lock:
             self._forked()
             covering = [p for p in self._pieces if p[1] > start and p[0] < end]
         if not covering or covering[0][0] > start or covering[-1][1] < end:
             return None
+        return covering
+
+    def join(self, start: int, end: int, covering: list[Piece]) -> bytes | None:
+        """Bytes ``[start, end)`` from ``covering`` (:meth:`claim`'s), or None when a piece
+        is not done or failed (the read then fetches the bytes itself)."""
         parts = []
         for first, last, future in covering:
-            try:
-                data = future.result(timeout=wait)
-            except Exception:  # speculative (or late): the read then fetches the bytes itself
+            if not future.done() or future.cancelled() or future.exception() is not None:
                 return None
+            data = future.result()
             parts.append(memoryview(data)[max(start, first) - first : min(end, last) - first])
         data = b"".join(parts)
         with self._lock:

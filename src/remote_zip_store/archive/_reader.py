@@ -20,12 +20,14 @@ with a :class:`~remote_zip_store.transport.Source`. It knows nothing about zarr.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import contextvars
 import functools
+import os
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -87,6 +89,14 @@ class _Adopted:
         self.index, self.size, self.pieces = index, size, pieces
 
 
+#: The environment variable that sets :attr:`ReadOptions.loop_reads`'s default ("1": on).
+LOOP_READS_VARIABLE = "RZS_LOOP_READS"
+
+
+def _loop_reads_from_environment() -> bool:
+    return os.environ.get(LOOP_READS_VARIABLE) == "1"
+
+
 _ADOPTED: weakref.WeakValueDictionary[Any, _Adopted] = weakref.WeakValueDictionary()
 _ADOPTED_LOCK = ForkSafeLock()
 
@@ -113,6 +123,12 @@ class ReadOptions:
     """Never merge a GET beyond this many bytes."""
     readahead: int = 64 * 1024 * 1024
     """At most this many bytes fetched ahead of a sequential scan (0: never; :mod:`readahead`)."""
+    loop_reads: bool | None = None
+    """zarr 3 over an async source (the obstore transport): await chunk GETs on zarr's
+    event loop (:meth:`ZipArchive.read_many_async`) instead of on the store's thread pool.
+    None: ``RZS_LOOP_READS=1`` in the environment when the archive opens turns it on. Off
+    by default: obstore's async bridge costs more client CPU per GET than the pool's hop
+    on the machines measured (docs/zarr3.md)."""
     timeout: float | None = None
     """Seconds one operation may take in all (None: no bound but the connection's):
     the open, each entry read, each coalesced GET of ``read_many``. Socket timeouts
@@ -156,6 +172,8 @@ class ZipArchive:
         # Single flight for the directory read only; never held by entry reads.
         self._open_lock = ForkSafeLock()
         self._index: ZipIndex | None = None
+        chosen = getattr(self.options, "loop_reads", None)  # (absent from 0.1.0 pickles)
+        self._loop_reads = chosen if chosen is not None else _loop_reads_from_environment()
         self._tail = b""
         self._tail_start = 0
         self._head = b""
@@ -586,33 +604,7 @@ class ZipArchive:
     def _read_many(
         self, entries: Iterable[Entry], region: Region | None, region_end: int | None
     ) -> dict[str, bytes]:
-        results: dict[str, bytes] = {}
-        wanted = []
-        for entry in entries:
-            with context(self.url, entry.name):
-                check_supported(entry)
-            if self.is_buffered(entry):  # no request: keep it out of the plan
-                results[entry.name] = self._read_entry(entry)
-            else:
-                wanted.append(entry)
-        if not wanted:
-            return results
-        ranges = []
-        for entry in wanted:
-            with context(self.url, entry.name):
-                ranges.append(ByteRange(*self._checked_span(entry)))
-        lo = min(r.start for r in ranges)
-        hi = max(r.end for r in ranges)
-        # the next window first (the link stays busy); only from entries lying back to back
-        self._ahead.advance(
-            lo,
-            hi,
-            self._scan_stop(),
-            region if region is not None else region_end,
-            dense=_back_to_back(wanted),
-            wanted=sum(r.size for r in ranges),
-            entries=len(ranges),
-        )
+        results, wanted, ranges = self._start_many(entries, region, region_end)
         left = []
         for i, entry in enumerate(wanted):  # bytes a sequential scan fetched ahead
             ahead = self._ahead.take(ranges[i].start, ranges[i].end, wait=self.options.timeout)
@@ -625,12 +617,7 @@ class ZipArchive:
             return results
         wanted = [wanted[i] for i in left]
         ranges = [ranges[i] for i in left]
-        batches = planner.plan(
-            ranges,
-            coalesce_gap=self.options.coalesce_gap,
-            coalesce_max=self.options.coalesce_max,
-            max_waste=MAX_WASTE if region is not None else None,
-        )
+        batches = self._plan_many(ranges, region)
 
         def run(batch: planner.Batch) -> dict[str, bytes]:
             with deadline.scope(self.options.timeout):  # each coalesced GET: its own budget
@@ -655,6 +642,169 @@ class ZipArchive:
             if not future.cancelled():
                 results.update(future.result())
         return results
+
+    def _start_many(
+        self, entries: Iterable[Entry], region: Region | None, region_end: int | None
+    ) -> tuple[dict[str, bytes], list[Entry], list[ByteRange]]:
+        """A ``read_many``'s first steps, no request: the entries the open's buffers hold
+        (decoded), the rest with their spans, and the read-ahead told of the read."""
+        results: dict[str, bytes] = {}
+        wanted = []
+        for entry in entries:
+            with context(self.url, entry.name):
+                check_supported(entry)
+            if self.is_buffered(entry):  # no request: keep it out of the plan
+                results[entry.name] = self._read_entry(entry)
+            else:
+                wanted.append(entry)
+        if not wanted:
+            return results, wanted, []
+        ranges = []
+        for entry in wanted:
+            with context(self.url, entry.name):
+                ranges.append(ByteRange(*self._checked_span(entry)))
+        lo = min(r.start for r in ranges)
+        hi = max(r.end for r in ranges)
+        # the next window first (the link stays busy); only from entries lying back to back
+        self._ahead.advance(
+            lo,
+            hi,
+            self._scan_stop(),
+            region if region is not None else region_end,
+            dense=_back_to_back(wanted),
+            wanted=sum(r.size for r in ranges),
+            entries=len(ranges),
+        )
+        return results, wanted, ranges
+
+    def _plan_many(self, ranges: list[ByteRange], region: Region | None) -> list[planner.Batch]:
+        return planner.plan(
+            ranges,
+            coalesce_gap=self.options.coalesce_gap,
+            coalesce_max=self.options.coalesce_max,
+            max_waste=MAX_WASTE if region is not None else None,
+        )
+
+    # -- the same reads on an event loop (a source with an async API) ------------------------
+    def reads_async(self) -> bool:
+        """Whether :meth:`read_many_async` awaits its GETs on the loop (``loop_reads``, a
+        source with an async API, an archive confirmed current) rather than on a thread."""
+        return (
+            self._loop_reads
+            and bool(getattr(self.source, "async_ready", False))
+            and not self._provisional
+        )
+
+    async def read_many_async(
+        self,
+        entries: Iterable[Entry],
+        *,
+        region: Region | None = None,
+        offload: Callable[[Callable[[], dict[str, bytes]]], Awaitable[dict[str, bytes]]],
+    ) -> dict[str, bytes]:
+        """:meth:`read_many` on the caller's event loop, for a source with an async API.
+
+        The same plan, read-ahead, checks, deadlines and errors; the GETs are awaited,
+        not run on threads. What needs the blocking path goes to ``offload`` (which runs
+        a function on the caller's thread pool): a provisional archive (its guard
+        re-opens it), a source without an async API. Waiting for read-ahead pieces
+        (fetched on the archive's pool) is an ``asyncio.wait``, not a blocked thread.
+        """
+        listed = list(entries)
+        if not self.reads_async():
+            return await offload(functools.partial(self.read_many, listed, region=region))
+        results, wanted, ranges = self._start_many(listed, region, None)
+        claimed = {i: self._ahead.claim(r.start, r.end) for i, r in enumerate(ranges)}
+        waiting = {id(f): f for pieces in claimed.values() if pieces for _, _, f in pieces}
+        pending = [asyncio.wrap_future(f) for f in waiting.values() if not f.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=self.options.timeout)
+        left = []
+        for i, entry in enumerate(wanted):
+            pieces = claimed[i]
+            ahead = self._ahead.join(ranges[i].start, ranges[i].end, pieces) if pieces else None
+            if ahead is None:
+                left.append(i)
+            else:
+                with context(self.url, entry.name):
+                    results[entry.name] = await self._extract_async(entry, ahead, 0)
+        if not left:
+            return results
+        wanted = [wanted[i] for i in left]
+        ranges = [ranges[i] for i in left]
+        batches = self._plan_many(ranges, region)
+
+        async def run(batch: planner.Batch) -> dict[str, bytes]:
+            with deadline.scope(self.options.timeout):  # each coalesced GET: its own budget
+                with context(self.url, wanted[batch.members[0]].name):
+                    data = await self._fetch_async(batch.start, batch.end)
+                found = {}
+                for i in batch.members:
+                    with context(self.url, wanted[i].name):
+                        found[wanted[i].name] = await self._extract_async(
+                            wanted[i], data, ranges[i].start - batch.start
+                        )
+            return found
+
+        if len(batches) == 1:
+            results.update(await run(batches[0]))
+            return results
+        tasks = [asyncio.ensure_future(run(batch)) for batch in batches]
+        try:
+            for found in await asyncio.gather(*tasks):
+                results.update(found)
+        except BaseException:  # the first failure; nothing partial is returned
+            for task in tasks:
+                task.cancel()
+            raise
+        return results
+
+    async def read_entry_range_async(
+        self,
+        entry: Entry,
+        start: int,
+        end: int,
+        *,
+        offload: Callable[[Callable[[], bytes]], Awaitable[bytes]],
+    ) -> bytes:
+        """:meth:`read_entry_range` on the caller's event loop: a stored entry whose data
+        start is known (a shard read before) is one GET awaited there; every other case
+        (the first range of an entry, a compressed or buffered one) goes to ``offload``."""
+        with context(self.url, entry.name):
+            known = self._data_starts.get(entry) if self.reads_async() else None
+            if (
+                known is None
+                or entry.method != STORED
+                or entry.compressed_size != entry.uncompressed_size
+                or not 0 <= start < end <= entry.uncompressed_size
+                or end - start == entry.uncompressed_size  # the whole entry: its CRC is checked
+                or self._from_buffers(*self._checked_span(entry)) is not None
+            ):
+                return await offload(functools.partial(self.read_entry_range, entry, start, end))
+            check_supported(entry)
+            with deadline.scope(self.options.timeout):
+                return await self._fetch_async(known + start, known + end)
+
+    async def _fetch_async(self, start: int, end: int) -> bytes:
+        """:meth:`_fetch` awaited through the source's ``read_range_async``."""
+        self._check_open()
+        buffered = self._from_buffers(start, end)
+        if buffered is not None:
+            return bytes(buffered)
+        data: bytes = await self.source.read_range_async(start, end)  # type: ignore[attr-defined]
+        if self._provisional:
+            self._provisional = False
+            self._served = {}
+        return data
+
+    async def _extract_async(self, entry: Entry, data: bytes, offset: int) -> bytes:
+        """:meth:`_extract`, its rare second GET (a longer local extra field) awaited."""
+        view = memoryview(data)[offset:]
+        data_start = self._data_offset(entry, view)
+        rest = _rest_of(entry, view, data_start)
+        if rest is not None:
+            view = memoryview(bytes(view) + await self._fetch_async(*rest))
+        return self._decode(entry, view, data_start)
 
     def data_starts(self, entries: Iterable[Entry]) -> dict[str, int]:
         """Where each entry's data starts in the object, by entry name.
@@ -890,12 +1040,15 @@ class ZipArchive:
         """Check the local header at ``data[offset:]`` and decode the entry's data."""
         view = memoryview(data)[offset:]
         data_start = self._data_offset(entry, view)
-        data_stop = data_start + entry.compressed_size
-        if len(view) < data_stop:
+        rest = _rest_of(entry, view, data_start)
+        if rest is not None:
             # The local extra field was longer than guessed: fetch the rest.
-            rest = self._fetch(entry.header_offset + len(view), entry.header_offset + data_stop)
-            view = memoryview(bytes(view) + rest)
-        return decompress(view[data_start:data_stop], entry, verify_crc=self.options.verify_crc)
+            view = memoryview(bytes(view) + self._fetch(*rest))
+        return self._decode(entry, view, data_start)
+
+    def _decode(self, entry: Entry, view: memoryview, data_start: int) -> bytes:
+        data = view[data_start : data_start + entry.compressed_size]
+        return decompress(data, entry, verify_crc=self.options.verify_crc)
 
     # -- lifecycle ------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -934,6 +1087,15 @@ class ZipArchive:
 
     def __repr__(self) -> str:
         return f"ZipArchive({self.url!r})"
+
+
+def _rest_of(entry: Entry, view: memoryview, data_start: int) -> tuple[int, int] | None:
+    """The object's bytes ``view`` (from the entry's local header on) lacks of the entry's
+    data: its local extra field was longer than guessed. None when it holds them all."""
+    data_stop = data_start + entry.compressed_size
+    if len(view) < data_stop:
+        return entry.header_offset + len(view), entry.header_offset + data_stop
+    return None
 
 
 def _guess_data_start(entry: Entry) -> int:

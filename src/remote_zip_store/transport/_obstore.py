@@ -40,10 +40,11 @@ Settings (``S3Options`` -> obstore):
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -100,6 +101,19 @@ def _within_deadline(call: Callable[[], T]) -> T:
     try:
         return future.result(timeout=left)
     except FutureTimeout:
+        raise retry.Retry(f"no answer within the time left ({left:.2f} s) (timeout)") from None
+
+
+async def _within_deadline_async(call: Awaitable[T]) -> T:
+    """``await call``, given up when the operation's deadline is reached (as
+    :func:`_within_deadline`, with an ``asyncio`` timeout instead of a waiting thread)."""
+    bound = deadline.current()
+    if bound is None:
+        return await call
+    left = max(deadline.MIN_WAIT, bound.remaining())
+    try:
+        return await asyncio.wait_for(call, left)
+    except TimeoutError:
         raise retry.Retry(f"no answer within the time left ({left:.2f} s) (timeout)") from None
 
 
@@ -233,11 +247,7 @@ class ObstoreS3:
             return _response(meta["e_tag"], meta.get("version"), int(meta["size"]))
         if operation != "get_object":
             raise ValueError(f"the obstore path sends GET and HEAD only, not {operation}")
-        options: dict[str, Any] = {"range": _range(kwargs["Range"])}
-        if "IfMatch" in kwargs:
-            options["if_match"] = kwargs["IfMatch"]
-        if "VersionId" in kwargs:
-            options["version"] = kwargs["VersionId"]
+        options = _get_options(kwargs)
         try:
             result = _within_deadline(
                 lambda: obstore.get(store, key, options=options)  # type: ignore[arg-type]
@@ -246,13 +256,31 @@ class ObstoreS3:
             raise
         except Exception as exc:
             raise _client_error(exc, "GET") from exc
-        meta = result.meta
-        start, end = result.range
-        size = int(meta["size"])
-        response = _response(meta["e_tag"], meta.get("version"), end - start)
-        response["ContentRange"] = f"bytes {start}-{end - 1}/{size}" if end > start else None
-        response["Body"] = _Body(result)
-        return response
+        return _get_response(result)
+
+    async def call_async(
+        self, operation: str, bucket: str, key: str, **kwargs: Any
+    ) -> dict[str, Any]:
+        """:meth:`call`'s ``get_object`` through obstore's async API, on the caller's loop.
+
+        No thread: the request runs on obstore's runtime and the loop awaits it; a
+        deadline is an ``asyncio`` timeout. The response is :meth:`call`'s, its body read
+        with ``await body.read_async()``.
+        """
+        _check_not_forked()
+        if operation != "get_object":
+            raise ValueError(f"the obstore async path sends GET only, not {operation}")
+        store = self.store(bucket)
+        options = _get_options(kwargs)
+        try:
+            result = await _within_deadline_async(
+                obstore.get_async(store, key, options=options)  # type: ignore[arg-type]
+            )
+        except retry.Retry:
+            raise
+        except Exception as exc:
+            raise _client_error(exc, "GET") from exc
+        return _get_response(result)
 
     def __reduce__(self) -> Any:
         raise TypeError("ObstoreS3 holds credentials and connections: pickle its S3Options instead")
@@ -311,12 +339,44 @@ class _Body:
         try:
             return bytes(_within_deadline(self._result.bytes))
         except obstore.exceptions.BaseError as exc:  # broke off mid-body: the source retries
-            timed_out = " (timeout)" if "TimedOut" in str(exc) else ""
-            reason = f"{type(exc).__name__}: {_first_line(exc)}{timed_out}"
-            raise retry.Retry(reason, budget="body") from exc
+            raise _body_retry(exc) from exc
+
+    async def read_async(self) -> bytes:
+        """:meth:`read` on the caller's event loop (obstore's ``bytes_async``)."""
+        try:
+            return bytes(await _within_deadline_async(self._result.bytes_async()))
+        except obstore.exceptions.BaseError as exc:
+            raise _body_retry(exc) from exc
 
     def close(self) -> None:
         self._result = None  # dropping the result drops (and closes) the response stream
+
+
+def _get_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """botocore's ``get_object`` arguments (``Range``, ``IfMatch``, ``VersionId``) -> obstore's."""
+    options: dict[str, Any] = {"range": _range(kwargs["Range"])}
+    if "IfMatch" in kwargs:
+        options["if_match"] = kwargs["IfMatch"]
+    if "VersionId" in kwargs:
+        options["version"] = kwargs["VersionId"]
+    return options
+
+
+def _get_response(result: Any) -> dict[str, Any]:
+    """A GET's result in botocore's response shape (``ContentRange``, ``ETag``, ``Body``)."""
+    meta = result.meta
+    start, end = result.range
+    size = int(meta["size"])
+    response = _response(meta["e_tag"], meta.get("version"), end - start)
+    response["ContentRange"] = f"bytes {start}-{end - 1}/{size}" if end > start else None
+    response["Body"] = _Body(result)
+    return response
+
+
+def _body_retry(exc: BaseException) -> retry.Retry:
+    """A body that broke off: the source retries it against ``body_retries``."""
+    timed_out = " (timeout)" if "TimedOut" in str(exc) else ""
+    return retry.Retry(f"{type(exc).__name__}: {_first_line(exc)}{timed_out}", budget="body")
 
 
 def _response(etag: str | None, version: str | None, length: int) -> dict[str, Any]:

@@ -9,10 +9,11 @@ reason), so a user waiting on a slow or failing endpoint sees why.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TypeVar
@@ -99,6 +100,49 @@ def log_retry(
     )
 
 
+class _Schedule:
+    """The attempt budgets of one retried request and what each failure leaves of them."""
+
+    __slots__ = ("budget", "limits", "url", "used", "what")
+
+    def __init__(
+        self,
+        url: str,
+        what: str | Callable[[], str],
+        attempts: int,
+        body_attempts: int | None,
+    ):
+        body = attempts if body_attempts is None else body_attempts
+        self.url = url
+        self.what = what
+        self.limits = {"status": max(1, attempts), "body": max(1, body)}
+        self.used = {"status": 0, "body": 0}
+        self.budget = deadline.current()
+        if self.budget is not None and self.budget.remaining() <= 0:  # an earlier step used it
+            raise self.budget.exceeded(_said(what), url, 0, "no time left for a first attempt")
+
+    def failed(self, problem: Retry, backoff: float) -> float:
+        """The seconds to wait before the next attempt (logged); raises when there is none."""
+        used, url, what, budget = self.used, self.url, self.what, self.budget
+        used[problem.budget] += 1
+        limit = self.limits[problem.budget]
+        tried = sum(used.values())
+        if budget is not None and budget.remaining() <= 0:
+            raise budget.exceeded(_said(what), url, tried, problem.reason) from problem
+        if used[problem.budget] >= limit:
+            scrub_chain(problem)  # the traceback shows the chained dependency errors
+            tries = used[problem.budget]
+            raise SourceError(
+                f"{_said(what)} failed after {tries} attempts ({problem.reason})", archive=url
+            ) from problem
+        wait = delay(tried, backoff)
+        if budget is not None and budget.remaining() <= wait + deadline.MIN_WAIT:
+            # The backoff alone would reach the deadline: stop now, not after it.
+            raise budget.exceeded(_said(what), url, tried, problem.reason) from problem
+        log_retry(url, _said(what), used[problem.budget], limit, problem.reason, wait)
+        return wait
+
+
 def run(
     attempt: Callable[[], T],
     *,
@@ -118,33 +162,33 @@ def run(
     a function that says it: called only for such an error or a log line (the request
     URL a source names costs more than a successful read's whole retry loop).
     """
-    body = attempts if body_attempts is None else body_attempts
-    limits = {"status": max(1, attempts), "body": max(1, body)}
-    used = {"status": 0, "body": 0}
-    budget = deadline.current()
-    if budget is not None and budget.remaining() <= 0:  # an earlier step used it all
-        raise budget.exceeded(_said(what), url, 0, "no time left for a first attempt")
+    schedule = _Schedule(url, what, attempts, body_attempts)
     while True:
         try:
             return attempt()
         except Retry as problem:
-            used[problem.budget] += 1
-            limit = limits[problem.budget]
-            tried = sum(used.values())
-            if budget is not None and budget.remaining() <= 0:
-                raise budget.exceeded(_said(what), url, tried, problem.reason) from problem
-            if used[problem.budget] >= limit:
-                scrub_chain(problem)  # the traceback shows the chained dependency errors
-                tries = used[problem.budget]
-                raise SourceError(
-                    f"{_said(what)} failed after {tries} attempts ({problem.reason})", archive=url
-                ) from problem
-            wait = delay(tried, backoff)
-            if budget is not None and budget.remaining() <= wait + deadline.MIN_WAIT:
-                # The backoff alone would reach the deadline: stop now, not after it.
-                raise budget.exceeded(_said(what), url, tried, problem.reason) from problem
-            log_retry(url, _said(what), used[problem.budget], limit, problem.reason, wait)
-            time.sleep(wait)
+            time.sleep(schedule.failed(problem, backoff))
+
+
+async def run_async(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    url: str,
+    what: str | Callable[[], str],
+    attempts: int,
+    backoff: float,
+    body_attempts: int | None = None,
+) -> T:
+    """:func:`run` on an event loop: ``await attempt()``, the backoff an ``asyncio.sleep``.
+
+    The same budgets, deadline, errors and log lines as :func:`run` (one schedule).
+    """
+    schedule = _Schedule(url, what, attempts, body_attempts)
+    while True:
+        try:
+            return await attempt()
+        except Retry as problem:
+            await asyncio.sleep(schedule.failed(problem, backoff))
 
 
 def _said(what: str | Callable[[], str]) -> str:

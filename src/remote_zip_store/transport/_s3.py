@@ -358,18 +358,62 @@ class S3Source:
         )
 
     def _read_range_once(self, start: int, end: int) -> bytes:
-        want = end - start
         response = self._get(f"bytes={start}-{end - 1}", pinned=True)
+        self._check_range(response, start, end)
+        return self._read_body(response["Body"], end - start)
+
+    def _check_range(self, response: dict[str, Any], start: int, end: int) -> None:
+        """Refuse an answer that is not exactly bytes ``[start, end)`` of the pinned version."""
         self._check_version(response)
         content_range = response.get("ContentRange")
-        if content_range is None and (start != 0 or int(response.get("ContentLength", -1)) != want):
+        if content_range is None and (
+            start != 0 or int(response.get("ContentLength", -1)) != end - start
+        ):
             # A 200 with the whole object is only the right bytes when they start at 0.
             response["Body"].close()
             raise SourceError("the server ignored the Range header", archive=self.url)
         if content_range is not None and not serves(content_range, start, end):
             response["Body"].close()
             raise _ShortBody(f"asked for bytes {start}-{end - 1}, got {content_range!r}")
-        return self._read_body(response["Body"], want)
+
+    @property
+    def async_ready(self) -> bool:
+        """Whether :meth:`read_range_async` runs on the caller's event loop (obstore), with
+        no thread; on the other transports the archive's reads stay on its threads."""
+        return self._lean is not None and self._transport == "obstore" and not self._closed
+
+    async def read_range_async(self, start: int, end: int) -> bytes:
+        """:meth:`read_range` through the request layer's async API (the obstore transport):
+        the same checks, pinning, retries, deadline and errors, awaited on the caller's loop."""
+        if end <= start:
+            return b""
+
+        async def attempt() -> bytes:
+            try:
+                response = await self._call_async(
+                    "get_object", **self._get_kwargs(f"bytes={start}-{end - 1}", pinned=True)
+                )
+                self._check_range(response, start, end)
+                body = response["Body"]
+                try:
+                    data: bytes = await body.read_async()
+                finally:
+                    body.close()
+                return self._counted(data, end - start)
+            except Exception as exc:
+                failure = self._attempt_failure(exc)
+                if failure is None:
+                    raise
+                raise failure from exc
+
+        return await retry.run_async(
+            attempt,
+            url=self.url,
+            what=lambda: self._where(f"reading bytes {start}-{end - 1}"),
+            attempts=self.options.max_attempts,
+            body_attempts=self.options.body_retries + 1,
+            backoff=self.options.retry_backoff,
+        )
 
     def _retrying(self, read: Callable[[], _T], what: str) -> _T:
         """``read`` under :func:`retry.run`: bodies that break off or come back short are
@@ -379,20 +423,11 @@ class S3Source:
         def attempt() -> _T:
             try:
                 return read()
-            except (retry.Retry, DeadlineExceededError):  # (lean transient answers; out of time)
-                raise
-            except _ShortBody as exc:
-                raise retry.Retry(f"_ShortBody: {exc}", budget="body") from exc
-            except _STREAM_ERRORS as exc:
-                raise retry.Retry(f"{type(exc).__name__}: {exc}", budget="body") from exc
-            except SourceError as exc:
-                if _BOTOCORE_RETRIES_429 or not _is_http_429(exc):
+            except Exception as exc:
+                failure = self._attempt_failure(exc)
+                if failure is None:
                     raise
-                raise retry.Retry("HTTP 429") from exc
-            except RemoteZipError:
-                raise
-            except Exception as exc:  # anything else from a body read: still a library error
-                raise translate_error(exc, self.url) from exc
+                raise failure from exc
 
         return retry.run(
             attempt,
@@ -403,13 +438,33 @@ class S3Source:
             backoff=self.options.retry_backoff,
         )
 
+    def _attempt_failure(self, exc: Exception) -> Exception | None:
+        """What an attempt that raised ``exc`` raises instead: a :class:`retry.Retry` for a
+        transient failure, the library's error for a dependency's; None: ``exc`` itself."""
+        if isinstance(exc, retry.Retry | DeadlineExceededError):  # (lean transients; no time)
+            return None
+        if isinstance(exc, _ShortBody):
+            return retry.Retry(f"_ShortBody: {exc}", budget="body")
+        if isinstance(exc, _STREAM_ERRORS):
+            return retry.Retry(f"{type(exc).__name__}: {exc}", budget="body")
+        if isinstance(exc, SourceError):
+            if _BOTOCORE_RETRIES_429 or not _is_http_429(exc):
+                return None
+            return retry.Retry("HTTP 429")
+        if isinstance(exc, RemoteZipError):
+            return None
+        return translate_error(exc, self.url)  # anything else from a body read
+
     def _get(self, byte_range: str, *, pinned: bool) -> dict[str, Any]:
+        return self._call("get_object", **self._get_kwargs(byte_range, pinned=pinned))
+
+    def _get_kwargs(self, byte_range: str, *, pinned: bool) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"Range": byte_range}
         if pinned and self.etag is not None:
             kwargs["IfMatch"] = self.etag
         if pinned and self.version_id is not None:
             kwargs["VersionId"] = self.version_id
-        return self._call("get_object", **kwargs)
+        return kwargs
 
     def _where(self, what: str) -> str:
         """``what`` and, on the lean path, the request URL (no query): log lines show where."""
@@ -441,11 +496,29 @@ class S3Source:
         except Exception as exc:  # translated at this one boundary
             raise translate_error(exc, self.url) from exc
 
+    async def _call_async(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """:meth:`_call` through the request layer's ``call_async`` (see :attr:`async_ready`)."""
+        check_open(self._closed, self.url)
+        try:
+            layer: Any = self._lean.get()  # type: ignore[union-attr]
+            response: dict[str, Any] = await layer.call_async(
+                operation, self.bucket, self.key, **kwargs
+            )
+            return response
+        except retry.Retry:
+            raise
+        except Exception as exc:  # translated at this one boundary
+            raise translate_error(exc, self.url) from exc
+
     def _read_body(self, body: Any, want: int) -> bytes:
         try:
             data: bytes = body.read()
         finally:
             body.close()
+        return self._counted(data, want)
+
+    def _counted(self, data: bytes, want: int) -> bytes:
+        """``data`` counted in :attr:`stats`; refused (retried) when it is not ``want`` bytes."""
         self.stats.add(len(data))
         if len(data) != want:
             raise _ShortBody(f"expected {want} bytes, received {len(data)}")
