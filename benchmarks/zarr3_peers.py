@@ -31,7 +31,8 @@ the SAME hierarchy unzipped, one object per key under a prefix, read by
 (format 3 only: Icechunk stores no format 2) on the same SeaweedFS, and this store opening the
 zip from its catalog (``remote-zip-store-catalog``: the catalog ``remote-zip-store index``
 writes, one GET instead of the directory's; held to the unzipped limit, as it moves no
-directory); zarr formats 2 and 3
+directory) and with obstore's GETs awaited on zarr's loop (``remote-zip-store-obstore-loop``:
+``loop_reads=True``); zarr formats 2 and 3
 (the ``eeg`` file, and the recording written by zarr 3 in format 3, unsharded), zarr's
 ``async.concurrency`` 10 and 64 (``--formats``, ``--concurrency``). Scenarios: open group
 + list every node, one chunk, one channel (240 chunks), 16 channels x one epoch, the whole
@@ -482,6 +483,12 @@ UNZIPPED = (
         "remote-zip-store-obstore",
         "RemoteZipStore on the zip, transport='obstore'",
         lambda t: _ours(t, transport="obstore"),
+        ours=True,
+    ),
+    Contender(
+        "remote-zip-store-obstore-loop",
+        "RemoteZipStore on the zip, transport='obstore', loop_reads=True",
+        lambda t: _ours(t, transport="obstore", loop_reads=True),
         ours=True,
     ),
     Contender(

@@ -71,11 +71,17 @@ def test_quick_unzipped_matrix_compares_the_zip_with_objects_and_icechunk(
     per_variant = {
         v: {c["contender"] for c in cells if c["variant"] == v} for v in variants
     }  # Icechunk holds zarr format 3 only
-    # this store on both transports, and opened from the zip's catalog
-    ours = {"remote-zip-store", "remote-zip-store-obstore", "remote-zip-store-catalog"}
+    # this store on both transports (obstore on the pool and on the loop), and opened
+    # from the zip's catalog
+    ours = {
+        "remote-zip-store",
+        "remote-zip-store-obstore",
+        "remote-zip-store-obstore-loop",
+        "remote-zip-store-catalog",
+    }
     assert per_variant["zarr format 2, concurrency 10"] == {*ours, "obstore-objects"}
     assert per_variant["zarr format 3, concurrency 64"] == {*ours, "obstore-objects", "icechunk"}
-    assert len(cells) == 2 * 5 * 4 + 2 * 5 * 5
+    assert len(cells) == 2 * 5 * 5 + 2 * 5 * 6
     assert {t["target"].split(": ")[-1] for t in result["targets"]} >= {
         f"{name} on the zip <= best unzipped" for name in ours
     }
@@ -87,6 +93,7 @@ def test_quick_unzipped_matrix_compares_the_zip_with_objects_and_icechunk(
     for variant in variants:
         assert listed[(variant, "remote-zip-store-catalog")] == [1]
         assert listed[(variant, "remote-zip-store")] == [2]
+        assert listed[(variant, "remote-zip-store-obstore-loop")] == [2]
     assert all(len(c["times"]) == 1 and c["cpu"][0] > 0 for c in cells)
 
     def cell(variant: str, scenario: str, contender: str) -> dict[str, object]:
@@ -99,6 +106,13 @@ def test_quick_unzipped_matrix_compares_the_zip_with_objects_and_icechunk(
         chunks = 2 * zarr3_peers.quick_config().seconds // 30  # one object per epoch
         # Unzipped: a GET per chunk; the store reads the zip in a few large ranges.
         assert objects["requests"][0] >= chunks > 4 * zipped["requests"][0]
+        # On the loop, obstore's GETs are the pool path's: the same requests and bytes.
+        on_loop = cell(v, "chunk", "remote-zip-store-obstore-loop")
+        on_pool = cell(v, "chunk", "remote-zip-store-obstore")
+        assert (on_loop["requests"], on_loop["bytes_down"]) == (
+            on_pool["requests"],
+            on_pool["bytes_down"],
+        )
         # The unzipped limit has no central directory or local headers to fetch.
         assert 0 < objects["limit_bytes"] < zipped["limit_bytes"]
     text = out.read_text()
