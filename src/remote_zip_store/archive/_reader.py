@@ -93,10 +93,6 @@ class _Adopted:
 LOOP_READS_VARIABLE = "RZS_LOOP_READS"
 
 
-def _loop_reads_from_environment() -> bool:
-    return os.environ.get(LOOP_READS_VARIABLE) == "1"
-
-
 _ADOPTED: weakref.WeakValueDictionary[Any, _Adopted] = weakref.WeakValueDictionary()
 _ADOPTED_LOCK = ForkSafeLock()
 
@@ -173,7 +169,9 @@ class ZipArchive:
         self._open_lock = ForkSafeLock()
         self._index: ZipIndex | None = None
         chosen = getattr(self.options, "loop_reads", None)  # (absent from 0.1.0 pickles)
-        self._loop_reads = chosen if chosen is not None else _loop_reads_from_environment()
+        if chosen is None:
+            chosen = os.environ.get(LOOP_READS_VARIABLE) == "1"
+        self._loop_reads: bool = chosen
         self._tail = b""
         self._tail_start = 0
         self._head = b""
@@ -521,13 +519,7 @@ class ZipArchive:
         with context(self.url, entry.name), deadline.scope(self.options.timeout):
             check_supported(entry)
             first, last = self._checked_span(entry)
-            whole = start == 0 and end == size
-            if (
-                whole
-                or entry.method != STORED
-                or entry.compressed_size != size  # corrupt: the whole read says how
-                or self._from_buffers(first, last) is not None
-            ):
+            if self._read_whole_for(entry, start, end, (first, last)):
                 return self._read_entry(entry)[start:end]
             if start == end:
                 return b""
@@ -544,6 +536,19 @@ class ZipArchive:
                 self._remember_data_start(entry, first + offset)
                 return raw[offset + start : offset + end]
             return self._read_far_range(entry, start, end)
+
+    def _read_whole_for(
+        self, entry: Entry, start: int, end: int, checked_span: tuple[int, int]
+    ) -> bool:
+        """Whether a range of ``entry`` is read as the whole entry, then sliced: all of it
+        (its CRC is checked), a compressed or corrupt entry, or one the open's buffers hold."""
+        size = entry.uncompressed_size
+        return (
+            (start == 0 and end == size)
+            or entry.method != STORED
+            or entry.compressed_size != size  # corrupt: the whole read says how
+            or self._from_buffers(*checked_span) is not None
+        )
 
     def _read_far_range(self, entry: Entry, start: int, end: int) -> bytes:
         """``[start, end)`` of a stored entry far from its header: two concurrent GETs."""
@@ -714,8 +719,8 @@ class ZipArchive:
         if not self.reads_async():
             return await offload(functools.partial(self.read_many, listed, region=region))
         results, wanted, ranges = self._start_many(listed, region, None)
-        claimed = {i: self._ahead.claim(r.start, r.end) for i, r in enumerate(ranges)}
-        waiting = {id(f): f for pieces in claimed.values() if pieces for _, _, f in pieces}
+        claimed = [self._ahead.claim(r.start, r.end) for r in ranges]
+        waiting = {id(f): f for pieces in claimed if pieces for _, _, f in pieces}
         pending = [asyncio.wrap_future(f) for f in waiting.values() if not f.done()]
         if pending:
             await asyncio.wait(pending, timeout=self.options.timeout)
@@ -774,11 +779,8 @@ class ZipArchive:
             known = self._data_starts.get(entry) if self.reads_async() else None
             if (
                 known is None
-                or entry.method != STORED
-                or entry.compressed_size != entry.uncompressed_size
                 or not 0 <= start < end <= entry.uncompressed_size
-                or end - start == entry.uncompressed_size  # the whole entry: its CRC is checked
-                or self._from_buffers(*self._checked_span(entry)) is not None
+                or self._read_whole_for(entry, start, end, self._checked_span(entry))
             ):
                 return await offload(functools.partial(self.read_entry_range, entry, start, end))
             check_supported(entry)

@@ -101,7 +101,7 @@ def _within_deadline(call: Callable[[], T]) -> T:
     try:
         return future.result(timeout=left)
     except FutureTimeout:
-        raise retry.Retry(f"no answer within the time left ({left:.2f} s) (timeout)") from None
+        raise _too_late(left) from None
 
 
 async def _within_deadline_async(call: Awaitable[T]) -> T:
@@ -114,7 +114,12 @@ async def _within_deadline_async(call: Awaitable[T]) -> T:
     try:
         return await asyncio.wait_for(call, left)
     except TimeoutError:
-        raise retry.Retry(f"no answer within the time left ({left:.2f} s) (timeout)") from None
+        raise _too_late(left) from None
+
+
+def _too_late(left: float) -> retry.Retry:
+    """A call given up at the deadline: the retry loop reports the deadline."""
+    return retry.Retry(f"no answer within the time left ({left:.2f} s) (timeout)")
 
 
 #: obstore's own exception classes and the HTTP status each stands for.

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import http.client
 from collections.abc import Callable, Hashable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import botocore
 import botocore.config
@@ -390,30 +390,23 @@ class S3Source:
 
         async def attempt() -> bytes:
             try:
-                response = await self._call_async(
-                    "get_object", **self._get_kwargs(f"bytes={start}-{end - 1}", pinned=True)
-                )
-                self._check_range(response, start, end)
-                body = response["Body"]
-                try:
-                    data: bytes = await body.read_async()
-                finally:
-                    body.close()
-                return self._counted(data, end - start)
+                return await self._read_range_once_async(start, end)
             except Exception as exc:
-                failure = self._attempt_failure(exc)
-                if failure is None:
-                    raise
-                raise failure from exc
+                self._reraise(exc)
 
-        return await retry.run_async(
-            attempt,
-            url=self.url,
-            what=lambda: self._where(f"reading bytes {start}-{end - 1}"),
-            attempts=self.options.max_attempts,
-            body_attempts=self.options.body_retries + 1,
-            backoff=self.options.retry_backoff,
+        return await retry.run_async(attempt, **self._retries(f"reading bytes {start}-{end - 1}"))
+
+    async def _read_range_once_async(self, start: int, end: int) -> bytes:
+        response = await self._call_async(
+            "get_object", **self._get_kwargs(f"bytes={start}-{end - 1}", pinned=True)
         )
+        self._check_range(response, start, end)
+        body = response["Body"]
+        try:
+            data: bytes = await body.read_async()
+        finally:
+            body.close()
+        return self._counted(data, end - start)
 
     def _retrying(self, read: Callable[[], _T], what: str) -> _T:
         """``read`` under :func:`retry.run`: bodies that break off or come back short are
@@ -424,36 +417,36 @@ class S3Source:
             try:
                 return read()
             except Exception as exc:
-                failure = self._attempt_failure(exc)
-                if failure is None:
-                    raise
-                raise failure from exc
+                self._reraise(exc)
 
-        return retry.run(
-            attempt,
-            url=self.url,
-            what=lambda: self._where(what),  # (only for a message: describe() costs)
-            attempts=self.options.max_attempts,
-            body_attempts=self.options.body_retries + 1,
-            backoff=self.options.retry_backoff,
-        )
+        return retry.run(attempt, **self._retries(what))
 
-    def _attempt_failure(self, exc: Exception) -> Exception | None:
-        """What an attempt that raised ``exc`` raises instead: a :class:`retry.Retry` for a
-        transient failure, the library's error for a dependency's; None: ``exc`` itself."""
+    def _retries(self, what: str) -> dict[str, Any]:
+        """The retry loop's settings for reading ``what`` (:func:`retry.run` and ``run_async``)."""
+        return {
+            "url": self.url,
+            "what": lambda: self._where(what),  # (only for a message: describe() costs)
+            "attempts": self.options.max_attempts,
+            "body_attempts": self.options.body_retries + 1,
+            "backoff": self.options.retry_backoff,
+        }
+
+    def _reraise(self, exc: Exception) -> NoReturn:
+        """Raise what an attempt that raised ``exc`` raises: a :class:`retry.Retry` for a
+        transient failure, the library's error for a dependency's, else ``exc`` itself."""
         if isinstance(exc, retry.Retry | DeadlineExceededError):  # (lean transients; no time)
-            return None
+            raise exc
         if isinstance(exc, _ShortBody):
-            return retry.Retry(f"_ShortBody: {exc}", budget="body")
+            raise retry.Retry(f"_ShortBody: {exc}", budget="body") from exc
         if isinstance(exc, _STREAM_ERRORS):
-            return retry.Retry(f"{type(exc).__name__}: {exc}", budget="body")
+            raise retry.Retry(f"{type(exc).__name__}: {exc}", budget="body") from exc
         if isinstance(exc, SourceError):
             if _BOTOCORE_RETRIES_429 or not _is_http_429(exc):
-                return None
-            return retry.Retry("HTTP 429")
+                raise exc
+            raise retry.Retry("HTTP 429") from exc
         if isinstance(exc, RemoteZipError):
-            return None
-        return translate_error(exc, self.url)  # anything else from a body read
+            raise exc
+        raise translate_error(exc, self.url) from exc  # anything else from a body read
 
     def _get(self, byte_range: str, *, pinned: bool) -> dict[str, Any]:
         return self._call("get_object", **self._get_kwargs(byte_range, pinned=pinned))

@@ -271,20 +271,12 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
                 return
             read = loop.run_in_executor(self._pool.get(), self._read_entries, entries)
         except BaseException as exc:  # closed store, interpreter shutdown
-            for _, future in waiting:
-                if not future.done():
-                    future.set_exception(exc)
+            _hand_out(waiting, exc)
             return
 
         def deliver(done: asyncio.Future[dict[str, bytes]]) -> None:
             failure = done.exception() if not done.cancelled() else asyncio.CancelledError()
-            for entry, future in waiting:
-                if future.done():
-                    continue
-                if failure is not None:
-                    future.set_exception(failure)
-                else:
-                    future.set_result(done.result()[entry.name])
+            _hand_out(waiting, failure if failure is not None else done.result())
 
         read.add_done_callback(deliver)
 
@@ -316,17 +308,13 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
                 entries, region=self._region_of(entries), offload=self._run
             )
         except Exception as exc:
-            for _, future in waiting:
-                if not future.done():
-                    future.set_exception(exc)
+            _hand_out(waiting, exc)
             return
         except BaseException:  # cancelled (the loop is closing): so are the gets
             for _, future in waiting:
                 future.cancel()
             raise
-        for entry, future in waiting:
-            if not future.done():
-                future.set_result(found[entry.name])
+        _hand_out(waiting, found)
 
     def _region_of(self, entries: list[Entry]) -> Region | None:
         """The array the entries lie in; several arrays: an empty region (no read-ahead)."""
@@ -405,6 +393,21 @@ class RemoteZipStore(ArchiveFrontEnd, Store):  # type: ignore[misc,unused-ignore
         super().close()
         self._pool.close()
         self.archive.close()
+
+
+def _hand_out(
+    waiting: list[tuple[Entry, asyncio.Future[bytes]]],
+    outcome: dict[str, bytes] | BaseException,
+) -> None:
+    """Each waiting get its bytes from ``outcome``, or ``outcome`` as its failure (a get
+    already done, as a cancelled one is, is left as it is)."""
+    for entry, future in waiting:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome[entry.name])
 
 
 def _require_read_only(read_only: bool, url: str) -> None:
