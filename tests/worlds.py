@@ -9,6 +9,7 @@ event loop. So the same assertions exercise whichever front end is installed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -34,6 +35,13 @@ def zip_store(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> A
         store._sync_open()
         return store
     return zarr.ZipStore(os.fspath(path), mode=mode, **kwargs)
+
+
+def one_write_at_a_time() -> contextlib.AbstractContextManager[Any]:
+    """zarr 3 with one store call at a time (chunks stored in order); zarr 2 does that."""
+    if ZARR3:
+        return zarr.config.set({"async.concurrency": 1})
+    return contextlib.nullcontext()
 
 
 def group(store: Any) -> Any:
