@@ -789,15 +789,11 @@ class ZipArchive:
 
     async def _fetch_async(self, start: int, end: int) -> bytes:
         """:meth:`_fetch` awaited through the source's ``read_range_async``."""
-        self._check_open()
-        buffered = self._from_buffers(start, end)
-        if buffered is not None:
-            return bytes(buffered)
+        held = self._held(start, end)
+        if held is not None:
+            return held
         data: bytes = await self.source.read_range_async(start, end)  # type: ignore[attr-defined]
-        if self._provisional:
-            self._provisional = False
-            self._served = {}
-        return data
+        return self._confirmed(data)
 
     async def _extract_async(self, entry: Entry, data: bytes, offset: int) -> bytes:
         """:meth:`_extract`, its rare second GET (a longer local extra field) awaited."""
@@ -1008,12 +1004,22 @@ class ZipArchive:
             return fn(*args)
 
     def _fetch(self, start: int, end: int) -> bytes:
+        held = self._held(start, end)
+        if held is not None:
+            return held
+        return self._confirmed(self.source.read_range(start, end))
+
+    def _held(self, start: int, end: int) -> bytes | None:
+        """Bytes ``[start, end)`` when the open's buffers or adopted pieces hold them (no
+        request), else None; a closed archive raises. :meth:`_fetch`'s and ``_fetch_async``'s."""
         self._check_open()
         buffered = self._from_buffers(start, end)
-        if buffered is not None:
-            return bytes(buffered)
-        data = self.source.read_range(start, end)
-        if self._provisional:  # a GET under If-Match: the catalogued version is current
+        return None if buffered is None else bytes(buffered)
+
+    def _confirmed(self, data: bytes) -> bytes:
+        """``data``, from a GET under If-Match: a provisional archive's catalogued version
+        is current (what it served from the pieces no longer needs remembering)."""
+        if self._provisional:
             self._provisional = False
             self._served = {}
         return data
