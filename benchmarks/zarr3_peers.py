@@ -32,7 +32,8 @@ the SAME hierarchy unzipped, one object per key under a prefix, read by
 zip from its catalog (``remote-zip-store-catalog``: the catalog ``remote-zip-store index``
 writes, one GET instead of the directory's; held to the unzipped limit, as it moves no
 directory) and with obstore's GETs awaited on zarr's loop (``remote-zip-store-obstore-loop``:
-``loop_reads=True``); zarr formats 2 and 3
+``loop_reads=True``) and without the spare connections its open starts
+(``remote-zip-store-nopre``: ``preconnect=0``); zarr formats 2 and 3
 (the ``eeg`` file, and the recording written by zarr 3 in format 3, unsharded), zarr's
 ``async.concurrency`` 10 and 64 (``--formats``, ``--concurrency``). Scenarios: open group
 + list every node, one chunk, one channel (240 chunks), 16 channels x one epoch, the whole
@@ -479,6 +480,12 @@ CONTENDERS = (
 BY_NAME = {c.name: c for c in CONTENDERS}
 UNZIPPED = (
     Contender("remote-zip-store", "RemoteZipStore on the zip", _ours, ours=True),
+    Contender(
+        "remote-zip-store-nopre",
+        "RemoteZipStore on the zip, preconnect=0 (no spare connections at open)",
+        lambda t: _ours(t, preconnect=0),
+        ours=True,
+    ),
     Contender(
         "remote-zip-store-obstore",
         "RemoteZipStore on the zip, transport='obstore'",

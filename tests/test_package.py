@@ -83,6 +83,7 @@ FACES = {
         "LocalSink",
         "LocalSource",
         "PartOptions",
+        "Preconnects",
         "S3MultipartSink",
         "S3Options",
         "S3Source",

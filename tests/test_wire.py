@@ -316,3 +316,66 @@ def test_origins_name_their_host_as_sigv4_signs_it() -> None:
     assert Origin.of("HTTPS", "Minio.Local", 9000).port == 9000
     with pytest.raises(ValueError, match="not an http"):
         Origin.of("ftp", "x", None)
+
+
+def _settle(check: object, seconds: float = 5.0) -> None:
+    """Wait for background connects (``check`` a callable returning True when done)."""
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "spare connections never settled"
+        time.sleep(0.01)
+
+
+def test_preconnect_opens_spares_once_and_requests_use_them() -> None:
+    with scripted(*(Step(ok(b"x")) for _ in range(3))) as server:
+        pool = WirePool()
+        assert pool.preconnect(server.origin, 3) == 3
+        _settle(lambda: pool.idle_count(server.origin) == 3 and server.connections == 3)
+        assert pool.open_count(server.origin) == 3
+        # Asked again (a cohort's next archive): they are open already, none more.
+        assert pool.preconnect(server.origin, 3) == 0
+        # Three requests at once find them ready: no connection opened on their path.
+        responses = [pool.request("GET", server.origin, "/k", {}) for _ in range(3)]
+        assert [r.read() for r in responses] == [b"x"] * 3
+        for response in responses:
+            response.release_conn()
+        assert server.connections == 3 and len(server.requests) == 3
+
+
+def test_preconnect_counts_connections_in_use_and_gives_back_closed_ones() -> None:
+    with scripted(Step(ok(b"abc")), Step(ok(b"abc"))) as server:
+        pool = WirePool()
+        response = pool.request("GET", server.origin, "/k", {})  # in use, not yet idle
+        assert pool.open_count(server.origin) == 1
+        assert pool.preconnect(server.origin, 2) == 1
+        _settle(lambda: pool.idle_count(server.origin) == 1)
+        response.close()  # its body unread: dropped, no longer open
+        assert pool.open_count(server.origin) == 1
+        assert pool.preconnect(server.origin, 2) == 1
+        _settle(lambda: pool.idle_count(server.origin) == 2 and server.connections == 3)
+        pool.clear()
+        assert pool.open_count(server.origin) == 0
+
+
+def test_a_spare_that_cannot_connect_is_only_logged() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there: each connect is refused
+    origin = Origin.of("http", "127.0.0.1", port)
+    pool = WirePool(connect_timeout=1)
+    assert pool.preconnect(origin, 4) == 4
+    _settle(lambda: pool.open_count(origin) == 0)
+    assert pool.idle_count(origin) == 0
+    # The request that needed one reports the refusal itself.
+    with pytest.raises(ConnectionError):
+        pool.request("GET", origin, "/k", {})
+    assert pool.open_count(origin) == 0
+
+
+def test_preconnect_never_exceeds_the_pools_size() -> None:
+    with scripted() as server:
+        pool = WirePool(max_connections=2)
+        assert pool.preconnect(server.origin, 10) == 2
+        _settle(lambda: pool.idle_count(server.origin) == 2 and server.connections == 2)
+        time.sleep(0.2)  # (a third would have been accepted by now)
+        assert server.connections == 2 and pool.open_count(server.origin) == 2

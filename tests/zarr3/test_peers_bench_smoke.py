@@ -71,17 +71,18 @@ def test_quick_unzipped_matrix_compares_the_zip_with_objects_and_icechunk(
     per_variant = {
         v: {c["contender"] for c in cells if c["variant"] == v} for v in variants
     }  # Icechunk holds zarr format 3 only
-    # this store on both transports (obstore on the pool and on the loop), and opened
-    # from the zip's catalog
+    # this store on both transports (obstore on the pool and on the loop), without its
+    # spare connections, and opened from the zip's catalog
     ours = {
         "remote-zip-store",
+        "remote-zip-store-nopre",
         "remote-zip-store-obstore",
         "remote-zip-store-obstore-loop",
         "remote-zip-store-catalog",
     }
     assert per_variant["zarr format 2, concurrency 10"] == {*ours, "obstore-objects"}
     assert per_variant["zarr format 3, concurrency 64"] == {*ours, "obstore-objects", "icechunk"}
-    assert len(cells) == 2 * 5 * 5 + 2 * 5 * 6
+    assert len(cells) == 2 * 5 * 6 + 2 * 5 * 7
     assert {t["target"].split(": ")[-1] for t in result["targets"]} >= {
         f"{name} on the zip <= best unzipped" for name in ours
     }

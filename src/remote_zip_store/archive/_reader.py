@@ -42,7 +42,7 @@ from ..errors import (
     StoreClosedError,
     context,
 )
-from ..transport import Source
+from ..transport import Preconnects, Source
 from ..transport import _deadline as deadline
 from ..transport._forksafe import ForkSafeLock, PerProcess
 from ..zipfmt import _planner as planner
@@ -75,6 +75,9 @@ MAX_DATA_OFFSETS = 65536
 #: A read of an array's chunks bridges gaps of at most this share of the bytes it wants
 #: (the rest of the 1.15x budget is the read-ahead's, ``readahead.WASTE``).
 MAX_WASTE = 0.05
+#: Archives at least this large get :attr:`ReadOptions.preconnect` spare connections at
+#: open: their reads grow into read-ahead windows fetched several pieces at a time.
+PRECONNECT_FROM = 8 * 1024 * 1024
 
 _T = TypeVar("_T")
 
@@ -125,6 +128,12 @@ class ReadOptions:
     None: ``RZS_LOOP_READS=1`` in the environment when the archive opens turns it on. Off
     by default: obstore's async bridge costs more client CPU per GET than the pool's hop
     on the machines measured (docs/zarr3.md)."""
+    preconnect: int = 8
+    """Connections to the server to have open once an archive of at least
+    ``PRECONNECT_FROM`` (8 MiB) bytes is open, opened on threads beside the first reads
+    (HTTP and the default S3 path): the read-ahead's parallel pieces and a tick's
+    concurrent gets then find them ready instead of each paying a connection setup (a
+    round trip, more with TLS). Counted per server, so a cohort opens them once. 0: none."""
     timeout: float | None = None
     """Seconds one operation may take in all (None: no bound but the connection's):
     the open, each entry read, each coalesced GET of ``read_many``. Socket timeouts
@@ -144,6 +153,8 @@ class ReadOptions:
             raise ValueError("coalesce_gap must be >= 0 and coalesce_max >= 1")
         if self.readahead < 0:
             raise ValueError("readahead must be >= 0")
+        if self.preconnect < 0:
+            raise ValueError("preconnect must be >= 0")
         if self.timeout is not None and not self.timeout > 0:
             raise ValueError("timeout must be > 0 seconds (or None)")
 
@@ -222,8 +233,16 @@ class ZipArchive:
                 if self._index is None:
                     with context(self.url), deadline.scope(self.options.timeout):
                         self._index = self._read_index()
+                    self._spare_connections()
                 index = self._index
         return index
+
+    def _spare_connections(self) -> None:
+        """Connections for the reads a large archive's open leads to (``preconnect``)."""
+        wanted = getattr(self.options, "preconnect", 0)  # (absent from 0.1.0 pickles)
+        size = self.size or 0
+        if wanted and size >= PRECONNECT_FROM and isinstance(self.source, Preconnects):
+            self.source.preconnect(wanted)
 
     def open(self) -> ZipArchive:
         """Read the central directory now (raises the archive's errors early)."""
@@ -249,6 +268,7 @@ class ZipArchive:
         adopted = _Adopted(index, size, ordered)
         with self._open_lock:
             self._use(adopted)
+        self._spare_connections()
         key = indexcache.version_key(self.source, self.options)
         if key is not None:
             with _ADOPTED_LOCK:

@@ -3,8 +3,11 @@
 These machines have no ``tc netem``, so every benchmark contender talks to the S3 server
 through this proxy instead. The model (deliberately simple, and the same for everyone):
 
-* **Connection setup** costs one round trip: the first request on a new connection is
-  held for an extra ``rtt`` (TCP handshake; TLS is not modelled).
+* **Connection setup** costs one round trip from the connect (TCP handshake; TLS is
+  not modelled): a connection is ready ``rtt`` after it was accepted, and a request
+  sent on it earlier is held until then, then one more ``rtt``. A request sent at the
+  connect is held ``2 * rtt``; a connection opened ahead and idle for a round trip
+  (a client's spare) costs its first request one ``rtt``, like any other.
 * **Each HTTP request** is held for one ``rtt`` before it reaches the server (the half
   round trip out and the half back, lumped on the request side; for a request/response
   protocol the client sees the same delay either way).
@@ -297,6 +300,7 @@ class NetSim:
         await server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ready = asyncio.get_running_loop().time() + self.condition.rtt  # after the handshake
         task = asyncio.current_task()
         if self._open >= self.max_connections or task is None:
             writer.close()
@@ -314,7 +318,7 @@ class NetSim:
             return
         try:
             await asyncio.gather(
-                self._upstream(reader, up_writer), self._downstream(up_reader, writer)
+                self._upstream(reader, up_writer, ready), self._downstream(up_reader, writer)
             )
         except (OSError, asyncio.IncompleteReadError):
             pass
@@ -329,18 +333,19 @@ class NetSim:
             self._open -= 1
             self._tasks.discard(task)
 
-    async def _upstream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Client to server: hold each request for one RTT (two on a new connection)."""
+    async def _upstream(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ready: float
+    ) -> None:
+        """Client to server: hold each request one RTT after the connection is ``ready``."""
         splitter = RequestSplitter()
-        first = True
+        loop = asyncio.get_running_loop()
         try:
             while data := await reader.read(_READ_SIZE):
                 for starts, piece in splitter.feed(data):
                     if starts:
-                        rtt = self.condition.rtt
-                        if rtt:
-                            await asyncio.sleep(2 * rtt if first else rtt)
-                        first = False
+                        hold = self.condition.rtt + max(0.0, ready - loop.time())
+                        if hold > 0:
+                            await asyncio.sleep(hold)
                         with self._lock:
                             self._requests += 1
                     with self._lock:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._lazy import lazy_names
 from ..errors import context
-from ._base import Ends, Source, SourceIdentity, Stats
+from ._base import Ends, Preconnects, Source, SourceIdentity, Stats
 from ._local import LocalSource
 from ._urls import check_names, classify
 
@@ -32,6 +32,7 @@ __all__ = [
     "LocalSink",
     "LocalSource",
     "PartOptions",
+    "Preconnects",
     "S3MultipartSink",
     "S3Options",
     "S3Source",

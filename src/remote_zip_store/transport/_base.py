@@ -92,6 +92,20 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class Preconnects(Protocol):
+    """A source on a connection pool that can open connections ahead of its requests."""
+
+    def preconnect(self, connections: int) -> None:
+        """Start opening connections until ``connections`` to this source's server are open.
+
+        Returns at once; never raises (a connection that fails to open is the next
+        request's to report). Without it, each of a burst of requests after the open
+        opens its own connection: one more round trip on its path.
+        """
+        ...
+
+
 class Stats:
     """Thread-safe request and byte counters (per process, not pickled)."""
 

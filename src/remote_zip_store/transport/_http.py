@@ -195,6 +195,11 @@ class HTTPSource:
         check_open(self._closed, self.url)
         return self._pool.get()
 
+    def preconnect(self, connections: int) -> None:
+        """Spare connections to the URL's server (:class:`~._base.Preconnects`)."""
+        if not self._closed and not self._whole:
+            self._pool.get().preconnect(self._origin, connections)
+
     # -- reads ---------------------------------------------------------------------------
     def read_ends(self, tail: int, *, head: int = 0) -> Ends:
         """One suffix GET; the size comes from ``Content-Range`` (no HEAD).

@@ -52,6 +52,7 @@ from ._base import (
     SourceIdentity,
     Stats,
     check_open,
+    logger,
     serves,
     total_size,
     with_head,
@@ -283,6 +284,19 @@ class S3Source:
     def client(self) -> S3Client:
         check_open(self._closed, self.url)
         return self._client.get()
+
+    def preconnect(self, connections: int) -> None:
+        """Spare connections on the lean path (:class:`~._base.Preconnects`); elsewhere
+        botocore's and obstore's pools open their own as requests need them."""
+        lean = self._lean
+        if lean is None or self._closed:
+            return
+        try:
+            client = lean.get()
+            if isinstance(client, LeanS3):
+                client.preconnect(self.bucket, connections)
+        except Exception as exc:  # (credentials, endpoint): the next request reports it
+            logger.debug("%s: no spare connections (%r)", self.url, exc)
 
     # -- reads --------------------------------------------------------------------
     def read_ends(self, tail: int, *, head: int = 0) -> Ends:

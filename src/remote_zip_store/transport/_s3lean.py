@@ -296,6 +296,10 @@ class LeanS3:
             self._credentials = self._resolve_credentials()
         return True
 
+    def preconnect(self, bucket: str, connections: int) -> None:
+        """Spare connections to where ``bucket``'s requests go (:meth:`.WirePool.preconnect`)."""
+        self._pool.preconnect(self._endpoint(bucket).origin, connections)
+
     def _region_of(self, bucket: str) -> str:
         return self._regions.get(bucket, self.region)
 

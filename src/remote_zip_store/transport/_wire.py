@@ -19,7 +19,11 @@ What it does, and all it does:
 * a kept connection that the server closed while idle is noticed before use
   (a zero-timeout poll) and, if the request still fails before any byte of an
   answer, sent once more on a new connection (GET and HEAD are idempotent);
-* timeouts per socket operation (connect, then each read), as urllib3's.
+* timeouts per socket operation (connect, then each read), as urllib3's;
+* :meth:`WirePool.preconnect`: connections opened ahead, on threads, so that a
+  burst of requests after an archive's open pays no connection setup (a round trip
+  each, two or three with TLS) on its path. Connections are counted per origin
+  while open (idle or in use), so a cohort's opens ask for spares once, not per archive.
 
 Failures are builtin exceptions the callers' maps already take: ``TimeoutError``,
 ``ConnectionError`` (resets, early closes, malformed answers: a subclass,
@@ -29,10 +33,12 @@ No proxies: the callers choose another path when one is configured.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import socket
 import ssl
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +53,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NO_BODY_STATUS = frozenset({204, 304})
 _USER_AGENT = "remote-zip-store"
 _HAS_POLL = hasattr(select, "poll")
+
+logger = logging.getLogger("remote_zip_store")
 
 
 class BrokenResponse(ConnectionError):
@@ -84,17 +92,21 @@ class Headers(dict[str, str]):
 
 
 class _Connection:
-    __slots__ = ("_poller", "file", "origin", "sock", "timeout")
+    __slots__ = ("_counted", "_poller", "file", "origin", "sock", "timeout")
 
-    def __init__(self, sock: socket.socket, origin: Origin):
+    def __init__(self, sock: socket.socket, origin: Origin, counted: WirePool | None = None):
         self.sock = sock
         self.file = sock.makefile("rb", buffering=65536)
         self.origin = origin
         self.timeout: float | None = sock.gettimeout()
         """The socket's timeout as last set (setting it is a system call: only on change)."""
         self._poller: Any = None
+        self._counted = counted  # the pool whose open-connection count holds this one
 
     def close(self) -> None:
+        counted, self._counted = self._counted, None
+        if counted is not None:
+            counted._closed(self.origin)
         try:
             self.file.close()
         finally:
@@ -264,6 +276,7 @@ class WirePool:
         self.read_timeout = read_timeout
         self.max_connections = max_connections
         self._idle: dict[Origin, deque[_Connection]] = {}
+        self._open: dict[Origin, int] = {}  # connections open (idle, in use or connecting)
         self._lock = ForkSafeLock()
         self._tls: ssl.SSLContext | None = None
 
@@ -361,14 +374,19 @@ class WirePool:
 
     # -- connections ----------------------------------------------------------------------
     def _take(self, origin: Origin) -> _Connection | None:
+        dropped: list[_Connection] | None = None
+        found = None
         with self._lock:
             idle = self._idle.get(origin)
             while idle:
                 conn = idle.pop()
                 if not conn.dropped():
-                    return conn
-                conn.close()
-        return None
+                    found = conn
+                    break
+                dropped = [conn] if dropped is None else [*dropped, conn]
+        for conn in dropped or ():  # (outside the lock: closing gives back its count)
+            conn.close()
+        return found
 
     def _put(self, conn: _Connection) -> None:
         with self._lock:
@@ -378,7 +396,59 @@ class WirePool:
                 return
         conn.close()
 
-    def _connect(self, origin: Origin, timeout: float) -> _Connection:
+    def _connect(self, origin: Origin, timeout: float, *, counted: bool = False) -> _Connection:
+        """A new connection; ``counted``: :meth:`preconnect` counted it before it began."""
+        if not counted:
+            with self._lock:
+                self._open[origin] = self._open.get(origin, 0) + 1
+        try:
+            sock = self._new_socket(origin, timeout)
+        except BaseException:
+            self._closed(origin)
+            raise
+        return _Connection(sock, origin, self)
+
+    def _closed(self, origin: Origin) -> None:
+        with self._lock:
+            self._open[origin] -= 1
+
+    def preconnect(self, origin: Origin, connections: int) -> int:
+        """Open connections to ``origin`` on threads until ``connections`` are open; at once.
+
+        Counts connections already open (idle, in use, or being opened), so many
+        callers asking for the same number open it once. Returns how many it started.
+        A connection that fails to open is only logged: the request that would have
+        used it opens its own, and reports that failure.
+        """
+        with self._lock:
+            have = self._open.get(origin, 0)
+            start = min(connections, self.max_connections) - have
+            if start <= 0:
+                return 0
+            self._open[origin] = have + start
+        for _ in range(start):
+            threading.Thread(
+                target=self._open_spare,
+                args=(origin,),
+                name="remote-zip-store-connect",
+                daemon=True,
+            ).start()
+        return start
+
+    def _open_spare(self, origin: Origin) -> None:
+        try:
+            conn = self._connect(origin, self.connect_timeout, counted=True)
+        except Exception as exc:  # (the count was given back by _connect)
+            logger.debug("a spare connection to %s not opened: %r", origin.host_header, exc)
+            return
+        self._put(conn)
+
+    def open_count(self, origin: Origin) -> int:
+        """Connections to ``origin`` open now: idle, in use, or being opened."""
+        with self._lock:
+            return self._open.get(origin, 0)
+
+    def _new_socket(self, origin: Origin, timeout: float) -> socket.socket:
         try:
             sock = socket.create_connection((origin.host, origin.port), timeout=timeout)
         except TimeoutError:
@@ -395,7 +465,7 @@ class WirePool:
         except BaseException:
             sock.close()
             raise
-        return _Connection(sock, origin)
+        return sock
 
     def _context(self) -> ssl.SSLContext:
         context = self._tls
