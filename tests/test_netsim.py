@@ -144,17 +144,29 @@ def test_each_request_waits_at_least_one_rtt_and_a_new_connection_one_more(
     assert second >= rtt
 
 
-def test_a_connection_opened_ahead_has_its_handshake_behind_it(server: RawServer) -> None:
-    """The handshake's round trip runs from the connect: a spare connection used a round
-    trip later costs its first request one RTT, not two (upper bound with wide slack)."""
+@pytest.mark.parametrize("at_connect", [False, True])
+def test_a_connection_opened_ahead_is_credited_only_with_handshake_at_connect(
+    server: RawServer, at_connect: bool
+) -> None:
+    """By default a connection's first request pays the handshake whenever it comes; with
+    ``handshake_at_connect`` the round trip runs from the accept, so a spare used a round
+    trip later costs its first request one RTT (bounds with wide slack)."""
     rtt = 0.25
-    sim = NetSim("127.0.0.1", server.port, Condition("test", rtt=rtt))
+    condition = Condition("test", rtt=rtt, handshake_at_connect=at_connect)
+    sim = NetSim("127.0.0.1", server.port, condition)
     with sim, socket.create_connection(("127.0.0.1", sim.port)) as sock:
         time.sleep(1.5 * rtt)  # idle past its handshake
         t0 = time.perf_counter()
         _exchange(sock, b"GET /1 HTTP/1.1\r\n\r\n", 1)
         first = time.perf_counter() - t0
-    assert rtt <= first < 1.6 * rtt
+        t0 = time.perf_counter()
+        _exchange(sock, b"GET /1 HTTP/1.1\r\n\r\n", 1)
+        second = time.perf_counter() - t0
+    if at_connect:
+        assert rtt <= first < 1.6 * rtt
+    else:
+        assert first >= 2 * rtt
+    assert rtt <= second < 1.6 * rtt
 
 
 def test_bandwidth_is_shared_across_connections(server: RawServer) -> None:

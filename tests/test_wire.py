@@ -379,3 +379,20 @@ def test_preconnect_never_exceeds_the_pools_size() -> None:
         _settle(lambda: pool.idle_count(server.origin) == 2 and server.connections == 2)
         time.sleep(0.2)  # (a third would have been accepted by now)
         assert server.connections == 2 and pool.open_count(server.origin) == 2
+
+
+def test_a_used_connection_is_taken_before_a_spare() -> None:
+    """Spares wait at the back: a request takes the connection that served the last one
+    (its handshake long done), a spare only when no used one is idle."""
+    with scripted(*(Step(ok(b"x")) for _ in range(3))) as server:
+        pool = WirePool()
+        response = pool.request("GET", server.origin, "/k", {})
+        response.read()
+        used = response._conn
+        response.release_conn()
+        assert pool.preconnect(server.origin, 3) == 2
+        _settle(lambda: pool.idle_count(server.origin) == 3)
+        response = pool.request("GET", server.origin, "/k", {})
+        assert response._conn is used
+        response.read()
+        response.release_conn()

@@ -71,11 +71,11 @@ def test_quick_unzipped_matrix_compares_the_zip_with_objects_and_icechunk(
     per_variant = {
         v: {c["contender"] for c in cells if c["variant"] == v} for v in variants
     }  # Icechunk holds zarr format 3 only
-    # this store on both transports (obstore on the pool and on the loop), without its
-    # spare connections, and opened from the zip's catalog
+    # this store on both transports (obstore on the pool and on the loop), with spare
+    # connections at open, and opened from the zip's catalog
     ours = {
         "remote-zip-store",
-        "remote-zip-store-nopre",
+        "remote-zip-store-preconnect",
         "remote-zip-store-obstore",
         "remote-zip-store-obstore-loop",
         "remote-zip-store-catalog",

@@ -76,7 +76,8 @@ MAX_DATA_OFFSETS = 65536
 #: (the rest of the 1.15x budget is the read-ahead's, ``readahead.WASTE``).
 MAX_WASTE = 0.05
 #: Archives at least this large get :attr:`ReadOptions.preconnect` spare connections at
-#: open: their reads grow into read-ahead windows fetched several pieces at a time.
+#: open (when asked for): their reads grow into read-ahead windows fetched several
+#: pieces at a time.
 PRECONNECT_FROM = 8 * 1024 * 1024
 
 _T = TypeVar("_T")
@@ -128,12 +129,13 @@ class ReadOptions:
     None: ``RZS_LOOP_READS=1`` in the environment when the archive opens turns it on. Off
     by default: obstore's async bridge costs more client CPU per GET than the pool's hop
     on the machines measured (docs/zarr3.md)."""
-    preconnect: int = 8
+    preconnect: int = 0
     """Connections to the server to have open once an archive of at least
     ``PRECONNECT_FROM`` (8 MiB) bytes is open, opened on threads beside the first reads
     (HTTP and the default S3 path): the read-ahead's parallel pieces and a tick's
     concurrent gets then find them ready instead of each paying a connection setup (a
-    round trip, more with TLS). Counted per server, so a cohort opens them once. 0: none."""
+    round trip, more with TLS). Counted per server, so a cohort opens them once. Off (0)
+    by default: over plain TCP at 20 ms it measured no faster (docs/benchmarks.md)."""
     timeout: float | None = None
     """Seconds one operation may take in all (None: no bound but the connection's):
     the open, each entry read, each coalesced GET of ``read_many``. Socket timeouts

@@ -3,11 +3,15 @@
 These machines have no ``tc netem``, so every benchmark contender talks to the S3 server
 through this proxy instead. The model (deliberately simple, and the same for everyone):
 
-* **Connection setup** costs one round trip from the connect (TCP handshake; TLS is
-  not modelled): a connection is ready ``rtt`` after it was accepted, and a request
-  sent on it earlier is held until then, then one more ``rtt``. A request sent at the
-  connect is held ``2 * rtt``; a connection opened ahead and idle for a round trip
-  (a client's spare) costs its first request one ``rtt``, like any other.
+* **Connection setup** costs one round trip (TCP handshake; TLS is not modelled): the
+  first request on a new connection is held for an extra ``rtt``. That is exact for
+  a client that sends as soon as its connect returns (work between the two included:
+  on a real link it follows the handshake). A connection opened ahead and left idle
+  (a client's spare) is overcharged: its handshake was over long before. With
+  ``Condition.handshake_at_connect`` the round trip runs from the accept instead: a
+  request is held until ``rtt`` after it, then one more ``rtt``; spares are credited
+  in full, but a client's work between connect and send overlaps the handshake,
+  which on a real link it cannot. Use it to bound what spares can win.
 * **Each HTTP request** is held for one ``rtt`` before it reaches the server (the half
   round trip out and the half back, lumped on the request side; for a request/response
   protocol the client sees the same delay either way).
@@ -41,6 +45,8 @@ class Condition:
     name: str
     rtt: float = 0.0
     bandwidth: float = 0.0
+    handshake_at_connect: bool = False
+    """Charge connection setup from the accept, not at the first request (see above)."""
 
     @classmethod
     def of(cls, name: str, rtt_ms: float, mbit_s: float) -> Condition:
@@ -300,7 +306,7 @@ class NetSim:
         await server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        ready = asyncio.get_running_loop().time() + self.condition.rtt  # after the handshake
+        ready = asyncio.get_running_loop().time() + self.condition.rtt  # (handshake_at_connect)
         task = asyncio.current_task()
         if self._open >= self.max_connections or task is None:
             writer.close()
@@ -336,14 +342,23 @@ class NetSim:
     async def _upstream(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ready: float
     ) -> None:
-        """Client to server: hold each request one RTT after the connection is ``ready``."""
+        """Client to server: hold each request for one RTT, and a new connection's first
+        for its handshake's too (one more RTT, or until ``ready`` with
+        ``handshake_at_connect``)."""
         splitter = RequestSplitter()
         loop = asyncio.get_running_loop()
+        first = True
         try:
             while data := await reader.read(_READ_SIZE):
                 for starts, piece in splitter.feed(data):
                     if starts:
-                        hold = self.condition.rtt + max(0.0, ready - loop.time())
+                        condition = self.condition
+                        hold = condition.rtt
+                        if first and condition.handshake_at_connect:
+                            hold += max(0.0, ready - loop.time())
+                        elif first:
+                            hold += condition.rtt
+                        first = False
                         if hold > 0:
                             await asyncio.sleep(hold)
                         with self._lock:

@@ -9,8 +9,9 @@ they take this path; uploads and listings keep boto3 and urllib3.
 What it does, and all it does:
 
 * one origin (scheme, host, port) per :class:`Origin`; idle connections kept per
-  origin, newest first, up to ``max_connections`` (more may be open at once; the
-  surplus is closed when returned, as urllib3's ``block=False``);
+  origin, taken newest first (spares from :meth:`WirePool.preconnect` last), up to
+  ``max_connections`` (more may be open at once; the surplus is closed when
+  returned, as urllib3's ``block=False``);
 * TLS through :mod:`ssl` (``verify``: ``None``/``True`` the default CAs, a path a
   CA bundle or directory, ``False`` no check), SNI, ``TCP_NODELAY``;
 * bodies framed by ``Content-Length``, ``chunked``, or the connection's close;
@@ -388,11 +389,15 @@ class WirePool:
             conn.close()
         return found
 
-    def _put(self, conn: _Connection) -> None:
+    def _put(self, conn: _Connection, *, spare: bool = False) -> None:
+        """Keep ``conn`` idle: taken newest first, a ``spare`` after every used one."""
         with self._lock:
             idle = self._idle.setdefault(conn.origin, deque())
             if len(idle) < self.max_connections:
-                idle.append(conn)
+                if spare:
+                    idle.appendleft(conn)
+                else:
+                    idle.append(conn)
                 return
         conn.close()
 
@@ -441,7 +446,9 @@ class WirePool:
         except Exception as exc:  # (the count was given back by _connect)
             logger.debug("a spare connection to %s not opened: %r", origin.host_header, exc)
             return
-        self._put(conn)
+        # Last in line: a request takes a connection that served one before it (warm,
+        # its handshake long done) and a spare only when none is idle.
+        self._put(conn, spare=True)
 
     def open_count(self, origin: Origin) -> int:
         """Connections to ``origin`` open now: idle, in use, or being opened."""

@@ -145,7 +145,7 @@ def build_catalog(
     etags = {url: etag for url, _, etag in listed}
     keep = {url: old[url] for url in etags if url in old and old[url].etag == etags[url]}
     todo = [url for url in etags if url not in keep]
-    read = ReadOptions(max_workers=4)
+    read = ReadOptions(max_workers=4, preconnect=0)  # directories only: no spares
 
     def one(url: str) -> CatalogEntry:
         bucket, key = parse_s3_url(url)

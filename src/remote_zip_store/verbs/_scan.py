@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..archive._catalog import CatalogEntry, index_of
@@ -133,11 +133,12 @@ def scan(
         listed = sorted(list_archives(shared, bucket, prefix, suffix=suffix))
     if on_listed is not None:
         on_listed(len(listed))
+    # A scan reads directories, not data: no spare connections (``preconnect``).
     read_options = ReadOptions(
-        tail_size=tail_size, head_size=head_size, max_workers=1, timeout=timeout
+        tail_size=tail_size, head_size=head_size, max_workers=1, timeout=timeout, preconnect=0
     )
     # The listing gives each size: an archive the tail holds whole needs no head GET.
-    whole = ReadOptions(tail_size=tail_size, head_size=0, max_workers=1, timeout=timeout)
+    whole = replace(read_options, head_size=0)
 
     def one(name: str, size: int) -> ScanRow:
         entry = catalogued.get(f"s3://{bucket}/{name}")
