@@ -15,6 +15,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -50,8 +51,9 @@ def _settle(count: Callable[[], int], seconds: float = 10.0) -> int:
 
 
 def _host_port(url: str) -> tuple[str, int]:
-    host, port = url.split("://", 1)[1].split("/", 1)[0].split(":")
-    return host, int(port)
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    return parts.hostname, parts.port
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -318,10 +318,10 @@ def test_origins_name_their_host_as_sigv4_signs_it() -> None:
         Origin.of("ftp", "x", None)
 
 
-def _settle(check: object, seconds: float = 5.0) -> None:
-    """Wait for background connects (``check`` a callable returning True when done)."""
+def _settle(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Wait for background connects (``check`` returns True when done)."""
     deadline = time.monotonic() + seconds
-    while not check():  # type: ignore[operator]
+    while not check():
         assert time.monotonic() < deadline, "spare connections never settled"
         time.sleep(0.01)
 

@@ -375,7 +375,7 @@ class WirePool:
 
     # -- connections ----------------------------------------------------------------------
     def _take(self, origin: Origin) -> _Connection | None:
-        dropped: list[_Connection] | None = None
+        dropped: list[_Connection] = []
         found = None
         with self._lock:
             idle = self._idle.get(origin)
@@ -384,8 +384,8 @@ class WirePool:
                 if not conn.dropped():
                     found = conn
                     break
-                dropped = [conn] if dropped is None else [*dropped, conn]
-        for conn in dropped or ():  # (outside the lock: closing gives back its count)
+                dropped.append(conn)
+        for conn in dropped:  # (outside the lock: closing gives back its count)
             conn.close()
         return found
 
