@@ -84,6 +84,7 @@ FACES = {
         "LocalSource",
         "PartOptions",
         "Preconnects",
+        "ReadsInto",
         "S3MultipartSink",
         "S3Options",
         "S3Source",

@@ -5,6 +5,7 @@ channels and a disabled read-ahead move exactly the bytes they always did."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import zipfile
@@ -543,3 +544,184 @@ def test_a_region_ends_a_segment_where_the_archive_leaves_the_read_order() -> No
     assert Region([s[:3] for s in spans]).starts == [0]  # no ranks: the archive's order
     # a metadata entry (no rank) between two chunks in order does not end a segment
     assert Region([(0, 100, 100, 0), (100, 200, 200, None), (200, 300, 300, 1)]).starts == [0]
+
+
+# -- pieces served as they arrive (a source that streams: transport.ReadsInto) -------------
+
+
+class Streamed:
+    """A streamed fetch for a bare :class:`Readahead`: each piece runs on its own thread,
+    writes its first ``half`` bytes, then waits for ``release`` (or fails there)."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.release = threading.Event()
+        self.halfway = threading.Event()
+        self.fail = fail
+        self.threads: list[threading.Thread] = []
+
+    def fetch(self, start: int, end: int) -> bytes:
+        raise AssertionError("a streamed read-ahead fetches into its pieces")
+
+    def fetch_into(self, start: int, end: int, sink: Any) -> None:
+        half = (end - start) // 2
+        sink.buffer[:half] = _pattern(start, start + half)
+        sink.advance(half)
+        self.halfway.set()
+        assert self.release.wait(10)
+        if self.fail:
+            raise SourceError("the connection broke")
+        sink.buffer[half:] = _pattern(start + half, end)
+        sink.advance(end - start)
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        thread = threading.Thread(target=fn, args=args, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+
+def _pattern(start: int, end: int) -> bytes:
+    """Bytes that tell where they lie: position modulo 251."""
+    return bytes(i % 251 for i in range(start, end))
+
+
+def _one_piece(streamed: Streamed) -> tuple[Readahead, int, int]:
+    """A read-ahead that started one 1 MiB piece (a zarr-3 first tick of 32 KiB chunks);
+    returns it and the piece's span, once the piece's first half is in."""
+    ahead = Readahead(
+        streamed.fetch,
+        streamed.submit,
+        limit=64 << 20,
+        piece=4 << 20,
+        slack=64 << 10,
+        fetch_into=streamed.fetch_into,
+    )
+    chunk = 32 * 1024
+    region = Region([(i * chunk, (i + 1) * chunk, (i + 1) * chunk) for i in range(240)])
+    ahead.advance(0, 10 * chunk, 1 << 40, region, entries=10)
+    assert len(streamed.threads) == 1
+    assert streamed.halfway.wait(10)
+    first, last = 10 * chunk, 10 * chunk + CREDIT
+    assert ahead.pending_bytes == last - first
+    return ahead, first, last
+
+
+def test_a_piece_serves_its_first_part_before_its_last_byte() -> None:
+    streamed = Streamed()
+    ahead, first, last = _one_piece(streamed)
+    middle = first + (last - first) // 2
+    # bytes of the first half: served now, while the piece's fetch still waits
+    assert ahead.take(first, first + 65536, wait=5) == _pattern(first, first + 65536)
+    assert ahead.take(middle - 100, middle, wait=0) == _pattern(middle - 100, middle)
+    assert streamed.threads[0].is_alive()
+    # bytes of the second half: not yet (no wait: None), then once they are in
+    assert ahead.take(middle, middle + 100, wait=0) is None
+    got: list[bytes | None] = []
+    reader = threading.Thread(target=lambda: got.append(ahead.take(last - 100, last, wait=10)))
+    reader.start()
+    reader.join(0.2)
+    assert reader.is_alive(), "a read of bytes not in yet waits for them"
+    streamed.release.set()
+    reader.join(10)
+    assert got == [_pattern(last - 100, last)]
+    assert ahead.waits(first, last, ahead.claim(first, last) or []) == []
+
+
+def test_a_piece_that_breaks_off_serves_only_what_arrived() -> None:
+    streamed = Streamed(fail=True)
+    ahead, first, last = _one_piece(streamed)
+    middle = first + (last - first) // 2
+    covering = ahead.claim(middle - 10, middle + 10)
+    assert covering is not None
+    waiters = ahead.waits(middle - 10, middle + 10, covering)
+    assert len(waiters) == 1 and not waiters[0].done()
+    streamed.release.set()
+    waiters[0].result(timeout=10)  # woken by the failure, not by the bytes
+    assert ahead.join(middle - 10, middle + 10, covering) is None  # the read fetches them
+    assert ahead.take(middle, last, wait=5) is None
+    assert ahead.take(first, middle, wait=5) == _pattern(first, middle)  # these did arrive
+
+
+def _held_open(submit: Any, *, streamed: bool) -> Readahead:
+    """A bare read-ahead whose pieces the test's ``submit`` holds (and fills, if it will);
+    ``streamed``: as for a source that streams (pieces sized to finish in order)."""
+    return Readahead(
+        Recorder().fetch,
+        submit,
+        limit=64 << 20,
+        piece=4 << 20,
+        slack=64 << 10,
+        fetch_into=(lambda start, end, sink: None) if streamed else None,
+    )
+
+
+@pytest.mark.parametrize("chunk, count", [(32 * 1024, 240), (8 * 1024, 2000), (256 * 1024, 60)])
+def test_streamed_pieces_finish_in_the_scans_order(chunk: int, count: int) -> None:
+    """Pieces on one link share it: one started after others and shorter than what they
+    still have to come finishes first, and its bytes wait unread until the last byte of
+    the scan is in (zarr 3 then decoded 80-100 chunks after the link went idle). In a
+    fluid model of a fairly shared link, the bytes in when the scan's last byte arrives
+    that the reads have not reached are at most one bandwidth-delay product (``CREDIT``)."""
+    running: list[Any] = []
+    finished: list[Any] = []
+    launched: list[tuple[int, int]] = []
+
+    def submit(fn: Any, piece: Any) -> None:
+        assert piece.future.set_running_or_notify_cancel()
+        launched.append((piece.first, piece.last))
+        running.append(piece)
+
+    ahead = _held_open(submit, streamed=True)
+
+    def deliver(total: int) -> None:  # a fair share each, 16 KiB at a time
+        while total > 0 and running:
+            share = max(1, min(16384, total // len(running)))
+            for piece in list(running):
+                got = min(share, piece.last - piece.first - piece.filled)
+                piece.advance(piece.filled + got)
+                total -= got
+                if piece.filled == piece.last - piece.first:
+                    running.remove(piece)
+                    finished.append(piece)
+                    piece.future.set_result(None)
+                    with ahead._lock:
+                        ahead._running -= 1
+                        launch = ahead._launchable()
+                    ahead._start(launch)
+
+    region = Region([(i * chunk, (i + 1) * chunk, (i + 1) * chunk) for i in range(count)])
+    step = 10  # zarr 3's reads: ten chunks at a time
+    for i in range(0, count, step):
+        lo, hi = i * chunk, min(count, i + step) * chunk
+        ahead.advance(lo, hi, 1 << 40, region, entries=min(step, count - i))
+        while ahead.take(lo, hi, wait=0) is None and running:
+            deliver(64 * 1024)
+    assert len(launched) >= 3, "a scan of several pieces"
+    last = finished[-1]
+    unread = sum(p.last - p.first for p in finished if p.first > last.first)
+    assert unread <= CREDIT, (unread, launched, [(p.first, p.last) for p in finished])
+    assert ahead.served >= (count - 2 * step) * chunk - CREDIT
+
+
+def test_a_first_tick_of_64_chunks_gets_two_ticks_ahead_at_once() -> None:
+    """zarr 3 at concurrency 64 reads a channel in four ticks of 2 MiB: the first tick's
+    window is DEPTH ticks (more than CREDIT) and goes out beside it, in pieces started
+    together; a 1 MiB window, its rest held for a tick, left the link idle for 30 ms."""
+    queued: list[tuple[int, int]] = []
+
+    def submit(fn: Any, piece: Any) -> None:
+        queued.append((piece.first, piece.last))  # on the link, not finished
+
+    chunk = 32 * 1024
+    for streamed in (True, False):
+        queued.clear()
+        ahead = _held_open(submit, streamed=streamed)
+        region = Region([(i * chunk, (i + 1) * chunk, (i + 1) * chunk) for i in range(240)])
+        hi = 64 * chunk
+        ahead.advance(0, hi, 1 << 40, region, entries=64)
+        assert queued and queued[0][0] == hi
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(queued))
+        assert queued[-1][1] > hi + CREDIT + chunk, queued
+        if not streamed:
+            assert queued[-1][1] == hi + DEPTH * hi, queued
+        # streamed, the window's last MiB waits (it would finish before the 2 MiB piece
+        # ahead of it): it goes once that piece's rest is under 2 * CREDIT

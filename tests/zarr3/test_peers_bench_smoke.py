@@ -72,9 +72,10 @@ def test_quick_unzipped_matrix_compares_the_zip_with_objects_and_icechunk(
         v: {c["contender"] for c in cells if c["variant"] == v} for v in variants
     }  # Icechunk holds zarr format 3 only
     # this store on both transports (obstore on the pool and on the loop), with spare
-    # connections at open, and opened from the zip's catalog
+    # connections at open, with pieces served only once whole, and opened from its catalog
     ours = {
         "remote-zip-store",
+        "remote-zip-store-whole-pieces",
         "remote-zip-store-preconnect",
         "remote-zip-store-obstore",
         "remote-zip-store-obstore-loop",
@@ -82,7 +83,7 @@ def test_quick_unzipped_matrix_compares_the_zip_with_objects_and_icechunk(
     }
     assert per_variant["zarr format 2, concurrency 10"] == {*ours, "obstore-objects"}
     assert per_variant["zarr format 3, concurrency 64"] == {*ours, "obstore-objects", "icechunk"}
-    assert len(cells) == 2 * 5 * 6 + 2 * 5 * 7
+    assert len(cells) == 2 * 5 * 7 + 2 * 5 * 8
     assert {t["target"].split(": ")[-1] for t in result["targets"]} >= {
         f"{name} on the zip <= best unzipped" for name in ours
     }

@@ -52,6 +52,14 @@ bytes lie ahead of the reads (not one small GET per out-of-order zarr read), and
 piece is dropped only once the scan is past it by more than a read or two of its own
 (zarr 3's reads run side by side: one just behind may still need it).
 
+A piece is served as it arrives (issue 20): with a ``fetch_into`` the piece's bytes land
+in its buffer as the body streams in, and a read whose bytes lie in its first part takes
+them then, not when the whole piece is in. (A piece of 1.5 MiB takes 30-120 ms of a
+400 Mbit/s link shared with two others; zarr 3's gets of its chunks then all finished in
+one burst after the last byte, 15-19 ms of decoding after the link went idle.) Only the
+bytes the body has delivered are ever served; a piece that fails half way serves its
+first part, and a read past it fetches its bytes itself.
+
 Pure bookkeeping plus futures: the fetch and submit functions come from the
 archive; no lock is held across I/O; a failed piece is ignored (the read then
 fetches its bytes itself and raises its own error, with archive and key).
@@ -61,10 +69,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
-from typing import Any
+from concurrent.futures import Future, InvalidStateError
+from typing import Any, Protocol
 
 from ..transport._forksafe import ForkSafeLock
 
@@ -86,6 +95,10 @@ DEPTH = 2
 #: Pieces in flight at once (4 x 4 MiB: several times a 20-80 ms x 100-400 Mbit/s link's
 #: bandwidth-delay product).
 INFLIGHT = 4
+#: A window's increment smaller than this waits for the window to grow while bytes lie
+#: ahead of the reads (no GET per one-chunk read). Not more: the rest of zarr 3's first
+#: window at concurrency 64 (0.95 MiB of 2 MiB) waited a tick and the link idled 30 ms.
+MIN_INCREMENT = 512 * 1024
 #: Read-ahead stops while the bytes it dropped unread exceed this share of the bytes read
 #: (plus ``CREDIT``): no window reaches further than what is left of it.
 WASTE = 0.1
@@ -101,7 +114,81 @@ CREDIT = 1024 * 1024
 #: ``c/20``, ``c/100``... (and a whole array's ``c/1/...`` to ``c/10/...``).
 ORDER_SLACK = 24
 
-Piece = tuple[int, int, "Future[bytes]"]
+
+class Landing(Protocol):
+    """Where a streamed fetch writes: ``buffer`` (the range's size) and ``advance(n)``,
+    called with how many leading bytes of it are in place each time more arrive."""
+
+    @property
+    def buffer(self) -> bytearray: ...
+
+    def advance(self, filled: int) -> None: ...
+
+
+#: ``fetch_into(start, end, sink)``: bytes ``[start, end)`` written into ``sink`` as they come.
+FetchInto = Callable[[int, int, Landing], None]
+
+
+class Piece:
+    """Bytes ``[first, last)`` fetched ahead, served as they arrive.
+
+    ``future`` is done when the fetch ended (complete, failed or cancelled); ``filled``
+    is how many leading bytes of ``buffer`` are in place. A reader waits with
+    :meth:`until` for the bytes it needs, then reads them with :meth:`view`.
+    """
+
+    __slots__ = ("_lock", "_waiters", "buffer", "filled", "first", "future", "last")
+
+    def __init__(self, first: int, last: int):
+        self.first = first
+        self.last = last
+        self.future: Future[None] = Future()
+        self.buffer = bytearray(last - first)
+        self.filled = 0
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[int, Future[None]]] = []
+        self.future.add_done_callback(self._ended)
+
+    def advance(self, filled: int) -> None:
+        """``filled`` leading bytes are in place (the fetch's thread): wake who waits for them."""
+        with self._lock:
+            self.filled = filled
+            ready = [w for w in self._waiters if w[0] <= filled]
+            if ready:
+                self._waiters = [w for w in self._waiters if w[0] > filled]
+        for _, waiter in ready:
+            _wake(waiter)
+
+    def _ended(self, ended: Future[None]) -> None:
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for _, waiter in waiters:
+            _wake(waiter)
+
+    def until(self, offset: int) -> Future[None] | None:
+        """None when ``offset`` leading bytes are in, else a future done once they are or
+        the fetch ended (then :meth:`view` tells which)."""
+        with self._lock:
+            if self.filled >= offset:
+                return None
+            if self.future.done():
+                return None
+            waiter: Future[None] = Future()
+            self._waiters.append((offset, waiter))
+            return waiter
+
+    def view(self, start: int, end: int) -> memoryview | None:
+        """Bytes ``[start, end)`` (absolute, inside the piece) once in place, else None."""
+        if self.filled < end - self.first:
+            return None
+        return memoryview(self.buffer)[start - self.first : end - self.first]
+
+    def put(self, data: bytes) -> None:
+        """The whole piece at once (a fetch that returns bytes)."""
+        if len(data) != len(self.buffer):
+            raise ValueError(f"a piece of {len(self.buffer)} bytes received {len(data)}")
+        self.buffer[:] = data
+        self.advance(len(data))
 
 
 class Region:
@@ -210,6 +297,12 @@ class Region:
         return max(self.ends, default=0)
 
 
+def _wake(waiter: Future[None]) -> None:
+    """Set ``waiter`` done, unless its reader gave up on it (an event loop cancelled it)."""
+    with contextlib.suppress(InvalidStateError):
+        waiter.set_result(None)
+
+
 class Readahead:
     """The pieces fetched ahead of a sequential scan of one archive."""
 
@@ -221,8 +314,13 @@ class Readahead:
         limit: int,
         piece: int,
         slack: int,
+        fetch_into: FetchInto | None = None,
     ):
+        """``fetch(start, end)`` returns a piece's bytes; ``fetch_into``, when given (the
+        source streams), is used instead and writes them as they arrive: a piece is then
+        served in part, and pieces are sized and started to finish in the scan's order."""
         self._fetch = fetch
+        self._fetch_into = fetch_into
         self._submit = submit
         self.limit = limit
         self.piece = max(1, piece)
@@ -260,39 +358,53 @@ class Readahead:
     def take(self, start: int, end: int, wait: float | None = None) -> bytes | None:
         """Bytes ``[start, end)`` if fetched (or being fetched) ahead, else None.
 
-        ``wait``: the most seconds to wait for a piece still on its way (then None).
+        ``wait``: the most seconds to wait for bytes still on their way (then None).
+        Returns once those bytes are in, not when the pieces holding them are.
         """
         covering = self.claim(start, end)
         if covering is None:
             return None
-        for _, _, future in covering:
+        for waiter in self.waits(start, end, covering):
             try:
-                future.result(timeout=wait)
-            except Exception:  # speculative (or late): the read then fetches the bytes itself
+                waiter.result(timeout=wait)
+            except Exception:  # late: the read then fetches the bytes itself
                 return None
         return self.join(start, end, covering)
 
     def claim(self, start: int, end: int) -> list[Piece] | None:
         """The pieces that hold (or will hold) bytes ``[start, end)``, else None (no wait).
 
-        An event loop waits for their futures itself, then calls :meth:`join`.
+        A caller waits for :meth:`waits`' futures (an event loop: itself), then calls
+        :meth:`join`.
         """
         with self._lock:
             self._forked()
-            covering = [p for p in self._pieces if p[1] > start and p[0] < end]
-        if not covering or covering[0][0] > start or covering[-1][1] < end:
+            covering = [p for p in self._pieces if p.last > start and p.first < end]
+        if not covering or covering[0].first > start or covering[-1].last < end:
             return None
         return covering
 
+    @staticmethod
+    def waits(start: int, end: int, covering: list[Piece]) -> list[Future[None]]:
+        """Futures done once ``covering`` (:meth:`claim`'s) holds bytes ``[start, end)`` or
+        one of its fetches ended (none: they are in already)."""
+        waiters = []
+        for piece in covering:
+            waiter = piece.until(min(end, piece.last) - piece.first)
+            if waiter is not None:
+                waiters.append(waiter)
+        return waiters
+
     def join(self, start: int, end: int, covering: list[Piece]) -> bytes | None:
-        """Bytes ``[start, end)`` from ``covering`` (:meth:`claim`'s), or None when a piece
-        is not done or failed (the read then fetches the bytes itself)."""
+        """Bytes ``[start, end)`` from ``covering`` (:meth:`claim`'s), or None when some are
+        not in (a piece failed, was cancelled or is still on its way: the read then fetches
+        them itself). Only bytes a body delivered are ever served."""
         parts = []
-        for first, last, future in covering:
-            if not future.done() or future.cancelled() or future.exception() is not None:
+        for piece in covering:
+            part = piece.view(max(start, piece.first), min(end, piece.last))
+            if part is None:
                 return None
-            data = future.result()
-            parts.append(memoryview(data)[max(start, first) - first : min(end, last) - first])
+            parts.append(part)
         data = b"".join(parts)
         with self._lock:
             self.served += len(data)
@@ -356,7 +468,9 @@ class Readahead:
             if not sequential:
                 dropped, self._pieces = self._pieces, []
                 reached = last or 0  # pieces past the last read's end: never read
-                self.wasted += sum(p[1] - max(p[0], reached) for p in dropped if p[1] > reached)
+                self.wasted += sum(
+                    p.last - max(p.first, reached) for p in dropped if p.last > reached
+                )
                 self._goal = 0
                 self._run_start = lo
                 self._last_end = hi
@@ -376,20 +490,22 @@ class Readahead:
                 # a little behind (see ``behind``) may not have taken its bytes yet
                 self._span = max(self._span, hi - lo)
                 passed = min(lo, self._last_end - 2 * self._span - self.slack)
-                dropped = [p for p in self._pieces if p[1] <= passed]
-                self._pieces = [p for p in self._pieces if p[1] > passed]
+                dropped = [p for p in self._pieces if p.last <= passed]
+                self._pieces = [p for p in self._pieces if p.last > passed]
                 cap = stop if segment is None else min(stop, segment[1])
                 self._cap = cap
                 # the bytes this read takes from pieces count as served already (take comes
                 # after advance): the window after a served read is not held back a read
-                taking = sum(min(p[1], hi) - max(p[0], lo) for p in self._pieces if p[0] < hi)
+                taking = sum(
+                    min(p.last, hi) - max(p.first, lo) for p in self._pieces if p.first < hi
+                )
                 goal = self._window(lo, hi, cap, region is not None, dense, taking)
                 if goal is not None and region is not None and segment is not None:
                     goal = region.snap(goal, hi, cap)
                 self._aim(goal, hi)
             launch = self._launchable()
-        for _, _, future in dropped:
-            future.cancel()
+        for piece in dropped:
+            piece.future.cancel()
         self._start(launch)
         if deferred is not None:
             with contextlib.suppress(RuntimeError):  # the pool is shut down: the archive closed
@@ -410,7 +526,7 @@ class Readahead:
         """Fetch up to ``goal`` (under the lock), from past the pieces and the reads so far
         (``hi``: this read's end); nothing when the read-ahead is off or stopped."""
         if goal is not None and self.limit > 0 and not self._stopped:
-            self._next = max(self._pieces[-1][1] if self._pieces else hi, self._last_end or hi)
+            self._next = max(self._pieces[-1].last if self._pieces else hi, self._last_end or hi)
             self._goal = max(self._goal, goal)
 
     def _deferred_window(self, region: Region, lo: int, hi: int, stop: int) -> None:
@@ -444,6 +560,10 @@ class Readahead:
         credit = CREDIT + int(WASTE * self.asked) + RUN_DEPTH * served - self.wasted
         if credit <= 0 or not dense:
             return None  # it has been fetching what nobody read; or the read skips entries
+        if is_run:
+            # an array's first run may risk DEPTH times its own size: zarr 3 at concurrency
+            # 64 asks 2 MiB a tick, and a 1 MiB window ran dry a round trip before the next
+            credit = max(credit, DEPTH * (hi - lo))
         if hi - lo >= MIN_SPAN:  # a large read: DEPTH reads' worth, plus the metadata between
             reach = DEPTH * (hi - lo) + self.slack
         else:
@@ -462,6 +582,19 @@ class Readahead:
         launch: list[Piece] = []
         while self._running < INFLIGHT and self._next < self._goal:
             size = max(1, self.piece * (self._running + 1) // INFLIGHT)
+            # Pieces on the link share it, so a piece started after others finishes first
+            # when it is smaller than what they still have to come: its bytes then wait
+            # unread (the reads are still in the pieces before it), and after the last
+            # byte the reads take them all at once. A new piece is at least as long as
+            # the longest rest ahead of it; one that cannot be (the window's last) waits
+            # while those rests keep the link busy for two bandwidth-delay products (its
+            # request then goes out a round trip and more before the link would idle).
+            if self._fetch_into is not None:  # (pieces that come whole: only at their end)
+                rests = [p.last - p.first - p.filled for p in self._pieces if not p.future.done()]
+                behind = max(rests, default=0)
+                if self._goal - self._next < behind and sum(rests) >= 2 * CREDIT:
+                    break
+                size = max(size, behind)
             end = min(self._next + size, self._goal)
             region = self._region
             if end < self._goal and region is not None and region.built:
@@ -469,16 +602,16 @@ class Readahead:
                 # a piece (it would fetch the whole entry again)
                 end = region.snap(end, self._next, self._goal)
             if (
-                end - self._next < self.piece // INFLIGHT
+                end - self._next < MIN_INCREMENT
                 and self._goal < self._cap
                 and self._next > (self._last_end or 0)
             ):
                 # Bytes are ahead of the reads and the window moves on with the next one:
-                # its increments go out as pieces of a quarter piece at least, not as one
+                # its increments go out as pieces of MIN_INCREMENT at least, not as one
                 # small GET per read (zarr 3's out-of-order batches make reads of one or
                 # two chunks). With nothing ahead, whatever there is goes now.
                 break
-            piece: Piece = (self._next, end, Future())
+            piece = Piece(self._next, end)
             self._pieces.append(piece)
             launch.append(piece)
             self._running += 1
@@ -486,23 +619,31 @@ class Readahead:
         return launch
 
     def _start(self, launch: list[Piece]) -> None:
-        for first, last, future in launch:
+        for piece in launch:
             try:
-                self._submit(self._fill, first, last, future)
+                self._submit(self._fill, piece)
             except RuntimeError as exc:  # the pool is shut down: the archive closed
                 with self._lock:
                     self._running -= 1
-                if future.set_running_or_notify_cancel():
-                    future.set_exception(exc)
+                if piece.future.set_running_or_notify_cancel():
+                    piece.future.set_exception(exc)
 
-    def _fill(self, first: int, last: int, future: Future[bytes]) -> None:
+    def _fill(self, piece: Piece) -> None:
         """One piece, on the pool; when it is done the next one starts."""
+        future = piece.future
         try:
             if future.set_running_or_notify_cancel():
                 try:
-                    future.set_result(self._fetch(first, last))
+                    if self._fetch_into is not None:
+                        self._fetch_into(piece.first, piece.last, piece)
+                    else:
+                        piece.put(self._fetch(piece.first, piece.last))
+                    if piece.filled != piece.last - piece.first:
+                        raise ValueError("the fetch ended before the piece was filled")
                 except BaseException as exc:
                     future.set_exception(exc)
+                else:
+                    future.set_result(None)
         finally:
             with self._lock:
                 self._running -= 1
@@ -515,16 +656,16 @@ class Readahead:
             dropped, self._pieces = self._pieces, []
             self._goal = 0
             self._stopped = True
-        for _, _, future in dropped:
-            future.cancel()
+        for piece in dropped:
+            piece.future.cancel()
 
     def in_flight(self) -> bool:
         """Whether a piece is still being fetched (tests wait on it; no I/O here)."""
         with self._lock:
-            return any(not future.done() for _, _, future in self._pieces)
+            return any(not piece.future.done() for piece in self._pieces)
 
     @property
     def pending_bytes(self) -> int:
         """Bytes held or in flight ahead of the scan."""
         with self._lock:
-            return sum(last - first for first, last, _ in self._pieces)
+            return sum(piece.last - piece.first for piece in self._pieces)

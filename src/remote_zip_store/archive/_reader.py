@@ -42,7 +42,7 @@ from ..errors import (
     StoreClosedError,
     context,
 )
-from ..transport import Preconnects, Source
+from ..transport import Preconnects, ReadsInto, Source
 from ..transport import _deadline as deadline
 from ..transport._forksafe import ForkSafeLock, PerProcess
 from ..zipfmt import _planner as planner
@@ -68,7 +68,7 @@ from ..zipfmt._parse import (
 from ..zipfmt._planner import ByteRange
 from . import _cohort as cohort
 from . import _indexcache as indexcache
-from ._readahead import Readahead, Region
+from ._readahead import Landing, Readahead, Region
 
 #: Entries whose data start partial reads remember (then all forgotten: bounded memory).
 MAX_DATA_OFFSETS = 65536
@@ -205,6 +205,7 @@ class ZipArchive:
             limit=self.options.readahead,
             piece=self.options.coalesce_max,
             slack=self.options.coalesce_gap,
+            fetch_into=functools.partial(_fetch_into_for, me) if _streams(self.source) else None,
         )
         self._closed = closed
         # Raw spans adopted from a catalog (offset-sorted), and what a provisional
@@ -742,8 +743,12 @@ class ZipArchive:
             return await offload(functools.partial(self.read_many, listed, region=region))
         results, wanted, ranges = self._start_many(listed, region, None)
         claimed = [self._ahead.claim(r.start, r.end) for r in ranges]
-        waiting = {id(f): f for pieces in claimed if pieces for _, _, f in pieces}
-        pending = [asyncio.wrap_future(f) for f in waiting.values() if not f.done()]
+        pending = [
+            asyncio.wrap_future(waiter)
+            for r, pieces in zip(ranges, claimed, strict=True)
+            if pieces
+            for waiter in self._ahead.waits(r.start, r.end, pieces)
+        ]
         if pending:
             await asyncio.wait(pending, timeout=self.options.timeout)
         left = []
@@ -1031,6 +1036,19 @@ class ZipArchive:
             return held
         return self._confirmed(self.source.read_range(start, end))
 
+    def _fetch_into(self, start: int, end: int, sink: Landing) -> None:
+        """:meth:`_fetch` into ``sink`` as the bytes arrive (a read-ahead piece: its first
+        part is served before its last byte is in), where the source streams
+        (:class:`~remote_zip_store.transport.ReadsInto`); else the bytes at once."""
+        held = self._held(start, end)
+        source = self.source
+        if held is not None or not isinstance(source, ReadsInto):
+            sink.buffer[:] = self._fetch(start, end) if held is None else held
+            sink.advance(end - start)
+            return
+        source.read_range_into(start, end, sink.buffer, sink.advance)
+        self._confirmed(b"")
+
     def _held(self, start: int, end: int) -> bytes | None:
         """Bytes ``[start, end)`` when the open's buffers or adopted pieces hold them (no
         request), else None; a closed archive raises. :meth:`_fetch`'s and ``_fetch_async``'s."""
@@ -1198,6 +1216,16 @@ def _alive(archive: weakref.ref[ZipArchive]) -> ZipArchive:
 def _fetch_for(archive: weakref.ref[ZipArchive], start: int, end: int) -> bytes:
     """The read-ahead's fetch: ``archive._fetch`` while the archive lives."""
     return _alive(archive)._fetch(start, end)
+
+
+def _streams(source: Source) -> bool:
+    """Whether ``source`` hands a range's bytes over as they arrive."""
+    return isinstance(source, ReadsInto) and source.streams
+
+
+def _fetch_into_for(archive: weakref.ref[ZipArchive], start: int, end: int, sink: Landing) -> None:
+    """The read-ahead's streamed fetch: ``archive._fetch_into`` while the archive lives."""
+    _alive(archive)._fetch_into(start, end, sink)
 
 
 def _submit_for(archive: weakref.ref[ZipArchive], fn: Any, *args: Any) -> Any:

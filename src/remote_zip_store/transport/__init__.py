@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._lazy import lazy_names
 from ..errors import context
-from ._base import Ends, Preconnects, Source, SourceIdentity, Stats
+from ._base import Ends, Preconnects, ReadsInto, Source, SourceIdentity, Stats
 from ._local import LocalSource
 from ._urls import check_names, classify
 
@@ -33,6 +33,7 @@ __all__ = [
     "LocalSource",
     "PartOptions",
     "Preconnects",
+    "ReadsInto",
     "S3MultipartSink",
     "S3Options",
     "S3Source",

@@ -41,6 +41,7 @@ from . import _retry as retry
 from ._base import (
     Ends,
     Head,
+    Into,
     SourceIdentity,
     Stats,
     check_open,
@@ -254,6 +255,15 @@ class HTTPSource:
         return Ends(data, size)
 
     def _read_range_once(self, start: int, end: int) -> bytes:
+        response = self._range_response(start, end)
+        data = self._read(response)
+        if len(data) != end - start:
+            raise retry.Retry(f"short body: expected {end - start} bytes, received {len(data)}")
+        return data
+
+    def _range_response(self, start: int, end: int) -> Response:
+        """A GET of bytes ``[start, end)`` whose headers say it holds exactly those bytes of
+        the pinned version; its body not yet read."""
         response = self._send(f"bytes={start}-{end - 1}")
         if response.status == 200:
             _discard(response)  # the whole object again: not read, and not data
@@ -266,10 +276,46 @@ class HTTPSource:
         if not serves(served, start, end):
             _discard(response)
             raise retry.Retry(f"Content-Range {served!r} does not answer bytes={start}-{end - 1}")
-        data = self._read(response)
-        if len(data) != end - start:
-            raise retry.Retry(f"short body: expected {end - start} bytes, received {len(data)}")
-        return data
+        return response
+
+    @property
+    def streams(self) -> bool:
+        """:meth:`read_range_into` reports bodies as they arrive."""
+        return True
+
+    def read_range_into(
+        self, start: int, end: int, buffer: bytearray, progress: Callable[[int], None]
+    ) -> None:
+        """:meth:`read_range` into ``buffer``, ``progress(n)`` as the body streams in
+        (:class:`~remote_zip_store.transport.ReadsInto`); a body that breaks off is asked
+        again for the bytes after those in place."""
+        if end <= start:
+            return
+        into = Into(start, end, buffer, progress)
+        if self._whole:
+            into.put(self.read_range(start, end))
+            return
+
+        def once() -> None:
+            first = into.first
+            response = self._range_response(first, end)
+            try:
+                if not into.pour(response.read):
+                    got = into.first - first
+                    raise retry.Retry(f"short body: expected {end - first} bytes, received {got}")
+            except BaseException as exc:
+                _discard(response)
+                if isinstance(exc, _TRANSIENT):
+                    raise retry.Retry(f"{type(exc).__name__}: {exc}") from exc
+                raise
+            finally:
+                self.stats.add(into.first - first)  # one request, what it delivered
+            if response.complete:
+                response.release_conn()
+            else:  # more than the Content-Range said: the connection cannot be reused
+                _discard(response)
+
+        self._retrying(once, f"GET bytes={start}-{end - 1}")
 
     def _read_head(self, length: int) -> Head:
         """The first ``length`` bytes, one attempt, not pinned: the caller compares the

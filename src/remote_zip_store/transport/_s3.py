@@ -49,6 +49,7 @@ from . import _retry as retry
 from ._base import (
     Ends,
     Head,
+    Into,
     SourceIdentity,
     Stats,
     check_open,
@@ -375,6 +376,39 @@ class S3Source:
         response = self._get(f"bytes={start}-{end - 1}", pinned=True)
         self._check_range(response, start, end)
         return self._read_body(response["Body"], end - start)
+
+    @property
+    def streams(self) -> bool:
+        """Whether :meth:`read_range_into` reports bodies as they arrive (not obstore's)."""
+        return self._transport != "obstore"
+
+    def read_range_into(
+        self, start: int, end: int, buffer: bytearray, progress: Callable[[int], None]
+    ) -> None:
+        """:meth:`read_range` into ``buffer``, ``progress(n)`` as the body streams in
+        (:class:`~remote_zip_store.transport.ReadsInto`); a body that breaks off is asked
+        again for the bytes after those in place. obstore's bodies come whole: one call."""
+        if end <= start:
+            return
+        into = Into(start, end, buffer, progress)
+        if not self.streams:
+            into.put(self.read_range(start, end))
+            return
+
+        def once() -> None:
+            first = into.first
+            response = self._get(f"bytes={first}-{end - 1}", pinned=True)
+            self._check_range(response, first, end)
+            body = response["Body"]
+            try:
+                if not into.pour(body.read):
+                    got = into.first - first
+                    raise _ShortBody(f"expected {end - first} bytes, received {got}")
+            finally:
+                body.close()
+                self.stats.add(into.first - first)  # one request, what it delivered
+
+        self._retrying(once, f"reading bytes {start}-{end - 1}")
 
     def _check_range(self, response: dict[str, Any], start: int, end: int) -> None:
         """Refuse an answer that is not exactly bytes ``[start, end)`` of the pinned version."""

@@ -345,10 +345,12 @@ class _Body:
         self._response = response
         self._done = False
 
-    def read(self) -> bytes:
-        data = self._response.read()
-        self._done = True
-        self._response.release_conn()  # read to the end: the connection goes back to the pool
+    def read(self, amt: int | None = None) -> bytes:
+        """The rest of the body, or at most ``amt`` bytes of it (a streamed read)."""
+        data = self._response.read(amt)
+        if amt is None or self._response.complete:
+            self._done = True
+            self._response.release_conn()  # read to the end: the connection goes back
         return data
 
     def close(self) -> None:

@@ -148,6 +148,11 @@ class Response:
         self._chunk_left = 0 if chunked else -1  # -1: not chunked
         self._done = remaining == 0
 
+    @property
+    def complete(self) -> bool:
+        """Whether the body has been read to its end."""
+        return self._done
+
     def read(self, amt: int | None = None) -> bytes:
         """The rest of the body, or at most ``amt`` bytes of it."""
         if self._done or self._conn is None:
