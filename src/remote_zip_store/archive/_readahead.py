@@ -117,12 +117,15 @@ ORDER_SLACK = 24
 
 class Landing(Protocol):
     """Where a streamed fetch writes: ``buffer`` (the range's size) and ``advance(n)``,
-    called with how many leading bytes of it are in place each time more arrive."""
+    called with how many leading bytes of it are in place each time more arrive; or
+    ``put(data)``, all of it at once."""
 
     @property
     def buffer(self) -> bytearray: ...
 
     def advance(self, filled: int) -> None: ...
+
+    def put(self, data: bytes) -> None: ...
 
 
 #: ``fetch_into(start, end, sink)``: bytes ``[start, end)`` written into ``sink`` as they come.

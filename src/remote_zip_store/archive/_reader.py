@@ -1042,12 +1042,11 @@ class ZipArchive:
         (:class:`~remote_zip_store.transport.ReadsInto`); else the bytes at once."""
         held = self._held(start, end)
         source = self.source
-        if held is not None or not isinstance(source, ReadsInto):
-            sink.buffer[:] = self._fetch(start, end) if held is None else held
-            sink.advance(end - start)
-            return
-        source.read_range_into(start, end, sink.buffer, sink.advance)
-        self._confirmed(b"")
+        if held is None and isinstance(source, ReadsInto):
+            source.read_range_into(start, end, sink.buffer, sink.advance)
+            self._confirmed(b"")
+        else:  # in memory already, or a source without a streamed read
+            sink.put(held if held is not None else self._confirmed(source.read_range(start, end)))
 
     def _held(self, start: int, end: int) -> bytes | None:
         """Bytes ``[start, end)`` when the open's buffers or adopted pieces hold them (no
